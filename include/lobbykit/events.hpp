@@ -1,0 +1,46 @@
+// Typed events: one struct per state change. The server publishes them on its loop thread,
+// in the order the changes happen; host code subscribes through Server::subscribe.
+#pragma once
+
+#include <lobbykit/export.hpp>
+#include <lobbykit/model.hpp>
+
+#include <string>
+#include <variant>
+
+namespace lobbykit {
+namespace event {
+
+struct SessionCreated { PeerId peer_id; std::string name; bool is_bot = false; };
+struct SessionResumed { PeerId peer_id; std::string name; };
+// The session's connection went away; it is in its resume grace now.
+struct SessionDisconnected { PeerId peer_id; };
+// The session is gone for good: expired, or removed by an admin.
+struct SessionClosed { PeerId peer_id; std::string reason; };
+struct NameChanged { PeerId peer_id; std::string old_name; std::string new_name; };
+struct LobbyCreated { LobbyInfo lobby; };
+// reason: "expired" (empty too long) or "removed" (admin).
+struct LobbyRemoved { LobbyId lobby_id; std::string reason; };
+struct ParticipantJoined { LobbyId lobby_id; Participant participant; };
+// reason: "left", "grace_expired", "kicked", "lobby_removed".
+struct ParticipantLeft { LobbyId lobby_id; PeerId peer_id; std::string reason; };
+struct ParticipantUpdated { LobbyId lobby_id; Participant participant; };
+struct ChatPosted { ChatMessage message; };
+// kind: "description" or "candidate". Payloads are not copied into the event.
+struct SignalRelayed { LobbyId lobby_id; PeerId from; PeerId to; std::string kind; };
+
+}  // namespace event
+
+using Event = std::variant<event::SessionCreated, event::SessionResumed,
+                           event::SessionDisconnected, event::SessionClosed,
+                           event::NameChanged, event::LobbyCreated, event::LobbyRemoved,
+                           event::ParticipantJoined, event::ParticipantLeft,
+                           event::ParticipantUpdated, event::ChatPosted,
+                           event::SignalRelayed>;
+
+// Stable snake_case name of an event ("session_created", ...).
+LOBBYKIT_API const char* event_name(const Event& e);
+// The event as a JSON object {"type": name, ...fields}; the C ABI and Python use this.
+LOBBYKIT_API std::string event_to_json(const Event& e);
+
+}  // namespace lobbykit

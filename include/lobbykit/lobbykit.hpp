@@ -1,0 +1,8 @@
+// Umbrella header for the C++ API.
+#pragma once
+
+#include <lobbykit/events.hpp>
+#include <lobbykit/model.hpp>
+#include <lobbykit/options.hpp>
+#include <lobbykit/server.hpp>
+#include <lobbykit/version.hpp>

@@ -1,0 +1,44 @@
+// Plain value types shared by every layer and by host applications (events carry them).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace lobbykit {
+
+using PeerId = std::string;   // public id of a session, shown to others
+using LobbyId = std::string;  // public id of a lobby
+using TimeMs = std::int64_t;  // milliseconds since the Unix epoch
+
+// A member of a lobby as the other members see it.
+struct Participant {
+  PeerId peer_id;
+  std::string name;
+  bool has_media = false;
+  bool audio_muted = false;
+  bool video_muted = false;
+  bool is_bot = false;
+  bool connected = true;  // false while the session is in its resume grace
+};
+
+struct LobbyInfo {
+  LobbyId id;
+  std::string name;
+  bool is_private = false;
+  bool persistent = false;
+  std::uint32_t max_participants = 0;
+  std::uint32_t participant_count = 0;
+  TimeMs created_ms = 0;
+};
+
+struct ChatMessage {
+  LobbyId lobby_id;
+  std::uint64_t offset = 0;  // per-lobby, starts at 1, strictly increasing
+  PeerId sender;
+  std::string sender_name;
+  std::string text;
+  TimeMs time_ms = 0;
+};
+
+}  // namespace lobbykit

@@ -1,0 +1,35 @@
+// EventBus: synchronous, in-order publish/subscribe of lobbykit::Event on the loop thread.
+// A handler may subscribe or unsubscribe (itself too) while an event is being delivered;
+// the change takes effect from the next event. A throwing handler is reported and skipped.
+#pragma once
+
+#include <lobbykit/events.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace lobbykit::core {
+
+class EventBus {
+ public:
+  using Handler = std::function<void(const Event&)>;
+  using Id = std::uint64_t;
+
+  Id subscribe(Handler h);
+  void unsubscribe(Id id);
+  void publish(const Event& e);
+  std::size_t subscriber_count() const { return handlers_.size(); }
+
+ private:
+  struct Entry {
+    Id id;
+    Handler handler;
+  };
+  std::vector<Entry> handlers_;
+  Id next_id_ = 1;
+  int depth_ = 0;              // >0 while publishing
+  bool pending_erase_ = false; // some entries were unsubscribed during delivery
+};
+
+}  // namespace lobbykit::core
