@@ -23,7 +23,12 @@ struct LobbyCreated { LobbyInfo lobby; };
 struct LobbyRemoved { LobbyId lobby_id; std::string reason; };
 struct ParticipantJoined { LobbyId lobby_id; Participant participant; };
 // reason: "left", "grace_expired", "kicked", "lobby_removed".
-struct ParticipantLeft { LobbyId lobby_id; PeerId peer_id; std::string reason; };
+struct ParticipantLeft {
+  LobbyId lobby_id;
+  PeerId peer_id;
+  std::string reason;
+  bool had_media = false;  // the peer was part of the media mesh
+};
 struct ParticipantUpdated { LobbyId lobby_id; Participant participant; };
 struct ChatPosted { ChatMessage message; };
 // kind: "description" or "candidate". Payloads are not copied into the event.

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <vector>
+#include <deque>
 
 namespace lobbykit::core {
 
@@ -25,8 +25,10 @@ class EventBus {
   struct Entry {
     Id id;
     Handler handler;
+    bool removed = false;
   };
-  std::vector<Entry> handlers_;
+  // A deque: subscribing during delivery appends without moving the running handler.
+  std::deque<Entry> handlers_;
   Id next_id_ = 1;
   int depth_ = 0;              // >0 while publishing
   bool pending_erase_ = false; // some entries were unsubscribed during delivery

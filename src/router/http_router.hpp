@@ -37,6 +37,8 @@ class HttpRouter {
   void handle(const HttpRequest& req, Respond respond);
 
  private:
+  void handle_admin(const HttpRequest& req, Respond respond);
+
   Hub& hub_;
   std::string admin_token_;
   std::string static_dir_;  // canonical absolute path, or ""

@@ -1,0 +1,225 @@
+#include "core/lobby_manager.hpp"
+
+#include "core/crypto.hpp"
+#include "protocol/messages.hpp"
+
+#include <algorithm>
+
+namespace lobbykit::core {
+
+using protocol::Error;
+using protocol::ErrorCode;
+
+namespace {
+constexpr std::size_t kLobbyIdBytes = 8;
+Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
+}  // namespace
+
+Member* Lobby::member(const PeerId& peer) {
+  for (auto& m : members)
+    if (m.p.peer_id == peer) return &m;
+  return nullptr;
+}
+
+const Member* Lobby::member(const PeerId& peer) const {
+  return const_cast<Lobby*>(this)->member(peer);
+}
+
+LobbyManager::LobbyManager(const Limits& limits, Clock& clock, store::Store& store,
+                           EventBus& bus)
+    : limits_(limits), clock_(clock), store_(store), bus_(bus) {}
+
+void LobbyManager::persist(const Lobby& l) {
+  store_.put_lobby(store::LobbyRecord{l.info.id, l.info.name, l.info.is_private,
+                                      l.info.persistent, l.info.max_participants,
+                                      l.info.created_ms, l.last_offset});
+}
+
+void LobbyManager::load(const store::Snapshot& snap) {
+  const TimeMs now = clock_.now_ms();
+  for (const auto& r : snap.lobbies) {
+    Lobby l;
+    l.info = LobbyInfo{r.id, r.name, r.is_private, r.persistent, r.max_participants, 0,
+                       r.created_ms};
+    l.last_offset = r.last_offset;
+    l.empty_since = now;
+    by_name_key_[protocol::name_key(r.name)] = r.id;
+    lobbies_.emplace(r.id, std::move(l));
+  }
+  for (const auto& m : snap.chat) {
+    auto it = lobbies_.find(m.lobby_id);
+    if (it == lobbies_.end()) continue;
+    it->second.history.push_back(m);
+    it->second.last_offset = std::max(it->second.last_offset, m.offset);
+    if (it->second.history.size() > limits_.chat_history) it->second.history.pop_front();
+  }
+  for (const auto& s : snap.sessions) {
+    auto it = lobbies_.find(s.lobby_id);
+    if (s.lobby_id.empty() || it == lobbies_.end()) continue;
+    Participant p;
+    p.peer_id = s.peer_id;
+    p.name = s.name;
+    p.is_bot = s.is_bot;
+    p.connected = false;
+    it->second.members.push_back(Member{p, now});
+    it->second.info.participant_count = static_cast<std::uint32_t>(it->second.members.size());
+    it->second.empty_since = 0;
+  }
+}
+
+std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
+  const std::string key = protocol::name_key(params.name);
+  if (by_name_key_.count(key)) return err(ErrorCode::lobby_exists, "A lobby with that name exists.");
+  if (lobbies_.size() >= limits_.max_lobbies)
+    return err(ErrorCode::too_many_lobbies, "The server holds as many lobbies as it allows.");
+  LobbyId id;
+  do id = random_hex(kLobbyIdBytes);
+  while (lobbies_.count(id));
+  Lobby l;
+  const TimeMs now = clock_.now_ms();
+  std::uint32_t max = params.max_participants ? params.max_participants : limits_.max_participants;
+  l.info = LobbyInfo{id, params.name, params.is_private, params.persistent,
+                     std::min(max, limits_.max_participants), 0, now};
+  l.empty_since = now;
+  Lobby& stored = lobbies_.emplace(id, std::move(l)).first->second;
+  by_name_key_[key] = id;
+  persist(stored);
+  bus_.publish(event::LobbyCreated{stored.info});
+  return &stored;
+}
+
+Lobby* LobbyManager::find(const LobbyId& id) {
+  auto it = lobbies_.find(id);
+  return it == lobbies_.end() ? nullptr : &it->second;
+}
+
+Lobby* LobbyManager::find_public_by_name(const std::string& name) {
+  auto it = by_name_key_.find(protocol::name_key(name));
+  if (it == by_name_key_.end()) return nullptr;
+  Lobby* l = find(it->second);
+  return l && !l->info.is_private ? l : nullptr;
+}
+
+std::vector<LobbyInfo> LobbyManager::list(bool include_private) const {
+  std::vector<LobbyInfo> out;
+  for (const auto& [id, l] : lobbies_)
+    if (include_private || !l.info.is_private) out.push_back(l.info);
+  std::sort(out.begin(), out.end(), [](const LobbyInfo& a, const LobbyInfo& b) {
+    return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
+  });
+  return out;
+}
+
+std::optional<Error> LobbyManager::join(Lobby& lobby, const Participant& p) {
+  if (lobby.members.size() >= lobby.info.max_participants)
+    return err(ErrorCode::lobby_full, "The lobby is full.");
+  lobby.members.push_back(Member{p, 0});
+  lobby.info.participant_count = static_cast<std::uint32_t>(lobby.members.size());
+  lobby.empty_since = 0;
+  bus_.publish(event::ParticipantJoined{lobby.info.id, p});
+  return std::nullopt;
+}
+
+void LobbyManager::leave(const LobbyId& lobby_id, const PeerId& peer,
+                         const std::string& reason) {
+  Lobby* l = find(lobby_id);
+  if (!l) return;
+  auto it = std::find_if(l->members.begin(), l->members.end(),
+                         [&](const Member& m) { return m.p.peer_id == peer; });
+  if (it == l->members.end()) return;
+  const bool had_media = it->p.has_media;
+  l->members.erase(it);
+  l->info.participant_count = static_cast<std::uint32_t>(l->members.size());
+  if (l->members.empty()) l->empty_since = clock_.now_ms();
+  bus_.publish(event::ParticipantLeft{lobby_id, peer, reason, had_media});
+}
+
+void LobbyManager::update(const LobbyId& lobby_id, const Participant& p) {
+  Lobby* l = find(lobby_id);
+  Member* m = l ? l->member(p.peer_id) : nullptr;
+  if (!m) return;
+  const Participant& o = m->p;
+  if (o.name == p.name && o.has_media == p.has_media && o.audio_muted == p.audio_muted &&
+      o.video_muted == p.video_muted && o.is_bot == p.is_bot && o.connected == p.connected)
+    return;
+  m->p = p;
+  bus_.publish(event::ParticipantUpdated{lobby_id, p});
+}
+
+void LobbyManager::set_connected(const LobbyId& lobby_id, const PeerId& peer, bool connected) {
+  Lobby* l = find(lobby_id);
+  Member* m = l ? l->member(peer) : nullptr;
+  if (!m) return;
+  m->disconnected_ms = connected ? 0 : clock_.now_ms();
+  Participant p = m->p;
+  p.connected = connected;
+  update(lobby_id, p);
+}
+
+const ChatMessage& LobbyManager::post_chat(Lobby& lobby, const PeerId& sender,
+                                           const std::string& sender_name, std::string text) {
+  ChatMessage m{lobby.info.id, ++lobby.last_offset, sender, sender_name, std::move(text),
+                clock_.now_ms()};
+  // The lobby record's last_offset is not rewritten per message: load() takes the newest
+  // stored message's offset, which retention never drops.
+  store_.append_chat(m, limits_.chat_history);
+  lobby.history.push_back(std::move(m));
+  if (lobby.history.size() > limits_.chat_history) lobby.history.pop_front();
+  bus_.publish(event::ChatPosted{lobby.history.back()});
+  return lobby.history.back();
+}
+
+LobbyManager::Page LobbyManager::history(const Lobby& lobby, std::uint64_t after,
+                                         std::uint32_t limit) const {
+  Page page;
+  // Offsets are dense (1, 2, 3, ...), so everything after `after` is still here exactly
+  // when the oldest kept message is at most after + 1.
+  const std::uint64_t oldest = lobby.history.empty() ? lobby.last_offset + 1
+                                                     : lobby.history.front().offset;
+  page.complete = after >= lobby.last_offset || oldest <= after + 1;
+  auto it = std::lower_bound(lobby.history.begin(), lobby.history.end(), after + 1,
+                             [](const ChatMessage& m, std::uint64_t off) { return m.offset < off; });
+  for (; it != lobby.history.end(); ++it) {
+    if (page.messages.size() == limit) {
+      page.has_more = true;
+      break;
+    }
+    page.messages.push_back(&*it);
+  }
+  return page;
+}
+
+void LobbyManager::remove(const LobbyId& id, const std::string& reason) {
+  Lobby* l = find(id);
+  if (!l) return;
+  std::vector<PeerId> peers;
+  for (const auto& m : l->members) peers.push_back(m.p.peer_id);
+  for (const auto& peer : peers) leave(id, peer, "lobby_removed");
+  by_name_key_.erase(protocol::name_key(l->info.name));
+  lobbies_.erase(id);
+  store_.delete_lobby(id);
+  bus_.publish(event::LobbyRemoved{id, reason});
+}
+
+void LobbyManager::tick() {
+  const TimeMs now = clock_.now_ms();
+  std::vector<std::pair<LobbyId, PeerId>> graces;
+  std::vector<LobbyId> expired;
+  for (const auto& [id, l] : lobbies_) {
+    for (const auto& m : l.members)
+      if (!m.p.connected && now - m.disconnected_ms >= limits_.resume_grace_ms)
+        graces.emplace_back(id, m.p.peer_id);
+    if (l.members.empty() && !l.info.persistent && now - l.empty_since >= limits_.lobby_expiry_ms)
+      expired.push_back(id);
+  }
+  for (const auto& [lobby, peer] : graces) leave(lobby, peer, "grace_expired");
+  for (const auto& id : expired) remove(id, "expired");
+}
+
+std::size_t LobbyManager::participant_count() const {
+  std::size_t n = 0;
+  for (const auto& [id, l] : lobbies_) n += l.members.size();
+  return n;
+}
+
+}  // namespace lobbykit::core

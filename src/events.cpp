@@ -1,0 +1,82 @@
+// Names and JSON forms of the public events (used by hosts, the C ABI and Python).
+#include <lobbykit/events.hpp>
+
+#include "protocol/json.hpp"
+#include "protocol/messages.hpp"
+
+namespace lobbykit {
+namespace {
+
+using protocol::JsonBuilder;
+
+struct NameOf {
+  const char* operator()(const event::SessionCreated&) const { return "session_created"; }
+  const char* operator()(const event::SessionResumed&) const { return "session_resumed"; }
+  const char* operator()(const event::SessionDisconnected&) const { return "session_disconnected"; }
+  const char* operator()(const event::SessionClosed&) const { return "session_closed"; }
+  const char* operator()(const event::NameChanged&) const { return "name_changed"; }
+  const char* operator()(const event::LobbyCreated&) const { return "lobby_created"; }
+  const char* operator()(const event::LobbyRemoved&) const { return "lobby_removed"; }
+  const char* operator()(const event::ParticipantJoined&) const { return "participant_joined"; }
+  const char* operator()(const event::ParticipantLeft&) const { return "participant_left"; }
+  const char* operator()(const event::ParticipantUpdated&) const { return "participant_updated"; }
+  const char* operator()(const event::ChatPosted&) const { return "chat_posted"; }
+  const char* operator()(const event::SignalRelayed&) const { return "signal_relayed"; }
+};
+
+struct Fields {
+  JsonBuilder& b;
+  void operator()(const event::SessionCreated& e) const {
+    b.str("peer_id", e.peer_id).str("name", e.name).boolean("is_bot", e.is_bot);
+  }
+  void operator()(const event::SessionResumed& e) const {
+    b.str("peer_id", e.peer_id).str("name", e.name);
+  }
+  void operator()(const event::SessionDisconnected& e) const { b.str("peer_id", e.peer_id); }
+  void operator()(const event::SessionClosed& e) const {
+    b.str("peer_id", e.peer_id).str("reason", e.reason);
+  }
+  void operator()(const event::NameChanged& e) const {
+    b.str("peer_id", e.peer_id).str("old_name", e.old_name).str("new_name", e.new_name);
+  }
+  void operator()(const event::LobbyCreated& e) const {
+    b.key("lobby");
+    protocol::write(b, e.lobby);
+  }
+  void operator()(const event::LobbyRemoved& e) const {
+    b.str("lobby_id", e.lobby_id).str("reason", e.reason);
+  }
+  void operator()(const event::ParticipantJoined& e) const {
+    b.str("lobby_id", e.lobby_id).key("participant");
+    protocol::write(b, e.participant);
+  }
+  void operator()(const event::ParticipantLeft& e) const {
+    b.str("lobby_id", e.lobby_id).str("peer_id", e.peer_id).str("reason", e.reason)
+        .boolean("had_media", e.had_media);
+  }
+  void operator()(const event::ParticipantUpdated& e) const {
+    b.str("lobby_id", e.lobby_id).key("participant");
+    protocol::write(b, e.participant);
+  }
+  void operator()(const event::ChatPosted& e) const {
+    b.str("lobby_id", e.message.lobby_id).key("message");
+    protocol::write(b, e.message);
+  }
+  void operator()(const event::SignalRelayed& e) const {
+    b.str("lobby_id", e.lobby_id).str("from", e.from).str("to", e.to).str("kind", e.kind);
+  }
+};
+
+}  // namespace
+
+const char* event_name(const Event& e) { return std::visit(NameOf{}, e); }
+
+std::string event_to_json(const Event& e) {
+  JsonBuilder b;
+  b.begin_object().str("type", event_name(e));
+  std::visit(Fields{b}, e);
+  b.end_object();
+  return b.take();
+}
+
+}  // namespace lobbykit

@@ -1,0 +1,39 @@
+// Decoding of inbound frames into envelopes {"type", "data", "id"?}: pure functions, no I/O.
+#pragma once
+
+#include "protocol/error_code.hpp"
+
+#include <rapidjson/document.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lobbykit::protocol {
+
+constexpr int kProtocolVersion = 1;
+constexpr int kMaxJsonDepth = 32;        // deeper input is refused before parsing
+constexpr std::size_t kMaxIdBytes = 64;  // a string id longer than this is refused
+constexpr std::size_t kMaxTypeBytes = 64;
+
+// True when text is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool valid_utf8(std::string_view text);
+// Number of code points in valid UTF-8 text.
+std::size_t utf8_length(std::string_view text);
+
+struct Envelope {
+  std::string_view type;
+  std::string id_raw;                        // the request id as JSON text, "" when absent
+  const rapidjson::Value* data = nullptr;    // an object (an empty one when "data" is absent)
+};
+
+// Parses text as one JSON object (depth-checked, iteratively) into doc. Used for envelopes
+// and for HTTP request bodies.
+std::optional<Error> parse_object(std::string_view text, rapidjson::Document& doc);
+
+// Parses text into doc and fills env. On failure returns the error to send back; its id is
+// filled in env.id_raw when the id could still be read. Text must be valid UTF-8.
+std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& doc,
+                                    Envelope& env);
+
+}  // namespace lobbykit::protocol

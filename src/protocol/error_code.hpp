@@ -1,0 +1,50 @@
+// Error codes of the wire protocol: stable, machine-readable strings. A client branches on
+// the code; the sentence next to it is for people. docs/protocol.md lists every code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace lobbykit::protocol {
+
+enum class ErrorCode {
+  bad_json,               // not JSON, or nested too deep
+  bad_message,            // not an envelope: not an object, bad "type", "data" or "id"
+  unknown_type,           // no handler for this type
+  bad_field,              // a field of "data" is missing, of the wrong type or over a limit
+  not_authenticated,      // anything but "auth" before authenticating
+  already_authenticated,  // a second "auth" on one connection
+  invalid_token,          // resume token unknown or expired
+  not_in_lobby,           // needs a lobby and the session is in none
+  lobby_not_found,
+  lobby_full,
+  lobby_exists,           // a lobby with that name exists
+  too_many_lobbies,       // the server holds Limits::max_lobbies already
+  name_required,          // creating or joining a lobby needs a display name first
+  name_taken,
+  password_required,
+  wrong_password,
+  too_many_attempts,      // password attempts on this name are throttled
+  unknown_peer,           // relay target not in the sender's lobby
+  bad_target,             // relay to oneself
+  rate_limited,           // over the per-session message rate; the message was dropped
+  session_not_found,      // admin: no such session
+  name_not_found,         // admin: no such name claim
+  unauthorized,           // admin: missing or wrong bearer token
+  not_found,              // HTTP: no such route or file
+  method_not_allowed,     // HTTP: route exists, method does not
+  internal_error,
+};
+
+std::string_view to_string(ErrorCode code);
+
+// An error about to be sent: code, a sentence for people, and optional details.
+struct Error {
+  ErrorCode code;
+  std::string message;
+  std::string field;                // bad_field: the path of the offending field, e.g. data.name
+  std::int64_t retry_after_ms = -1; // too_many_attempts / rate_limited: when to try again
+};
+
+}  // namespace lobbykit::protocol

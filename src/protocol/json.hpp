@@ -1,0 +1,69 @@
+// The one JSON helper: a RapidJSON writer with short calls for the shapes lobbykit writes,
+// and the envelope framing every outbound message shares.
+#pragma once
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace lobbykit::protocol {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Builds one JSON text. Keys and strings are copied; nothing is escaped twice.
+class JsonBuilder {
+ public:
+  JsonBuilder() : w_(buf_) {}
+  Writer& w() { return w_; }
+
+  JsonBuilder& begin_object() { w_.StartObject(); return *this; }
+  JsonBuilder& end_object() { w_.EndObject(); return *this; }
+  JsonBuilder& begin_array(std::string_view k) { key(k); w_.StartArray(); return *this; }
+  JsonBuilder& end_array() { w_.EndArray(); return *this; }
+  JsonBuilder& key(std::string_view k) {
+    w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    return *this;
+  }
+  JsonBuilder& str(std::string_view k, std::string_view v) { key(k); return value(v); }
+  JsonBuilder& boolean(std::string_view k, bool v) { key(k); w_.Bool(v); return *this; }
+  JsonBuilder& num(std::string_view k, std::int64_t v) { key(k); w_.Int64(v); return *this; }
+  JsonBuilder& unum(std::string_view k, std::uint64_t v) { key(k); w_.Uint64(v); return *this; }
+  JsonBuilder& value(std::string_view v) {
+    w_.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    return *this;
+  }
+  // Inserts already-serialized JSON (validated elsewhere) as the value of k.
+  JsonBuilder& raw(std::string_view k, std::string_view json) {
+    key(k);
+    w_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+    return *this;
+  }
+
+  std::string take() { return std::string(buf_.GetString(), buf_.GetSize()); }
+  std::string_view view() const { return {buf_.GetString(), buf_.GetSize()}; }
+
+ private:
+  rapidjson::StringBuffer buf_;
+  Writer w_;
+};
+
+// Serializes a complete envelope {"type": type, "id"?: id, "data": {...}}. write_data gets
+// the builder positioned inside the data object. id_raw is the request id as raw JSON
+// ("" for none).
+template <typename F>
+std::shared_ptr<const std::string> envelope(std::string_view type, std::string_view id_raw,
+                                            F&& write_data) {
+  JsonBuilder b;
+  b.begin_object().str("type", type);
+  if (!id_raw.empty()) b.raw("id", id_raw);
+  b.key("data").begin_object();
+  write_data(b);
+  b.end_object().end_object();
+  return std::make_shared<const std::string>(b.take());
+}
+
+}  // namespace lobbykit::protocol

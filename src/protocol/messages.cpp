@@ -1,0 +1,275 @@
+#include "protocol/messages.hpp"
+
+#include <lobbykit/options.hpp>
+
+#include "protocol/envelope.hpp"
+
+#include <rapidjson/writer.h>
+
+namespace lobbykit::protocol {
+namespace {
+
+Error field_error(const char* field, std::string message) {
+  return Error{ErrorCode::bad_field, std::move(message), std::string("data.") + field, -1};
+}
+
+// Reads typed fields from a data object. Absent optional fields keep their defaults; the
+// first problem found is returned as a bad_field error naming the field.
+class FieldReader {
+ public:
+  explicit FieldReader(const rapidjson::Value& obj) : obj_(obj) {}
+
+  const rapidjson::Value* find(const char* key) const {
+    auto it = obj_.FindMember(key);
+    if (it == obj_.MemberEnd() || it->value.IsNull()) return nullptr;
+    return &it->value;
+  }
+
+  std::optional<Error> string(const char* key, std::optional<std::string>& out,
+                              std::size_t max_bytes) const {
+    const auto* v = find(key);
+    if (!v) return std::nullopt;
+    if (!v->IsString()) return field_error(key, std::string("\"") + key + "\" must be a string.");
+    if (v->GetStringLength() > max_bytes)
+      return field_error(key, std::string("\"") + key + "\" is longer than " +
+                                  std::to_string(max_bytes) + " bytes.");
+    out.emplace(v->GetString(), v->GetStringLength());
+    return std::nullopt;
+  }
+
+  std::optional<Error> required_string(const char* key, std::string& out,
+                                       std::size_t max_bytes) const {
+    std::optional<std::string> s;
+    if (auto e = string(key, s, max_bytes)) return e;
+    if (!s) return field_error(key, std::string("\"") + key + "\" is required.");
+    out = std::move(*s);
+    return std::nullopt;
+  }
+
+  std::optional<Error> boolean(const char* key, std::optional<bool>& out) const {
+    const auto* v = find(key);
+    if (!v) return std::nullopt;
+    if (!v->IsBool()) return field_error(key, std::string("\"") + key + "\" must be true or false.");
+    out = v->GetBool();
+    return std::nullopt;
+  }
+
+  std::optional<Error> boolean(const char* key, bool& out) const {
+    std::optional<bool> b;
+    if (auto e = boolean(key, b)) return e;
+    if (b) out = *b;
+    return std::nullopt;
+  }
+
+  std::optional<Error> integer(const char* key, std::optional<std::uint64_t>& out,
+                               std::uint64_t min, std::uint64_t max) const {
+    const auto* v = find(key);
+    if (!v) return std::nullopt;
+    if (!v->IsUint64() || v->GetUint64() < min || v->GetUint64() > max)
+      return field_error(key, std::string("\"") + key + "\" must be a whole number from " +
+                                  std::to_string(min) + " to " + std::to_string(max) + ".");
+    out = v->GetUint64();
+    return std::nullopt;
+  }
+
+ private:
+  const rapidjson::Value& obj_;
+};
+
+std::optional<Error> checked_name(const char* key, std::string& name, std::size_t max_chars) {
+  NameCheck c = check_name(name, max_chars);
+  if (!c.problem.empty()) return field_error(key, c.problem);
+  name = std::move(c.name);
+  return std::nullopt;
+}
+
+}  // namespace
+
+NameCheck check_name(std::string_view raw, std::size_t max_chars) {
+  while (!raw.empty() && raw.front() == ' ') raw.remove_prefix(1);
+  while (!raw.empty() && raw.back() == ' ') raw.remove_suffix(1);
+  if (raw.empty()) return {"", "The name is empty."};
+  if (!valid_utf8(raw)) return {"", "The name is not valid UTF-8."};
+  if (utf8_length(raw) > max_chars)
+    return {"", "The name is longer than " + std::to_string(max_chars) + " characters."};
+  const auto* s = reinterpret_cast<const unsigned char*>(raw.data());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    bool c0 = s[i] < 0x20 || s[i] == 0x7F;
+    // U+0080..U+009F (C1 controls) are encoded as C2 80..C2 9F.
+    bool c1 = s[i] == 0xC2 && i + 1 < raw.size() && s[i + 1] >= 0x80 && s[i + 1] <= 0x9F;
+    if (c0 || c1) return {"", "The name contains a control character."};
+  }
+  return {std::string(raw), ""};
+}
+
+std::string name_key(std::string_view name) {
+  std::string key(name);
+  for (char& c : key)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return key;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out) {
+  FieldReader r(data);
+  if (auto e = r.string("token", out.token, kMaxTokenBytes)) return e;
+  return r.boolean("bot", out.is_bot);
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, SetNameReq& out, const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.required_string("name", out.name, l.max_name_chars * 4)) return e;
+  if (auto e = checked_name("name", out.name, l.max_name_chars)) return e;
+  if (auto e = r.string("password", out.password, l.max_password_bytes)) return e;
+  if (out.password && out.password->size() < l.min_password_bytes)
+    return field_error("password", "The password is too short.");
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, CreateLobbyReq& out,
+                            const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.required_string("name", out.name, l.max_lobby_name_chars * 4)) return e;
+  if (auto e = checked_name("name", out.name, l.max_lobby_name_chars)) return e;
+  if (auto e = r.boolean("private", out.is_private)) return e;
+  if (auto e = r.boolean("persistent", out.persistent)) return e;
+  std::optional<std::uint64_t> max;
+  if (auto e = r.integer("max_participants", max, 1, l.max_participants)) return e;
+  if (max) out.max_participants = static_cast<std::uint32_t>(*max);
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, JoinLobbyReq& out, const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.string("lobby_id", out.lobby_id, kMaxIdFieldBytes)) return e;
+  if (auto e = r.string("name", out.name, l.max_lobby_name_chars * 4)) return e;
+  if (out.lobby_id.has_value() == out.name.has_value())
+    return field_error("lobby_id", "Give exactly one of \"lobby_id\" and \"name\".");
+  if (auto e = r.boolean("has_media", out.has_media)) return e;
+  if (auto e = r.boolean("audio_muted", out.audio_muted)) return e;
+  return r.boolean("video_muted", out.video_muted);
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.required_string("text", out.text, l.max_chat_bytes)) return e;
+  if (out.text.empty()) return field_error("text", "\"text\" is empty.");
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out) {
+  FieldReader r(data);
+  std::optional<std::uint64_t> after, limit;
+  if (auto e = r.integer("after", after, 0, UINT64_MAX >> 11)) return e;
+  if (auto e = r.integer("limit", limit, 1, kMaxHistoryPage)) return e;
+  if (after) out.after = *after;
+  if (limit) out.limit = static_cast<std::uint32_t>(*limit);
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out) {
+  FieldReader r(data);
+  if (auto e = r.boolean("has_media", out.has_media)) return e;
+  if (auto e = r.boolean("audio_muted", out.audio_muted)) return e;
+  return r.boolean("video_muted", out.video_muted);
+}
+
+std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out) {
+  FieldReader r(data);
+  if (auto e = r.required_string("to", out.to, kMaxIdFieldBytes)) return e;
+  const auto* d = r.find("description");
+  if (!d || !d->IsObject())
+    return field_error("description", "\"description\" must be an object {type, sdp}.");
+  FieldReader dr(*d);
+  std::string type, sdp;
+  if (dr.required_string("type", type, 16) ||
+      (type != "offer" && type != "answer" && type != "pranswer" && type != "rollback"))
+    return field_error("description.type",
+                       "\"description.type\" must be offer, answer, pranswer or rollback.");
+  std::optional<std::string> sdp_opt;
+  if (dr.string("sdp", sdp_opt, SIZE_MAX) || (!sdp_opt && type != "rollback"))
+    return field_error("description.sdp", "\"description.sdp\" must be a string.");
+  JsonBuilder b;
+  b.begin_object().str("type", type).str("sdp", sdp_opt.value_or("")).end_object();
+  out.payload_json = b.take();
+  return std::nullopt;
+}
+
+std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out) {
+  FieldReader r(data);
+  if (auto e = r.required_string("to", out.to, kMaxIdFieldBytes)) return e;
+  const auto* c = r.find("candidate");
+  if (!c) {  // null or absent: end of candidates
+    out.payload_json = "null";
+    return std::nullopt;
+  }
+  if (!c->IsObject())
+    return field_error("candidate", "\"candidate\" must be an object or null.");
+  FieldReader cr(*c);
+  std::string cand;
+  std::optional<std::string> mid, ufrag;
+  std::optional<std::uint64_t> index;
+  if (cr.required_string("candidate", cand, 4096))
+    return field_error("candidate.candidate", "\"candidate.candidate\" must be a string.");
+  if (cr.string("sdpMid", mid, 256))
+    return field_error("candidate.sdpMid", "\"candidate.sdpMid\" must be a string or null.");
+  if (cr.integer("sdpMLineIndex", index, 0, 65535))
+    return field_error("candidate.sdpMLineIndex",
+                       "\"candidate.sdpMLineIndex\" must be a whole number or null.");
+  if (cr.string("usernameFragment", ufrag, 256))
+    return field_error("candidate.usernameFragment",
+                       "\"candidate.usernameFragment\" must be a string or null.");
+  JsonBuilder b;
+  b.begin_object().str("candidate", cand);
+  b.key("sdpMid");
+  if (mid) b.value(*mid); else b.w().Null();
+  b.key("sdpMLineIndex");
+  if (index) b.w().Uint64(*index); else b.w().Null();
+  if (ufrag) b.str("usernameFragment", *ufrag);
+  b.end_object();
+  out.payload_json = b.take();
+  return std::nullopt;
+}
+
+void write(JsonBuilder& b, const Participant& p) {
+  b.begin_object()
+      .str("peer_id", p.peer_id)
+      .str("name", p.name)
+      .boolean("has_media", p.has_media)
+      .boolean("audio_muted", p.audio_muted)
+      .boolean("video_muted", p.video_muted)
+      .boolean("is_bot", p.is_bot)
+      .boolean("connected", p.connected)
+      .end_object();
+}
+
+void write(JsonBuilder& b, const LobbyInfo& l) {
+  b.begin_object()
+      .str("id", l.id)
+      .str("name", l.name)
+      .boolean("private", l.is_private)
+      .boolean("persistent", l.persistent)
+      .unum("max_participants", l.max_participants)
+      .unum("participants", l.participant_count)
+      .num("created_ms", l.created_ms)
+      .end_object();
+}
+
+void write(JsonBuilder& b, const ChatMessage& m) {
+  b.begin_object()
+      .unum("offset", m.offset)
+      .str("sender", m.sender)
+      .str("sender_name", m.sender_name)
+      .str("text", m.text)
+      .num("time_ms", m.time_ms)
+      .end_object();
+}
+
+Frame error_frame(const Error& e, std::string_view id_raw) {
+  return envelope("error", id_raw, [&](JsonBuilder& b) {
+    b.str("code", to_string(e.code)).str("error", e.message);
+    if (!e.field.empty()) b.str("field", e.field);
+    if (e.retry_after_ms >= 0) b.num("retry_after_ms", e.retry_after_ms);
+  });
+}
+
+}  // namespace lobbykit::protocol

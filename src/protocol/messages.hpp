@@ -1,0 +1,95 @@
+// The data of every client request, decoded and validated; and the encoders for the values
+// the server sends. Pure functions: a decode either fills the request or returns the error
+// naming the offending field.
+#pragma once
+
+#include <lobbykit/model.hpp>
+
+#include "protocol/error_code.hpp"
+#include "protocol/json.hpp"
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lobbykit {
+struct Limits;
+}
+
+namespace lobbykit::protocol {
+
+constexpr std::size_t kMaxTokenBytes = 128;
+constexpr std::size_t kMaxIdFieldBytes = 64;     // lobby ids and peer ids in requests
+constexpr std::uint32_t kMaxHistoryPage = 500;   // chat_history "limit" upper bound
+
+struct AuthReq {
+  std::optional<std::string> token;  // resume this session
+  bool is_bot = false;               // new sessions only
+};
+struct SetNameReq {
+  std::string name;
+  std::optional<std::string> password;
+};
+struct CreateLobbyReq {
+  std::string name;
+  bool is_private = false;
+  bool persistent = false;
+  std::optional<std::uint32_t> max_participants;
+};
+struct JoinLobbyReq {
+  std::optional<std::string> lobby_id;  // exactly one of lobby_id, name
+  std::optional<std::string> name;
+  bool has_media = false;
+  bool audio_muted = false;
+  bool video_muted = false;
+};
+struct ChatReq {
+  std::string text;
+};
+struct ChatHistoryReq {
+  std::uint64_t after = 0;
+  std::uint32_t limit = kMaxHistoryPage;
+};
+struct UpdateMediaReq {
+  std::optional<bool> has_media, audio_muted, video_muted;
+};
+// relay_description / relay_candidate: the payload is validated and re-serialized with only
+// the fields the protocol knows, so the server never forwards what it did not check.
+struct RelayReq {
+  std::string to;
+  std::string payload_json;
+};
+
+std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, SetNameReq& out, const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, CreateLobbyReq& out, const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, JoinLobbyReq& out, const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out);
+std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out);
+std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out);
+
+// Display and lobby names: trims surrounding spaces; then 1..max_chars code points and no
+// control characters. Returns the cleaned name, or the reason it is refused.
+struct NameCheck {
+  std::string name;
+  std::string problem;  // empty when the name is fine
+};
+NameCheck check_name(std::string_view raw, std::size_t max_chars);
+// The key names are unique under: ASCII letters folded to lower case.
+std::string name_key(std::string_view name);
+
+// Encoders: each writes one JSON object value at the builder's current position.
+void write(JsonBuilder& b, const Participant& p);
+void write(JsonBuilder& b, const LobbyInfo& l);
+void write(JsonBuilder& b, const ChatMessage& m);
+
+using Frame = std::shared_ptr<const std::string>;
+Frame error_frame(const Error& e, std::string_view id_raw);
+
+}  // namespace lobbykit::protocol

@@ -1,0 +1,92 @@
+// Reactions to core events: the one place that turns state changes into frames for the
+// members of a lobby, whichever path (a request, a timer, an admin call) caused them.
+#include "protocol/messages.hpp"
+#include "router/hub_state.hpp"
+
+namespace lobbykit::router {
+
+namespace {
+
+template <typename... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <typename... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+}  // namespace
+
+void Hub::State::on_event(const Event& ev) {
+  std::visit(
+      Overloaded{
+          [&](const event::ParticipantJoined& e) {
+            if (core::Session* s = sessions.find(e.participant.peer_id))
+              sessions.set_lobby(*s, e.lobby_id);
+            core::Lobby* lobby = lobbies.find(e.lobby_id);
+            if (!lobby) return;
+            auto frame = protocol::envelope("participant_joined", "", [&](JsonBuilder& b) {
+              b.str("lobby_id", e.lobby_id).key("participant");
+              protocol::write(b, e.participant);
+            });
+            broadcast(*lobby, frame, "participant_joined", &e.participant.peer_id);
+          },
+          [&](const event::ParticipantLeft& e) {
+            if (core::Session* s = sessions.find(e.peer_id)) sessions.set_lobby(*s, "");
+            if (e.reason != "left") {
+              auto frame = protocol::envelope("lobby_left", "", [&](JsonBuilder& b) {
+                b.str("lobby_id", e.lobby_id).str("reason", e.reason);
+              });
+              send_to_peer(e.peer_id, frame, "lobby_left");
+            }
+            core::Lobby* lobby = lobbies.find(e.lobby_id);
+            if (!lobby) return;
+            auto left = protocol::envelope("participant_left", "", [&](JsonBuilder& b) {
+              b.str("lobby_id", e.lobby_id).str("peer_id", e.peer_id).str("reason", e.reason);
+            });
+            broadcast(*lobby, left, "participant_left");
+            if (!e.had_media) return;
+            auto removed = protocol::envelope("peer_removed", "", [&](JsonBuilder& b) {
+              b.str("peer_id", e.peer_id);
+            });
+            for (const auto& m : lobby->members)
+              if (m.p.has_media && m.p.connected)
+                send_to_peer(m.p.peer_id, removed, "peer_removed");
+          },
+          [&](const event::ParticipantUpdated& e) {
+            core::Lobby* lobby = lobbies.find(e.lobby_id);
+            if (!lobby) return;
+            auto frame = protocol::envelope("participant_updated", "", [&](JsonBuilder& b) {
+              b.str("lobby_id", e.lobby_id).key("participant");
+              protocol::write(b, e.participant);
+            });
+            broadcast(*lobby, frame, "participant_updated");
+          },
+          [&](const event::NameChanged& e) {
+            auto frame = protocol::envelope("name_changed", "", [&](JsonBuilder& b) {
+              b.str("name", e.new_name);
+            });
+            send_to_peer(e.peer_id, frame, "name_changed");
+            core::Session* s = sessions.find(e.peer_id);
+            core::Lobby* lobby = s ? lobby_of(*s) : nullptr;
+            core::Member* m = lobby ? lobby->member(e.peer_id) : nullptr;
+            if (!m) return;
+            Participant p = m->p;
+            p.name = e.new_name;
+            lobbies.update(lobby->info.id, p);
+          },
+          [&](const event::ChatPosted& e) {
+            core::Lobby* lobby = lobbies.find(e.message.lobby_id);
+            if (!lobby) return;
+            // Serialized once, queued to every member.
+            auto frame = protocol::envelope("chat", "", [&](JsonBuilder& b) {
+              b.str("lobby_id", e.message.lobby_id).key("message");
+              protocol::write(b, e.message);
+            });
+            broadcast(*lobby, frame, "chat");
+          },
+          [](const auto&) {},
+      },
+      ev);
+}
+
+}  // namespace lobbykit::router

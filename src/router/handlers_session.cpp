@@ -1,0 +1,124 @@
+// Handlers for the session messages: auth (new or resumed session), set_name, ping.
+#include "protocol/envelope.hpp"
+#include "protocol/messages.hpp"
+#include "router/hub_state.hpp"
+
+namespace lobbykit::router {
+
+using protocol::CloseCode;
+
+namespace {
+
+Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
+
+void write_limits(JsonBuilder& b, const Limits& l) {
+  b.key("limits").begin_object()
+      .unum("max_message_bytes", l.max_message_bytes)
+      .unum("max_chat_bytes", l.max_chat_bytes)
+      .unum("max_name_chars", l.max_name_chars)
+      .unum("max_lobby_name_chars", l.max_lobby_name_chars)
+      .unum("chat_history", l.chat_history)
+      .unum("resume_grace_ms", l.resume_grace_ms)
+      .end_object();
+}
+
+}  // namespace
+
+void handle_auth(Hub::State& s, Request& r) {
+  if (r.session) {
+    s.fail(r, err(ErrorCode::already_authenticated, "This connection is already authenticated."));
+    return;
+  }
+  protocol::AuthReq req;
+  if (auto e = protocol::decode(r.data, req)) {
+    s.fail(r, *e);
+    return;
+  }
+  core::Session* session = nullptr;
+  std::string token;
+  const bool resumed = req.token.has_value();
+  if (resumed) {
+    session = s.sessions.resume(*req.token);
+    if (!session) {
+      s.fail(r, err(ErrorCode::invalid_token,
+                    "That session token is unknown or expired; authenticate without a token "
+                    "to start a new session."));
+      return;
+    }
+    token = *req.token;
+    // A second connection with the same token replaces the first.
+    if (Conn* old = s.conn_for(session->peer_id); old && old->id != r.conn.id) {
+      ConnId old_id = old->id;
+      old->peer.clear();
+      s.conn_of.erase(session->peer_id);
+      s.close_conn(old_id, CloseCode::replaced, "session resumed on another connection");
+    }
+  } else {
+    auto created = s.sessions.create(req.is_bot);
+    session = created.session;
+    token = std::move(created.token);
+  }
+  r.conn.peer = session->peer_id;
+  s.conn_of[session->peer_id] = r.conn.id;
+  s.unauthenticated.erase(r.conn.id);
+
+  core::Lobby* lobby = s.lobby_of(*session);
+  core::Member* member = lobby ? lobby->member(session->peer_id) : nullptr;
+  if (lobby && !member) {
+    s.sessions.set_lobby(*session, "");
+    lobby = nullptr;
+  }
+  if (member && !member->p.connected) s.lobbies.set_connected(lobby->info.id, session->peer_id, true);
+
+  auto welcome = protocol::envelope("welcome", r.id_raw, [&](JsonBuilder& b) {
+    b.str("peer_id", session->peer_id)
+        .str("token", token)
+        .str("name", session->name)
+        .boolean("is_bot", session->is_bot)
+        .boolean("resumed", resumed)
+        .boolean("name_protected", !session->name.empty() && s.auth.is_protected(session->name))
+        .num("protocol_version", protocol::kProtocolVersion);
+    b.key("lobby");
+    if (lobby) {
+      b.begin_object();
+      s.write_lobby_snapshot(b, *lobby);
+      b.end_object();
+    } else {
+      b.w().Null();
+    }
+    write_limits(b, s.limits);
+  });
+  s.send(r.conn.id, welcome, "welcome");
+  // The resumed client has new peer connections to build: restart its pairs.
+  if (member && member->p.has_media) s.introduce(*lobby, session->peer_id, true);
+}
+
+void handle_set_name(Hub::State& s, Request& r) {
+  protocol::SetNameReq req;
+  if (auto e = protocol::decode(r.data, req, s.limits)) {
+    s.fail(r, *e);
+    return;
+  }
+  const ConnId conn = r.conn.id;
+  const std::string id_raw = r.id_raw;
+  Hub::State* state = &s;
+  s.auth.set_name(r.session->peer_id, req.name, std::move(req.password),
+                  [state, conn, id_raw, name = req.name](core::AuthManager::Outcome o) {
+                    if (!state->conns.count(conn)) return;  // the client went away meanwhile
+                    if (o.error) {
+                      state->fail(conn, *o.error, id_raw);
+                      return;
+                    }
+                    if (id_raw.empty()) return;
+                    state->send(conn, protocol::envelope("result", id_raw, [&](JsonBuilder& b) {
+                                  b.str("name", name).boolean("protected", o.is_protected);
+                                }),
+                                "result");
+                  });
+}
+
+void handle_ping(Hub::State& s, Request& r) {
+  s.reply(r, [&](JsonBuilder& b) { b.num("time_ms", s.clock.now_ms()); });
+}
+
+}  // namespace lobbykit::router

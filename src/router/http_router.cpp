@@ -1,0 +1,299 @@
+// The HTTP API: health, metrics, lobbies, admin, static files. A route table of
+// (method, path pattern) -> handler over plain data; the transport does the I/O.
+#include "router/http_router.hpp"
+
+#include <lobbykit/version.hpp>
+
+#include "core/crypto.hpp"
+#include "protocol/envelope.hpp"
+#include "protocol/messages.hpp"
+#include "router/hub_state.hpp"
+
+#include <climits>
+#include <cstdlib>
+#include <sys/stat.h>
+#include <vector>
+
+namespace lobbykit::router {
+
+namespace {
+
+using Params = std::vector<std::string>;  // decoded {placeholders} of the matched path
+
+int status_of(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::unauthorized: return 401;
+    case ErrorCode::not_found:
+    case ErrorCode::session_not_found:
+    case ErrorCode::name_not_found:
+    case ErrorCode::lobby_not_found: return 404;
+    case ErrorCode::method_not_allowed: return 405;
+    case ErrorCode::lobby_exists:
+    case ErrorCode::name_taken: return 409;
+    case ErrorCode::too_many_lobbies: return 503;
+    case ErrorCode::internal_error: return 500;
+    default: return 400;
+  }
+}
+
+HttpResponse error_response(const Error& e) {
+  JsonBuilder b;
+  b.begin_object().str("code", protocol::to_string(e.code)).str("error", e.message);
+  if (!e.field.empty()) b.str("field", e.field);
+  b.end_object();
+  return HttpResponse{status_of(e.code), "application/json", b.take(), ""};
+}
+
+HttpResponse error_response(ErrorCode code, std::string message) {
+  return error_response(Error{code, std::move(message), {}, -1});
+}
+
+template <typename F>
+HttpResponse json_response(int status, F&& fill) {
+  JsonBuilder b;
+  b.begin_object();
+  fill(b);
+  b.end_object();
+  return HttpResponse{status, "application/json", b.take(), ""};
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes s; false on a malformed escape or an encoded NUL.
+bool percent_decode(std::string_view s, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size()) return false;
+    int hi = hex_value(s[i + 1]);
+    int lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    char c = static_cast<char>(hi * 16 + lo);
+    if (c == '\0') return false;
+    out.push_back(c);
+    i += 2;
+  }
+  return true;
+}
+
+// Matches "/api/admin/sessions/{}/kick" against a raw path; fills the decoded params.
+bool match(std::string_view pattern, std::string_view path, Params& params) {
+  params.clear();
+  while (!pattern.empty() || !path.empty()) {
+    if (pattern.empty() || path.empty()) return false;
+    std::size_t pe = pattern.find('/', 1), qe = path.find('/', 1);
+    std::string_view pseg = pattern.substr(0, pe), qseg = path.substr(0, qe);
+    if (pseg == "/{}") {
+      std::string decoded;
+      if (qseg.size() < 2 || !percent_decode(qseg.substr(1), decoded)) return false;
+      params.push_back(std::move(decoded));
+    } else if (pseg != qseg) {
+      return false;
+    }
+    pattern = pe == std::string_view::npos ? std::string_view() : pattern.substr(pe);
+    path = qe == std::string_view::npos ? std::string_view() : path.substr(qe);
+  }
+  return true;
+}
+
+const char* mime_type(std::string_view path) {
+  struct Ext { std::string_view ext; const char* type; };
+  static constexpr Ext kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
+      {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
+      {".wasm", "application/wasm"}, {".webmanifest", "application/manifest+json"}};
+  for (const auto& t : kTypes)
+    if (path.size() >= t.ext.size() && path.substr(path.size() - t.ext.size()) == t.ext)
+      return t.type;
+  return "application/octet-stream";
+}
+
+std::string canonical(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+void write_session(JsonBuilder& b, Hub::State& s, const core::Session& session) {
+  b.begin_object()
+      .str("peer_id", session.peer_id)
+      .str("name", session.name)
+      .boolean("is_bot", session.is_bot)
+      .boolean("connected", session.connected)
+      .str("lobby_id", session.lobby_id)
+      .boolean("name_protected", !session.name.empty() && s.auth.is_protected(session.name))
+      .num("created_ms", session.created_ms)
+      .num("last_seen_ms", session.last_seen_ms)
+      .end_object();
+}
+
+}  // namespace
+
+HttpRouter::HttpRouter(Hub& hub, std::string admin_token, std::string static_dir)
+    : hub_(hub), admin_token_(std::move(admin_token)),
+      static_dir_(static_dir.empty() ? std::string() : canonical(static_dir)) {}
+
+void HttpRouter::handle(const HttpRequest& req, Respond respond) {
+  Hub::State& s = hub_.state();
+  const std::string_view path = req.path;
+  const std::string& m = req.method;
+  Params p;
+
+  auto body_object = [&](rapidjson::Document& doc) -> std::optional<Error> {
+    return protocol::parse_object(req.body.empty() ? std::string_view("{}") : req.body, doc);
+  };
+
+  if (path.substr(0, 5) == "/api/" || path == "/api") {
+    if (match("/api/health", path, p)) {
+      if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+      return respond(json_response(200, [&](JsonBuilder& b) {
+        b.str("status", "ok").str("version", LOBBYKIT_VERSION_STRING)
+            .num("protocol_version", protocol::kProtocolVersion);
+      }));
+    }
+    if (match("/api/metrics", path, p)) {
+      if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+      return respond(HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                  s.metrics.render(hub_.gauges()), ""});
+    }
+    if (match("/api/lobbies", path, p)) {
+      if (m == "GET") {
+        auto lobbies = s.lobbies.list(false);
+        return respond(json_response(200, [&](JsonBuilder& b) {
+          b.begin_array("lobbies");
+          for (const auto& l : lobbies) protocol::write(b, l);
+          b.end_array();
+        }));
+      }
+      if (m == "POST") {
+        rapidjson::Document doc;
+        if (auto e = body_object(doc)) return respond(error_response(*e));
+        auto created = create_lobby(s, doc);
+        if (auto* e = std::get_if<Error>(&created)) return respond(error_response(*e));
+        const core::Lobby* lobby = std::get<core::Lobby*>(created);
+        return respond(json_response(201, [&](JsonBuilder& b) {
+          b.key("lobby");
+          protocol::write(b, lobby->info);
+        }));
+      }
+      return respond(error_response(ErrorCode::method_not_allowed, "Use GET or POST."));
+    }
+    if (path.substr(0, 11) == "/api/admin/" || path == "/api/admin") {
+      if (admin_token_.empty())
+        return respond(error_response(ErrorCode::not_found, "The admin API is off."));
+      const std::string expected = "Bearer " + admin_token_;
+      if (!core::constant_time_equal(req.authorization, expected))
+        return respond(error_response(ErrorCode::unauthorized,
+                                      "Send the admin token as \"Authorization: Bearer <token>\"."));
+      return handle_admin(req, std::move(respond));
+    }
+    return respond(error_response(ErrorCode::not_found, "No such API endpoint."));
+  }
+
+  if (static_dir_.empty() || (m != "GET" && m != "HEAD"))
+    return respond(error_response(ErrorCode::not_found, "Not found."));
+  std::string decoded;
+  if (!percent_decode(path, decoded) || decoded.empty() || decoded[0] != '/' ||
+      decoded.find("/..") != std::string::npos || decoded.find('\\') != std::string::npos)
+    return respond(error_response(ErrorCode::not_found, "Not found."));
+  if (decoded.back() == '/') decoded += "index.html";
+  std::string file = canonical(static_dir_ + decoded);
+  struct stat st {};
+  if (file.empty() || file.compare(0, static_dir_.size() + 1, static_dir_ + "/") != 0 ||
+      stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return respond(error_response(ErrorCode::not_found, "Not found."));
+  return respond(HttpResponse{200, mime_type(file), "", file});
+}
+
+void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
+  Hub::State& s = hub_.state();
+  const std::string_view path = req.path;
+  const std::string& m = req.method;
+  Params p;
+  auto body_object = [&](rapidjson::Document& doc) -> std::optional<Error> {
+    return protocol::parse_object(req.body.empty() ? std::string_view("{}") : req.body, doc);
+  };
+  auto ok = [] { return json_response(200, [](JsonBuilder& b) { b.boolean("ok", true); }); };
+
+  if (match("/api/admin/sessions", path, p)) {
+    if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+    return respond(json_response(200, [&](JsonBuilder& b) {
+      b.begin_array("sessions");
+      for (const auto& [id, session] : s.sessions.all()) write_session(b, s, session);
+      b.end_array();
+    }));
+  }
+  if (match("/api/admin/lobbies", path, p)) {
+    if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+    auto lobbies = s.lobbies.list(true);
+    return respond(json_response(200, [&](JsonBuilder& b) {
+      b.begin_array("lobbies");
+      for (const auto& l : lobbies) protocol::write(b, l);
+      b.end_array();
+    }));
+  }
+  if (match("/api/admin/lobbies/{}", path, p)) {
+    if (m != "DELETE") return respond(error_response(ErrorCode::method_not_allowed, "Use DELETE."));
+    if (!s.lobbies.find(p[0]))
+      return respond(error_response(ErrorCode::lobby_not_found, "There is no such lobby."));
+    s.lobbies.remove(p[0], "removed");
+    return respond(ok());
+  }
+  if (match("/api/admin/sessions/{}/kick", path, p)) {
+    if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
+    if (!s.sessions.find(p[0]))
+      return respond(error_response(ErrorCode::session_not_found, "There is no such session."));
+    s.end_session(p[0], "kicked", protocol::CloseCode::kicked);
+    return respond(ok());
+  }
+  if (match("/api/admin/sessions/{}/rename", path, p)) {
+    if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
+    if (!s.sessions.find(p[0]))
+      return respond(error_response(ErrorCode::session_not_found, "There is no such session."));
+    rapidjson::Document doc;
+    if (auto e = body_object(doc)) return respond(error_response(*e));
+    protocol::SetNameReq body;
+    if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
+    auto outcome = s.auth.admin_rename(p[0], body.name);
+    if (outcome.error) return respond(error_response(*outcome.error));
+    return respond(json_response(200, [&](JsonBuilder& b) {
+      b.str("peer_id", p[0]).str("name", body.name);
+    }));
+  }
+  if (match("/api/admin/names/{}/password", path, p)) {
+    std::optional<std::string> password;
+    if (m == "PUT") {
+      rapidjson::Document doc;
+      if (auto e = body_object(doc)) return respond(error_response(*e));
+      auto it = doc.FindMember("password");
+      if (it == doc.MemberEnd() || !it->value.IsString() ||
+          it->value.GetStringLength() < s.limits.min_password_bytes ||
+          it->value.GetStringLength() > s.limits.max_password_bytes)
+        return respond(error_response(Error{ErrorCode::bad_field,
+                                            "\"password\" must be a string of 1 to " +
+                                                std::to_string(s.limits.max_password_bytes) +
+                                                " bytes.",
+                                            "password", -1}));
+      password.emplace(it->value.GetString(), it->value.GetStringLength());
+    } else if (m != "DELETE") {
+      return respond(error_response(ErrorCode::method_not_allowed, "Use PUT or DELETE."));
+    }
+    s.auth.admin_set_password(p[0], std::move(password),
+                              [respond, ok](core::AuthManager::Outcome o) {
+                                respond(o.error ? error_response(*o.error) : ok());
+                              });
+    return;
+  }
+  return respond(error_response(ErrorCode::not_found, "No such admin endpoint."));
+}
+
+}  // namespace lobbykit::router

@@ -1,0 +1,282 @@
+#include "router/hub.hpp"
+
+#include "protocol/envelope.hpp"
+#include "protocol/messages.hpp"
+#include "router/hub_state.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+namespace lobbykit::router {
+
+using protocol::CloseCode;
+
+namespace {
+
+struct Route {
+  std::string_view type;
+  bool needs_session;  // false only for auth
+  void (*fn)(Hub::State&, Request&);
+};
+
+// The whole protocol surface: message type -> handler.
+constexpr std::array<Route, 12> kRoutes{{
+    {"auth", false, handle_auth},
+    {"set_name", true, handle_set_name},
+    {"ping", true, handle_ping},
+    {"list_lobbies", true, handle_list_lobbies},
+    {"create_lobby", true, handle_create_lobby},
+    {"join_lobby", true, handle_join_lobby},
+    {"leave_lobby", true, handle_leave_lobby},
+    {"chat", true, handle_chat},
+    {"chat_history", true, handle_chat_history},
+    {"update_media", true, handle_update_media},
+    {"relay_description", true, handle_relay_description},
+    {"relay_candidate", true, handle_relay_candidate},
+}};
+
+const Route* find_route(std::string_view type) {
+  for (const auto& r : kRoutes)
+    if (r.type == type) return &r;
+  return nullptr;
+}
+
+constexpr TimeMs kLobbyTickMs = 1000;        // grace and empty-lobby expiry resolution
+constexpr TimeMs kSessionScanMs = 60'000;    // abandoned-session expiry resolution
+constexpr TimeMs kRateNoticeMs = 1000;       // at most one rate_limited error per second
+
+Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
+
+}  // namespace
+
+Hub::State::State(const Limits& l, core::Clock& c, store::Store& st, Outbox& o,
+                  core::Worker& w)
+    : limits(l), clock(c), store(st), out(o), worker(w),
+      sessions(limits, clock, store, bus),
+      auth(limits, clock, store, worker, sessions, bus),
+      lobbies(limits, clock, store, bus) {}
+
+Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& outbox,
+         core::Worker& worker)
+    : store_(store), state_(std::make_unique<State>(limits, clock, store, outbox, worker)) {
+  State& s = *state_;
+  store::Snapshot snap = store.load(limits.chat_history);
+  s.sessions.load(snap.sessions);
+  s.auth.load(snap.names);
+  s.lobbies.load(snap);
+  // First subscriber: the router's own reactions go out before any host handler runs.
+  s.bus.subscribe([&s](const Event& e) { s.on_event(e); });
+  const TimeMs now = clock.now_ms();
+  s.next_lobby_tick = now + kLobbyTickMs;
+  s.next_session_scan = now + kSessionScanMs;
+}
+
+Hub::~Hub() = default;
+
+core::EventBus& Hub::events() { return state_->bus; }
+Metrics& Hub::metrics() { return state_->metrics; }
+
+Metrics::Gauges Hub::gauges() const {
+  const State& s = *state_;
+  return Metrics::Gauges{s.sessions.count(), s.sessions.connected_count(), s.lobbies.count(),
+                         s.lobbies.participant_count()};
+}
+
+void Hub::on_open(ConnId id) {
+  State& s = *state_;
+  const TimeMs now = s.clock.now_ms();
+  Conn c;
+  c.id = id;
+  c.opened_ms = now;
+  c.tokens = s.limits.rate_burst;
+  c.refilled_ms = now;
+  s.conns.emplace(id, std::move(c));
+  s.unauthenticated.insert(id);
+}
+
+void Hub::on_close(ConnId id) {
+  State& s = *state_;
+  auto it = s.conns.find(id);
+  if (it == s.conns.end()) return;
+  PeerId peer = std::move(it->second.peer);
+  s.conns.erase(it);
+  s.unauthenticated.erase(id);
+  if (peer.empty()) return;
+  auto owner = s.conn_of.find(peer);
+  if (owner == s.conn_of.end() || owner->second != id) return;  // replaced meanwhile
+  s.conn_of.erase(owner);
+  if (core::Session* session = s.sessions.find(peer)) {
+    s.sessions.disconnected(*session);
+    if (!session->lobby_id.empty()) s.lobbies.set_connected(session->lobby_id, peer, false);
+  }
+}
+
+void Hub::on_message(ConnId id, std::string_view text) {
+  State& s = *state_;
+  auto it = s.conns.find(id);
+  if (it == s.conns.end() || it->second.closing) return;
+  s.dispatch(it->second, text);
+}
+
+bool Hub::State::take_token(Conn& c) {
+  const TimeMs now = clock.now_ms();
+  if (now > c.refilled_ms) {
+    c.tokens = std::min(limits.rate_burst,
+                        c.tokens + (now - c.refilled_ms) * limits.rate_per_second / 1000.0);
+    c.refilled_ms = now;
+  }
+  if (c.tokens < 1.0) return false;
+  c.tokens -= 1.0;
+  return true;
+}
+
+void Hub::State::dispatch(Conn& c, std::string_view text) {
+  if (!take_token(c)) {
+    metrics.messages_in["rate_limited"]++;
+    const TimeMs now = clock.now_ms();
+    if (c.rate_notice_ms < 0 || now - c.rate_notice_ms >= kRateNoticeMs) {
+      c.rate_notice_ms = now;
+      Error e = err(ErrorCode::rate_limited,
+                    "Too many messages; this one and others were dropped. Slow down.");
+      e.retry_after_ms = static_cast<std::int64_t>(1000.0 / limits.rate_per_second) + 1;
+      fail(c.id, e, "");
+    }
+    return;
+  }
+  if (!protocol::valid_utf8(text)) {
+    metrics.messages_in["invalid"]++;
+    close_conn(c.id, CloseCode::invalid_payload, "message is not valid UTF-8");
+    return;
+  }
+  rapidjson::Document doc;
+  protocol::Envelope env;
+  if (auto e = protocol::parse_envelope(text, doc, env)) {
+    metrics.messages_in["invalid"]++;
+    fail(c.id, *e, env.id_raw);
+    return;
+  }
+  const Route* route = find_route(env.type);
+  if (!route) {
+    metrics.messages_in["unknown"]++;
+    fail(c.id, err(ErrorCode::unknown_type,
+                   "Unknown message type \"" + std::string(env.type) + "\"."),
+         env.id_raw);
+    return;
+  }
+  metrics.messages_in[std::string(route->type)]++;
+  core::Session* session = c.peer.empty() ? nullptr : sessions.find(c.peer);
+  if (route->needs_session && !session) {
+    fail(c.id, err(ErrorCode::not_authenticated,
+                   "Authenticate first: the first message must be \"auth\"."),
+         env.id_raw);
+    return;
+  }
+  Request r{c, session, route->type, env.id_raw, *env.data};
+  route->fn(*this, r);
+}
+
+void Hub::tick() {
+  State& s = *state_;
+  const TimeMs now = s.clock.now_ms();
+  if (!s.unauthenticated.empty()) {
+    std::vector<ConnId> late;
+    for (ConnId id : s.unauthenticated) {
+      const Conn& c = s.conns.at(id);
+      if (!c.closing && now - c.opened_ms >= s.limits.auth_timeout_ms) late.push_back(id);
+    }
+    for (ConnId id : late) {
+      s.unauthenticated.erase(id);
+      s.close_conn(id, CloseCode::auth_timeout, "no auth message in time");
+    }
+  }
+  if (now >= s.next_lobby_tick) {
+    s.next_lobby_tick = now + kLobbyTickMs;
+    s.lobbies.tick();
+  }
+  if (now >= s.next_session_scan) {
+    s.next_session_scan = now + kSessionScanMs;
+    for (const PeerId& peer : s.sessions.abandoned())
+      s.end_session(peer, "expired", CloseCode::session_closed);
+  }
+}
+
+void Hub::shutdown() {
+  State& s = *state_;
+  std::vector<ConnId> ids;
+  for (const auto& [id, c] : s.conns) ids.push_back(id);
+  for (ConnId id : ids) s.close_conn(id, CloseCode::going_away, "server shutting down");
+  flush();
+}
+
+void Hub::State::send(ConnId conn, const protocol::Frame& frame, std::string_view type) {
+  metrics.messages_out[std::string(type)]++;
+  out.send(conn, frame);
+}
+
+void Hub::State::send_to_peer(const PeerId& peer, const protocol::Frame& frame,
+                              std::string_view type) {
+  auto it = conn_of.find(peer);
+  if (it != conn_of.end()) send(it->second, frame, type);
+}
+
+void Hub::State::broadcast(const core::Lobby& lobby, const protocol::Frame& frame,
+                           std::string_view type, const PeerId* except) {
+  for (const auto& m : lobby.members) {
+    if (!m.p.connected || (except && m.p.peer_id == *except)) continue;
+    send_to_peer(m.p.peer_id, frame, type);
+  }
+}
+
+void Hub::State::fail(ConnId conn, const Error& e, std::string_view id_raw) {
+  metrics.errors[std::string(protocol::to_string(e.code))]++;
+  send(conn, protocol::error_frame(e, id_raw), "error");
+}
+
+void Hub::State::close_conn(ConnId id, CloseCode code, std::string_view reason) {
+  auto it = conns.find(id);
+  if (it == conns.end() || it->second.closing) return;
+  it->second.closing = true;
+  out.close(id, code, reason);
+}
+
+Conn* Hub::State::conn_for(const PeerId& peer) {
+  auto it = conn_of.find(peer);
+  if (it == conn_of.end()) return nullptr;
+  auto c = conns.find(it->second);
+  return c == conns.end() ? nullptr : &c->second;
+}
+
+core::Lobby* Hub::State::lobby_of(const core::Session& session) {
+  return session.lobby_id.empty() ? nullptr : lobbies.find(session.lobby_id);
+}
+
+void Hub::State::write_lobby_snapshot(JsonBuilder& b, const core::Lobby& lobby) {
+  b.key("lobby");
+  protocol::write(b, lobby.info);
+  b.begin_array("participants");
+  for (const auto& m : lobby.members) protocol::write(b, m.p);
+  b.end_array();
+  auto page = lobbies.history(lobby, 0, static_cast<std::uint32_t>(limits.chat_history));
+  b.begin_array("history");
+  for (const auto* m : page.messages) protocol::write(b, *m);
+  b.end_array();
+  b.boolean("history_complete", page.complete);
+  b.unum("last_offset", lobby.last_offset);
+}
+
+void Hub::State::end_session(const PeerId& peer, const std::string& reason, CloseCode code) {
+  core::Session* session = sessions.find(peer);
+  if (!session) return;
+  if (!session->lobby_id.empty()) lobbies.leave(session->lobby_id, peer, reason);
+  if (Conn* c = conn_for(peer)) {
+    ConnId id = c->id;
+    conn_of.erase(peer);
+    c->peer.clear();
+    close_conn(id, code, reason);
+  }
+  auth.release(peer);
+  sessions.remove(peer, reason);
+}
+
+}  // namespace lobbykit::router

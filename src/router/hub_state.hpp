@@ -1,0 +1,119 @@
+// Inside the Hub: the state every handler works on, the connection table, and the handler
+// functions the route table points at. Only router/*.cpp include this.
+#pragma once
+
+#include "core/auth_manager.hpp"
+#include "core/lobby_manager.hpp"
+#include "core/session_manager.hpp"
+#include "protocol/error_code.hpp"
+#include "protocol/json.hpp"
+#include "router/hub.hpp"
+
+#include <rapidjson/document.h>
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace lobbykit::router {
+
+struct Conn {
+  ConnId id = 0;
+  PeerId peer;               // "" until authenticated
+  TimeMs opened_ms = 0;
+  double tokens = 0;         // rate-limit bucket
+  TimeMs refilled_ms = 0;
+  TimeMs rate_notice_ms = -1;  // when the last rate_limited error went out
+  bool closing = false;      // close requested; further messages are ignored
+};
+
+// One inbound message while its handler runs.
+struct Request {
+  Conn& conn;
+  core::Session* session;  // nullptr before auth
+  std::string_view type;
+  const std::string& id_raw;
+  const rapidjson::Value& data;
+};
+
+using protocol::Error;
+using protocol::ErrorCode;
+using protocol::JsonBuilder;
+
+struct Hub::State {
+  State(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& out,
+        core::Worker& worker);
+
+  const Limits limits;
+  core::Clock& clock;
+  store::Store& store;
+  Outbox& out;
+  core::Worker& worker;
+  core::EventBus bus;
+  Metrics metrics;
+  core::SessionManager sessions;
+  core::AuthManager auth;
+  core::LobbyManager lobbies;
+
+  std::unordered_map<ConnId, Conn> conns;
+  std::unordered_map<PeerId, ConnId> conn_of;  // sessions that have a connection now
+  std::unordered_set<ConnId> unauthenticated;   // watched for the auth deadline
+  TimeMs next_lobby_tick = 0;
+  TimeMs next_session_scan = 0;
+
+  // Sending. Every frame goes through send() so metrics see it.
+  void send(ConnId conn, const protocol::Frame& frame, std::string_view type);
+  void send_to_peer(const PeerId& peer, const protocol::Frame& frame, std::string_view type);
+  // To every connected member of the lobby, except `except` if given.
+  void broadcast(const core::Lobby& lobby, const protocol::Frame& frame, std::string_view type,
+                 const PeerId* except = nullptr);
+  void fail(ConnId conn, const Error& e, std::string_view id_raw);
+  void fail(Request& r, const Error& e) { fail(r.conn.id, e, r.id_raw); }
+  // A "result" reply when the request had an id; write_data fills its data object.
+  template <typename F>
+  void reply(Request& r, F&& write_data) {
+    if (r.id_raw.empty()) return;
+    send(r.conn.id, protocol::envelope("result", r.id_raw, write_data), "result");
+  }
+  void close_conn(ConnId conn, protocol::CloseCode code, std::string_view reason);
+
+  // The connection of a session, or nullptr.
+  Conn* conn_for(const PeerId& peer);
+  core::Lobby* lobby_of(const core::Session& s);
+  // {lobby, participants, history, history_complete} of a lobby as a member sees it.
+  void write_lobby_snapshot(JsonBuilder& b, const core::Lobby& lobby);
+
+  // Reactions to core events: keeps sessions in step with lobbies and tells clients.
+  void on_event(const Event& e);
+  // Managed mesh: introduces `peer` to every other connected media member of the lobby;
+  // `peer` is the side that offers. With `restart`, the others first drop the old pair.
+  void introduce(const core::Lobby& lobby, const PeerId& peer, bool restart);
+
+  // Session removal shared by kick and expiry: out of its lobby, name released, gone.
+  void end_session(const PeerId& peer, const std::string& reason, protocol::CloseCode code);
+  void join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool audio_muted,
+                  bool video_muted);
+
+  void dispatch(Conn& c, std::string_view text);
+  bool take_token(Conn& c);
+};
+
+// Route table entries (one per message type), defined in handlers_*.cpp.
+void handle_auth(Hub::State& s, Request& r);
+void handle_set_name(Hub::State& s, Request& r);
+void handle_ping(Hub::State& s, Request& r);
+void handle_list_lobbies(Hub::State& s, Request& r);
+void handle_create_lobby(Hub::State& s, Request& r);
+void handle_join_lobby(Hub::State& s, Request& r);
+void handle_leave_lobby(Hub::State& s, Request& r);
+void handle_chat(Hub::State& s, Request& r);
+void handle_chat_history(Hub::State& s, Request& r);
+void handle_update_media(Hub::State& s, Request& r);
+void handle_relay_description(Hub::State& s, Request& r);
+void handle_relay_candidate(Hub::State& s, Request& r);
+
+// Lobby creation shared by the WS handler and POST /api/lobbies.
+std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data);
+
+}  // namespace lobbykit::router

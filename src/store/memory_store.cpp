@@ -1,0 +1,98 @@
+// MemoryStore: a Store kept in ordinary maps, for tests and servers that need no persistence.
+// It mirrors SqliteStore's behaviour (replace rules, chat trimming, load order) so that code
+// tested against it behaves the same on SQLite; flush() only clears the dirty flag.
+#include "store/store.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <string>
+
+namespace lobbykit::store {
+namespace {
+
+class MemoryStore final : public Store {
+ public:
+  Snapshot load(std::size_t chat_keep) override {
+    Snapshot snapshot;
+    for (const auto& [peer_id, session] : sessions_) snapshot.sessions.push_back(session);
+    for (const auto& [key, name] : names_) snapshot.names.push_back(name);
+    for (const auto& [id, lobby] : lobbies_) snapshot.lobbies.push_back(lobby);
+    for (const auto& [lobby_id, messages] : chat_) {
+      auto first = messages.begin();
+      if (messages.size() > chat_keep) {
+        std::advance(first, static_cast<std::ptrdiff_t>(messages.size() - chat_keep));
+      }
+      for (auto it = first; it != messages.end(); ++it) snapshot.chat.push_back(it->second);
+    }
+    return snapshot;
+  }
+
+  void put_session(const SessionRecord& s) override {
+    // token_hash is unique, as in the SQLite schema: a session that reuses another's token
+    // hash replaces it.
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second.token_hash == s.token_hash && it->first != s.peer_id) {
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    sessions_[s.peer_id] = s;
+    dirty_ = true;
+  }
+
+  void delete_session(const PeerId& peer_id) override {
+    sessions_.erase(peer_id);
+    dirty_ = true;
+  }
+
+  void put_name(const NameRecord& n) override {
+    names_[n.key] = n;
+    dirty_ = true;
+  }
+
+  void delete_name(const std::string& key) override {
+    names_.erase(key);
+    dirty_ = true;
+  }
+
+  void put_lobby(const LobbyRecord& l) override {
+    lobbies_[l.id] = l;
+    dirty_ = true;
+  }
+
+  void delete_lobby(const LobbyId& id) override {
+    lobbies_.erase(id);
+    chat_.erase(id);
+    dirty_ = true;
+  }
+
+  void append_chat(const ChatMessage& m, std::size_t keep) override {
+    auto& messages = chat_[m.lobby_id];
+    if (!messages.emplace(m.offset, m).second) {
+      throw StoreError("memory store: append_chat failed: lobby " + m.lobby_id +
+                       " already has a message at offset " + std::to_string(m.offset));
+    }
+    while (messages.size() > keep) messages.erase(messages.begin());
+    if (messages.empty()) chat_.erase(m.lobby_id);
+    dirty_ = true;
+  }
+
+  void flush() override { dirty_ = false; }
+  bool dirty() const override { return dirty_; }
+
+ private:
+  std::map<PeerId, SessionRecord> sessions_;
+  std::map<std::string, NameRecord> names_;
+  std::map<LobbyId, LobbyRecord> lobbies_;
+  std::map<LobbyId, std::map<std::uint64_t, ChatMessage>> chat_;  // by lobby, then offset
+  bool dirty_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> make_memory_store() { return std::make_unique<MemoryStore>(); }
+
+}  // namespace lobbykit::store
