@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, then builds and runs every test: the C++ unit tests (ctest) and
+# the integration tests (pytest against the real lobbykit-server), once in a Release build
+# and once in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# LOBBYKIT_TEST_SANITIZE=0 skips the sanitizer pass.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+jobs=$(nproc)
+
+run_suite() {  # build dir, extra cmake args...
+  local dir=$1; shift
+  echo "== build $dir"
+  cmake -S "$root" -B "$dir" -DLOBBYKIT_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  echo "== unit tests ($dir)"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs")
+  echo "== integration tests ($dir)"
+  LOBBYKIT_SERVER="$dir/lobbykit-server" \
+    "$python" -m pytest -q -p no:cacheprovider "$root/tests/integration"
+}
+
+run_suite "$root/build" -DCMAKE_BUILD_TYPE=Release
+if [ "${LOBBYKIT_TEST_SANITIZE:-1}" != 0 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOBBYKIT_SANITIZE=ON
+fi
+echo "== all tests passed"
