@@ -91,7 +91,8 @@ std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& 
 
   if (auto it = doc.FindMember("id"); it != doc.MemberEnd()) {
     const auto& id = it->value;
-    if (id.IsString() && id.GetStringLength() <= kMaxIdBytes) {
+    if (id.IsString() && id.GetStringLength() <= kMaxIdBytes &&
+        valid_utf8({id.GetString(), id.GetStringLength()})) {
       rapidjson::StringBuffer sb;
       rapidjson::Writer<rapidjson::StringBuffer> w(sb);
       id.Accept(w);
@@ -101,7 +102,7 @@ std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& 
     } else if (!id.IsNull()) {
       return make_error(ErrorCode::bad_message,
                         "\"id\" must be a string of at most " + std::to_string(kMaxIdBytes) +
-                            " bytes or an integer.");
+                            " bytes of valid Unicode or an integer.");
     }
   }
 
@@ -114,6 +115,10 @@ std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& 
                                                   std::to_string(kMaxTypeBytes) + " bytes.");
   }
   env.type = std::string_view(type->value.GetString(), type->value.GetStringLength());
+  if (!valid_utf8(env.type)) {
+    env.type = {};
+    return make_error(ErrorCode::bad_message, "\"type\" is not valid Unicode text.");
+  }
 
   auto data = doc.FindMember("data");
   if (data == doc.MemberEnd() || data->value.IsNull()) {

@@ -32,7 +32,8 @@ struct Envelope {
 std::optional<Error> parse_object(std::string_view text, rapidjson::Document& doc);
 
 // Parses text into doc and fills env. On failure returns the error to send back; its id is
-// filled in env.id_raw when the id could still be read. Text must be valid UTF-8.
+// filled in env.id_raw when the id could still be read. Text must be valid UTF-8; an id or
+// type that decodes to invalid UTF-8 (a lone surrogate escape) is refused.
 std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& doc,
                                     Envelope& env);
 

@@ -29,6 +29,7 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::unauthorized: return "unauthorized";
     case ErrorCode::not_found: return "not_found";
     case ErrorCode::method_not_allowed: return "method_not_allowed";
+    case ErrorCode::too_large: return "too_large";
     case ErrorCode::internal_error: return "internal_error";
   }
   return "internal_error";

@@ -34,6 +34,7 @@ enum class ErrorCode {
   unauthorized,           // admin: missing or wrong bearer token
   not_found,              // HTTP: no such route or file
   method_not_allowed,     // HTTP: route exists, method does not
+  too_large,              // HTTP: request body over Limits::max_http_body_bytes
   internal_error,
 };
 

@@ -33,7 +33,11 @@ class FieldReader {
     if (v->GetStringLength() > max_bytes)
       return field_error(key, std::string("\"") + key + "\" is longer than " +
                                   std::to_string(max_bytes) + " bytes.");
-    out.emplace(v->GetString(), v->GetStringLength());
+    // RapidJSON decodes a lone low surrogate escape to bytes that are not UTF-8.
+    std::string_view text(v->GetString(), v->GetStringLength());
+    if (!valid_utf8(text))
+      return field_error(key, std::string("\"") + key + "\" is not valid Unicode text.");
+    out.emplace(text);
     return std::nullopt;
   }
 

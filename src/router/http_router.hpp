@@ -11,7 +11,8 @@ class Hub;
 
 struct HttpRequest {
   std::string method;         // "GET", "POST", "PUT", "DELETE", ...
-  std::string path;           // as received, still percent-encoded, without the query
+  std::string path;           // percent-encoded, without the query (the transport
+                              // re-encodes what libwebsockets decoded)
   std::string query;          // after '?', may be empty
   std::string authorization;  // the Authorization header, may be empty
   std::string body;           // at most Limits::max_http_body_bytes (transport answers 413)

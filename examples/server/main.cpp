@@ -1,0 +1,321 @@
+// lobbykit-server: the bundled signaling server. Every ServerOptions and Limits field has a
+// flag; --help lists them with their defaults. SIGINT / SIGTERM shut it down cleanly.
+#include <lobbykit/lobbykit.hpp>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+#ifndef LOBBYKIT_EXAMPLE_WEB_DIR
+#define LOBBYKIT_EXAMPLE_WEB_DIR ""
+#endif
+
+constexpr int kExitUsage = 2;  // bad flag or value
+constexpr int kExitStart = 1;  // could not listen or open the store
+
+struct Flag {
+  const char* name;   // "--port"
+  const char* value;  // placeholder shown by --help ("N"), nullptr for a switch
+  std::string help;   // one line, default included
+  // Applies the value (ignored for a switch); returns an error sentence, or "" if fine.
+  std::function<std::string(lobbykit::ServerOptions&, const std::string&)> apply;
+};
+
+bool is_dir(const std::string& path) {
+  struct stat st {};
+  return !path.empty() && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Parses a whole decimal number in [min, max].
+bool parse_uint(const std::string& s, unsigned long long min, unsigned long long max,
+                unsigned long long& out) {
+  if (s.empty() || s[0] < '0' || s[0] > '9') return false;
+  errno = 0;
+  char* end = nullptr;
+  out = std::strtoull(s.c_str(), &end, 10);
+  return errno == 0 && *end == '\0' && out >= min && out <= max;
+}
+
+template <class T>
+std::string to_text(T v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// A flag setting an unsigned Limits field.
+template <class T>
+Flag limit_flag(const char* name, const char* value, T lobbykit::Limits::*field,
+                const char* what, unsigned long long min = 1) {
+  const lobbykit::Limits defaults;
+  return {name, value, std::string(what) + " (default " + to_text(defaults.*field) + ")",
+          [name, field, min](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+            unsigned long long n = 0;
+            if (!parse_uint(v, min, std::numeric_limits<T>::max(), n))
+              return std::string(name) + " needs a whole number from " + to_text(min) +
+                     " to " + to_text(std::numeric_limits<T>::max()) + ", not '" + v + "'";
+            o.limits.*field = static_cast<T>(n);
+            return {};
+          }};
+}
+
+// A flag setting a positive real Limits field.
+Flag rate_flag(const char* name, double lobbykit::Limits::*field, const char* what) {
+  const lobbykit::Limits defaults;
+  return {name, "X", std::string(what) + " (default " + to_text(defaults.*field) + ")",
+          [name, field](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
+            if (v.empty() || errno != 0 || *end != '\0' || !std::isfinite(x) || x <= 0)
+              return std::string(name) + " needs a number above 0, not '" + v + "'";
+            o.limits.*field = x;
+            return {};
+          }};
+}
+
+std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
+  using lobbykit::Limits;
+  const lobbykit::ServerOptions d;
+  const std::string web = LOBBYKIT_EXAMPLE_WEB_DIR;
+  std::vector<Flag> f;
+  f.push_back({"--help", nullptr, "show this help and exit",
+               [&want_help](lobbykit::ServerOptions&, const std::string&) {
+                 want_help = true;
+                 return std::string();
+               }});
+  f.push_back({"--version", nullptr, "print the lobbykit version and exit",
+               [&want_version](lobbykit::ServerOptions&, const std::string&) {
+                 want_version = true;
+                 return std::string();
+               }});
+  f.push_back({"--host", "HOST", "address to listen on (default " + d.host + ")",
+               [](lobbykit::ServerOptions& o, const std::string& v) {
+                 o.host = v;
+                 return std::string();
+               }});
+  f.push_back({"--port", "N",
+               "port to listen on, 0 picks a free one (default " + to_text(d.port) + ")",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 unsigned long long n = 0;
+                 if (!parse_uint(v, 0, 65535, n))
+                   return "--port needs a number from 0 to 65535, not '" + v + "'";
+                 o.port = static_cast<std::uint16_t>(n);
+                 return {};
+               }});
+  f.push_back({"--db", "PATH", "SQLite database file (default " + d.store_path + ")",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (v.empty()) return "--db needs a file path (use --memory for no file)";
+                 o.store_path = v;
+                 return {};
+               }});
+  f.push_back({"--memory", nullptr, "keep everything in memory, nothing survives a restart",
+               [](lobbykit::ServerOptions& o, const std::string&) {
+                 o.store_path.clear();
+                 return std::string();
+               }});
+  f.push_back({"--admin-token", "TOKEN",
+               "bearer token for /api/admin/*, also read from LOBBYKIT_ADMIN_TOKEN "
+               "(default none: the admin API is off)",
+               [](lobbykit::ServerOptions& o, const std::string& v) {
+                 o.admin_token = v;
+                 return std::string();
+               }});
+  f.push_back({"--static", "DIR",
+               "directory served at / (default " + (web.empty() ? std::string("none") : web) +
+                   " if it exists, else none)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (!is_dir(v)) return "--static needs an existing directory, not '" + v + "'";
+                 o.static_dir = v;
+                 return {};
+               }});
+  f.push_back({"--no-static", nullptr, "serve no static files",
+               [](lobbykit::ServerOptions& o, const std::string&) {
+                 o.static_dir.clear();
+                 return std::string();
+               }});
+  f.push_back({"--workers", "N",
+               "threads for password hashing and other slow work (default " +
+                   to_text(d.worker_threads) + ")",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 unsigned long long n = 0;
+                 if (!parse_uint(v, 1, 256, n))
+                   return "--workers needs a number from 1 to 256, not '" + v + "'";
+                 o.worker_threads = static_cast<unsigned>(n);
+                 return {};
+               }});
+  f.push_back(limit_flag("--max-message-bytes", "N", &Limits::max_message_bytes,
+                         "largest inbound WebSocket message, bytes; above: close 1009"));
+  f.push_back(limit_flag("--max-chat-bytes", "N", &Limits::max_chat_bytes,
+                         "largest chat message, UTF-8 bytes"));
+  f.push_back(limit_flag("--max-name-chars", "N", &Limits::max_name_chars,
+                         "longest display name, characters"));
+  f.push_back(limit_flag("--max-lobby-name-chars", "N", &Limits::max_lobby_name_chars,
+                         "longest lobby name, characters"));
+  f.push_back(limit_flag("--max-password-bytes", "N", &Limits::max_password_bytes,
+                         "longest password, bytes"));
+  f.push_back(limit_flag("--min-password-bytes", "N", &Limits::min_password_bytes,
+                         "shortest password, bytes"));
+  f.push_back(rate_flag("--rate", &Limits::rate_per_second,
+                        "messages per second each session may send (token bucket refill)"));
+  f.push_back(rate_flag("--rate-burst", &Limits::rate_burst,
+                        "messages a session may send in a burst (token bucket size)"));
+  f.push_back(limit_flag("--ping-interval", "S", &Limits::ping_interval_s,
+                         "seconds of silence before the server pings a client"));
+  f.push_back(limit_flag("--pong-timeout", "S", &Limits::pong_timeout_s,
+                         "seconds to wait for the pong before hanging up"));
+  f.push_back(limit_flag("--auth-timeout-ms", "MS", &Limits::auth_timeout_ms,
+                         "deadline for a client's first (auth) message, ms"));
+  f.push_back(limit_flag("--max-outbound-bytes", "N", &Limits::max_outbound_bytes,
+                         "bytes queued to one client before it is closed as a slow consumer"));
+  f.push_back(limit_flag("--chat-history", "N", &Limits::chat_history,
+                         "chat messages kept per lobby", 0));
+  f.push_back(limit_flag("--lobby-expiry-ms", "MS", &Limits::lobby_expiry_ms,
+                         "how long an empty non-persistent lobby lives, ms", 0));
+  f.push_back(limit_flag("--resume-grace-ms", "MS", &Limits::resume_grace_ms,
+                         "how long a disconnected session keeps its lobby membership, ms", 0));
+  f.push_back(limit_flag("--session-ttl-ms", "MS", &Limits::session_ttl_ms,
+                         "how long an abandoned session is kept, ms"));
+  f.push_back(limit_flag("--max-participants", "N", &Limits::max_participants,
+                         "default and largest lobby size"));
+  f.push_back(limit_flag("--max-lobbies", "N", &Limits::max_lobbies,
+                         "lobbies the server holds at once"));
+  f.push_back(limit_flag("--password-attempts", "N", &Limits::password_attempts,
+                         "wrong passwords for a name before it is locked for a while"));
+  f.push_back(limit_flag("--password-lockout-ms", "MS", &Limits::password_lockout_ms,
+                         "first lockout after too many wrong passwords, ms; doubles after"));
+  f.push_back(limit_flag("--argon2-memory-kib", "N", &Limits::argon2_memory_kib,
+                         "Argon2id memory cost, KiB", 8));
+  f.push_back(limit_flag("--argon2-iterations", "N", &Limits::argon2_iterations,
+                         "Argon2id iterations"));
+  f.push_back(limit_flag("--max-http-body-bytes", "N", &Limits::max_http_body_bytes,
+                         "largest HTTP request body, bytes; above: 413"));
+  return f;
+}
+
+void print_help(const std::vector<Flag>& flags) {
+  std::printf(
+      "Usage: lobbykit-server [FLAGS]\n"
+      "Runs the lobbykit signaling server: WebSocket clients on /ws, the HTTP API under\n"
+      "/api, static files at /. Flags take their value as --flag VALUE or --flag=VALUE.\n\n");
+  for (const Flag& f : flags) {
+    std::string left = std::string("  ") + f.name + (f.value ? std::string(" ") + f.value : "");
+    if (left.size() < 28) left.resize(28, ' ');
+    else left += "\n" + std::string(28, ' ');
+    std::printf("%s%s\n", left.c_str(), f.help.c_str());
+  }
+}
+
+// Returns "" or an error sentence.
+std::string parse(int argc, char** argv, const std::vector<Flag>& flags,
+                  lobbykit::ServerOptions& o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h") arg = "--help";
+    std::string value;
+    bool has_value = false;
+    std::size_t eq = arg.find('=');
+    if (arg.compare(0, 2, "--") == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg.resize(eq);
+      has_value = true;
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags)
+      if (arg == f.name) flag = &f;
+    if (!flag) return "unknown flag '" + arg + "' (see --help)";
+    if (!flag->value) {
+      if (has_value) return std::string(flag->name) + " takes no value";
+    } else if (!has_value) {
+      if (i + 1 >= argc) return std::string(flag->name) + " needs a value (" + flag->value + ")";
+      value = argv[++i];
+    }
+    std::string error = flag->apply(o, value);
+    if (!error.empty()) return error;
+  }
+  if (o.limits.min_password_bytes > o.limits.max_password_bytes)
+    return "--min-password-bytes must not exceed --max-password-bytes";
+  return {};
+}
+
+std::string url_host(const std::string& host) {
+  if (host.empty()) return "0.0.0.0";
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+// One line per session connecting or disconnecting. Runs on the loop thread: cheap.
+void log_event(const lobbykit::Event& ev) {
+  namespace e = lobbykit::event;
+  if (auto* c = std::get_if<e::SessionCreated>(&ev))
+    std::fprintf(stderr, "lobbykit-server: connect peer=%s%s (new session)\n",
+                 c->peer_id.c_str(), c->is_bot ? " bot" : "");
+  else if (auto* r = std::get_if<e::SessionResumed>(&ev))
+    std::fprintf(stderr, "lobbykit-server: connect peer=%s name=%s (resumed)\n",
+                 r->peer_id.c_str(), r->name.c_str());
+  else if (auto* d = std::get_if<e::SessionDisconnected>(&ev))
+    std::fprintf(stderr, "lobbykit-server: disconnect peer=%s\n", d->peer_id.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lobbykit::ServerOptions options;
+  if (const char* token = std::getenv("LOBBYKIT_ADMIN_TOKEN")) options.admin_token = token;
+  if (is_dir(LOBBYKIT_EXAMPLE_WEB_DIR)) options.static_dir = LOBBYKIT_EXAMPLE_WEB_DIR;
+
+  bool want_help = false;
+  bool want_version = false;
+  const std::vector<Flag> flags = make_flags(want_help, want_version);
+  std::string error = parse(argc, argv, flags, options);
+  if (!error.empty()) {
+    std::fprintf(stderr, "lobbykit-server: %s\n", error.c_str());
+    return kExitUsage;
+  }
+  if (want_help) {
+    print_help(flags);
+    return 0;
+  }
+  if (want_version) {
+    std::printf("lobbykit-server %s\n", LOBBYKIT_VERSION_STRING);
+    return 0;
+  }
+
+  // SIGINT / SIGTERM are blocked in every thread (the server's inherit the mask) and taken
+  // by sigwait() below, so no code runs in signal context.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  try {
+    lobbykit::Server server(options);
+    server.subscribe(log_event);
+    server.start();
+    std::printf("lobbykit-server listening on http://%s:%u\n", url_host(options.host).c_str(),
+                static_cast<unsigned>(server.port()));
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::fprintf(stderr, "lobbykit-server: %s, shutting down\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.stop();
+  } catch (const lobbykit::StartError& e) {
+    std::fprintf(stderr, "lobbykit-server: %s\n", e.what());
+    return kExitStart;
+  }
+  return 0;
+}

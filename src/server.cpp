@@ -1,0 +1,222 @@
+#include <lobbykit/server.hpp>
+
+#include "core/clock.hpp"
+#include "router/http_router.hpp"
+#include "router/hub.hpp"
+#include "store/store.hpp"
+#include "transport/lws_server.hpp"
+#include "transport/worker_pool.hpp"
+
+#include <condition_variable>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace lobbykit {
+namespace {
+
+// After hub.shutdown() the loop runs this long at most so the 1001 close frames get out.
+constexpr std::uint32_t kShutdownGraceMs = 1000;
+
+}  // namespace
+
+struct Server::Impl {
+  enum class State { idle, running, stopping, stopped };
+
+  // Owned in this order; ~Impl tears them down in a deliberate order (see there).
+  core::SystemClock clock;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<transport::LwsTransport> transport;
+  std::unique_ptr<transport::WorkerPool> pool;
+  std::unique_ptr<router::Hub> hub;
+  std::unique_ptr<router::HttpRouter> http;
+  std::uint16_t port = 0;
+
+  std::mutex mu;                // guards everything below
+  std::condition_variable cv;   // signalled when state becomes stopped
+  State state = State::idle;
+  std::thread::id loop_thread;  // the thread inside serve(), while it is
+  std::thread thread;           // the loop thread start() made
+
+  explicit Impl(ServerOptions options) {
+    const Limits& limits = options.limits;
+    try {
+      store = options.store_path.empty() ? store::make_memory_store()
+                                         : store::make_sqlite_store(options.store_path);
+    } catch (const store::StoreError& e) {
+      throw StartError("cannot open the store " + options.store_path + ": " + e.what());
+    }
+    transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits);
+    port = transport->port();
+    transport::LwsTransport* t = transport.get();
+    pool = std::make_unique<transport::WorkerPool>(
+        options.worker_threads, [t](std::function<void()> fn) { t->post(std::move(fn)); });
+    try {
+      hub = std::make_unique<router::Hub>(limits, clock, *store, *transport, *pool);
+    } catch (const store::StoreError& e) {
+      throw StartError("cannot load the store " + options.store_path + ": " + e.what());
+    }
+    http = std::make_unique<router::HttpRouter>(*hub, options.admin_token, options.static_dir);
+    transport->attach(*hub, *http);
+  }
+
+  ~Impl() {
+    // No loop runs now. Workers go first: a job still running must not outlive what its
+    // completion would touch (its completion is dropped, the loop has ended). Then the
+    // transport forgets the hub, so the hub and router can go before it.
+    pool.reset();
+    transport->detach();
+    http.reset();
+    hub.reset();
+    transport.reset();
+    store.reset();
+  }
+
+  bool on_loop_thread() const { return loop_thread == std::this_thread::get_id(); }
+
+  // Body of run(); state is already running. Returns after a clean shutdown.
+  void serve() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      loop_thread = std::this_thread::get_id();
+    }
+    try {
+      transport->run_until_stopped();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lobbykit: the server loop failed: %s\n", e.what());
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    state = State::stopped;
+    loop_thread = std::thread::id();
+    cv.notify_all();
+  }
+
+  // Runs fn on the loop thread and returns its result: directly when this is the loop
+  // thread or no loop runs, else through post(), waiting. Any thread.
+  template <class R, class Fn>
+  R on_loop(Fn fn) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (on_loop_thread() || state == State::idle || state == State::stopped) return fn();
+    auto promise = std::make_shared<std::promise<R>>();
+    std::future<R> result = promise->get_future();
+    bool posted = transport->post([promise, fn]() mutable {
+      if constexpr (std::is_void_v<R>) {
+        fn();
+        promise->set_value();
+      } else {
+        promise->set_value(fn());
+      }
+    });
+    lock.unlock();
+    if (posted) {
+      try {
+        return result.get();
+      } catch (const std::future_error&) {
+        // The loop ended before it ran fn: do it here once the loop is gone.
+      }
+    }
+    lock.lock();
+    cv.wait(lock, [this] { return state == State::stopped; });
+    return fn();
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Server::~Server() {
+  stop();
+  std::thread t;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    t = std::move(impl_->thread);
+  }
+  if (t.joinable()) {
+    if (t.get_id() == std::this_thread::get_id())
+      t.detach();  // destroyed from its own event handler: cannot join itself
+    else
+      t.join();
+  }
+}
+
+void Server::run() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->state == Impl::State::stopped) return;
+    if (impl_->state != Impl::State::idle)
+      throw std::logic_error("lobbykit::Server::run: the server is already running");
+    impl_->state = Impl::State::running;
+  }
+  impl_->serve();
+}
+
+void Server::start() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->state != Impl::State::idle) return;
+  impl_->state = Impl::State::running;
+  impl_->thread = std::thread([impl = impl_.get()] { impl->serve(); });
+}
+
+void Server::stop() {
+  Impl& d = *impl_;
+  std::unique_lock<std::mutex> lock(d.mu);
+  switch (d.state) {
+    case Impl::State::idle:
+      // The loop never ran: no connection exists; flush the store here.
+      d.state = Impl::State::stopped;
+      try {
+        d.hub->shutdown();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "lobbykit: shutdown failed: %s\n", e.what());
+      }
+      d.cv.notify_all();
+      return;
+    case Impl::State::running: {
+      d.state = Impl::State::stopping;
+      bool posted = d.transport->post([impl = &d] {
+        try {
+          impl->hub->shutdown();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "lobbykit: shutdown failed: %s\n", e.what());
+        }
+        impl->transport->stop_when_drained(kShutdownGraceMs);
+      });
+      if (!posted) d.transport->request_stop();
+      break;
+    }
+    case Impl::State::stopping:
+    case Impl::State::stopped:
+      break;
+  }
+  if (d.on_loop_thread()) return;  // the loop ends once this handler returns
+  d.cv.wait(lock, [&d] { return d.state == Impl::State::stopped; });
+  if (d.thread.joinable() && d.thread.get_id() != std::this_thread::get_id()) {
+    std::thread t = std::move(d.thread);
+    lock.unlock();
+    t.join();
+  }
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+
+void Server::post(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->state == Impl::State::stopping || impl_->state == Impl::State::stopped) return;
+  impl_->transport->post(std::move(fn));
+}
+
+SubscriptionId Server::subscribe(std::function<void(const Event&)> handler) {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<SubscriptionId>(
+      [hub, handler = std::move(handler)] { return hub->events().subscribe(handler); });
+}
+
+void Server::unsubscribe(SubscriptionId id) {
+  router::Hub* hub = impl_->hub.get();
+  impl_->on_loop<void>([hub, id] { hub->events().unsubscribe(id); });
+}
+
+}  // namespace lobbykit
