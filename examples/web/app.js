@@ -1,0 +1,711 @@
+// The lobbykit demo page: wires the client library to the DOM in index.html. Every view is
+// drawn from the Store (render()); event handlers only call the library, which updates the
+// Store. For tests: window.lobbykit = {store, connection, peers}, and data-testid attributes.
+
+import { Store, ConnectionState } from './lobbykit/store.js';
+import { ConnectionManager } from './lobbykit/connection.js';
+import { PeerManager } from './lobbykit/peers.js';
+
+const params = new URLSearchParams(location.search);
+// ?profile=NAME keeps a separate session per profile, e.g. two people in one browser.
+const profile = params.get('profile');
+const NAME_KEY = `lobbykit.lastName${profile ? `.${profile}` : ''}`;
+const LOBBY_LIST_REFRESH_MS = 5000;
+const BANNER_SHOW_MS = 12000;
+
+const store = new Store();
+const connection = new ConnectionManager(store, {
+  storageKey: `lobbykit.token${profile ? `.${profile}` : ''}`,
+});
+const peers = new PeerManager(connection, store);
+window.lobbykit = { store, connection, peers };
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  me: $('me'), myName: document.querySelector('[data-testid="my-name"]'),
+  changeName: $('change-name'),
+  status: document.querySelector('[data-testid="connection-status"]'),
+  statusLabel: document.querySelector('.status-label'), retryNow: $('retry-now'),
+  error: $('error'), errorText: document.querySelector('#error .banner-text'),
+  errorDismiss: $('error-dismiss'),
+  notice: $('notice'), noticeText: document.querySelector('#notice .banner-text'),
+  noticeDismiss: $('notice-dismiss'),
+  stopped: $('stopped'), stoppedText: document.querySelector('#stopped .banner-text'),
+  stoppedAction: $('stopped-action'),
+  connectingView: $('connecting-view'), connectingText: document.querySelector('.connecting-text'),
+  nameView: $('name-view'), nameForm: $('name-form'), nameInput: $('name-input'),
+  passwordInput: $('password-input'), nameCancel: $('name-cancel'),
+  lobbiesView: $('lobbies-view'), lobbyList: $('lobby-list'), noLobbies: $('no-lobbies'),
+  refreshLobbies: $('refresh-lobbies'), joinWithMedia: $('join-with-media'),
+  createForm: $('create-form'), lobbyNameInput: $('lobby-name-input'),
+  privateCheckbox: $('private-checkbox'),
+  joinIdForm: $('join-id-form'), joinIdInput: $('join-id-input'),
+  lobbyView: $('lobby-view'), lobbyTitle: $('lobby-title'), lobbyPrivate: $('lobby-private'),
+  lobbyId: $('lobby-id'), copyInvite: $('copy-invite'), leave: $('leave'),
+  peopleCount: $('people-count'), shareMedia: $('share-media'), mute: $('mute'),
+  camera: $('camera'), stopMedia: $('stop-media'), participantList: $('participant-list'),
+  videos: $('videos'), chatList: $('chat-list'), chatForm: $('chat-form'),
+  chatInput: $('chat-input'), audioSink: $('audio-sink'),
+};
+
+// UI-only state that no other part of the client needs.
+const ui = {
+  editingName: false,
+  pendingInviteLobby: params.get('lobby'), // join this once a name is set
+};
+
+// ---- errors in plain words ---------------------------------------------------------------
+
+function seconds(ms) {
+  const s = Math.max(1, Math.ceil((ms || 0) / 1000));
+  return s === 1 ? '1 second' : `${s} seconds`;
+}
+
+const ERROR_TEXT = {
+  name_taken: 'That name is already taken. Please pick another one.',
+  password_required: 'That name is protected by a password. Enter its password, or pick another name.',
+  wrong_password: 'That password is not right for this name.',
+  too_many_attempts: (e) => (e.retryAfterMs
+    ? `Too many attempts. Please wait ${seconds(e.retryAfterMs)} and try again.`
+    : 'Please wait a moment and try again.'),
+  name_required: 'Choose a display name before joining a lobby.',
+  lobby_not_found: 'That lobby does not exist any more. It may have been closed.',
+  lobby_full: 'That lobby is full.',
+  lobby_exists: 'A lobby with that name already exists. Pick another name, or join it from the list.',
+  too_many_lobbies: 'The server cannot hold more lobbies right now. Please try again later.',
+  not_in_lobby: 'You are not in a lobby any more.',
+  rate_limited: 'You are sending too quickly. Wait a moment and try again.',
+  internal_error: 'The server ran into a problem. Please try again.',
+  invalid_token: 'Your session had ended, so a new one was started.',
+  unknown_peer: 'That person is no longer in the lobby.',
+  timeout: 'The server did not answer in time. Please try again.',
+  not_connected: 'You are offline right now. Wait until the connection is back, then try again.',
+  connection_lost: 'The connection dropped before the server answered. Please try again.',
+  media_denied: 'The browser did not allow the microphone or camera. You can still listen and chat.',
+  media_not_found: 'No microphone or camera was found. You can still listen and chat.',
+  media_busy: 'The microphone or camera is being used by another program.',
+  media_failed: 'The microphone or camera could not be started.',
+};
+
+function badFieldText(e, context) {
+  const limits = store.getState().session?.limits || {};
+  switch (e.field) {
+    case 'data.name':
+      return context === 'create'
+        ? `Lobby names need 1 to ${limits.max_lobby_name_chars || 64} characters, without control characters.`
+        : `Names need 1 to ${limits.max_name_chars || 32} characters, without control characters.`;
+    case 'data.password':
+      return 'That password is too long.';
+    case 'data.text':
+      return `That message is too long (the limit is ${Math.floor((limits.max_chat_bytes || 4096) / 1024)} KB).`;
+    default:
+      return e.message;
+  }
+}
+
+const CONTEXT_PREFIX = {
+  restore_name: 'Your name could not be restored after reconnecting: ',
+  rejoin: 'You could not get back into the lobby: ',
+  restore_media: 'Your microphone could not be re-shared after reconnecting: ',
+  camera: 'The camera did not start: ',
+};
+
+function describeError(e) {
+  let text;
+  if (e.code === 'bad_field') text = badFieldText(e, e.context);
+  else if (typeof ERROR_TEXT[e.code] === 'function') text = ERROR_TEXT[e.code](e);
+  else text = ERROR_TEXT[e.code] || e.message || 'Something went wrong.';
+  const prefix = CONTEXT_PREFIX[e.context];
+  return prefix ? prefix + text.charAt(0).toLowerCase() + text.slice(1) : text;
+}
+
+// Runs an action with its button state in the store; failures become the shown error.
+async function run(action, fn) {
+  if (store.getState().busy[action]) return undefined;
+  store.setBusy(action, true);
+  try {
+    return await fn();
+  } catch (e) {
+    store.setError(e, action);
+    return undefined;
+  } finally {
+    store.setBusy(action, false);
+  }
+}
+
+// ---- actions -----------------------------------------------------------------------------
+
+async function joinLobby(lobbyId) {
+  await run('join', async () => {
+    let media = { has_media: false };
+    if (el.joinWithMedia.checked) {
+      try {
+        if (!peers.localStream) await peers.startLocalMedia({ audio: true, video: false });
+      } catch (e) {
+        store.setError(e, 'media'); // join anyway: listen without a microphone
+      }
+      const m = store.getState().media;
+      media = { has_media: true, audio_muted: !m.audio || m.audioMuted, video_muted: !m.video };
+    }
+    try {
+      await connection.joinLobby(lobbyId, media);
+      store.setError(null);
+    } catch (e) {
+      if (!store.getState().lobby) peers.stopLocalMedia();
+      throw e;
+    }
+  });
+}
+
+function refreshLobbies() {
+  if (!connection.connected || !store.getState().session?.name) return;
+  connection.listLobbies().catch((e) => {
+    if (!e.transient) store.setError(e, 'list');
+  });
+}
+
+el.nameForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const name = el.nameInput.value.trim();
+  const password = el.passwordInput.value;
+  if (!name) {
+    store.setError({ code: 'bad_field', field: 'data.name', message: '' }, 'set_name');
+    el.nameInput.focus();
+    return;
+  }
+  run('set_name', async () => {
+    await connection.setName(name, password || undefined);
+    try {
+      localStorage.setItem(NAME_KEY, name);
+    } catch {
+      // only a convenience for the next visit
+    }
+    el.passwordInput.value = '';
+    ui.editingName = false;
+    store.setError(null);
+    refreshLobbies();
+    if (ui.pendingInviteLobby && !store.getState().lobby) {
+      const id = ui.pendingInviteLobby;
+      ui.pendingInviteLobby = null;
+      joinLobby(id);
+    }
+  });
+});
+
+el.changeName.addEventListener('click', () => {
+  ui.editingName = true;
+  el.nameInput.value = store.getState().session?.name || '';
+  render();
+  el.nameInput.focus();
+  el.nameInput.select();
+});
+
+el.nameCancel.addEventListener('click', () => {
+  ui.editingName = false;
+  el.passwordInput.value = '';
+  render();
+});
+
+el.refreshLobbies.addEventListener('click', () => refreshLobbies());
+
+el.createForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const name = el.lobbyNameInput.value.trim();
+  if (!name) {
+    store.setError({ code: 'bad_field', field: 'data.name', message: '' }, 'create');
+    el.lobbyNameInput.focus();
+    return;
+  }
+  run('create', async () => {
+    const lobby = await connection.createLobby({ name, private: el.privateCheckbox.checked });
+    el.lobbyNameInput.value = '';
+    el.privateCheckbox.checked = false;
+    store.setBusy('create', false);
+    await joinLobby(lobby.id);
+  });
+});
+
+el.joinIdForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const id = el.joinIdInput.value.trim();
+  if (!id) return;
+  joinLobby(id).then(() => {
+    if (store.getState().lobby) el.joinIdInput.value = '';
+  });
+});
+
+el.lobbyList.addEventListener('click', (ev) => {
+  const button = ev.target.closest('[data-testid="join-lobby"]');
+  if (button) joinLobby(button.dataset.lobbyId);
+});
+
+el.leave.addEventListener('click', () => {
+  run('leave', async () => {
+    await connection.leaveLobby();
+    refreshLobbies();
+  });
+});
+
+el.copyInvite.addEventListener('click', async () => {
+  const lobby = store.getState().lobby;
+  if (!lobby) return;
+  const link = `${location.origin}${location.pathname}?lobby=${encodeURIComponent(lobby.id)}`;
+  try {
+    await navigator.clipboard.writeText(link);
+    store.setNotice('Invite link copied. Anyone with it can join this lobby.');
+  } catch {
+    store.setNotice(`Invite link: ${link}`);
+  }
+});
+
+el.shareMedia.addEventListener('click', () => {
+  run('media', async () => {
+    if (!peers.localStream) await peers.startLocalMedia({ audio: true, video: false });
+    const m = store.getState().media;
+    await connection.updateMedia({ has_media: true, audio_muted: !m.audio || m.audioMuted,
+      video_muted: !m.video });
+  });
+});
+
+el.stopMedia.addEventListener('click', () => {
+  run('media', () => connection.updateMedia({ has_media: false }));
+});
+
+el.mute.addEventListener('click', () => {
+  run('mute', () => peers.setAudioMuted(!store.getState().media.audioMuted));
+});
+
+el.camera.addEventListener('click', () => {
+  run('camera', () => peers.setCamera(!store.getState().media.video));
+});
+
+el.chatForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = el.chatInput.value;
+  if (!text.trim()) return;
+  const maxBytes = store.getState().session?.limits?.max_chat_bytes || 4096;
+  if (new TextEncoder().encode(text).length > maxBytes) {
+    store.setError({ code: 'bad_field', field: 'data.text', message: '' }, 'chat');
+    return;
+  }
+  run('chat', async () => {
+    await connection.sendChat(text);
+    // Cleared only once the server stored it, so nothing typed is lost on a failure.
+    if (el.chatInput.value === text) el.chatInput.value = '';
+    el.chatInput.focus();
+  });
+});
+
+el.errorDismiss.addEventListener('click', () => store.setError(null));
+el.noticeDismiss.addEventListener('click', () => store.setNotice(null));
+el.retryNow.addEventListener('click', () => connection.retryNow());
+el.stoppedAction.addEventListener('click', () => {
+  const reason = store.getState().connection.stopReason;
+  if (reason === 'kicked') connection.newSession();
+  else connection.connect();
+});
+
+// ---- rendering ---------------------------------------------------------------------------
+
+// Keyed list update: keeps existing elements (and their focus, media, scroll) in place.
+function reconcile(container, items, keyOf, create, update) {
+  const existing = new Map();
+  for (const child of container.children) existing.set(child.dataset.key, child);
+  let prev = null;
+  for (const item of items) {
+    const key = String(keyOf(item));
+    let node = existing.get(key);
+    if (node) existing.delete(key);
+    else {
+      node = create(item);
+      node.dataset.key = key;
+    }
+    update(node, item);
+    const want = prev ? prev.nextSibling : container.firstChild;
+    if (node !== want) container.insertBefore(node, want);
+    prev = node;
+  }
+  for (const node of existing.values()) node.remove();
+}
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function show(node, visible) {
+  if (node.hidden === visible) node.hidden = !visible;
+}
+
+function hue(id) {
+  let x = 0;
+  for (const ch of id) x = (x * 31 + ch.charCodeAt(0)) % 360;
+  return x;
+}
+
+const ICONS = {
+  mic: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9h-2z"/></svg>',
+  micOff: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M19 11h-2c0 .7-.2 1.4-.5 2l1.5 1.5A7 7 0 0 0 19 11zm-4 .2V5a3 3 0 0 0-5.9-.8L15 10v1.2zM4.3 3 3 4.3l6 6V11a3 3 0 0 0 4.5 2.6l1.6 1.6A5 5 0 0 1 7 11H5a7 7 0 0 0 6 6.9V21h2v-3.1c1-.1 1.9-.5 2.7-1l3.9 4L21 19.7 4.3 3z"/></svg>',
+  cam: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M17 10.5V7a1 1 0 0 0-1-1H4a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1v-3.5l4 4v-11l-4 4z"/></svg>',
+};
+
+const PAIR_TEXT = {
+  new: 'waiting', connecting: 'connecting…', connected: 'connected',
+  disconnected: 'interrupted', failed: 'failed', closed: 'closed',
+};
+
+function formatTime(ms) {
+  const d = new Date(ms);
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function renderStatus(s) {
+  const c = s.connection;
+  let label;
+  let state = c.state;
+  if (c.stopReason === 'replaced') {
+    label = 'Open in another tab';
+    state = 'stopped';
+  } else if (c.stopReason === 'kicked') {
+    label = 'Removed';
+    state = 'stopped';
+  } else if (c.state === ConnectionState.CONNECTED) {
+    label = c.restoring ? 'Restoring…' : 'Connected';
+  } else if (c.state === ConnectionState.CONNECTING) {
+    label = 'Connecting…';
+  } else if (c.state === ConnectionState.RECONNECTING) {
+    const left = c.retryAt ? c.retryAt - Date.now() : 0;
+    label = left > 1000 ? `Reconnecting in ${Math.ceil(left / 1000)} s…` : 'Reconnecting…';
+  } else {
+    label = 'Offline';
+  }
+  el.status.dataset.state = state;
+  el.status.dataset.connectionState = c.state;
+  setText(el.statusLabel, label);
+  show(el.retryNow, c.state === ConnectionState.RECONNECTING && !!c.retryAt && c.retryAt - Date.now() > 1000);
+
+  const stopped = c.stopReason === 'replaced' || c.stopReason === 'kicked';
+  show(el.stopped, stopped);
+  if (stopped) {
+    el.stopped.dataset.reason = c.stopReason;
+    setText(el.stoppedText, c.stopReason === 'replaced'
+      ? 'This session is now open in another tab or window, so this one stepped aside.'
+      : 'An admin removed your session.');
+    setText(el.stoppedAction, c.stopReason === 'replaced' ? 'Use it here' : 'Start again');
+  }
+}
+
+// Errors and notices go away by themselves after a while (or with their close button).
+const bannerTimers = { error: 0, notice: 0 };
+function expire(kind, item, clear) {
+  if (!item || bannerTimers[kind] === item.at) return;
+  bannerTimers[kind] = item.at;
+  setTimeout(() => {
+    if (store.getState()[kind]?.at === item.at) clear();
+  }, BANNER_SHOW_MS);
+}
+
+function renderBanners(s) {
+  const e = s.error;
+  show(el.error, !!e);
+  if (e) {
+    el.error.dataset.code = e.code;
+    setText(el.errorText, describeError(e));
+  }
+  expire('error', e, () => store.setError(null));
+  show(el.notice, !!s.notice);
+  if (s.notice) setText(el.noticeText, s.notice.text);
+  expire('notice', s.notice, () => store.setNotice(null));
+}
+
+function currentView(s) {
+  if (!s.session) return s.connection.stopReason ? 'none' : 'connecting';
+  if (s.lobby && !ui.editingName) return 'lobby';
+  if ((!s.session.name && !s.connection.restoring) || ui.editingName) return 'name';
+  if (!s.session.name) return 'connecting';
+  return 'lobbies';
+}
+
+let lastView = null;
+function renderViews(s) {
+  const view = currentView(s);
+  show(el.connectingView, view === 'connecting');
+  show(el.nameView, view === 'name');
+  show(el.lobbiesView, view === 'lobbies');
+  show(el.lobbyView, view === 'lobby');
+  setText(el.connectingText, s.connection.state === ConnectionState.RECONNECTING
+    ? 'Cannot reach the server yet. Trying again…' : 'Connecting to the server…');
+  if (view !== lastView) {
+    const from = lastView;
+    lastView = view;
+    if (view === 'name') {
+      if (!el.nameInput.value) {
+        try {
+          el.nameInput.value = localStorage.getItem(NAME_KEY) || '';
+        } catch {
+          // no stored name
+        }
+      }
+      if (from !== null) el.nameInput.focus();
+    }
+    if (view === 'lobbies') refreshLobbies();
+    if (view === 'lobby') el.chatList.scrollTop = el.chatList.scrollHeight;
+  }
+  show(el.me, !!s.session?.name);
+  setText(el.myName, s.session?.name || '');
+  el.myName.title = s.session?.nameProtected ? 'Protected by a password' : '';
+  el.myName.classList.toggle('protected', !!s.session?.nameProtected);
+  show(el.nameCancel, ui.editingName && !!s.session?.name);
+  const limits = s.session?.limits;
+  if (limits?.max_name_chars) el.nameInput.maxLength = limits.max_name_chars;
+  if (limits?.max_lobby_name_chars) el.lobbyNameInput.maxLength = limits.max_lobby_name_chars;
+}
+
+function renderLobbies(s) {
+  const online = s.connection.state === ConnectionState.CONNECTED;
+  reconcile(el.lobbyList, s.lobbies, (l) => l.id, (l) => {
+    const li = h('li', { class: 'lobby-item', 'data-testid': 'lobby-item' });
+    const info = h('div', { class: 'lobby-info' },
+      h('span', { class: 'lobby-name' }), h('span', { class: 'lobby-meta' }));
+    const button = h('button', { type: 'button', 'data-testid': 'join-lobby', 'data-lobby-id': l.id, text: 'Join' });
+    li.append(info, button);
+    return li;
+  }, (li, l) => {
+    li.dataset.lobbyId = l.id;
+    li.dataset.lobbyName = l.name;
+    setText(li.querySelector('.lobby-name'), l.name);
+    const n = l.participants;
+    setText(li.querySelector('.lobby-meta'),
+      `${n} ${n === 1 ? 'person' : 'people'}${n >= l.max_participants ? ' · full' : ''}`);
+    const button = li.querySelector('button');
+    button.setAttribute('aria-label', `Join ${l.name}`);
+    button.disabled = !online || !!s.busy.join || n >= l.max_participants;
+  });
+  show(el.noLobbies, s.lobbies.length === 0);
+}
+
+// Buttons that need the server are disabled while offline or while their request runs.
+function renderButtons(s) {
+  const online = s.connection.state === ConnectionState.CONNECTED;
+  el.createForm.querySelector('button').disabled = !online || !!s.busy.create || !!s.busy.join;
+  el.joinIdForm.querySelector('button').disabled = !online || !!s.busy.join;
+  el.nameForm.querySelector('[data-testid="set-name"]').disabled = !online || !!s.busy.set_name;
+  el.refreshLobbies.disabled = !online;
+  el.chatForm.querySelector('button').disabled = !online || !!s.busy.chat;
+}
+
+function renderLobby(s) {
+  if (!s.lobby) return;
+  const online = s.connection.state === ConnectionState.CONNECTED;
+  setText(el.lobbyTitle, s.lobby.name);
+  el.lobbyView.dataset.lobbyId = s.lobby.id;
+  show(el.lobbyPrivate, !!s.lobby.private);
+  setText(el.lobbyId, s.lobby.id);
+  setText(el.peopleCount, String(s.participants.length));
+
+  const me = s.session?.peerId;
+  const m = s.media;
+  show(el.shareMedia, !m.sharing);
+  show(el.mute, m.sharing);
+  show(el.camera, m.sharing);
+  show(el.stopMedia, m.sharing);
+  el.shareMedia.disabled = !online || !!s.busy.media;
+  el.stopMedia.disabled = !!s.busy.media;
+  el.mute.disabled = !m.audio || !!s.busy.mute;
+  el.mute.setAttribute('aria-pressed', String(m.audioMuted));
+  setText(el.mute, m.audioMuted ? 'Unmute' : 'Mute');
+  el.mute.classList.toggle('active', m.audioMuted);
+  el.camera.disabled = !!s.busy.camera;
+  el.camera.setAttribute('aria-pressed', String(m.video));
+  setText(el.camera, m.video ? 'Camera off' : 'Camera on');
+  el.leave.disabled = !!s.busy.leave;
+
+  reconcile(el.participantList, s.participants, (p) => p.peer_id, () => {
+    const li = h('li', { class: 'participant', 'data-testid': 'participant' });
+    li.innerHTML = '<span class="avatar" aria-hidden="true"></span>'
+      + '<div class="p-main"><div class="p-name"><span class="p-label"></span><span class="badge bot" hidden>bot</span>'
+      + '<span class="you" hidden>you</span></div><div class="p-sub"></div></div>'
+      + '<span class="p-mic"></span><span class="pair" data-testid="pair-state"></span>';
+    return li;
+  }, (li, p) => {
+    const isMe = p.peer_id === me;
+    const pair = s.peers[p.peer_id];
+    let pairState;
+    if (isMe) pairState = 'self';
+    else if (!p.has_media || !m.sharing) pairState = 'none';
+    else pairState = pair ? pair.connectionState : 'new';
+    li.dataset.peerId = p.peer_id;
+    li.dataset.name = p.name;
+    li.dataset.online = String(p.connected !== false);
+    li.dataset.connectionState = pairState;
+    li.dataset.hasMedia = String(!!p.has_media);
+    li.dataset.audioMuted = String(!!p.audio_muted);
+    li.classList.toggle('away', p.connected === false);
+    li.classList.toggle('is-me', isMe);
+    const avatar = li.querySelector('.avatar');
+    setText(avatar, (p.name || '?').trim().charAt(0).toUpperCase() || '?');
+    avatar.style.setProperty('--h', hue(p.peer_id));
+    setText(li.querySelector('.p-label'), p.name || '(no name)');
+    show(li.querySelector('.bot'), !!p.is_bot);
+    show(li.querySelector('.you'), isMe);
+    let sub;
+    if (p.connected === false) sub = 'reconnecting…';
+    else if (!p.has_media) sub = 'chat only';
+    else if (p.audio_muted) sub = 'muted';
+    else sub = 'microphone on';
+    if (p.has_media && p.video_muted === false) sub += ' · camera on';
+    setText(li.querySelector('.p-sub'), sub);
+    const mic = li.querySelector('.p-mic');
+    const micState = !p.has_media ? '' : (p.audio_muted ? 'off' : 'on');
+    if (mic.dataset.state !== micState) {
+      mic.dataset.state = micState;
+      mic.innerHTML = micState === 'on' ? ICONS.mic : micState === 'off' ? ICONS.micOff : '';
+      if (micState) {
+        mic.setAttribute('role', 'img');
+        mic.setAttribute('aria-label', micState === 'on' ? 'microphone on' : 'muted');
+      } else {
+        mic.removeAttribute('role');
+        mic.removeAttribute('aria-label');
+      }
+    }
+    const pairEl = li.querySelector('.pair');
+    pairEl.dataset.state = pairState;
+    const show_ = pairState !== 'self' && pairState !== 'none';
+    pairEl.hidden = !show_;
+    setText(pairEl, show_ ? PAIR_TEXT[pairState] || pairState : '');
+    pairEl.title = show_ ? `Media link: ${pairState}` : '';
+  });
+
+  renderChat(s);
+}
+
+function renderChat(s) {
+  const list = el.chatList;
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  const me = s.session?.peerId;
+  const items = s.historyComplete ? s.chat : [{ offset: 0, gapNote: true }, ...s.chat];
+  const before = list.children.length;
+  reconcile(list, items, (m) => m.offset, (m) => {
+    if (m.gapNote) {
+      return h('li', { class: 'gap-note', text: 'Older messages are no longer kept.' });
+    }
+    const li = h('li', { class: 'message', 'data-testid': 'chat-message' });
+    li.innerHTML = '<div class="m-head"><span class="m-sender"></span><time class="m-time"></time></div>'
+      + '<p class="m-text"></p>';
+    return li;
+  }, (li, m) => {
+    if (m.gapNote) return;
+    li.dataset.offset = String(m.offset);
+    li.dataset.sender = m.sender;
+    li.classList.toggle('mine', m.sender === me);
+    setText(li.querySelector('.m-sender'), m.sender === me ? 'You' : m.sender_name || 'someone');
+    const t = li.querySelector('.m-time');
+    setText(t, formatTime(m.time_ms));
+    t.dateTime = new Date(m.time_ms).toISOString();
+    setText(li.querySelector('.m-text'), m.text);
+  });
+  if (list.children.length !== before && (nearBottom || before === 0)) {
+    list.scrollTop = list.scrollHeight;
+  }
+  // The "no messages yet" placeholder is CSS on the empty list.
+  list.classList.toggle('is-empty', s.chat.length === 0);
+}
+
+function attach(media, stream) {
+  if (media.srcObject !== stream) {
+    media.srcObject = stream;
+    media.play?.().catch(() => {});
+  }
+}
+
+function renderMedia(s) {
+  // One <audio> per remote pair that has a stream.
+  const audible = Object.entries(s.peers).filter(([, p]) => p.stream);
+  reconcile(el.audioSink, audible, ([id]) => id, ([id]) => {
+    const a = h('audio', { 'data-peer-id': id });
+    a.autoplay = true;
+    return a;
+  }, (a, [, p]) => attach(a, p.stream));
+
+  // Video tiles: our preview and every participant whose camera is on.
+  const tiles = [];
+  if (s.media.video && s.media.stream) {
+    tiles.push({ id: 'self', name: 'You', stream: s.media.stream, self: true });
+  }
+  for (const p of s.participants) {
+    const pair = s.peers[p.peer_id];
+    if (p.peer_id !== s.session?.peerId && p.has_media && p.video_muted === false && pair?.stream
+        && pair.stream.getVideoTracks().length) {
+      tiles.push({ id: p.peer_id, name: p.name, stream: pair.stream });
+    }
+  }
+  reconcile(el.videos, tiles, (t) => t.id, (t) => {
+    const fig = h('figure', { class: 'tile' });
+    const v = h('video');
+    v.autoplay = true;
+    v.muted = true; // sound comes from the <audio> elements
+    v.playsInline = true;
+    fig.append(v, h('figcaption'));
+    if (t.self) fig.classList.add('self');
+    return fig;
+  }, (fig, t) => {
+    attach(fig.querySelector('video'), t.stream);
+    setText(fig.querySelector('figcaption'), t.name);
+  });
+  show(el.videos, tiles.length > 0);
+}
+
+function render() {
+  const s = store.getState();
+  renderStatus(s);
+  renderBanners(s);
+  renderViews(s);
+  renderButtons(s);
+  renderLobbies(s);
+  renderLobby(s);
+  renderMedia(s);
+}
+
+let renderQueued = false;
+store.subscribe(() => {
+  if (renderQueued) return;
+  renderQueued = true;
+  // A microtask, not requestAnimationFrame: background tabs would stall on the latter.
+  queueMicrotask(() => {
+    renderQueued = false;
+    render();
+  });
+});
+
+// The reconnect countdown and the lobby list need time to pass, not store changes.
+setInterval(() => {
+  if (store.getState().connection.state === ConnectionState.RECONNECTING) render();
+}, 1000);
+setInterval(() => {
+  if (currentView(store.getState()) === 'lobbies' && document.visibilityState !== 'hidden') refreshLobbies();
+}, LOBBY_LIST_REFRESH_MS);
+
+connection.on('welcome', () => {
+  const s = store.getState();
+  if (ui.pendingInviteLobby && s.session?.name && !s.lobby && !connection.intent.lobbyId) {
+    const id = ui.pendingInviteLobby;
+    ui.pendingInviteLobby = null;
+    // After restore has had its turn (it may be putting us back into a lobby already).
+    setTimeout(() => {
+      if (!store.getState().lobby) joinLobby(id);
+    }, 0);
+  }
+});
+
+render();
+connection.connect();
