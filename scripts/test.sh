@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds and runs every test: the C++ unit tests (ctest) and
 # the integration tests (pytest against the real lobbykit-server), once in a Release build
-# and once in an AddressSanitizer + UndefinedBehaviorSanitizer build.
-# LOBBYKIT_TEST_SANITIZE=0 skips the sanitizer pass.
+# and once in an AddressSanitizer + UndefinedBehaviorSanitizer build; and the browser
+# end-to-end tests (headless Chromium, real WebRTC) against the Release server.
+# LOBBYKIT_TEST_SANITIZE=0 skips the sanitizer pass; LOBBYKIT_TEST_E2E=0 the browser tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
@@ -24,6 +25,10 @@ run_suite() {  # build dir, extra cmake args...
 }
 
 run_suite "$root/build" -DCMAKE_BUILD_TYPE=Release
+if [ "${LOBBYKIT_TEST_E2E:-1}" != 0 ]; then
+  echo "== browser end-to-end tests"
+  LOBBYKIT_SERVER="$root/build/lobbykit-server" "$root/tests/e2e/run.sh"
+fi
 if [ "${LOBBYKIT_TEST_SANITIZE:-1}" != 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOBBYKIT_SANITIZE=ON

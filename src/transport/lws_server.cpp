@@ -252,15 +252,18 @@ struct LwsTransport::Impl {
     return it == conns.end() ? nullptr : live_conn(lws_wsi_user(it->second));
   }
 
-  // Close decided by the transport itself, from within a callback of that connection.
+  // Close decided by the transport itself while receiving (binary frame, oversize
+  // message): stop reading, let the replies already queued go out, then close from
+  // WRITEABLE. Returning -1 from RECEIVE instead loses the close frame whenever more input
+  // is already buffered for the connection.
   int fail(WsConn& c, protocol::CloseCode code, std::string_view reason) {
-    c.closing = true;
-    if (auto* m = metrics()) ++m->closes_by_code[static_cast<std::uint16_t>(code)];
-    c.close_reason.assign(reason.substr(0, kCloseReasonBytes));
-    lws_close_reason(c.wsi, static_cast<lws_close_status>(code),
-                     reinterpret_cast<unsigned char*>(c.close_reason.data()),
-                     c.close_reason.size());
-    return -1;
+    std::string().swap(c.rx);
+    if (!c.rx_paused) {
+      lws_rx_flow_control(c.wsi, 0);
+      c.rx_paused = true;
+    }
+    begin_close(c, code, reason);
+    return 0;
   }
 
   void begin_close(WsConn& c, protocol::CloseCode code, std::string_view reason) {
@@ -335,7 +338,7 @@ struct LwsTransport::Impl {
     c->queued_bytes -= frame.size();
     c->queue.pop_front();
     if (c->wbuf.capacity() > kKeptBufferBytes) std::vector<unsigned char>().swap(c->wbuf);
-    if (c->rx_paused && c->queued_bytes <= limits.max_outbound_bytes / 4) {
+    if (c->rx_paused && !c->closing && c->queued_bytes <= limits.max_outbound_bytes / 4) {
       lws_rx_flow_control(wsi, 1);
       c->rx_paused = false;
     }
