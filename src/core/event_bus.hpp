@@ -1,6 +1,8 @@
 // EventBus: synchronous, in-order publish/subscribe of lobbykit::Event on the loop thread.
-// A handler may subscribe or unsubscribe (itself too) while an event is being delivered;
-// the change takes effect from the next event. A throwing handler is reported and skipped.
+// A handler may subscribe or unsubscribe (itself too) while an event is being delivered:
+// a new handler gets events from the next one on; once unsubscribe returns, that handler is
+// not called again, not even for the event being delivered. A throwing handler is reported
+// and skipped.
 #pragma once
 
 #include <lobbykit/events.hpp>

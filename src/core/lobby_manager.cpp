@@ -127,11 +127,12 @@ void LobbyManager::leave(const LobbyId& lobby_id, const PeerId& peer,
   auto it = std::find_if(l->members.begin(), l->members.end(),
                          [&](const Member& m) { return m.p.peer_id == peer; });
   if (it == l->members.end()) return;
-  const bool had_media = it->p.has_media;
+  // peer may refer to the member erased below.
+  event::ParticipantLeft left{lobby_id, peer, reason, it->p.has_media};
   l->members.erase(it);
   l->info.participant_count = static_cast<std::uint32_t>(l->members.size());
   if (l->members.empty()) l->empty_since = clock_.now_ms();
-  bus_.publish(event::ParticipantLeft{lobby_id, peer, reason, had_media});
+  bus_.publish(left);
 }
 
 void LobbyManager::update(const LobbyId& lobby_id, const Participant& p) {
@@ -156,17 +157,18 @@ void LobbyManager::set_connected(const LobbyId& lobby_id, const PeerId& peer, bo
   update(lobby_id, p);
 }
 
-const ChatMessage& LobbyManager::post_chat(Lobby& lobby, const PeerId& sender,
-                                           const std::string& sender_name, std::string text) {
+ChatMessage LobbyManager::post_chat(Lobby& lobby, const PeerId& sender,
+                                    const std::string& sender_name, std::string text) {
   ChatMessage m{lobby.info.id, ++lobby.last_offset, sender, sender_name, std::move(text),
                 clock_.now_ms()};
   // The lobby record's last_offset is not rewritten per message: load() takes the newest
-  // stored message's offset, which retention never drops.
+  // stored message's offset, which retention never drops, unless it keeps no message at all.
   store_.append_chat(m, limits_.chat_history);
-  lobby.history.push_back(std::move(m));
+  if (limits_.chat_history == 0) persist(lobby);
+  lobby.history.push_back(m);
   if (lobby.history.size() > limits_.chat_history) lobby.history.pop_front();
-  bus_.publish(event::ChatPosted{lobby.history.back()});
-  return lobby.history.back();
+  bus_.publish(event::ChatPosted{m});
+  return m;
 }
 
 LobbyManager::Page LobbyManager::history(const Lobby& lobby, std::uint64_t after,
@@ -189,9 +191,10 @@ LobbyManager::Page LobbyManager::history(const Lobby& lobby, std::uint64_t after
   return page;
 }
 
-void LobbyManager::remove(const LobbyId& id, const std::string& reason) {
-  Lobby* l = find(id);
+void LobbyManager::remove(const LobbyId& lobby_id, const std::string& reason) {
+  Lobby* l = find(lobby_id);
   if (!l) return;
+  const LobbyId id = lobby_id;  // lobby_id may refer to the lobby erased below
   std::vector<PeerId> peers;
   for (const auto& m : l->members) peers.push_back(m.p.peer_id);
   for (const auto& peer : peers) leave(id, peer, "lobby_removed");

@@ -64,9 +64,10 @@ class LobbyManager {
   // Connection state of a member; a reconnect within the grace just flips it back.
   void set_connected(const LobbyId& lobby_id, const PeerId& peer, bool connected);
 
-  // Stamps and stores a chat message; publishes ChatPosted.
-  const ChatMessage& post_chat(Lobby& lobby, const PeerId& sender,
-                               const std::string& sender_name, std::string text);
+  // Stamps and stores a chat message; publishes ChatPosted. Returns a copy: with
+  // Limits::chat_history 0 the lobby keeps none.
+  ChatMessage post_chat(Lobby& lobby, const PeerId& sender, const std::string& sender_name,
+                        std::string text);
   struct Page {
     std::vector<const ChatMessage*> messages;  // oldest first
     bool complete = true;   // false: messages after `after` were dropped by retention

@@ -15,6 +15,8 @@ SessionManager::SessionManager(const Limits& limits, Clock& clock, store::Store&
     : limits_(limits), clock_(clock), store_(store), bus_(bus) {}
 
 void SessionManager::load(const std::vector<store::SessionRecord>& records) {
+  // last_seen_ms of a session that was connected when the process died is at most a quarter
+  // of session_ttl_ms old (refresh_connected keeps it so), so a restart cannot expire it.
   for (const auto& r : records) {
     Session s{r.peer_id, r.token_hash, r.name, r.is_bot, r.lobby_id,
               r.created_ms, r.last_seen_ms, false};
@@ -89,11 +91,22 @@ void SessionManager::set_lobby(Session& s, LobbyId lobby_id) {
 void SessionManager::remove(const PeerId& peer_id, const std::string& reason) {
   auto it = sessions_.find(peer_id);
   if (it == sessions_.end()) return;
+  const PeerId peer = peer_id;  // peer_id may refer to the session erased below
   if (it->second.connected) --connected_;
   by_token_hash_.erase(it->second.token_hash);
   sessions_.erase(it);
-  store_.delete_session(peer_id);
-  bus_.publish(event::SessionClosed{peer_id, reason});
+  store_.delete_session(peer);
+  bus_.publish(event::SessionClosed{peer, reason});
+}
+
+void SessionManager::refresh_connected() {
+  const TimeMs now = clock_.now_ms();
+  const TimeMs stale = static_cast<TimeMs>(limits_.session_ttl_ms / 4);
+  for (auto& [id, s] : sessions_) {
+    if (!s.connected || now - s.last_seen_ms < stale) continue;
+    s.last_seen_ms = now;
+    persist(s);
+  }
 }
 
 std::vector<PeerId> SessionManager::abandoned() const {

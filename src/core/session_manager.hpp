@@ -52,6 +52,9 @@ class SessionManager {
   void set_lobby(Session& s, LobbyId lobby_id);
   // Removes a session for good (admin kick, expiry). Publishes SessionClosed.
   void remove(const PeerId& peer_id, const std::string& reason);
+  // Stamps last_seen_ms of connected sessions older than a quarter of session_ttl_ms, so the
+  // stored value stays recent enough for a restart not to expire a session that was in use.
+  void refresh_connected();
   // Disconnected sessions not seen for session_ttl_ms and in no lobby; the caller removes
   // them (it also has to release their names).
   std::vector<PeerId> abandoned() const;

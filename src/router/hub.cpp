@@ -196,6 +196,7 @@ void Hub::tick() {
   }
   if (now >= s.next_session_scan) {
     s.next_session_scan = now + kSessionScanMs;
+    s.sessions.refresh_connected();
     for (const PeerId& peer : s.sessions.abandoned())
       s.end_session(peer, "expired", CloseCode::session_closed);
   }
