@@ -66,13 +66,6 @@ void Hub::State::on_event(const Event& ev) {
               b.str("name", e.new_name);
             });
             send_to_peer(e.peer_id, frame, "name_changed");
-            core::Session* s = sessions.find(e.peer_id);
-            core::Lobby* lobby = s ? lobby_of(*s) : nullptr;
-            core::Member* m = lobby ? lobby->member(e.peer_id) : nullptr;
-            if (!m) return;
-            Participant p = m->p;
-            p.name = e.new_name;
-            lobbies.update(lobby->info.id, p);
           },
           [&](const event::ChatPosted& e) {
             core::Lobby* lobby = lobbies.find(e.message.lobby_id);
@@ -87,6 +80,18 @@ void Hub::State::on_event(const Event& ev) {
           [](const auto&) {},
       },
       ev);
+}
+
+void Hub::State::update_member_names(const std::vector<PeerId>& peers) {
+  for (const PeerId& peer : peers) {
+    core::Session* s = sessions.find(peer);
+    core::Lobby* lobby = s ? lobby_of(*s) : nullptr;
+    core::Member* m = lobby ? lobby->member(peer) : nullptr;
+    if (!m || m->p.name == s->name) continue;
+    Participant p = m->p;
+    p.name = s->name;
+    lobbies.update(lobby->info.id, p);
+  }
 }
 
 }  // namespace lobbykit::router

@@ -59,7 +59,6 @@ void handle_auth(Hub::State& s, Request& r) {
     token = std::move(created.token);
   }
   r.conn.peer = session->peer_id;
-  s.conn_of[session->peer_id] = r.conn.id;
   s.unauthenticated.erase(r.conn.id);
 
   core::Lobby* lobby = s.lobby_of(*session);
@@ -68,7 +67,10 @@ void handle_auth(Hub::State& s, Request& r) {
     s.sessions.set_lobby(*session, "");
     lobby = nullptr;
   }
+  // Before the connection is registered, so that its first frame is the welcome: the
+  // others get participant_updated, the snapshot below already shows it connected.
   if (member && !member->p.connected) s.lobbies.set_connected(lobby->info.id, session->peer_id, true);
+  s.conn_of[session->peer_id] = r.conn.id;
 
   auto welcome = protocol::envelope("welcome", r.id_raw, [&](JsonBuilder& b) {
     b.str("peer_id", session->peer_id)
@@ -104,6 +106,7 @@ void handle_set_name(Hub::State& s, Request& r) {
   Hub::State* state = &s;
   s.auth.set_name(r.session->peer_id, req.name, std::move(req.password),
                   [state, conn, id_raw, name = req.name](core::AuthManager::Outcome o) {
+                    state->update_member_names(o.renamed);
                     if (!state->conns.count(conn)) return;  // the client went away meanwhile
                     if (o.error) {
                       state->fail(conn, *o.error, id_raw);

@@ -123,6 +123,21 @@ std::string canonical(const std::string& path) {
   return realpath(path.c_str(), buf) ? std::string(buf) : std::string();
 }
 
+// The credentials of an "Authorization: Bearer <token>" header (the scheme is
+// case-insensitive), or "" for any other header.
+std::string_view bearer_token(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() <= kScheme.size()) return {};
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    char c = header[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kScheme[i]) return {};
+  }
+  header.remove_prefix(kScheme.size());
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  return header;
+}
+
 void write_session(JsonBuilder& b, Hub::State& s, const core::Session& session) {
   b.begin_object()
       .str("peer_id", session.peer_id)
@@ -190,8 +205,7 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
     if (path.substr(0, 11) == "/api/admin/" || path == "/api/admin") {
       if (admin_token_.empty())
         return respond(error_response(ErrorCode::not_found, "The admin API is off."));
-      const std::string expected = "Bearer " + admin_token_;
-      if (!core::constant_time_equal(req.authorization, expected))
+      if (!core::constant_time_equal(bearer_token(req.authorization), admin_token_))
         return respond(error_response(ErrorCode::unauthorized,
                                       "Send the admin token as \"Authorization: Bearer <token>\"."));
       return handle_admin(req, std::move(respond));
@@ -265,6 +279,7 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
     if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
     auto outcome = s.auth.admin_rename(p[0], body.name);
     if (outcome.error) return respond(error_response(*outcome.error));
+    s.update_member_names(outcome.renamed);
     return respond(json_response(200, [&](JsonBuilder& b) {
       b.str("peer_id", p[0]).str("name", body.name);
     }));

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace lobbykit::router {
 
@@ -86,6 +87,10 @@ struct Hub::State {
 
   // Reactions to core events: keeps sessions in step with lobbies and tells clients.
   void on_event(const Event& e);
+  // After a name change (AuthManager::Outcome::renamed): the lobby records of those sessions
+  // take their new names. Not from on_event: a publish nested in the NameChanged delivery
+  // would reach host subscribers before the NameChanged itself.
+  void update_member_names(const std::vector<PeerId>& peers);
   // Managed mesh: introduces `peer` to every other connected media member of the lobby;
   // `peer` is the side that offers. With `restart`, the others first drop the old pair.
   void introduce(const core::Lobby& lobby, const PeerId& peer, bool restart);

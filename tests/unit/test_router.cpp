@@ -1,0 +1,1850 @@
+// Tests for the router: a real Hub driven through an in-memory Outbox with a manual clock,
+// a manual worker and a MemoryStore; and the HttpRouter over the same Hub. Every frame the
+// hub sends is parsed back with RapidJSON and checked field by field.
+#include "router/http_router.hpp"
+#include "router/hub.hpp"
+
+#include <lobbykit/version.hpp>
+
+#include "core/clock.hpp"
+#include "core/worker.hpp"
+#include "store/store.hpp"
+
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace lobbykit::router {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::CloseCode;
+
+Limits test_limits() {
+  Limits l;
+  l.argon2_memory_kib = 64;  // hashing stays cheap under the sanitizers
+  l.argon2_iterations = 1;
+  return l;
+}
+
+bool is_hex(const std::string& s, std::size_t len) {
+  return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// One frame the hub sent, parsed. Paths are dotted: "data.participants.0.name".
+class Msg {
+ public:
+  explicit Msg(Frame frame) : frame_(std::move(frame)), doc_(std::make_shared<rapidjson::Document>()) {
+    REQUIRE(static_cast<bool>(frame_));
+    doc_->Parse(frame_->data(), frame_->size());
+    INFO("frame: ", *frame_);
+    REQUIRE_FALSE(doc_->HasParseError());
+    REQUIRE(doc_->IsObject());
+  }
+
+  const Frame& frame() const { return frame_; }
+  const std::string& text() const { return *frame_; }
+  std::string type() const { return str("type"); }
+
+  const rapidjson::Value* find(const std::string& path) const {
+    const rapidjson::Value* v = doc_.get();
+    std::size_t start = 0;
+    while (v && start <= path.size()) {
+      std::size_t dot = path.find('.', start);
+      std::string seg = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      if (v->IsObject()) {
+        auto it = v->FindMember(seg.c_str());
+        v = it == v->MemberEnd() ? nullptr : &it->value;
+      } else if (v->IsArray() && !seg.empty() &&
+                 seg.find_first_not_of("0123456789") == std::string::npos) {
+        std::size_t i = std::stoul(seg);
+        v = i < v->Size() ? &(*v)[static_cast<rapidjson::SizeType>(i)] : nullptr;
+      } else {
+        v = nullptr;
+      }
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    return v;
+  }
+  bool has(const std::string& path) const { return find(path) != nullptr; }
+  const rapidjson::Value& at(const std::string& path) const {
+    const rapidjson::Value* v = find(path);
+    INFO("path ", path, " in ", *frame_);
+    REQUIRE(v != nullptr);
+    return *v;
+  }
+  std::string str(const std::string& path) const {
+    const auto& v = at(path);
+    INFO("path ", path, " in ", *frame_);
+    REQUIRE(v.IsString());
+    return std::string(v.GetString(), v.GetStringLength());
+  }
+  std::int64_t num(const std::string& path) const {
+    const auto& v = at(path);
+    INFO("path ", path, " in ", *frame_);
+    REQUIRE(v.IsInt64());
+    return v.GetInt64();
+  }
+  bool flag(const std::string& path) const {
+    const auto& v = at(path);
+    INFO("path ", path, " in ", *frame_);
+    REQUIRE(v.IsBool());
+    return v.GetBool();
+  }
+  bool is_null(const std::string& path) const { return at(path).IsNull(); }
+  std::size_t size(const std::string& path) const {
+    const auto& v = at(path);
+    INFO("path ", path, " in ", *frame_);
+    REQUIRE(v.IsArray());
+    return v.Size();
+  }
+  std::size_t members(const std::string& path) const {
+    const auto& v = at(path);
+    REQUIRE(v.IsObject());
+    return v.MemberCount();
+  }
+  // error frames
+  std::string code() const {
+    INFO("frame: ", *frame_);
+    REQUIRE(type() == "error");
+    return str("data.code");
+  }
+
+ private:
+  Frame frame_;
+  std::shared_ptr<rapidjson::Document> doc_;
+};
+
+// The transport, in memory: frames per connection, and how each connection was closed.
+// Like the real transport it drops frames sent to a connection after its close.
+class FakeOutbox final : public Outbox {
+ public:
+  struct Record {
+    std::deque<Frame> pending;  // sent and not yet taken by the test
+    std::size_t dropped = 0;    // sent after close
+    int close_code = 0;         // 0 while open
+    int close_calls = 0;
+    std::string close_reason;
+  };
+
+  void send(ConnId conn, Frame frame) override {
+    Record& r = records[conn];
+    if (r.close_code != 0) {
+      ++r.dropped;
+      return;
+    }
+    r.pending.push_back(std::move(frame));
+  }
+  void close(ConnId conn, CloseCode code, std::string_view reason) override {
+    Record& r = records[conn];
+    ++r.close_calls;
+    r.close_code = static_cast<int>(code);
+    r.close_reason = std::string(reason);
+  }
+
+  std::map<ConnId, Record> records;
+};
+
+struct Harness;
+
+// One WebSocket client as the hub sees it.
+class Client {
+ public:
+  Client(Harness& h, ConnId id) : h_(&h), id_(id) {}
+
+  ConnId id() const { return id_; }
+  FakeOutbox::Record& record() const;
+
+  void send_raw(std::string_view text) const;
+  // Without an id: only an error can come back.
+  void send(const std::string& type, const std::string& data = "{}") const {
+    send_raw(R"({"type":")" + type + R"(","data":)" + data + "}");
+  }
+  // With a fresh integer id; the reply may come now or later (reply()).
+  int request(const std::string& type, const std::string& data = "{}") const;
+  bool has_reply(int id) const { return find_reply(id) != record().pending.end(); }
+  // Takes the reply to request `id` out of the queue, leaving pushes in place.
+  Msg reply(int id) const {
+    auto it = find_reply(id);
+    INFO("no reply to request ", id, " on connection ", id_);
+    REQUIRE(it != record().pending.end());
+    Msg m(*it);
+    record().pending.erase(it);
+    return m;
+  }
+  Msg call(const std::string& type, const std::string& data = "{}") const {
+    return reply(request(type, data));
+  }
+  // A request that must succeed; returns its result.
+  Msg ok(const std::string& type, const std::string& data = "{}") const {
+    Msg m = call(type, data);
+    INFO(type, " ", data, " -> ", m.text());
+    REQUIRE(m.type() == "result");
+    return m;
+  }
+
+  Msg next() const {
+    INFO("no frame pending on connection ", id_);
+    REQUIRE_FALSE(record().pending.empty());
+    Msg m(record().pending.front());
+    record().pending.pop_front();
+    return m;
+  }
+  // Takes the first pending frame of `type`; frames before it stay queued.
+  Msg next(const std::string& type) const {
+    auto& q = record().pending;
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      Msg m(*it);
+      if (m.type() == type) {
+        q.erase(it);
+        return m;
+      }
+    }
+    INFO("no ", type, " pending on connection ", id_, "; pending: ", types());
+    REQUIRE(false);
+    throw std::logic_error("unreachable");
+  }
+  // Takes every pending frame of `type`, in order.
+  std::vector<Msg> take(const std::string& type) const {
+    std::vector<Msg> out;
+    auto& q = record().pending;
+    for (auto it = q.begin(); it != q.end();) {
+      Msg m(*it);
+      if (m.type() == type) {
+        out.push_back(m);
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+  std::size_t pending() const { return record().pending.size(); }
+  std::string types() const {
+    std::string s;
+    for (const auto& f : record().pending) s += Msg(f).type() + " ";
+    return s;
+  }
+  void clear() const { record().pending.clear(); }
+  int close_code() const { return record().close_code; }
+  // The transport reports the connection closed.
+  void disconnect() const;
+
+  Msg auth(const std::string& data = "{}") {
+    Msg w = call("auth", data);
+    INFO(w.text());
+    REQUIRE(w.type() == "welcome");
+    peer = w.str("data.peer_id");
+    token = w.str("data.token");
+    return w;
+  }
+  Msg resume(const std::string& with_token) { return auth(R"({"token":")" + with_token + R"("})"); }
+  std::string create_lobby(const std::string& name, const std::string& extra = "") const {
+    Msg r = ok("create_lobby", R"({"name":")" + name + "\"" + extra + "}");
+    return r.str("data.lobby.id");
+  }
+  Msg join(const std::string& lobby_id, bool media = false) const {
+    return ok("join_lobby", R"({"lobby_id":")" + lobby_id + R"(","has_media":)" +
+                                (media ? "true" : "false") + "}");
+  }
+  Msg chat(const std::string& text) const { return ok("chat", R"({"text":")" + text + R"("})"); }
+
+  PeerId peer;
+  std::string token;
+
+ private:
+  std::deque<Frame>::iterator find_reply(int id) const {
+    auto& q = record().pending;
+    return std::find_if(q.begin(), q.end(), [id](const Frame& f) {
+      Msg m(f);
+      const auto* v = m.find("id");
+      return v && v->IsInt() && v->GetInt() == id;
+    });
+  }
+
+  Harness* h_;
+  ConnId id_;
+};
+
+// A hub with everything it needs, all in memory and all driven by hand.
+struct Harness {
+  explicit Harness(const Limits& l = test_limits()) : limits(l) { start(); }
+
+  void start() { hub = std::make_unique<Hub>(limits, clock, *store, out, worker); }
+  // The process dies after its last flush; a new hub loads the same store.
+  void restart() {
+    hub->flush();
+    hub.reset();
+    start();
+  }
+
+  Client connect() {
+    ConnId id = next_conn++;
+    hub->on_open(id);
+    return Client(*this, id);
+  }
+  // Connected, authenticated, named (unless name is empty), nothing pending.
+  Client user(const std::string& name) {
+    Client c = connect();
+    c.auth();
+    if (!name.empty()) {
+      Msg r = c.call("set_name", R"({"name":")" + name + R"("})");
+      INFO(r.text());
+      REQUIRE(r.type() == "result");
+    }
+    c.clear();
+    return c;
+  }
+
+  core::ManualClock clock;
+  core::ManualWorker worker;
+  std::unique_ptr<store::Store> store = store::make_memory_store();
+  FakeOutbox out;
+  Limits limits;
+  std::unique_ptr<Hub> hub;
+  ConnId next_conn = 1;
+  int next_id = 1;
+};
+
+FakeOutbox::Record& Client::record() const { return h_->out.records[id_]; }
+void Client::send_raw(std::string_view text) const { h_->hub->on_message(id_, text); }
+void Client::disconnect() const { h_->hub->on_close(id_); }
+int Client::request(const std::string& type, const std::string& data) const {
+  int id = h_->next_id++;
+  send_raw(R"({"type":")" + type + R"(","id":)" + std::to_string(id) + R"(,"data":)" + data + "}");
+  return id;
+}
+
+std::string token_data(const std::string& token) { return R"({"token":")" + token + R"("})"; }
+
+// The peer ids a client was introduced to, with should_offer, taken from its queue.
+std::map<PeerId, std::vector<bool>> take_peer_added(const Client& c) {
+  std::map<PeerId, std::vector<bool>> out;
+  for (const Msg& m : c.take("peer_added")) out[m.str("data.peer_id")].push_back(m.flag("data.should_offer"));
+  return out;
+}
+
+std::vector<PeerId> take_peer_removed(const Client& c) {
+  std::vector<PeerId> out;
+  for (const Msg& m : c.take("peer_removed")) out.push_back(m.str("data.peer_id"));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions and auth
+
+TEST_CASE("router: auth starts a new session and welcome describes it") {
+  Limits l = test_limits();
+  l.chat_history = 123;
+  l.resume_grace_ms = 4567;
+  l.max_chat_bytes = 999;
+  Harness h(l);
+  Client a = h.connect();
+  Msg w = a.call("auth");
+  CHECK(w.type() == "welcome");
+  CHECK(is_hex(w.str("data.peer_id"), 16));
+  CHECK(is_hex(w.str("data.token"), 32));
+  CHECK(w.str("data.name") == "");
+  CHECK_FALSE(w.flag("data.is_bot"));
+  CHECK_FALSE(w.flag("data.resumed"));
+  CHECK_FALSE(w.flag("data.name_protected"));
+  CHECK(w.num("data.protocol_version") == 1);
+  CHECK(w.is_null("data.lobby"));
+  CHECK(w.num("data.limits.max_message_bytes") == 65536);
+  CHECK(w.num("data.limits.max_chat_bytes") == 999);
+  CHECK(w.num("data.limits.max_name_chars") == 32);
+  CHECK(w.num("data.limits.max_lobby_name_chars") == 64);
+  CHECK(w.num("data.limits.chat_history") == 123);
+  CHECK(w.num("data.limits.resume_grace_ms") == 4567);
+  CHECK(a.pending() == 0);
+
+  Client b = h.connect();
+  Msg wb = b.call("auth", R"({"bot":true})");
+  CHECK(wb.flag("data.is_bot"));
+  CHECK(wb.str("data.peer_id") != w.str("data.peer_id"));
+  CHECK(wb.str("data.token") != w.str("data.token"));
+  CHECK(wb.str("data.token") != wb.str("data.peer_id"));
+  CHECK(h.hub->gauges().sessions == 2);
+  CHECK(h.hub->gauges().sessions_connected == 2);
+}
+
+TEST_CASE("router: only auth is accepted before authenticating, and only once") {
+  Harness h;
+  Client c = h.connect();
+  for (const char* type : {"ping", "set_name", "list_lobbies", "create_lobby", "join_lobby",
+                           "leave_lobby", "chat", "chat_history", "update_media",
+                           "relay_description", "relay_candidate"}) {
+    Msg e = c.call(type, R"({"name":"x","text":"x","to":"x"})");
+    INFO(type);
+    CHECK(e.code() == "not_authenticated");
+  }
+  CHECK(h.hub->gauges().sessions == 0);
+
+  Msg w = c.auth();
+  Msg again = c.call("auth");
+  CHECK(again.code() == "already_authenticated");
+  Msg again_token = c.call("auth", token_data(c.token));
+  CHECK(again_token.code() == "already_authenticated");
+  CHECK(h.hub->gauges().sessions == 1);
+  Msg pong = c.ok("ping");
+  CHECK(pong.num("data.time_ms") == h.clock.now_ms());
+}
+
+TEST_CASE("router: a garbage token is refused and the connection can still authenticate") {
+  Harness h;
+  Client c = h.connect();
+  CHECK(c.call("auth", token_data("00112233445566778899aabbccddeeff")).code() == "invalid_token");
+  CHECK(c.call("auth", token_data("not even hex")).code() == "invalid_token");
+  Msg bad = c.call("auth", R"({"token":42})");
+  CHECK(bad.code() == "bad_field");
+  CHECK(bad.str("data.field") == "data.token");
+  CHECK(c.call("auth", token_data(std::string(129, 'a'))).code() == "bad_field");
+  CHECK(c.call("ping").code() == "not_authenticated");
+  CHECK(h.hub->gauges().sessions == 0);
+  Msg w = c.auth();
+  CHECK_FALSE(w.flag("data.resumed"));
+}
+
+TEST_CASE("router: resuming by token returns the same session") {
+  Harness h;
+  Client a = h.user("Ann");
+  a.disconnect();
+  CHECK(h.hub->gauges().sessions == 1);
+  CHECK(h.hub->gauges().sessions_connected == 0);
+
+  Client a2 = h.connect();
+  Msg w = a2.resume(a.token);
+  CHECK(w.flag("data.resumed"));
+  CHECK(w.str("data.peer_id") == a.peer);
+  CHECK(w.str("data.token") == a.token);
+  CHECK(w.str("data.name") == "Ann");
+  CHECK(w.is_null("data.lobby"));
+  CHECK(h.hub->gauges().sessions == 1);
+  CHECK(h.hub->gauges().sessions_connected == 1);
+}
+
+TEST_CASE("router: a second connection on the same token replaces the first") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client m = h.user("Max");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  m.join(lobby);
+  a.clear();
+  m.clear();
+
+  Client a2 = h.connect();
+  Msg w = a2.resume(a.token);
+  CHECK(w.flag("data.resumed"));
+  CHECK(w.str("data.peer_id") == a.peer);
+  CHECK(w.str("data.lobby.lobby.id") == lobby);
+  CHECK(a.close_code() == 4001);
+  CHECK(a.record().close_calls == 1);
+  CHECK(a2.close_code() == 0);
+
+  // The old connection is closing: what it still sends is ignored.
+  a.send("chat", R"({"text":"ghost"})");
+  CHECK(m.pending() == 0);
+
+  // Its close arrives later and must not disconnect the session now on a2.
+  a.disconnect();
+  CHECK(m.pending() == 0);
+  CHECK(h.hub->gauges().sessions_connected == 2);
+  Msg r = a2.chat("hi");
+  CHECK(r.num("data.offset") == 1);
+  Msg chat = m.next("chat");
+  CHECK(chat.str("data.message.sender") == a.peer);
+  CHECK(chat.str("data.message.text") == "hi");
+}
+
+TEST_CASE("router: a connection that does not authenticate in time is closed with 4000") {
+  Harness h;
+  Client early = h.connect();
+  Client authed = h.user("Ann");
+  h.clock.advance(h.limits.auth_timeout_ms - 1);
+  h.hub->tick();
+  CHECK(early.close_code() == 0);
+  Client later = h.connect();
+
+  h.clock.advance(1);
+  h.hub->tick();
+  CHECK(early.close_code() == 4000);
+  CHECK(later.close_code() == 0);
+  CHECK(authed.close_code() == 0);
+
+  h.clock.advance(h.limits.auth_timeout_ms);
+  h.hub->tick();
+  CHECK(later.close_code() == 4000);
+  CHECK(authed.close_code() == 0);
+  CHECK(early.record().close_calls == 1);
+
+  // An auth that failed does not stop the clock either.
+  Client failed = h.connect();
+  CHECK(failed.call("auth", token_data("ffff")).code() == "invalid_token");
+  h.clock.advance(h.limits.auth_timeout_ms);
+  h.hub->tick();
+  CHECK(failed.close_code() == 4000);
+}
+
+TEST_CASE("router: sessions abandoned for session_ttl_ms are deleted") {
+  Limits l = test_limits();
+  l.session_ttl_ms = 1000;
+  Harness h(l);
+  Client a = h.user("Ann");
+  a.disconnect();
+  h.clock.advance(60'000);
+  h.hub->tick();
+  CHECK(h.hub->gauges().sessions == 0);
+  Client again = h.connect();
+  CHECK(again.call("auth", token_data(a.token)).code() == "invalid_token");
+  Client b = h.user("");
+  CHECK(b.ok("set_name", R"({"name":"ann"})").str("data.name") == "ann");
+}
+
+// ---------------------------------------------------------------------------------------
+// Envelopes and errors
+
+TEST_CASE("router: malformed input gets bad_json, bad_message or unknown_type") {
+  Harness h;
+  Client c = h.user("");
+
+  c.send_raw("{not json");
+  Msg e = c.next();
+  CHECK(e.code() == "bad_json");
+  CHECK_FALSE(e.has("id"));
+
+  std::string deep = R"({"type":"ping","data":{"x":)" + std::string(10000, '[') +
+                     std::string(10000, ']') + "}}";
+  c.send_raw(deep);
+  CHECK(c.next().code() == "bad_json");
+
+  c.send_raw("[1,2]");
+  CHECK(c.next().code() == "bad_message");
+  c.send_raw(R"({"data":{}})");
+  CHECK(c.next().code() == "bad_message");
+  c.send_raw(R"({"type":"ping","data":[]})");
+  CHECK(c.next().code() == "bad_message");
+  c.send_raw(R"({"type":"ping","id":1.5})");
+  CHECK(c.next().code() == "bad_message");
+
+  c.send_raw(R"({"type":"frobnicate","id":"q1"})");
+  Msg u = c.next();
+  CHECK(u.code() == "unknown_type");
+  CHECK(u.str("id") == "q1");
+  CHECK(c.pending() == 0);
+  CHECK(c.close_code() == 0);
+}
+
+TEST_CASE("router: invalid UTF-8 closes the connection with 1007") {
+  Harness h;
+  Client c = h.user("");
+  c.send_raw("{\"type\":\"ping\",\"id\":1,\"data\":{\"x\":\"\xC3\x28\"}}");
+  CHECK(c.close_code() == 1007);
+  CHECK(c.pending() == 0);
+  c.send_raw(R"({"type":"ping","id":2})");
+  CHECK(c.pending() == 0);
+  CHECK(c.record().dropped == 0);
+}
+
+TEST_CASE("router: the request id is echoed in results and errors") {
+  Harness h;
+  Client c = h.user("Ann");
+
+  c.send_raw(R"({"type":"ping","id":"abc"})");
+  Msg r1 = c.next();
+  CHECK(r1.type() == "result");
+  CHECK(r1.str("id") == "abc");
+  c.send_raw(R"({"type":"ping","id":-42})");
+  Msg r2 = c.next();
+  CHECK(r2.type() == "result");
+  CHECK(r2.num("id") == -42);
+
+  c.send_raw(R"({"type":"chat","id":"x-1","data":{"text":"hi"}})");
+  Msg e1 = c.next();
+  CHECK(e1.code() == "not_in_lobby");
+  CHECK(e1.str("id") == "x-1");
+  c.send_raw(R"({"type":"chat","id":7,"data":{"text":"hi"}})");
+  Msg e2 = c.next();
+  CHECK(e2.code() == "not_in_lobby");
+  CHECK(e2.num("id") == 7);
+
+  // No id: no result, and an error without id.
+  c.send_raw(R"({"type":"ping"})");
+  CHECK(c.pending() == 0);
+  c.send_raw(R"({"type":"chat","data":{"text":"hi"}})");
+  Msg e3 = c.next();
+  CHECK(e3.code() == "not_in_lobby");
+  CHECK_FALSE(e3.has("id"));
+}
+
+TEST_CASE("router: bad_field names the offending field") {
+  Harness h;
+  Client c = h.user("Ann");
+  auto field_of = [&](const std::string& type, const std::string& data) {
+    Msg e = c.call(type, data);
+    INFO(type, " ", data, " -> ", e.text());
+    REQUIRE(e.code() == "bad_field");
+    return e.str("data.field");
+  };
+  CHECK(field_of("set_name", R"({"name":5})") == "data.name");
+  CHECK(field_of("set_name", R"({})") == "data.name");
+  CHECK(field_of("set_name", R"({"name":"Ann","password":""})") == "data.password");
+  CHECK(field_of("create_lobby", R"({"name":"Room","max_participants":0})") == "data.max_participants");
+  CHECK(field_of("create_lobby", R"({"name":"Room","private":"yes"})") == "data.private");
+  CHECK(field_of("join_lobby", R"({})") == "data.lobby_id");
+  std::string lobby = c.create_lobby("Room");
+  c.join(lobby);
+  CHECK(field_of("chat", R"({"text":""})") == "data.text");
+  CHECK(field_of("chat", R"({"text":")" + std::string(4097, 'x') + "\"}") == "data.text");
+  CHECK(field_of("chat_history", R"({"limit":0})") == "data.limit");
+  CHECK(field_of("update_media", R"({"has_media":1})") == "data.has_media");
+  CHECK(field_of("relay_description", R"({"to":"ab","description":{"type":"bogus","sdp":""}})") ==
+        "data.description.type");
+  CHECK(field_of("relay_candidate", R"({"to":"ab","candidate":7})") == "data.candidate");
+}
+
+// ---------------------------------------------------------------------------------------
+// Names
+
+TEST_CASE("router: set_name gives a unique name, compared case-insensitively") {
+  Harness h;
+  Client a = h.user("");
+  Msg r = a.ok("set_name", R"({"name":"  Alice  "})");
+  CHECK(r.str("data.name") == "Alice");
+  CHECK_FALSE(r.flag("data.protected"));
+  CHECK(a.next("name_changed").str("data.name") == "Alice");
+
+  Client b = h.user("");
+  CHECK(b.call("set_name", R"({"name":"ALICE"})").code() == "name_taken");
+  CHECK(b.call("set_name", R"({"name":"alice"})").code() == "name_taken");
+  CHECK(b.ok("set_name", R"({"name":"Bob"})").str("data.name") == "Bob");
+
+  // Renaming lets the old name go.
+  a.ok("set_name", R"({"name":"Alicia"})");
+  CHECK(b.ok("set_name", R"({"name":"alice"})").str("data.name") == "alice");
+  CHECK(a.call("set_name", R"({"name":"ALICE"})").code() == "name_taken");
+
+  CHECK(a.call("set_name", R"({"name":"   "})").code() == "bad_field");
+  CHECK(a.call("set_name", R"({"name":"a\u0001b"})").code() == "bad_field");
+  CHECK(a.call("set_name", R"({"name":")" + std::string(33, 'n') + "\"}").code() == "bad_field");
+  CHECK(a.ok("set_name", R"({"name":")" + std::string(32, 'n') + "\"}").str("data.name") ==
+        std::string(32, 'n'));
+}
+
+TEST_CASE("router: a protected name needs its password; the right one takes it over") {
+  Harness h;
+  Client a = h.user("");
+  int id = a.request("set_name", R"({"name":"Ann","password":"s3cret"})");
+  CHECK_FALSE(a.has_reply(id));
+  CHECK(a.pending() == 0);
+  CHECK(h.worker.run_all() == 1);
+  Msg r = a.reply(id);
+  CHECK(r.type() == "result");
+  CHECK(r.str("data.name") == "Ann");
+  CHECK(r.flag("data.protected"));
+  CHECK(a.next("name_changed").str("data.name") == "Ann");
+
+  Client m = h.user("Max");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  m.join(lobby);
+  a.clear();
+  m.clear();
+
+  Client b = h.user("");
+  CHECK(b.call("set_name", R"({"name":"ann"})").code() == "password_required");
+  int wrong = b.request("set_name", R"({"name":"ann","password":"guess"})");
+  CHECK_FALSE(b.has_reply(wrong));
+  h.worker.run_all();
+  CHECK(b.reply(wrong).code() == "wrong_password");
+  CHECK(a.pending() == 0);
+
+  int right = b.request("set_name", R"({"name":"ANN","password":"s3cret"})");
+  CHECK_FALSE(b.has_reply(right));
+  h.worker.run_all();
+  Msg taken = b.reply(right);
+  CHECK(taken.type() == "result");
+  CHECK(taken.str("data.name") == "ANN");
+  CHECK(taken.flag("data.protected"));
+  CHECK(b.next("name_changed").str("data.name") == "ANN");
+  CHECK(a.next("name_changed").str("data.name") == "");
+  Msg upd = m.next("participant_updated");
+  CHECK(upd.str("data.participant.peer_id") == a.peer);
+  CHECK(upd.str("data.participant.name") == "");
+
+  // The loser cannot take it back without the password.
+  CHECK(a.call("set_name", R"({"name":"Ann"})").code() == "password_required");
+}
+
+// ---------------------------------------------------------------------------------------
+// Lobbies
+
+TEST_CASE("router: joining a lobby needs a display name") {
+  Harness h;
+  Client a = h.user("");
+  std::string lobby = a.create_lobby("Room");
+  Msg e = a.call("join_lobby", R"({"lobby_id":")" + lobby + R"("})");
+  CHECK(e.code() == "name_required");
+  a.ok("set_name", R"({"name":"Ann"})");
+  Msg j = a.join(lobby);
+  CHECK(j.str("data.lobby.id") == lobby);
+}
+
+TEST_CASE("router: lobbies are created, listed and joined by id or by public name") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+
+  const TimeMs t0 = h.clock.now_ms();
+  Msg c1 = a.ok("create_lobby", R"({"name":"Standup"})");
+  CHECK(is_hex(c1.str("data.lobby.id"), 16));
+  CHECK(c1.str("data.lobby.name") == "Standup");
+  CHECK_FALSE(c1.flag("data.lobby.private"));
+  CHECK_FALSE(c1.flag("data.lobby.persistent"));
+  CHECK(c1.num("data.lobby.max_participants") == 64);
+  CHECK(c1.num("data.lobby.participants") == 0);
+  CHECK(c1.num("data.lobby.created_ms") == t0);
+  const std::string standup = c1.str("data.lobby.id");
+
+  h.clock.advance(10);
+  Msg c2 = a.ok("create_lobby", R"({"name":"Secret","private":true})");
+  CHECK(c2.flag("data.lobby.private"));
+  const std::string secret = c2.str("data.lobby.id");
+
+  h.clock.advance(10);
+  Msg c3 = a.ok("create_lobby", R"({"name":"Zeta","persistent":true,"max_participants":5})");
+  CHECK(c3.flag("data.lobby.persistent"));
+  CHECK(c3.num("data.lobby.max_participants") == 5);
+  const std::string zeta = c3.str("data.lobby.id");
+
+  CHECK(b.call("create_lobby", R"({"name":"standUP"})").code() == "lobby_exists");
+  CHECK(b.call("create_lobby", R"({"name":"secret"})").code() == "lobby_exists");
+  // Creating does not join.
+  CHECK(a.call("chat", R"({"text":"x"})").code() == "not_in_lobby");
+
+  Msg list = b.ok("list_lobbies");
+  REQUIRE(list.size("data.lobbies") == 2);
+  CHECK(list.str("data.lobbies.0.id") == standup);
+  CHECK(list.str("data.lobbies.1.id") == zeta);
+
+  Msg j = a.ok("join_lobby", R"({"name":"standup"})");
+  CHECK(j.str("data.lobby.id") == standup);
+  CHECK(j.num("data.lobby.participants") == 1);
+  REQUIRE(j.size("data.participants") == 1);
+  CHECK(j.str("data.participants.0.peer_id") == a.peer);
+  CHECK(j.str("data.participants.0.name") == "Ann");
+  CHECK(j.flag("data.participants.0.connected"));
+  CHECK_FALSE(j.flag("data.participants.0.has_media"));
+  CHECK(j.size("data.history") == 0);
+  CHECK(j.flag("data.history_complete"));
+  CHECK(j.num("data.last_offset") == 0);
+
+  CHECK(b.call("join_lobby", R"({"name":"Secret"})").code() == "lobby_not_found");
+  CHECK(b.call("join_lobby", R"({"name":"Nowhere"})").code() == "lobby_not_found");
+  CHECK(b.call("join_lobby", R"({"lobby_id":"0000000000000000"})").code() == "lobby_not_found");
+  CHECK(b.call("join_lobby", R"({"lobby_id":"x","name":"Standup"})").code() == "bad_field");
+  Msg js = b.join(secret);
+  CHECK(js.str("data.lobby.id") == secret);
+  CHECK(js.flag("data.lobby.private"));
+
+  Msg list2 = b.ok("list_lobbies");
+  REQUIRE(list2.size("data.lobbies") == 2);
+  CHECK(list2.num("data.lobbies.0.participants") == 1);
+  CHECK(list2.num("data.lobbies.1.participants") == 0);
+}
+
+TEST_CASE("router: participant_joined reaches the other members, not the joiner") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client x = h.user("Xen");
+  std::string lobby = a.create_lobby("Room");
+  std::string other = x.create_lobby("Other");
+  a.join(lobby);
+  x.join(other);
+  a.clear();
+  x.clear();
+
+  Msg j = b.ok("join_lobby", R"({"lobby_id":")" + lobby + R"(","has_media":true,"audio_muted":true})");
+  REQUIRE(j.size("data.participants") == 2);
+  CHECK(j.str("data.participants.0.peer_id") == a.peer);
+  CHECK(j.str("data.participants.1.peer_id") == b.peer);
+  CHECK(b.take("participant_joined").empty());
+
+  Msg pj = a.next();
+  CHECK(pj.type() == "participant_joined");
+  CHECK(pj.str("data.lobby_id") == lobby);
+  CHECK(pj.str("data.participant.peer_id") == b.peer);
+  CHECK(pj.str("data.participant.name") == "Bob");
+  CHECK(pj.flag("data.participant.has_media"));
+  CHECK(pj.flag("data.participant.audio_muted"));
+  CHECK_FALSE(pj.flag("data.participant.video_muted"));
+  CHECK(pj.flag("data.participant.connected"));
+  CHECK(a.pending() == 0);
+  CHECK(x.pending() == 0);
+}
+
+TEST_CASE("router: a full lobby refuses and the refused session stays where it was") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  Client d = h.user("Di");
+  std::string small = a.create_lobby("Small", R"(,"max_participants":2)");
+  std::string home = c.create_lobby("Home");
+  c.join(home);
+  d.join(home);
+  a.join(small);
+  b.join(small);
+  a.clear();
+  b.clear();
+  d.clear();
+
+  CHECK(c.call("join_lobby", R"({"lobby_id":")" + small + R"("})").code() == "lobby_full");
+  CHECK(d.pending() == 0);
+  CHECK(a.pending() == 0);
+  c.chat("still home");
+  CHECK(d.next("chat").str("data.message.text") == "still home");
+}
+
+TEST_CASE("router: a session is in at most one lobby") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  std::string first = a.create_lobby("First");
+  std::string second = a.create_lobby("Second");
+  a.join(first);
+  b.join(first);
+  c.join(second);
+  a.clear();
+  b.clear();
+  c.clear();
+
+  a.join(second);
+  Msg left = b.next("participant_left");
+  CHECK(left.str("data.lobby_id") == first);
+  CHECK(left.str("data.peer_id") == a.peer);
+  CHECK(left.str("data.reason") == "left");
+  CHECK(a.take("lobby_left").empty());
+  CHECK(c.next("participant_joined").str("data.participant.peer_id") == a.peer);
+
+  Msg list = a.ok("list_lobbies");
+  REQUIRE(list.size("data.lobbies") == 2);
+  std::map<std::string, std::int64_t> counts;
+  for (std::size_t i = 0; i < 2; ++i)
+    counts[list.str("data.lobbies." + std::to_string(i) + ".id")] =
+        list.num("data.lobbies." + std::to_string(i) + ".participants");
+  CHECK(counts[first] == 1);
+  CHECK(counts[second] == 2);
+
+  a.chat("in second");
+  CHECK(c.next("chat").str("data.message.text") == "in second");
+  CHECK(b.take("chat").empty());
+
+  // Joining the lobby one is in again changes nothing but returns the snapshot.
+  Msg again = a.join(second);
+  CHECK(again.size("data.participants") == 2);
+  CHECK(c.take("participant_joined").empty());
+  CHECK(h.hub->gauges().participants == 3);
+
+  Msg bye = a.ok("leave_lobby");
+  CHECK(bye.members("data") == 0);
+  Msg l2 = c.next("participant_left");
+  CHECK(l2.str("data.peer_id") == a.peer);
+  CHECK(l2.str("data.reason") == "left");
+  CHECK(a.call("leave_lobby").code() == "not_in_lobby");
+  CHECK(a.call("chat", R"({"text":"x"})").code() == "not_in_lobby");
+}
+
+TEST_CASE("router: leaving a lobby with media tells the media members to drop the peer") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client n = h.user("Nomedia");
+  std::string lobby = a.create_lobby("Room");
+  std::string elsewhere = a.create_lobby("Elsewhere");
+  a.join(lobby, true);
+  b.join(lobby, true);
+  n.join(lobby);
+  for (const Client* cl : {&a, &b, &n}) cl->clear();
+
+  a.ok("leave_lobby");
+  CHECK(take_peer_removed(b) == std::vector<PeerId>{a.peer});
+  CHECK(take_peer_removed(n).empty());
+  CHECK(take_peer_removed(a).empty());
+  CHECK(n.next("participant_left").str("data.reason") == "left");
+
+  a.join(lobby, true);
+  b.clear();
+  a.join(elsewhere);
+  CHECK(take_peer_removed(b) == std::vector<PeerId>{a.peer});
+  CHECK(b.next("participant_left").str("data.lobby_id") == lobby);
+}
+
+TEST_CASE("router: an empty lobby expires unless it is persistent") {
+  Harness h;
+  Client a = h.user("Ann");
+  std::string temp = a.create_lobby("Temp");
+  std::string kept = a.create_lobby("Kept", R"(,"persistent":true)");
+  std::string used = a.create_lobby("Used");
+  a.join(used);
+  h.clock.advance(h.limits.lobby_expiry_ms - 1);
+  h.hub->tick();
+  CHECK(a.ok("list_lobbies").size("data.lobbies") == 3);
+  h.clock.advance(1000);
+  h.hub->tick();
+  Msg list = a.ok("list_lobbies");
+  REQUIRE(list.size("data.lobbies") == 2);
+  std::set<std::string> ids{list.str("data.lobbies.0.id"), list.str("data.lobbies.1.id")};
+  CHECK(ids == std::set<std::string>{kept, used});
+  CHECK(a.call("join_lobby", R"({"lobby_id":")" + temp + R"("})").code() == "lobby_not_found");
+}
+
+// ---------------------------------------------------------------------------------------
+// Chat
+
+TEST_CASE("router: chat reaches every member, the sender included, serialized once") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  Client x = h.user("Xen");
+  CHECK(a.call("chat", R"({"text":"too early"})").code() == "not_in_lobby");
+  std::string lobby = a.create_lobby("Room");
+  std::string other = x.create_lobby("Other");
+  a.join(lobby);
+  b.join(lobby);
+  c.join(lobby);
+  x.join(other);
+  a.clear();
+  b.clear();
+  c.clear();
+  x.clear();
+
+  h.clock.advance(5);
+  Msg r = a.chat("hello");
+  CHECK(r.num("data.offset") == 1);
+  Msg ma = a.next("chat");
+  Msg mb = b.next("chat");
+  Msg mc = c.next("chat");
+  CHECK(ma.frame().get() == mb.frame().get());
+  CHECK(mb.frame().get() == mc.frame().get());
+  CHECK(ma.str("data.lobby_id") == lobby);
+  CHECK(ma.num("data.message.offset") == 1);
+  CHECK(ma.str("data.message.sender") == a.peer);
+  CHECK(ma.str("data.message.sender_name") == "Ann");
+  CHECK(ma.str("data.message.text") == "hello");
+  CHECK(ma.num("data.message.time_ms") == h.clock.now_ms());
+  CHECK(x.pending() == 0);
+
+  // A forged sender in the request is ignored.
+  CHECK(b.ok("chat", R"({"text":"two","sender":"forged","sender_name":"Evil"})").num("data.offset") == 2);
+  CHECK(c.chat("three").num("data.offset") == 3);
+  Msg two = c.next("chat");
+  CHECK(two.num("data.message.offset") == 2);
+  CHECK(two.str("data.message.sender") == b.peer);
+  CHECK(two.str("data.message.sender_name") == "Bob");
+  CHECK(c.next("chat").num("data.message.offset") == 3);
+  CHECK(a.take("chat").size() == 2);
+
+  Msg hist = b.ok("chat_history", R"({"after":1})");
+  REQUIRE(hist.size("data.messages") == 2);
+  CHECK(hist.num("data.messages.0.offset") == 2);
+  CHECK(hist.str("data.messages.0.text") == "two");
+  CHECK(hist.num("data.messages.1.offset") == 3);
+  CHECK(hist.flag("data.complete"));
+  CHECK_FALSE(hist.flag("data.has_more"));
+  CHECK(hist.num("data.last_offset") == 3);
+
+  Msg page = b.ok("chat_history", R"({"after":0,"limit":1})");
+  REQUIRE(page.size("data.messages") == 1);
+  CHECK(page.num("data.messages.0.offset") == 1);
+  CHECK(page.flag("data.has_more"));
+  CHECK(page.flag("data.complete"));
+
+  Msg none = b.ok("chat_history", R"({"after":3})");
+  CHECK(none.size("data.messages") == 0);
+  CHECK_FALSE(none.flag("data.has_more"));
+
+  // A newcomer's join snapshot carries the history.
+  Client d = h.user("Di");
+  Msg snap = d.join(lobby);
+  CHECK(snap.size("data.history") == 3);
+  CHECK(snap.num("data.last_offset") == 3);
+  CHECK(snap.flag("data.history_complete"));
+}
+
+TEST_CASE("router: chat history beyond retention reports complete=false") {
+  Limits l = test_limits();
+  l.chat_history = 3;
+  Harness h(l);
+  Client a = h.user("Ann");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  for (int i = 1; i <= 5; ++i) CHECK(a.chat("m" + std::to_string(i)).num("data.offset") == i);
+
+  Msg all = a.ok("chat_history");
+  REQUIRE(all.size("data.messages") == 3);
+  CHECK(all.num("data.messages.0.offset") == 3);
+  CHECK(all.num("data.messages.2.offset") == 5);
+  CHECK_FALSE(all.flag("data.complete"));
+  Msg tail = a.ok("chat_history", R"({"after":2})");
+  CHECK(tail.size("data.messages") == 3);
+  CHECK(tail.flag("data.complete"));
+
+  Client b = h.user("Bob");
+  Msg snap = b.join(lobby);
+  REQUIRE(snap.size("data.history") == 3);
+  CHECK(snap.num("data.history.0.offset") == 3);
+  CHECK_FALSE(snap.flag("data.history_complete"));
+  CHECK(snap.num("data.last_offset") == 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Signaling
+
+TEST_CASE("router: the managed mesh introduces every media pair once, with one offerer") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client n = h.user("Nomedia");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby, true);
+  n.join(lobby, false);
+  b.join(lobby, true);
+  c.join(lobby, true);
+
+  std::map<PeerId, std::map<PeerId, std::vector<bool>>> intro;
+  for (const Client* cl : {&a, &b, &c, &n}) intro[cl->peer] = take_peer_added(*cl);
+  CHECK(intro[n.peer].empty());
+
+  std::vector<const Client*> media{&a, &b, &c};
+  for (const Client* x : media) {
+    CHECK(intro[x->peer].size() == 2);
+    CHECK(intro[x->peer].count(n.peer) == 0);
+    CHECK(intro[x->peer].count(x->peer) == 0);
+    for (const Client* y : media) {
+      if (x == y) continue;
+      INFO("pair ", x->peer, " ", y->peer);
+      REQUIRE(intro[x->peer][y->peer].size() == 1);
+      REQUIRE(intro[y->peer][x->peer].size() == 1);
+      CHECK(intro[x->peer][y->peer][0] != intro[y->peer][x->peer][0]);
+    }
+  }
+  // The newcomer is the one that offers.
+  CHECK(intro[b.peer][a.peer][0]);
+  CHECK(intro[c.peer][a.peer][0]);
+  CHECK(intro[c.peer][b.peer][0]);
+}
+
+TEST_CASE("router: peer_added names the peer") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client bot = h.connect();
+  bot.auth(R"({"bot":true})");
+  bot.ok("set_name", R"({"name":"Botty"})");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby, true);
+  bot.join(lobby, true);
+  Msg pa = a.next("peer_added");
+  CHECK(pa.str("data.peer_id") == bot.peer);
+  CHECK(pa.str("data.name") == "Botty");
+  CHECK(pa.flag("data.is_bot"));
+  CHECK_FALSE(pa.flag("data.should_offer"));
+  Msg pb = bot.next("peer_added");
+  CHECK(pb.str("data.peer_id") == a.peer);
+  CHECK(pb.str("data.name") == "Ann");
+  CHECK_FALSE(pb.flag("data.is_bot"));
+  CHECK(pb.flag("data.should_offer"));
+}
+
+TEST_CASE("router: descriptions and candidates reach only their target, stamped by the server") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  Client x = h.user("Xen");
+  std::string lobby = a.create_lobby("Room");
+  std::string other = x.create_lobby("Other");
+  CHECK(a.call("relay_candidate", R"({"to":")" + b.peer + R"(","candidate":null})").code() ==
+        "not_in_lobby");
+  a.join(lobby, true);
+  b.join(lobby, true);
+  c.join(lobby, false);
+  x.join(other, true);
+  for (const Client* cl : {&a, &b, &c, &x}) cl->clear();
+
+  Msg r = a.ok("relay_description",
+               R"({"to":")" + b.peer +
+                   R"(","from":"forged","description":{"type":"offer","sdp":"v=0\r\n","evil":1}})");
+  CHECK(r.members("data") == 0);
+  Msg d = b.next();
+  CHECK(d.type() == "description");
+  CHECK(d.str("data.from") == a.peer);
+  CHECK(d.str("data.description.type") == "offer");
+  CHECK(d.str("data.description.sdp") == "v=0\r\n");
+  CHECK_FALSE(d.has("data.description.evil"));
+  CHECK(b.pending() == 0);
+  CHECK(a.pending() == 0);
+  CHECK(c.pending() == 0);
+  CHECK(x.pending() == 0);
+
+  b.ok("relay_description",
+       R"({"to":")" + a.peer + R"(","description":{"type":"answer","sdp":"v=0 answer"}})");
+  Msg ans = a.next("description");
+  CHECK(ans.str("data.from") == b.peer);
+  CHECK(ans.str("data.description.type") == "answer");
+
+  a.ok("relay_candidate", R"({"to":")" + b.peer +
+                              R"(","from":"forged","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0","sdpMLineIndex":0}})");
+  Msg cand = b.next("candidate");
+  CHECK(cand.str("data.from") == a.peer);
+  CHECK(cand.str("data.candidate.candidate") == "candidate:1 1 udp 1 1.2.3.4 5 typ host");
+  CHECK(cand.str("data.candidate.sdpMid") == "0");
+  CHECK(cand.num("data.candidate.sdpMLineIndex") == 0);
+
+  a.ok("relay_candidate", R"({"to":")" + b.peer + R"(","candidate":null})");
+  Msg end = b.next("candidate");
+  CHECK(end.str("data.from") == a.peer);
+  CHECK(end.is_null("data.candidate"));
+  CHECK(c.pending() == 0);
+  CHECK(x.pending() == 0);
+
+  CHECK(a.call("relay_description", R"({"to":")" + a.peer +
+                                        R"(","description":{"type":"offer","sdp":""}})")
+            .code() == "bad_target");
+  CHECK(a.call("relay_candidate", R"({"to":")" + x.peer + R"(","candidate":null})").code() ==
+        "unknown_peer");
+  CHECK(a.call("relay_candidate", R"({"to":"0123456789abcdef","candidate":null})").code() ==
+        "unknown_peer");
+  CHECK(x.call("relay_candidate", R"({"to":")" + a.peer + R"(","candidate":null})").code() ==
+        "unknown_peer");
+  CHECK(x.pending() == 0);
+  CHECK(b.pending() == 0);
+
+  // A member in its resume grace is not a target.
+  b.disconnect();
+  CHECK(a.call("relay_candidate", R"({"to":")" + b.peer + R"(","candidate":null})").code() ==
+        "unknown_peer");
+}
+
+TEST_CASE("router: update_media turns a member's part in the mesh on and off") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.clear();
+  b.clear();
+  CHECK(h.user("Zed").call("update_media", R"({"has_media":true})").code() == "not_in_lobby");
+
+  Msg r = a.ok("update_media", R"({"has_media":true})");
+  CHECK(r.str("data.participant.peer_id") == a.peer);
+  CHECK(r.flag("data.participant.has_media"));
+  Msg upd = b.next("participant_updated");
+  CHECK(upd.str("data.participant.peer_id") == a.peer);
+  CHECK(upd.flag("data.participant.has_media"));
+  CHECK(b.take("peer_added").empty());  // b has no media
+  CHECK(a.take("peer_added").empty());
+
+  b.ok("update_media", R"({"has_media":true})");
+  auto to_b = take_peer_added(b);
+  auto to_a = take_peer_added(a);
+  REQUIRE(to_b.size() == 1);
+  REQUIRE(to_a.size() == 1);
+  CHECK(to_b[a.peer] == std::vector<bool>{true});
+  CHECK(to_a[b.peer] == std::vector<bool>{false});
+  a.clear();
+  b.clear();
+
+  // has_media already true: nothing changes.
+  a.ok("update_media", R"({"has_media":true})");
+  CHECK(b.take("peer_added").empty());
+  CHECK(b.take("participant_updated").empty());
+
+  Msg mute = a.ok("update_media", R"({"audio_muted":true})");
+  CHECK(mute.flag("data.participant.audio_muted"));
+  CHECK(mute.flag("data.participant.has_media"));
+  CHECK(b.next("participant_updated").flag("data.participant.audio_muted"));
+  CHECK(b.take("peer_removed").empty());
+
+  a.ok("update_media", R"({"has_media":false})");
+  CHECK(take_peer_removed(b) == std::vector<PeerId>{a.peer});
+  CHECK(take_peer_removed(a).empty());
+  CHECK_FALSE(b.next("participant_updated").flag("data.participant.has_media"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Disconnect, grace, resume
+
+TEST_CASE("router: a dropped member stays until its grace ends, then leaves") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  Client n = h.user("Nomedia");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby, true);
+  b.join(lobby, true);
+  c.join(lobby, true);
+  n.join(lobby, false);
+  for (const Client* cl : {&a, &b, &c, &n}) cl->clear();
+
+  a.disconnect();
+  for (const Client* cl : {&b, &c, &n}) {
+    Msg upd = cl->next();
+    CHECK(upd.type() == "participant_updated");
+    CHECK(upd.str("data.participant.peer_id") == a.peer);
+    CHECK_FALSE(upd.flag("data.participant.connected"));
+    CHECK(cl->pending() == 0);
+  }
+  CHECK(h.hub->gauges().participants == 4);
+
+  h.clock.advance(h.limits.resume_grace_ms - 1);
+  h.hub->tick();
+  CHECK(b.pending() == 0);
+  CHECK(h.hub->gauges().participants == 4);
+
+  h.clock.advance(1000);  // past the grace and the hub's one-second timer resolution
+  h.hub->tick();
+  for (const Client* cl : {&b, &c, &n}) {
+    Msg left = cl->next("participant_left");
+    CHECK(left.str("data.peer_id") == a.peer);
+    CHECK(left.str("data.reason") == "grace_expired");
+  }
+  CHECK(take_peer_removed(b) == std::vector<PeerId>{a.peer});
+  CHECK(take_peer_removed(c) == std::vector<PeerId>{a.peer});
+  CHECK(take_peer_removed(n).empty());
+  CHECK(h.hub->gauges().participants == 3);
+
+  // The session itself survives, outside the lobby.
+  Client a2 = h.connect();
+  Msg w = a2.resume(a.token);
+  CHECK(w.str("data.peer_id") == a.peer);
+  CHECK(w.is_null("data.lobby"));
+}
+
+TEST_CASE("router: resuming within the grace reconnects and restarts the mesh") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby, true);
+  b.join(lobby, true);
+  c.join(lobby, true);
+  a.chat("before");
+  for (const Client* cl : {&a, &b, &c}) cl->clear();
+
+  a.disconnect();
+  b.clear();
+  c.clear();
+  h.clock.advance(h.limits.resume_grace_ms / 2);
+  h.hub->tick();
+
+  Client a2 = h.connect();
+  Msg w = a2.resume(a.token);
+  CHECK(w.flag("data.resumed"));
+  REQUIRE_FALSE(w.is_null("data.lobby"));
+  CHECK(w.str("data.lobby.lobby.id") == lobby);
+  CHECK(w.size("data.lobby.participants") == 3);
+  CHECK(w.str("data.lobby.participants.0.peer_id") == a.peer);
+  CHECK(w.flag("data.lobby.participants.0.connected"));
+  CHECK(w.flag("data.lobby.participants.0.has_media"));
+  CHECK(w.size("data.lobby.history") == 1);
+  CHECK(w.num("data.lobby.last_offset") == 1);
+
+  auto to_a = take_peer_added(a2);
+  CHECK(to_a.size() == 2);
+  CHECK(to_a[b.peer] == std::vector<bool>{true});
+  CHECK(to_a[c.peer] == std::vector<bool>{true});
+
+  for (const Client* cl : {&b, &c}) {
+    Msg upd = cl->next();
+    CHECK(upd.type() == "participant_updated");
+    CHECK(upd.str("data.participant.peer_id") == a.peer);
+    CHECK(upd.flag("data.participant.connected"));
+    Msg removed = cl->next();
+    CHECK(removed.type() == "peer_removed");
+    CHECK(removed.str("data.peer_id") == a.peer);
+    Msg added = cl->next();
+    CHECK(added.type() == "peer_added");
+    CHECK(added.str("data.peer_id") == a.peer);
+    CHECK_FALSE(added.flag("data.should_offer"));
+    CHECK(cl->pending() == 0);
+  }
+
+  // Resumed in time: the grace timer no longer applies.
+  h.clock.advance(h.limits.resume_grace_ms * 2);
+  h.hub->tick();
+  CHECK(b.take("participant_left").empty());
+  CHECK(h.hub->gauges().participants == 3);
+}
+
+TEST_CASE("router: on resume, welcome is the first frame the new connection gets") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.disconnect();
+
+  Client a2 = h.connect();
+  a2.send_raw(R"({"type":"auth","id":"r","data":{"token":")" + a.token + R"("}})");
+  Msg first = a2.next();
+  CHECK(first.type() == "welcome");
+  CHECK(first.str("id") == "r");
+  CHECK(first.flag("data.lobby.participants.0.connected"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Rate limit, restart, shutdown, metrics, events
+
+TEST_CASE("router: messages over the rate are dropped with one rate_limited error") {
+  Limits l = test_limits();
+  l.rate_burst = 5;
+  l.rate_per_second = 10;
+  Harness h(l);
+  Client c = h.connect();
+  c.auth();  // one token
+  std::vector<int> ids;
+  for (int i = 0; i < 8; ++i) ids.push_back(c.request("ping"));
+  for (int i = 0; i < 4; ++i) CHECK(c.reply(ids[i]).type() == "result");
+  for (int i = 4; i < 8; ++i) CHECK_FALSE(c.has_reply(ids[i]));
+  Msg e = c.next();
+  CHECK(e.code() == "rate_limited");
+  CHECK_FALSE(e.has("id"));
+  CHECK(e.num("data.retry_after_ms") > 0);
+  CHECK(e.num("data.retry_after_ms") <= 1000);
+  CHECK(c.pending() == 0);
+
+  // One token comes back after 100 ms at 10/s; the notice is not repeated within a second.
+  h.clock.advance(100);
+  CHECK(c.call("ping").type() == "result");
+  int dropped = c.request("ping");
+  CHECK_FALSE(c.has_reply(dropped));
+  CHECK(c.pending() == 0);
+
+  h.clock.advance(1000);
+  for (int i = 0; i < 5; ++i) CHECK(c.call("ping").type() == "result");
+  c.request("ping");
+  CHECK(c.next().code() == "rate_limited");
+}
+
+TEST_CASE("router: after a restart a client resumes into its lobby and chat continues") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.chat("one");
+  b.chat("two");
+
+  h.restart();
+  CHECK(h.hub->gauges().sessions == 2);
+  CHECK(h.hub->gauges().sessions_connected == 0);
+  CHECK(h.hub->gauges().participants == 2);
+
+  Client a2 = h.connect();
+  Msg w = a2.resume(a.token);
+  CHECK(w.flag("data.resumed"));
+  CHECK(w.str("data.peer_id") == a.peer);
+  CHECK(w.str("data.name") == "Ann");
+  REQUIRE_FALSE(w.is_null("data.lobby"));
+  CHECK(w.str("data.lobby.lobby.id") == lobby);
+  REQUIRE(w.size("data.lobby.participants") == 2);
+  std::map<PeerId, bool> connected;
+  for (std::size_t i = 0; i < 2; ++i)
+    connected[w.str("data.lobby.participants." + std::to_string(i) + ".peer_id")] =
+        w.flag("data.lobby.participants." + std::to_string(i) + ".connected");
+  CHECK(connected[a.peer]);
+  CHECK_FALSE(connected[b.peer]);
+  REQUIRE(w.size("data.lobby.history") == 2);
+  CHECK(w.str("data.lobby.history.0.text") == "one");
+  CHECK(w.str("data.lobby.history.1.text") == "two");
+  CHECK(w.num("data.lobby.last_offset") == 2);
+
+  CHECK(a2.chat("three").num("data.offset") == 3);
+  Client b2 = h.connect();
+  Msg wb = b2.resume(b.token);
+  CHECK(wb.str("data.lobby.lobby.id") == lobby);
+  Msg hist = b2.ok("chat_history");
+  REQUIRE(hist.size("data.messages") == 3);
+  CHECK(hist.num("data.messages.2.offset") == 3);
+  CHECK(hist.str("data.messages.2.sender") == a.peer);
+
+  // Names survive too.
+  Client n = h.user("");
+  CHECK(n.call("set_name", R"({"name":"ann"})").code() == "name_taken");
+}
+
+TEST_CASE("router: a password still hashing when the hub goes away is dropped safely") {
+  Harness h;
+  Client a = h.user("");
+  int id = a.request("set_name", R"({"name":"Ann","password":"pw"})");
+  REQUIRE(h.worker.pending() == 1);
+  h.hub.reset();
+  CHECK(h.worker.run_all() == 1);
+  CHECK_FALSE(a.has_reply(id));
+  h.start();
+  Client b = h.user("");
+  CHECK(b.ok("set_name", R"({"name":"ann"})").str("data.name") == "ann");
+}
+
+TEST_CASE("router: shutdown closes every connection with 1001") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client unauthed = h.connect();
+  Client b = h.user("Bob");
+  b.disconnect();
+  h.hub->shutdown();
+  CHECK(a.close_code() == 1001);
+  CHECK(unauthed.close_code() == 1001);
+  CHECK(b.record().close_calls == 0);
+  CHECK_FALSE(h.store->dirty());
+}
+
+TEST_CASE("router: metrics count messages by type and errors by code") {
+  Harness h;
+  Client a = h.user("Ann");
+  a.ok("ping");
+  a.ok("ping");
+  a.call("frobnicate");
+  a.send_raw("nope");
+  a.call("chat", R"({"text":"x"})");
+  std::string text = h.hub->metrics().render(h.hub->gauges());
+  CHECK(text.find("lobbykit_messages_received_total{type=\"ping\"} 2\n") != std::string::npos);
+  CHECK(text.find("lobbykit_messages_received_total{type=\"auth\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_messages_received_total{type=\"unknown\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_messages_received_total{type=\"invalid\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_messages_sent_total{type=\"welcome\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_errors_total{code=\"unknown_type\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_errors_total{code=\"bad_json\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_errors_total{code=\"not_in_lobby\"} 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_sessions 1\n") != std::string::npos);
+  CHECK(text.find("lobbykit_sessions_connected 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE lobbykit_errors_total counter\n") != std::string::npos);
+}
+
+TEST_CASE("router: a host subscriber sees events in order, after the router reacted") {
+  Harness h;
+  std::string seen;
+  std::size_t chat_frames_when_posted = 0;
+  Client a = h.connect();
+  h.hub->events().subscribe([&](const Event& e) {
+    seen += std::string(event_name(e)) + " ";
+    if (std::holds_alternative<event::ChatPosted>(e)) chat_frames_when_posted = a.take("chat").size();
+  });
+  a.auth();
+  a.ok("set_name", R"({"name":"Ann"})");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  a.chat("hi");
+  a.ok("set_name", R"({"name":"Anna"})");
+  a.disconnect();
+  CHECK(seen == "session_created name_changed lobby_created participant_joined chat_posted "
+                 "name_changed participant_updated session_disconnected participant_updated ");
+  CHECK(chat_frames_when_posted == 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP
+
+struct HttpCall {
+  std::optional<HttpResponse> response;
+  int calls = 0;
+};
+
+HttpRequest http(std::string method, std::string path, std::string body = "",
+                 std::string authorization = "") {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.body = std::move(body);
+  r.authorization = std::move(authorization);
+  return r;
+}
+
+std::shared_ptr<HttpCall> start(HttpRouter& router, const HttpRequest& req) {
+  auto call = std::make_shared<HttpCall>();
+  router.handle(req, [call](HttpResponse r) {
+    ++call->calls;
+    call->response = std::move(r);
+  });
+  return call;
+}
+
+HttpResponse serve(HttpRouter& router, const HttpRequest& req) {
+  auto call = start(router, req);
+  INFO(req.method, " ", req.path);
+  REQUIRE(call->calls == 1);
+  return *call->response;
+}
+
+Msg body_of(const HttpResponse& r) {
+  INFO(r.body);
+  REQUIRE(r.content_type == "application/json");
+  return Msg(std::make_shared<const std::string>(r.body));
+}
+
+const std::string kAdmin = "Bearer admin-secret";
+
+TEST_CASE("http: health and metrics") {
+  Harness h;
+  HttpRouter router(*h.hub, "", "");
+  HttpResponse health = serve(router, http("GET", "/api/health"));
+  CHECK(health.status == 200);
+  Msg hb = body_of(health);
+  CHECK(hb.str("status") == "ok");
+  CHECK(hb.str("version") == LOBBYKIT_VERSION_STRING);
+  CHECK(hb.num("protocol_version") == 1);
+  CHECK(serve(router, http("POST", "/api/health")).status == 405);
+
+  Client a = h.user("Ann");
+  a.ok("ping");
+  HttpResponse m = serve(router, http("GET", "/api/metrics"));
+  CHECK(m.status == 200);
+  CHECK(m.content_type.rfind("text/plain; version=0.0.4", 0) == 0);
+  CHECK(m.body.find("lobbykit_sessions 1\n") != std::string::npos);
+  CHECK(m.body.find("lobbykit_messages_received_total{type=\"ping\"} 1\n") != std::string::npos);
+  CHECK(serve(router, http("GET", "/api/nothing")).status == 404);
+  CHECK(body_of(serve(router, http("GET", "/api/nothing"))).str("code") == "not_found");
+}
+
+TEST_CASE("http: lobbies are listed and created") {
+  Harness h;
+  HttpRouter router(*h.hub, "", "");
+  HttpResponse created = serve(router, http("POST", "/api/lobbies", R"({"name":"Standup"})"));
+  CHECK(created.status == 201);
+  Msg cb = body_of(created);
+  CHECK(cb.str("lobby.name") == "Standup");
+  CHECK(cb.num("lobby.participants") == 0);
+  const std::string id = cb.str("lobby.id");
+  h.clock.advance(1);
+  CHECK(serve(router, http("POST", "/api/lobbies", R"({"name":"Hidden","private":true})")).status ==
+        201);
+
+  HttpResponse list = serve(router, http("GET", "/api/lobbies"));
+  CHECK(list.status == 200);
+  Msg lb = body_of(list);
+  REQUIRE(lb.size("lobbies") == 1);
+  CHECK(lb.str("lobbies.0.id") == id);
+
+  HttpResponse bad = serve(router, http("POST", "/api/lobbies", R"({"name":""})"));
+  CHECK(bad.status == 400);
+  CHECK(body_of(bad).str("code") == "bad_field");
+  CHECK(body_of(bad).str("field") == "data.name");
+  HttpResponse junk = serve(router, http("POST", "/api/lobbies", "{oops"));
+  CHECK(junk.status == 400);
+  CHECK(body_of(junk).str("code") == "bad_json");
+  HttpResponse dup = serve(router, http("POST", "/api/lobbies", R"({"name":"STANDUP"})"));
+  CHECK(dup.status == 409);
+  CHECK(body_of(dup).str("code") == "lobby_exists");
+  CHECK(serve(router, http("DELETE", "/api/lobbies")).status == 405);
+
+  // A WebSocket client sees the lobby the HTTP API made.
+  Client a = h.user("Ann");
+  CHECK(a.join(id).str("data.lobby.name") == "Standup");
+}
+
+TEST_CASE("http: the admin API is off without a token and needs the bearer token") {
+  Harness h;
+  HttpRouter off(*h.hub, "", "");
+  HttpResponse r = serve(off, http("GET", "/api/admin/sessions", "", kAdmin));
+  CHECK(r.status == 404);
+  CHECK(body_of(r).str("code") == "not_found");
+
+  HttpRouter on(*h.hub, "admin-secret", "");
+  CHECK(serve(on, http("GET", "/api/admin/sessions")).status == 401);
+  CHECK(body_of(serve(on, http("GET", "/api/admin/sessions"))).str("code") == "unauthorized");
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "Bearer wrong")).status == 401);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "Bearer admin-secretX")).status == 401);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "admin-secret")).status == 401);
+  CHECK(serve(on, http("POST", "/api/admin/sessions/x/kick", "", "Bearer wrong")).status == 401);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "Basic admin-secret")).status == 401);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "Bearer ")).status == 401);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", kAdmin)).status == 200);
+  // The scheme is case-insensitive (RFC 9110); the token is not.
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "bearer admin-secret")).status == 200);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "BEARER admin-secret")).status == 200);
+  CHECK(serve(on, http("GET", "/api/admin/sessions", "", "Bearer ADMIN-SECRET")).status == 401);
+  CHECK(serve(on, http("GET", "/api/admin/nothing", "", kAdmin)).status == 404);
+}
+
+TEST_CASE("http: admin lists sessions and lobbies, private ones included") {
+  Harness h;
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann");
+  Client b = h.user("");
+  std::string lobby = a.create_lobby("Hidden", R"(,"private":true)");
+  a.join(lobby);
+  b.disconnect();
+
+  Msg s = body_of(serve(router, http("GET", "/api/admin/sessions", "", kAdmin)));
+  REQUIRE(s.size("sessions") == 2);
+  std::map<PeerId, std::size_t> index;
+  for (std::size_t i = 0; i < 2; ++i) index[s.str("sessions." + std::to_string(i) + ".peer_id")] = i;
+  REQUIRE(index.count(a.peer) == 1);
+  REQUIRE(index.count(b.peer) == 1);
+  const std::string pa = "sessions." + std::to_string(index[a.peer]) + ".";
+  const std::string pb = "sessions." + std::to_string(index[b.peer]) + ".";
+  CHECK(s.str(pa + "name") == "Ann");
+  CHECK(s.flag(pa + "connected"));
+  CHECK(s.str(pa + "lobby_id") == lobby);
+  CHECK_FALSE(s.flag(pa + "name_protected"));
+  CHECK(s.num(pa + "created_ms") == h.clock.now_ms());
+  CHECK_FALSE(s.has(pa + "token"));
+  CHECK_FALSE(s.has(pa + "token_hash"));
+  CHECK_FALSE(s.flag(pb + "connected"));
+  CHECK(s.str(pb + "lobby_id") == "");
+
+  Msg l = body_of(serve(router, http("GET", "/api/admin/lobbies", "", kAdmin)));
+  REQUIRE(l.size("lobbies") == 1);
+  CHECK(l.str("lobbies.0.id") == lobby);
+  CHECK(l.num("lobbies.0.participants") == 1);
+  CHECK(serve(router, http("POST", "/api/admin/lobbies", "", kAdmin)).status == 405);
+}
+
+TEST_CASE("http: admin rename") {
+  Harness h;
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.clear();
+  b.clear();
+
+  HttpResponse r = serve(router, http("POST", "/api/admin/sessions/" + a.peer + "/rename",
+                                      R"({"name":"Zed"})", kAdmin));
+  CHECK(r.status == 200);
+  CHECK(body_of(r).str("peer_id") == a.peer);
+  CHECK(body_of(r).str("name") == "Zed");
+  CHECK(a.next("name_changed").str("data.name") == "Zed");
+  Msg upd = b.next("participant_updated");
+  CHECK(upd.str("data.participant.peer_id") == a.peer);
+  CHECK(upd.str("data.participant.name") == "Zed");
+  // The old name is free again.
+  Client c = h.user("");
+  c.ok("set_name", R"({"name":"ann"})");
+
+  HttpResponse taken = serve(router, http("POST", "/api/admin/sessions/" + b.peer + "/rename",
+                                          R"({"name":"zed"})", kAdmin));
+  CHECK(taken.status == 409);
+  CHECK(body_of(taken).str("code") == "name_taken");
+  HttpResponse bad = serve(router, http("POST", "/api/admin/sessions/" + b.peer + "/rename",
+                                        R"({"name":""})", kAdmin));
+  CHECK(bad.status == 400);
+  CHECK(body_of(bad).str("code") == "bad_field");
+  HttpResponse missing = serve(router, http("POST", "/api/admin/sessions/0000000000000000/rename",
+                                            R"({"name":"Q"})", kAdmin));
+  CHECK(missing.status == 404);
+  CHECK(body_of(missing).str("code") == "session_not_found");
+}
+
+TEST_CASE("http: admin kick closes the client with 4002 and deletes the session") {
+  Harness h;
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby, true);
+  b.join(lobby, true);
+  a.clear();
+  b.clear();
+
+  HttpResponse r = serve(router, http("POST", "/api/admin/sessions/" + a.peer + "/kick", "", kAdmin));
+  CHECK(r.status == 200);
+  CHECK(body_of(r).flag("ok"));
+  Msg left = a.next();
+  CHECK(left.type() == "lobby_left");
+  CHECK(left.str("data.lobby_id") == lobby);
+  CHECK(left.str("data.reason") == "kicked");
+  CHECK(a.close_code() == 4002);
+  Msg pl = b.next("participant_left");
+  CHECK(pl.str("data.peer_id") == a.peer);
+  CHECK(pl.str("data.reason") == "kicked");
+  CHECK(take_peer_removed(b) == std::vector<PeerId>{a.peer});
+
+  a.disconnect();
+  CHECK(b.pending() == 0);
+  CHECK(h.hub->gauges().sessions == 1);
+  Client again = h.connect();
+  CHECK(again.call("auth", token_data(a.token)).code() == "invalid_token");
+  Client c = h.user("");
+  c.ok("set_name", R"({"name":"Ann"})");
+
+  CHECK(serve(router, http("POST", "/api/admin/sessions/" + a.peer + "/kick", "", kAdmin)).status ==
+        404);
+  CHECK(serve(router, http("GET", "/api/admin/sessions/" + b.peer + "/kick", "", kAdmin)).status ==
+        405);
+}
+
+TEST_CASE("http: admin sets and clears a name's password on the worker") {
+  Harness h;
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann Lee");
+
+  auto put = start(router, http("PUT", "/api/admin/names/ann%20lee/password",
+                                R"({"password":"pw1"})", kAdmin));
+  CHECK(put->calls == 0);
+  CHECK(h.worker.run_all() == 1);
+  REQUIRE(put->calls == 1);
+  CHECK(put->response->status == 200);
+  CHECK(body_of(*put->response).flag("ok"));
+
+  Msg s = body_of(serve(router, http("GET", "/api/admin/sessions", "", kAdmin)));
+  CHECK(s.flag("sessions.0.name_protected"));
+
+  Client b = h.user("");
+  CHECK(b.call("set_name", R"({"name":"Ann Lee"})").code() == "password_required");
+  int id = b.request("set_name", R"({"name":"Ann Lee","password":"pw1"})");
+  h.worker.run_all();
+  CHECK(b.reply(id).type() == "result");
+  CHECK(a.next("name_changed").str("data.name") == "");
+
+  auto del = start(router, http("DELETE", "/api/admin/names/Ann%20Lee/password", "", kAdmin));
+  h.worker.run_all();
+  REQUIRE(del->calls == 1);
+  CHECK(del->response->status == 200);
+  // No longer protected, but still held by b.
+  CHECK(a.call("set_name", R"({"name":"ann lee"})").code() == "name_taken");
+  CHECK_FALSE(b.ok("set_name", R"({"name":"Ann Lee"})").flag("data.protected"));
+
+  auto unknown = start(router, http("PUT", "/api/admin/names/nobody/password",
+                                    R"({"password":"pw"})", kAdmin));
+  h.worker.run_all();
+  REQUIRE(unknown->calls == 1);
+  CHECK(unknown->response->status == 404);
+  CHECK(body_of(*unknown->response).str("code") == "name_not_found");
+
+  auto nopw = start(router, http("PUT", "/api/admin/names/Ann%20Lee/password", "{}", kAdmin));
+  REQUIRE(nopw->calls == 1);
+  CHECK(nopw->response->status == 400);
+  CHECK(body_of(*nopw->response).str("field") == "password");
+  CHECK(h.worker.pending() == 0);
+}
+
+TEST_CASE("http: admin removes a lobby and its members are told") {
+  Harness h;
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.clear();
+  b.clear();
+
+  HttpResponse r = serve(router, http("DELETE", "/api/admin/lobbies/" + lobby, "", kAdmin));
+  CHECK(r.status == 200);
+  for (const Client* cl : {&a, &b}) {
+    Msg left = cl->next("lobby_left");
+    CHECK(left.str("data.lobby_id") == lobby);
+    CHECK(left.str("data.reason") == "lobby_removed");
+  }
+  CHECK(a.call("chat", R"({"text":"x"})").code() == "not_in_lobby");
+  CHECK(body_of(serve(router, http("GET", "/api/lobbies"))).size("lobbies") == 0);
+  HttpResponse again = serve(router, http("DELETE", "/api/admin/lobbies/" + lobby, "", kAdmin));
+  CHECK(again.status == 404);
+  CHECK(body_of(again).str("code") == "lobby_not_found");
+}
+
+// A web root with a file outside it and symlinks pointing out.
+class StaticTree {
+ public:
+  StaticTree() {
+    std::string pattern = (fs::temp_directory_path() / "lobbykit-static-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    base_ = pattern;
+    fs::create_directories(base_ / "www" / "sub");
+    fs::create_directories(base_ / "outside");
+    write(base_ / "www" / "index.html", "<h1>hi</h1>");
+    write(base_ / "www" / "sub" / "app.js", "1");
+    write(base_ / "secret", "top secret");
+    write(base_ / "outside" / "file.txt", "out");
+    fs::create_symlink(base_ / "secret", base_ / "www" / "link");
+    fs::create_symlink(base_ / "outside", base_ / "www" / "outdir");
+  }
+  ~StaticTree() {
+    std::error_code ignored;
+    fs::remove_all(base_, ignored);
+  }
+  StaticTree(const StaticTree&) = delete;
+  StaticTree& operator=(const StaticTree&) = delete;
+
+  std::string root() const { return (base_ / "www").string(); }
+  std::string canonical(const std::string& rel) const { return fs::canonical(base_ / rel).string(); }
+
+ private:
+  static void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+  fs::path base_;
+};
+
+TEST_CASE("http: static files are served from the folder and nothing outside it") {
+  Harness h;
+  StaticTree tree;
+  HttpRouter router(*h.hub, "", tree.root());
+
+  HttpResponse index = serve(router, http("GET", "/"));
+  CHECK(index.status == 200);
+  CHECK(index.file_path == tree.canonical("www/index.html"));
+  CHECK(index.content_type == "text/html; charset=utf-8");
+  HttpResponse named = serve(router, http("GET", "/index.html"));
+  CHECK(named.file_path == tree.canonical("www/index.html"));
+  HttpResponse js = serve(router, http("GET", "/sub/app.js"));
+  CHECK(js.status == 200);
+  CHECK(js.file_path == tree.canonical("www/sub/app.js"));
+  CHECK(js.content_type == "text/javascript; charset=utf-8");
+  HttpResponse encoded = serve(router, http("GET", "/sub/%61pp.js"));
+  CHECK(encoded.file_path == tree.canonical("www/sub/app.js"));
+
+  for (const char* path :
+       {"/../secret", "/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/%2E%2E/secret",
+        "/sub/..%2f..%2fsecret", "/sub/%2e%2e%2f%2e%2e%2fsecret", "/index.html%00",
+        "/%00", "/sub\\..\\..\\secret", "/sub%5c..%5c..%5csecret", "/link", "/outdir/file.txt",
+        "/missing.html", "/sub", "/sub/", "%2fsecret", "/%", "/%zz"}) {
+    HttpResponse r = serve(router, http("GET", path));
+    INFO(path);
+    CHECK(r.status == 404);
+    CHECK(r.file_path.empty());
+  }
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    HttpResponse r = serve(router, http(method, "/index.html"));
+    INFO(method);
+    CHECK(r.status == 404);
+    CHECK(r.file_path.empty());
+  }
+
+  HttpRouter none(*h.hub, "", "");
+  CHECK(serve(none, http("GET", "/")).status == 404);
+}
+
+}  // namespace
+}  // namespace lobbykit::router
