@@ -10,10 +10,7 @@ namespace lobbykit::core {
 
 using protocol::Error;
 using protocol::ErrorCode;
-
-namespace {
-Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
-}  // namespace
+using protocol::make_error;
 
 AuthManager::AuthManager(const Limits& limits, Clock& clock, store::Store& store,
                          Worker& worker, SessionManager& sessions, EventBus& bus)
@@ -45,7 +42,7 @@ AuthManager::Outcome AuthManager::assign(const std::string& key, const std::stri
   Outcome out;
   Session* s = sessions_.find(peer);
   if (!s) {
-    out.error = err(ErrorCode::session_not_found, "The session no longer exists.");
+    out.error = make_error(ErrorCode::session_not_found, "The session no longer exists.");
     return out;
   }
   // Let go of the name the session held under another key.
@@ -90,13 +87,13 @@ std::optional<Error> AuthManager::throttled(const std::string& key) {
   if (it == throttle_.end()) return std::nullopt;
   TimeMs now = clock_.now_ms();
   if (it->second.locked_until > now) {
-    Error e = err(ErrorCode::too_many_attempts,
+    Error e = make_error(ErrorCode::too_many_attempts,
                   "Too many wrong passwords for this name; try again later.");
     e.retry_after_ms = it->second.locked_until - now;
     return e;
   }
   if (it->second.verifying) {
-    Error e = err(ErrorCode::too_many_attempts,
+    Error e = make_error(ErrorCode::too_many_attempts,
                   "A password check for this name is already running; try again shortly.");
     e.retry_after_ms = 1000;
     return e;
@@ -116,11 +113,11 @@ void AuthManager::record_failure(const std::string& key) {
 void AuthManager::set_name(const PeerId& peer, const std::string& name,
                            std::optional<std::string> password, Done done) {
   if (!sessions_.find(peer)) {
-    done(Outcome{err(ErrorCode::session_not_found, "The session no longer exists."), {}, false});
+    done(Outcome{make_error(ErrorCode::session_not_found, "The session no longer exists."), {}, false});
     return;
   }
   if (busy_.count(peer)) {
-    Error e = err(ErrorCode::too_many_attempts,
+    Error e = make_error(ErrorCode::too_many_attempts,
                   "A name change for this session is already in progress.");
     e.retry_after_ms = 1000;
     done(Outcome{e, {}, false});
@@ -153,19 +150,19 @@ void AuthManager::set_name(const PeerId& peer, const std::string& name,
         if (alive.expired()) return;
         busy_.erase(peer);
         if (hash.empty()) {
-          done(Outcome{err(ErrorCode::internal_error, "The password could not be hashed."),
+          done(Outcome{make_error(ErrorCode::internal_error, "The password could not be hashed."),
                        {}, false});
           return;
         }
         auto now = claims_.find(key);
         if (now != claims_.end() && !now->second.owner.empty() && now->second.owner != peer) {
-          done(Outcome{err(ErrorCode::name_taken, "Someone else took that name meanwhile."),
+          done(Outcome{make_error(ErrorCode::name_taken, "Someone else took that name meanwhile."),
                        {}, false});
           return;
         }
         if (now != claims_.end() && now->second.owner.empty() &&
             !now->second.password_hash.empty()) {
-          done(Outcome{err(ErrorCode::password_required,
+          done(Outcome{make_error(ErrorCode::password_required,
                            "That name is protected by a password."), {}, false});
           return;
         }
@@ -177,11 +174,11 @@ void AuthManager::set_name(const PeerId& peer, const std::string& name,
 
   Claim& claim = it->second;
   if (claim.password_hash.empty()) {
-    done(Outcome{err(ErrorCode::name_taken, "That name is already in use."), {}, false});
+    done(Outcome{make_error(ErrorCode::name_taken, "That name is already in use."), {}, false});
     return;
   }
   if (!password) {
-    done(Outcome{err(ErrorCode::password_required,
+    done(Outcome{make_error(ErrorCode::password_required,
                      "That name is protected by a password; give the password to use it."),
                  {}, false});
     return;
@@ -202,13 +199,13 @@ void AuthManager::set_name(const PeerId& peer, const std::string& name,
       throttle_[key].verifying = false;
       auto now = claims_.find(key);
       if (now == claims_.end() || now->second.password_hash != hash) {
-        done(Outcome{err(ErrorCode::wrong_password,
+        done(Outcome{make_error(ErrorCode::wrong_password,
                          "The name's password changed meanwhile; try again."), {}, false});
         return;
       }
       if (!ok) {
         record_failure(key);
-        done(Outcome{err(ErrorCode::wrong_password, "Wrong password for that name."), {},
+        done(Outcome{make_error(ErrorCode::wrong_password, "Wrong password for that name."), {},
                      false});
         return;
       }
@@ -223,7 +220,7 @@ AuthManager::Outcome AuthManager::admin_rename(const PeerId& peer, const std::st
   auto it = claims_.find(key);
   if (it != claims_.end() && it->second.owner != peer &&
       (!it->second.owner.empty() || !it->second.password_hash.empty())) {
-    return Outcome{err(ErrorCode::name_taken, "That name is already in use."), {}, false};
+    return Outcome{make_error(ErrorCode::name_taken, "That name is already in use."), {}, false};
   }
   return assign(key, name, peer, std::nullopt);
 }
@@ -232,7 +229,7 @@ void AuthManager::admin_set_password(const std::string& name,
                                      std::optional<std::string> password, Done done) {
   const std::string key = protocol::name_key(name);
   if (!claims_.count(key)) {
-    done(Outcome{err(ErrorCode::name_not_found, "Nobody holds that name."), {}, false});
+    done(Outcome{make_error(ErrorCode::name_not_found, "Nobody holds that name."), {}, false});
     return;
   }
   if (!password) {
@@ -257,13 +254,13 @@ void AuthManager::admin_set_password(const std::string& name,
     return [this, alive, key, hash = std::move(hash), done = std::move(done)]() mutable {
       if (alive.expired()) return;
       if (hash.empty()) {
-        done(Outcome{err(ErrorCode::internal_error, "The password could not be hashed."),
+        done(Outcome{make_error(ErrorCode::internal_error, "The password could not be hashed."),
                      {}, false});
         return;
       }
       auto it = claims_.find(key);
       if (it == claims_.end()) {
-        done(Outcome{err(ErrorCode::name_not_found, "Nobody holds that name."), {}, false});
+        done(Outcome{make_error(ErrorCode::name_not_found, "Nobody holds that name."), {}, false});
         return;
       }
       it->second.password_hash = std::move(hash);

@@ -9,10 +9,10 @@ namespace lobbykit::core {
 
 using protocol::Error;
 using protocol::ErrorCode;
+using protocol::make_error;
 
 namespace {
 constexpr std::size_t kLobbyIdBytes = 8;
-Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
 }  // namespace
 
 Member* Lobby::member(const PeerId& peer) {
@@ -69,9 +69,9 @@ void LobbyManager::load(const store::Snapshot& snap) {
 
 std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
   const std::string key = protocol::name_key(params.name);
-  if (by_name_key_.count(key)) return err(ErrorCode::lobby_exists, "A lobby with that name exists.");
+  if (by_name_key_.count(key)) return make_error(ErrorCode::lobby_exists, "A lobby with that name exists.");
   if (lobbies_.size() >= limits_.max_lobbies)
-    return err(ErrorCode::too_many_lobbies, "The server holds as many lobbies as it allows.");
+    return make_error(ErrorCode::too_many_lobbies, "The server holds as many lobbies as it allows.");
   LobbyId id;
   do id = random_hex(kLobbyIdBytes);
   while (lobbies_.count(id));
@@ -112,7 +112,7 @@ std::vector<LobbyInfo> LobbyManager::list(bool include_private) const {
 
 std::optional<Error> LobbyManager::join(Lobby& lobby, const Participant& p) {
   if (lobby.members.size() >= lobby.info.max_participants)
-    return err(ErrorCode::lobby_full, "The lobby is full.");
+    return make_error(ErrorCode::lobby_full, "The lobby is full.");
   lobby.members.push_back(Member{p, 0});
   lobby.info.participant_count = static_cast<std::uint32_t>(lobby.members.size());
   lobby.empty_since = 0;

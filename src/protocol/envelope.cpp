@@ -59,10 +59,6 @@ int nesting_depth(std::string_view text, int limit) {
   return max_depth;
 }
 
-Error make_error(ErrorCode code, std::string message) {
-  return Error{code, std::move(message), {}, -1};
-}
-
 }  // namespace
 
 std::optional<Error> parse_object(std::string_view text, rapidjson::Document& doc) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <string_view>
 
 namespace lobbykit::protocol {
@@ -47,5 +48,10 @@ struct Error {
   std::string field;                // bad_field: the path of the offending field, e.g. data.name
   std::int64_t retry_after_ms = -1; // too_many_attempts / rate_limited: when to try again
 };
+
+// An error with just a code and a sentence.
+inline Error make_error(ErrorCode code, std::string message) {
+  return Error{code, std::move(message), {}, -1};
+}
 
 }  // namespace lobbykit::protocol

@@ -6,12 +6,10 @@ namespace lobbykit::router {
 
 namespace {
 
-Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
-
 // The lobby the requester is in, or nullptr after sending not_in_lobby.
 core::Lobby* require_lobby(Hub::State& s, Request& r) {
   core::Lobby* lobby = s.lobby_of(*r.session);
-  if (!lobby) s.fail(r, err(ErrorCode::not_in_lobby, "Join a lobby first."));
+  if (!lobby) s.fail(r, make_error(ErrorCode::not_in_lobby, "Join a lobby first."));
   return lobby;
 }
 
@@ -57,13 +55,13 @@ void handle_join_lobby(Hub::State& s, Request& r) {
     return;
   }
   if (r.session->name.empty()) {
-    s.fail(r, err(ErrorCode::name_required, "Set a display name before joining a lobby."));
+    s.fail(r, make_error(ErrorCode::name_required, "Set a display name before joining a lobby."));
     return;
   }
   core::Lobby* lobby = req.lobby_id ? s.lobbies.find(*req.lobby_id)
                                     : s.lobbies.find_public_by_name(*req.name);
   if (!lobby) {
-    s.fail(r, err(ErrorCode::lobby_not_found, "There is no such lobby."));
+    s.fail(r, make_error(ErrorCode::lobby_not_found, "There is no such lobby."));
     return;
   }
   s.join_lobby(r, *lobby, req.has_media, req.audio_muted, req.video_muted);
@@ -75,7 +73,7 @@ void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool
   core::Member* already = lobby.member(peer);
   if (!already) {
     if (lobby.members.size() >= lobby.info.max_participants) {
-      fail(r, err(ErrorCode::lobby_full, "The lobby is full."));
+      fail(r, make_error(ErrorCode::lobby_full, "The lobby is full."));
       return;
     }
     if (!r.session->lobby_id.empty()) lobbies.leave(r.session->lobby_id, peer, "left");

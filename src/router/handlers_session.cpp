@@ -9,8 +9,6 @@ using protocol::CloseCode;
 
 namespace {
 
-Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
-
 void write_limits(JsonBuilder& b, const Limits& l) {
   b.key("limits").begin_object()
       .unum("max_message_bytes", l.max_message_bytes)
@@ -26,7 +24,7 @@ void write_limits(JsonBuilder& b, const Limits& l) {
 
 void handle_auth(Hub::State& s, Request& r) {
   if (r.session) {
-    s.fail(r, err(ErrorCode::already_authenticated, "This connection is already authenticated."));
+    s.fail(r, make_error(ErrorCode::already_authenticated, "This connection is already authenticated."));
     return;
   }
   protocol::AuthReq req;
@@ -40,7 +38,7 @@ void handle_auth(Hub::State& s, Request& r) {
   if (resumed) {
     session = s.sessions.resume(*req.token);
     if (!session) {
-      s.fail(r, err(ErrorCode::invalid_token,
+      s.fail(r, make_error(ErrorCode::invalid_token,
                     "That session token is unknown or expired; authenticate without a token "
                     "to start a new session."));
       return;

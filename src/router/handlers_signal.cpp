@@ -7,8 +7,6 @@ namespace lobbykit::router {
 
 namespace {
 
-Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
-
 protocol::Frame peer_added(const Participant& p, bool should_offer) {
   return protocol::envelope("peer_added", "", [&](JsonBuilder& b) {
     b.str("peer_id", p.peer_id)
@@ -23,7 +21,7 @@ void relay(Hub::State& s, Request& r, const char* kind,
            std::optional<Error> (*decode)(const rapidjson::Value&, protocol::RelayReq&)) {
   core::Lobby* lobby = s.lobby_of(*r.session);
   if (!lobby) {
-    s.fail(r, err(ErrorCode::not_in_lobby, "Join a lobby first."));
+    s.fail(r, make_error(ErrorCode::not_in_lobby, "Join a lobby first."));
     return;
   }
   protocol::RelayReq req;
@@ -33,12 +31,12 @@ void relay(Hub::State& s, Request& r, const char* kind,
   }
   const PeerId& from = r.session->peer_id;
   if (req.to == from) {
-    s.fail(r, err(ErrorCode::bad_target, "A peer cannot signal to itself."));
+    s.fail(r, make_error(ErrorCode::bad_target, "A peer cannot signal to itself."));
     return;
   }
   const core::Member* target = lobby->member(req.to);
   if (!target || !target->p.connected) {
-    s.fail(r, err(ErrorCode::unknown_peer, "That peer is not a connected member of your lobby."));
+    s.fail(r, make_error(ErrorCode::unknown_peer, "That peer is not a connected member of your lobby."));
     return;
   }
   s.send_to_peer(req.to, protocol::envelope(kind, "", [&](JsonBuilder& b) {

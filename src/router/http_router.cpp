@@ -123,6 +123,11 @@ std::string canonical(const std::string& path) {
   return realpath(path.c_str(), buf) ? std::string(buf) : std::string();
 }
 
+// A request body as a JSON object; an empty body is an empty object.
+std::optional<Error> parse_body(const HttpRequest& req, rapidjson::Document& doc) {
+  return protocol::parse_object(req.body.empty() ? std::string_view("{}") : req.body, doc);
+}
+
 // The credentials of an "Authorization: Bearer <token>" header (the scheme is
 // case-insensitive), or "" for any other header.
 std::string_view bearer_token(std::string_view header) {
@@ -163,9 +168,6 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
   const std::string& m = req.method;
   Params p;
 
-  auto body_object = [&](rapidjson::Document& doc) -> std::optional<Error> {
-    return protocol::parse_object(req.body.empty() ? std::string_view("{}") : req.body, doc);
-  };
 
   if (path.substr(0, 5) == "/api/" || path == "/api") {
     if (match("/api/health", path, p)) {
@@ -191,7 +193,7 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
       }
       if (m == "POST") {
         rapidjson::Document doc;
-        if (auto e = body_object(doc)) return respond(error_response(*e));
+        if (auto e = parse_body(req, doc)) return respond(error_response(*e));
         auto created = create_lobby(s, doc);
         if (auto* e = std::get_if<Error>(&created)) return respond(error_response(*e));
         const core::Lobby* lobby = std::get<core::Lobby*>(created);
@@ -233,9 +235,6 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
   const std::string_view path = req.path;
   const std::string& m = req.method;
   Params p;
-  auto body_object = [&](rapidjson::Document& doc) -> std::optional<Error> {
-    return protocol::parse_object(req.body.empty() ? std::string_view("{}") : req.body, doc);
-  };
   auto ok = [] { return json_response(200, [](JsonBuilder& b) { b.boolean("ok", true); }); };
 
   if (match("/api/admin/sessions", path, p)) {
@@ -274,7 +273,7 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
     if (!s.sessions.find(p[0]))
       return respond(error_response(ErrorCode::session_not_found, "There is no such session."));
     rapidjson::Document doc;
-    if (auto e = body_object(doc)) return respond(error_response(*e));
+    if (auto e = parse_body(req, doc)) return respond(error_response(*e));
     protocol::SetNameReq body;
     if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
     auto outcome = s.auth.admin_rename(p[0], body.name);
@@ -288,7 +287,7 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
     std::optional<std::string> password;
     if (m == "PUT") {
       rapidjson::Document doc;
-      if (auto e = body_object(doc)) return respond(error_response(*e));
+      if (auto e = parse_body(req, doc)) return respond(error_response(*e));
       auto it = doc.FindMember("password");
       if (it == doc.MemberEnd() || !it->value.IsString() ||
           it->value.GetStringLength() < s.limits.min_password_bytes ||

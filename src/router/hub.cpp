@@ -46,8 +46,6 @@ constexpr TimeMs kLobbyTickMs = 1000;        // grace and empty-lobby expiry res
 constexpr TimeMs kSessionScanMs = 60'000;    // abandoned-session expiry resolution
 constexpr TimeMs kRateNoticeMs = 1000;       // at most one rate_limited error per second
 
-Error err(ErrorCode code, std::string message) { return Error{code, std::move(message), {}, -1}; }
-
 }  // namespace
 
 Hub::State::State(const Limits& l, core::Clock& c, store::Store& st, Outbox& o,
@@ -137,7 +135,7 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
     const TimeMs now = clock.now_ms();
     if (c.rate_notice_ms < 0 || now - c.rate_notice_ms >= kRateNoticeMs) {
       c.rate_notice_ms = now;
-      Error e = err(ErrorCode::rate_limited,
+      Error e = make_error(ErrorCode::rate_limited,
                     "Too many messages; this one and others were dropped. Slow down.");
       e.retry_after_ms = static_cast<std::int64_t>(1000.0 / limits.rate_per_second) + 1;
       fail(c.id, e, "");
@@ -159,7 +157,7 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
   const Route* route = find_route(env.type);
   if (!route) {
     metrics.messages_in["unknown"]++;
-    fail(c.id, err(ErrorCode::unknown_type,
+    fail(c.id, make_error(ErrorCode::unknown_type,
                    "Unknown message type \"" + std::string(env.type) + "\"."),
          env.id_raw);
     return;
@@ -167,7 +165,7 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
   metrics.messages_in[std::string(route->type)]++;
   core::Session* session = c.peer.empty() ? nullptr : sessions.find(c.peer);
   if (route->needs_session && !session) {
-    fail(c.id, err(ErrorCode::not_authenticated,
+    fail(c.id, make_error(ErrorCode::not_authenticated,
                    "Authenticate first: the first message must be \"auth\"."),
          env.id_raw);
     return;

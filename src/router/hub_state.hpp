@@ -40,6 +40,7 @@ struct Request {
 
 using protocol::Error;
 using protocol::ErrorCode;
+using protocol::make_error;
 using protocol::JsonBuilder;
 
 struct Hub::State {
