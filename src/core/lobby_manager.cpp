@@ -37,8 +37,16 @@ void LobbyManager::persist(const Lobby& l) {
 
 void LobbyManager::load(const store::Snapshot& snap) {
   const TimeMs now = clock_.now_ms();
-  for (const auto& r : snap.lobbies) {
+  // Creation order survives a restart as far as the store knows it: by time, then id.
+  std::vector<const store::LobbyRecord*> records;
+  for (const auto& r : snap.lobbies) records.push_back(&r);
+  std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) {
+    return a->created_ms != b->created_ms ? a->created_ms < b->created_ms : a->id < b->id;
+  });
+  for (const auto* rec : records) {
+    const store::LobbyRecord& r = *rec;
     Lobby l;
+    l.order = next_order_++;
     l.info = LobbyInfo{r.id, r.name, r.is_private, r.persistent, r.max_participants, 0,
                        r.created_ms};
     l.last_offset = r.last_offset;
@@ -81,6 +89,7 @@ std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
   l.info = LobbyInfo{id, params.name, params.is_private, params.persistent,
                      std::min(max, limits_.max_participants), 0, now};
   l.empty_since = now;
+  l.order = next_order_++;
   Lobby& stored = lobbies_.emplace(id, std::move(l)).first->second;
   by_name_key_[key] = id;
   persist(stored);
@@ -101,12 +110,14 @@ Lobby* LobbyManager::find_public_by_name(const std::string& name) {
 }
 
 std::vector<LobbyInfo> LobbyManager::list(bool include_private) const {
-  std::vector<LobbyInfo> out;
+  std::vector<const Lobby*> listed;
   for (const auto& [id, l] : lobbies_)
-    if (include_private || !l.info.is_private) out.push_back(l.info);
-  std::sort(out.begin(), out.end(), [](const LobbyInfo& a, const LobbyInfo& b) {
-    return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
-  });
+    if (include_private || !l.info.is_private) listed.push_back(&l);
+  std::sort(listed.begin(), listed.end(),
+            [](const Lobby* a, const Lobby* b) { return a->order < b->order; });
+  std::vector<LobbyInfo> out;
+  out.reserve(listed.size());
+  for (const Lobby* l : listed) out.push_back(l->info);
   return out;
 }
 

@@ -30,6 +30,7 @@ struct Lobby {
   std::vector<Member> members;      // in joining order
   std::deque<ChatMessage> history;  // the newest Limits::chat_history messages
   TimeMs empty_since = 0;           // when it became empty; 0 while it has members
+  std::uint64_t order = 0;          // creation order: list() sorts by it (ms ties happen)
 
   Member* member(const PeerId& peer);
   const Member* member(const PeerId& peer) const;
@@ -93,6 +94,7 @@ class LobbyManager {
   EventBus& bus_;
   std::unordered_map<LobbyId, Lobby> lobbies_;
   std::unordered_map<std::string, LobbyId> by_name_key_;
+  std::uint64_t next_order_ = 1;
 };
 
 }  // namespace lobbykit::core

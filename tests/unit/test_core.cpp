@@ -1052,6 +1052,16 @@ TEST_CASE("LobbyManager: too_many_lobbies") {
   CHECK(create_error(n, "Three") == "ok");
 }
 
+TEST_CASE("LobbyManager lists lobbies created in the same millisecond in creation order") {
+  Fixture f;
+  Node& n = *f.node;
+  std::vector<LobbyId> created;
+  for (int i = 0; i < 20; ++i) created.push_back(create(n, "Lobby " + std::to_string(i)).info.id);
+  std::vector<LobbyId> listed;
+  for (const auto& l : n.lobbies.list(false)) listed.push_back(l.id);
+  CHECK(listed == created);
+}
+
 TEST_CASE("LobbyManager list and find_public_by_name") {
   Fixture f;
   Node& n = *f.node;
