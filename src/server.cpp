@@ -3,7 +3,9 @@
 #include "core/clock.hpp"
 #include "router/http_router.hpp"
 #include "router/hub.hpp"
+#include "server_access.hpp"
 #include "store/store.hpp"
+#include "transport/in_process.hpp"
 #include "transport/lws_server.hpp"
 #include "transport/worker_pool.hpp"
 
@@ -22,6 +24,28 @@ namespace {
 // After hub.shutdown() the loop runs this long at most so the 1001 close frames get out.
 constexpr std::uint32_t kShutdownGraceMs = 1000;
 
+// The hub's one Outbox: in-process connections to their transport, the rest to the
+// WebSocket transport. Loop thread.
+class MuxOutbox final : public router::Outbox {
+ public:
+  MuxOutbox(router::Outbox& ws, router::Outbox& in_process) : ws_(ws), in_process_(in_process) {}
+
+  void send(router::ConnId conn, router::Frame frame) override {
+    route(conn).send(conn, std::move(frame));
+  }
+  void close(router::ConnId conn, protocol::CloseCode code, std::string_view reason) override {
+    route(conn).close(conn, code, reason);
+  }
+
+ private:
+  router::Outbox& route(router::ConnId conn) {
+    return conn >= transport::kInProcessConnBase ? in_process_ : ws_;
+  }
+
+  router::Outbox& ws_;
+  router::Outbox& in_process_;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -31,6 +55,8 @@ struct Server::Impl {
   core::SystemClock clock;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<transport::LwsTransport> transport;
+  std::shared_ptr<transport::InProcessTransport> in_process;  // shared with in-process clients
+  std::unique_ptr<MuxOutbox> outbox;
   std::unique_ptr<transport::WorkerPool> pool;
   std::unique_ptr<router::Hub> hub;
   std::unique_ptr<router::HttpRouter> http;
@@ -53,15 +79,18 @@ struct Server::Impl {
     transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits);
     port = transport->port();
     transport::LwsTransport* t = transport.get();
+    in_process = std::make_shared<transport::InProcessTransport>(limits.max_message_bytes);
+    outbox = std::make_unique<MuxOutbox>(*transport, *in_process);
     pool = std::make_unique<transport::WorkerPool>(
         options.worker_threads, [t](std::function<void()> fn) { t->post(std::move(fn)); });
     try {
-      hub = std::make_unique<router::Hub>(limits, clock, *store, *transport, *pool);
+      hub = std::make_unique<router::Hub>(limits, clock, *store, *outbox, *pool);
     } catch (const store::StoreError& e) {
       throw StartError("cannot load the store " + options.store_path + ": " + e.what());
     }
     http = std::make_unique<router::HttpRouter>(*hub, options.admin_token, options.static_dir);
     transport->attach(*hub, *http);
+    in_process->attach(*hub, [t](std::function<void()> fn) { return t->post(std::move(fn)); });
   }
 
   ~Impl() {
@@ -70,6 +99,7 @@ struct Server::Impl {
     // transport forgets the hub, so the hub and router can go before it.
     pool.reset();
     transport->detach();
+    in_process->detach();
     http.reset();
     hub.reset();
     transport.reset();
@@ -86,6 +116,8 @@ struct Server::Impl {
     }
     try {
       transport->run_until_stopped();
+      // In-process clients still connected hear the close now, as WebSocket ones did.
+      in_process->shut(1001, "server shutting down");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "lobbykit: the server loop failed: %s\n", e.what());
     }
@@ -169,6 +201,7 @@ void Server::stop() {
       d.state = Impl::State::stopped;
       try {
         d.hub->shutdown();
+        d.in_process->shut(1001, "server shutting down");
       } catch (const std::exception& e) {
         std::fprintf(stderr, "lobbykit: shutdown failed: %s\n", e.what());
       }
@@ -179,6 +212,7 @@ void Server::stop() {
       bool posted = d.transport->post([impl = &d] {
         try {
           impl->hub->shutdown();
+          impl->in_process->deliver();  // the 1001 closes of in-process clients, now
         } catch (const std::exception& e) {
           std::fprintf(stderr, "lobbykit: shutdown failed: %s\n", e.what());
         }
@@ -218,5 +252,13 @@ void Server::unsubscribe(SubscriptionId id) {
   router::Hub* hub = impl_->hub.get();
   impl_->on_loop<void>([hub, id] { hub->events().unsubscribe(id); });
 }
+
+namespace detail {
+
+std::shared_ptr<transport::InProcessTransport> ServerAccess::in_process(Server& server) {
+  return server.impl_->in_process;
+}
+
+}  // namespace detail
 
 }  // namespace lobbykit

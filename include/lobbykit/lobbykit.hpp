@@ -1,6 +1,7 @@
 // Umbrella header for the C++ API.
 #pragma once
 
+#include <lobbykit/client.hpp>
 #include <lobbykit/events.hpp>
 #include <lobbykit/model.hpp>
 #include <lobbykit/options.hpp>

@@ -24,6 +24,10 @@ class LOBBYKIT_API StartError : public std::runtime_error {
 
 using SubscriptionId = std::uint64_t;
 
+namespace detail {
+struct ServerAccess;  // lets a Client in the same process attach (src/server_access.hpp)
+}
+
 class LOBBYKIT_API Server {
  public:
   // Opens the store and binds the listening socket (so port() is known on return).
@@ -48,6 +52,7 @@ class LOBBYKIT_API Server {
   void unsubscribe(SubscriptionId id);
 
  private:
+  friend struct detail::ServerAccess;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,777 @@
+#include "client/client_core.hpp"
+
+#include "protocol/client_decode.hpp"
+#include "protocol/envelope.hpp"
+#include "protocol/json.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+namespace lobbykit::client {
+
+using protocol::JsonBuilder;
+
+namespace {
+
+ClientError read_error(const rapidjson::Value& data) {
+  ClientError e;
+  e.code = protocol::read_string(data, "code");
+  if (e.code.empty()) e.code = "internal_error";
+  e.message = protocol::read_string(data, "error");
+  if (e.message.empty()) e.message = "The server reported an error.";
+  e.field = protocol::read_string(data, "field");
+  e.retry_after_ms = protocol::read_int(data, "retry_after_ms", -1);
+  return e;
+}
+
+const Participant* find_participant(const std::vector<Participant>& list, const PeerId& peer) {
+  auto it = std::find_if(list.begin(), list.end(),
+                         [&](const Participant& p) { return p.peer_id == peer; });
+  return it == list.end() ? nullptr : &*it;
+}
+
+JoinOptions media_of(const Participant& p) {
+  return JoinOptions{p.has_media, p.audio_muted, p.video_muted};
+}
+
+std::string to_json(const rapidjson::Value& v) {
+  JsonBuilder b;
+  v.Accept(b.w());
+  return b.take();
+}
+
+void log_error(const char* what, const char* detail) {
+  std::fprintf(stderr, "lobbykit: %s: %s\n", what, detail);
+}
+
+const rapidjson::Value& empty_object() {
+  static const rapidjson::Value kEmpty(rapidjson::kObjectType);
+  return kEmpty;
+}
+
+}  // namespace
+
+std::uint32_t backoff_delay_ms(const ReconnectPolicy& policy, std::uint32_t attempt, double r) {
+  const double grown = std::ldexp(static_cast<double>(policy.initial_delay_ms),
+                                  static_cast<int>(std::min<std::uint32_t>(attempt, 30)));
+  const double cap = std::min(static_cast<double>(policy.max_delay_ms), grown);
+  if (!(r >= 0.0)) r = 0.0;  // also NaN
+  if (r >= 1.0) r = std::nextafter(1.0, 0.0);
+  return static_cast<std::uint32_t>(std::floor(r * cap));
+}
+
+ClientError make_client_error(std::string code, std::string message) {
+  ClientError e;
+  e.code = std::move(code);
+  e.message = std::move(message);
+  return e;
+}
+
+bool is_transient(const ClientError& e) {
+  return e.code == "timeout" || e.code == "not_connected" || e.code == "connection_lost" ||
+         e.code == "stopped";
+}
+
+ClientCore::ClientCore(ClientOptions options, Link& link, EventSink sink, Random random)
+    : options_(std::move(options)), link_(link), sink_(std::move(sink)),
+      random_(std::move(random)) {
+  snap_.token = options_.token;
+  snap_.is_bot = options_.is_bot;
+  if (!options_.name.empty()) {
+    intent_.name = options_.name;
+    intent_.password = options_.password;
+  }
+}
+
+// --- notices ---------------------------------------------------------------------------
+
+void ClientCore::deliver() {
+  ++depth_;  // calls made by handlers queue their notices; this loop delivers them
+  while (!notices_.empty()) {
+    Notice n = std::move(notices_.front());
+    notices_.pop_front();
+    try {
+      if (auto* ev = std::get_if<ClientEvent>(&n)) {
+        if (sink_) sink_(*ev);
+      } else {
+        auto& c = std::get<Completion>(n);
+        if (c.cb) c.cb(c.reply);
+      }
+    } catch (const std::exception& e) {
+      log_error("a client handler threw", e.what());
+    } catch (...) {
+      log_error("a client handler threw", "unknown exception");
+    }
+  }
+  --depth_;
+}
+
+void ClientCore::complete(ReplyCallback cb, Reply reply) {
+  notices_.emplace_back(Completion{std::move(cb), std::move(reply)});
+}
+
+void ClientCore::set_state(ConnectionState s) {
+  if (snap_.state == s) return;
+  snap_.state = s;
+  if (on_state_) on_state_(s);
+  emit(client_event::StateChanged{s});
+}
+
+void ClientCore::report_error(ClientError e) {
+  snap_.last_error = e;
+  emit(client_event::Error{std::move(e)});
+}
+
+// --- lifecycle -------------------------------------------------------------------------
+
+void ClientCore::start(SteadyMs now) {
+  Entry entry(*this);
+  if (final_ || active_) return;
+  active_ = true;
+  attempt_ = 0;
+  open_connection(now);
+}
+
+void ClientCore::stop(SteadyMs now) {
+  Entry entry(*this);
+  if (final_) return;
+  final_ = true;
+  active_ = false;
+  retry_at_.reset();
+  connect_deadline_.reset();
+  if (link_busy_) link_.close(1000, "client stopped");
+  link_busy_ = open_ = authed_ = false;
+  catching_up_ = catch_up_again_ = false;
+  fail_pending("stopped", "The client was stopped.", now);
+  set_state(ConnectionState::disconnected);
+}
+
+void ClientCore::reconnect(SteadyMs now) {
+  Entry entry(*this);
+  if (final_) return;
+  if (!active_) {
+    active_ = true;
+    attempt_ = 0;
+    if (!link_busy_) open_connection(now);
+  } else if (retry_at_) {
+    open_connection(now);
+  }
+}
+
+void ClientCore::open_connection(SteadyMs now) {
+  retry_at_.reset();
+  link_busy_ = true;
+  open_ = authed_ = false;
+  connect_deadline_ = now + options_.connect_timeout_ms;
+  set_state(ever_connected_ || attempt_ > 0 ? ConnectionState::reconnecting
+                                            : ConnectionState::connecting);
+  link_.open();
+}
+
+void ClientCore::on_open(SteadyMs now) {
+  Entry entry(*this);
+  if (!link_busy_ || open_) return;
+  open_ = true;
+  send_auth(now);
+}
+
+void ClientCore::on_closed(std::uint16_t code, std::string_view /*reason*/, SteadyMs now) {
+  Entry entry(*this);
+  if (!link_busy_) return;
+  connection_ended(code, now);
+}
+
+void ClientCore::abandon(std::string_view reason, SteadyMs now) {
+  link_.close(1000, reason);
+  connection_ended(kCloseAbnormal, now);
+}
+
+void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
+  link_busy_ = open_ = authed_ = false;
+  connect_deadline_.reset();
+  catching_up_ = catch_up_again_ = false;
+  fail_pending("connection_lost", "The connection closed before the server answered.", now);
+  if (!active_) {
+    set_state(ConnectionState::disconnected);
+    return;
+  }
+  switch (code) {
+    case 4001:
+      // Another connection resumed this session. Reconnecting would close that one in turn:
+      // stop, and let the user decide (reconnect() takes the session back).
+      give_up(make_client_error("replaced", "Another connection resumed this session."));
+      return;
+    case 4002: {
+      // An admin kicked the session; the server deleted it and its token.
+      snap_.token.clear();
+      snap_.peer_id.clear();
+      snap_.name.clear();
+      intent_ = Intent{};
+      if (snap_.lobby) drop_lobby("kicked");
+      give_up(make_client_error("kicked", "An admin removed this session."));
+      return;
+    }
+    case 4004:
+      snap_.token.clear();  // the session expired: a new one on the next connection
+      break;
+    default:
+      break;
+  }
+  schedule_reconnect(now);
+}
+
+void ClientCore::schedule_reconnect(SteadyMs now) {
+  const ReconnectPolicy& p = options_.reconnect;
+  if (!p.enabled) {
+    give_up(make_client_error("gave_up", "The connection closed and reconnecting is off."));
+    return;
+  }
+  if (p.max_attempts != 0 && attempt_ >= p.max_attempts) {
+    give_up(make_client_error("gave_up", "No connection after " + std::to_string(attempt_) +
+                                      " attempts."));
+    return;
+  }
+  const std::uint32_t delay = backoff_delay_ms(p, attempt_, random_ ? random_() : 0.0);
+  ++attempt_;
+  retry_at_ = now + delay;
+  set_state(ConnectionState::reconnecting);
+}
+
+void ClientCore::give_up(ClientError e) {
+  active_ = false;
+  retry_at_.reset();
+  set_state(ConnectionState::disconnected);
+  report_error(std::move(e));
+}
+
+void ClientCore::tick(SteadyMs now) {
+  Entry entry(*this);
+  std::vector<std::int64_t> late;
+  for (const auto& [id, p] : pending_)
+    if (p.deadline <= now) late.push_back(id);
+  for (std::int64_t id : late) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;  // an earlier timeout's continuation settled it
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    Reply r;
+    r.error = make_client_error("timeout", "The server did not answer " + p.type + " within " +
+                                        std::to_string(options_.request_timeout_ms) + " ms.");
+    p.done(r, empty_object(), now);
+  }
+  if (connect_deadline_ && now >= *connect_deadline_) abandon("no welcome in time", now);
+  if (retry_at_ && now >= *retry_at_) open_connection(now);
+}
+
+std::optional<SteadyMs> ClientCore::next_deadline() const {
+  std::optional<SteadyMs> next = retry_at_;
+  auto consider = [&next](SteadyMs t) {
+    if (!next || t < *next) next = t;
+  };
+  if (connect_deadline_) consider(*connect_deadline_);
+  for (const auto& [id, p] : pending_) consider(p.deadline);
+  return next;
+}
+
+void ClientCore::fail_pending(const char* code, const char* message, SteadyMs now) {
+  std::map<std::int64_t, Pending> failed;
+  failed.swap(pending_);
+  for (auto& [id, p] : failed) {
+    Reply r;
+    r.error = make_client_error(code, message);
+    p.done(r, empty_object(), now);
+  }
+}
+
+// --- requests --------------------------------------------------------------------------
+
+void ClientCore::request(const std::string& type, const std::string& data_json,
+                         ReplyCallback cb, SteadyMs now) {
+  Entry entry(*this);
+  Reply r;
+  if (final_) {
+    r.error = make_client_error("stopped", "The client was stopped.");
+    complete(std::move(cb), std::move(r));
+    return;
+  }
+  std::string data = data_json.empty() ? std::string("{}") : data_json;
+  rapidjson::Document doc;
+  if (auto e = protocol::parse_object(data, doc)) {
+    r.error = make_client_error("bad_json",
+                                "The request data is not a JSON object: " + e->message);
+    complete(std::move(cb), std::move(r));
+    return;
+  }
+  if (!authed_) {
+    r.error = make_client_error("not_connected", "Not connected to the server.");
+    complete(std::move(cb), std::move(r));
+    return;
+  }
+  send_request(type, std::move(data), now,
+               [this, cb = std::move(cb)](const Reply& reply, const rapidjson::Value&, SteadyMs) {
+                 complete(cb, reply);
+               });
+}
+
+void ClientCore::send_request(const std::string& type, std::string data_json, SteadyMs now,
+                              Done done) {
+  const std::int64_t id = next_id_++;
+  JsonBuilder b;
+  b.begin_object().str("type", type).num("id", id).raw("data", data_json).end_object();
+  pending_.emplace(id, Pending{type, std::move(data_json),
+                               now + static_cast<SteadyMs>(options_.request_timeout_ms),
+                               std::move(done)});
+  link_.send(b.take());
+}
+
+void ClientCore::on_text(std::string_view text, SteadyMs now) {
+  Entry entry(*this);
+  if (!open_) return;
+  rapidjson::Document doc;
+  protocol::Envelope env;
+  if (protocol::parse_envelope(text, doc, env)) return;  // not an envelope: nothing to do
+  if (!env.id_raw.empty()) {
+    std::int64_t id = 0;
+    const char* first = env.id_raw.data();
+    const char* last = first + env.id_raw.size();
+    auto [end, ec] = std::from_chars(first, last, id);
+    if (ec == std::errc() && end == last) on_reply(id, env.type, *env.data, now);
+    return;  // a reply to no request of ours (timed out already): dropped
+  }
+  if (authed_) on_push(env.type, *env.data, now);
+}
+
+void ClientCore::on_reply(std::int64_t id, std::string_view type, const rapidjson::Value& data,
+                          SteadyMs now) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  Reply r;
+  r.data_json = to_json(data);
+  if (type == "error") {
+    r.error = read_error(data);
+    // Out of the lobby on the server already: out of it here too.
+    if (p.type == "leave_lobby" && r.error->code == "not_in_lobby") drop_lobby("left");
+  } else {
+    apply_result(p, data);
+  }
+  p.done(r, data, now);
+}
+
+// The store follows every successful result, whoever asked (the user or the restore).
+void ClientCore::apply_result(const Pending& p, const rapidjson::Value& data) {
+  if (p.type == "set_name") {
+    take_name(protocol::read_string(data, "name"));
+    rapidjson::Document sent;
+    sent.Parse(p.data_json.data(), p.data_json.size());
+    intent_.password = sent.HasParseError() ? std::string()
+                                            : protocol::read_string(sent, "password");
+  } else if (p.type == "join_lobby") {
+    protocol::LobbySnapshot s = protocol::read_lobby_snapshot(data);
+    if (s.lobby.id.empty()) return;
+    apply_snapshot(s, true);
+    intent_.lobby = s.lobby.id;
+    if (const Participant* me = find_participant(snap_.participants, snap_.peer_id))
+      intent_.media = media_of(*me);
+  } else if (p.type == "leave_lobby") {
+    drop_lobby("left");
+  } else if (p.type == "update_media") {
+    const rapidjson::Value* v = protocol::read_object(data, "participant");
+    if (!v) return;
+    Participant me = protocol::read_participant(*v);
+    if (me.peer_id != snap_.peer_id || !snap_.lobby) return;
+    upsert_participant(me);
+    intent_.media = media_of(me);
+  }
+}
+
+// --- auth and welcome ------------------------------------------------------------------
+
+void ClientCore::send_auth(SteadyMs now) {
+  JsonBuilder b;
+  b.begin_object();
+  if (!snap_.token.empty())
+    b.str("token", snap_.token);
+  else if (options_.is_bot)
+    b.boolean("bot", true);
+  b.end_object();
+  send_request("auth", b.take(), now,
+               [this](const Reply& r, const rapidjson::Value& data, SteadyMs at) {
+                 on_auth_reply(r, data, at);
+               });
+}
+
+void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, SteadyMs now) {
+  if (r.error) {
+    if (r.error->code == "connection_lost" || r.error->code == "stopped") return;
+    if (r.error->code == "invalid_token" && !snap_.token.empty()) {
+      // The session is gone (expired, or the server lost it): start a new one.
+      snap_.token.clear();
+      send_auth(now);
+      return;
+    }
+    if (!is_transient(*r.error)) report_error(*r.error);
+    abandon("auth failed", now);
+    return;
+  }
+  on_welcome(protocol::read_welcome(data), now);
+}
+
+void ClientCore::on_welcome(const protocol::Welcome& w, SteadyMs now) {
+  authed_ = true;
+  ever_connected_ = true;
+  attempt_ = 0;
+  connect_deadline_.reset();
+  snap_.peer_id = w.peer_id;
+  snap_.token = w.token;
+  snap_.is_bot = w.is_bot;
+  snap_.name = w.name;
+  if (w.chat_history != 0) chat_kept_ = static_cast<std::size_t>(w.chat_history);
+  set_state(ConnectionState::connected);
+  emit(client_event::Welcome{w.peer_id, w.token, w.name, w.resumed});
+
+  // Show the server's lobby unless another one is wanted: then keep showing ours until the
+  // rejoin answers.
+  const std::optional<LobbyId>& want = intent_.lobby;
+  if (w.lobby && (!want || *want == w.lobby->lobby.id)) {
+    apply_snapshot(*w.lobby, false);
+  } else if (!w.lobby && (!want || want->empty())) {
+    clear_lobby_view();
+  }
+  restore(w, now);
+}
+
+// Brings the server back to what the user had: name, lobby, media, and the chat missed
+// while away. Each step stops quietly when its connection ends (its request fails with a
+// transient error); the next welcome starts over.
+void ClientCore::restore(const protocol::Welcome& w, SteadyMs now) {
+  if (!intent_.name) {
+    intent_.name = w.name;
+  } else if (w.resumed && w.name != *intent_.name) {
+    // The session kept its name on the server and it changed while we were away (an admin
+    // renamed it, or someone proved the password and took it): accept that.
+    take_name(w.name);
+    emit(client_event::NameChanged{w.name});
+  } else if (!intent_.name->empty() && w.name != *intent_.name) {
+    // A new session (the old one ended): take the name again, with its password if known.
+    JsonBuilder b;
+    b.begin_object().str("name", *intent_.name);
+    if (!intent_.password.empty()) b.str("password", intent_.password);
+    b.end_object();
+    send_request("set_name", b.take(), now,
+                 [this, w](const Reply& r, const rapidjson::Value&, SteadyMs at) {
+                   if (r.error) {
+                     if (is_transient(*r.error)) return;
+                     intent_.name = std::string();
+                     intent_.password.clear();
+                     report_error(*r.error);
+                   }
+                   restore_lobby(w, at);
+                 });
+    return;
+  }
+  restore_lobby(w, now);
+}
+
+void ClientCore::restore_lobby(const protocol::Welcome& w, SteadyMs now) {
+  const LobbyId server_lobby = w.lobby ? w.lobby->lobby.id : LobbyId();
+  if (!intent_.lobby) {
+    // The first welcome: take over what the server has (a token from an earlier run).
+    intent_.lobby = server_lobby;
+    if (w.lobby) {
+      if (const Participant* me = find_participant(w.lobby->participants, w.peer_id))
+        intent_.media = media_of(*me);
+      catch_up(now);
+    }
+    return;
+  }
+  if (!intent_.lobby->empty() && *intent_.lobby != server_lobby) {
+    rejoin(now);
+    return;
+  }
+  if (intent_.lobby->empty()) {
+    if (!server_lobby.empty()) {
+      // We left while away; the leave_lobby result updates the store.
+      send_request("leave_lobby", "{}", now,
+                   [](const Reply&, const rapidjson::Value&, SteadyMs) {});
+    }
+    return;
+  }
+  // Still in the lobby: media (a restarted server brings members back without it), then
+  // the chat missed meanwhile.
+  if (auto patch = media_patch(find_participant(w.lobby->participants, w.peer_id))) {
+    send_request("update_media", std::move(*patch), now,
+                 [this](const Reply& r, const rapidjson::Value&, SteadyMs) {
+                   if (r.error && !is_transient(*r.error)) report_error(*r.error);
+                 });
+  }
+  catch_up(now);
+}
+
+// Joins the wanted lobby again: its membership ended while away, or the session is new.
+void ClientCore::rejoin(SteadyMs now) {
+  const LobbyId lobby = intent_.lobby.value_or(LobbyId());
+  if (lobby.empty()) return;
+  if (!intent_.name || intent_.name->empty()) {
+    drop_lobby("rejoin_failed");  // joining needs a name
+    return;
+  }
+  JsonBuilder b;
+  b.begin_object()
+      .str("lobby_id", lobby)
+      .boolean("has_media", intent_.media.has_media)
+      .boolean("audio_muted", intent_.media.audio_muted)
+      .boolean("video_muted", intent_.media.video_muted)
+      .end_object();
+  send_request("join_lobby", b.take(), now,
+               [this, lobby](const Reply& r, const rapidjson::Value&, SteadyMs at) {
+                 if (!r.error) {
+                   catch_up(at);  // the result's snapshot is applied already
+                   return;
+                 }
+                 if (is_transient(*r.error) || intent_.lobby != lobby) return;
+                 drop_lobby("rejoin_failed");
+                 report_error(*r.error);
+               });
+}
+
+// The update_media that makes the server's view of us match the intent, if any is needed.
+std::optional<std::string> ClientCore::media_patch(const Participant* me) const {
+  if (!me) return std::nullopt;
+  const JoinOptions& want = intent_.media;
+  JsonBuilder b;
+  b.begin_object();
+  bool any = false;
+  if (want.has_media != me->has_media) {
+    b.boolean("has_media", want.has_media);
+    any = true;
+  }
+  if (want.has_media && want.audio_muted != me->audio_muted) {
+    b.boolean("audio_muted", want.audio_muted);
+    any = true;
+  }
+  if (want.has_media && want.video_muted != me->video_muted) {
+    b.boolean("video_muted", want.video_muted);
+    any = true;
+  }
+  b.end_object();
+  if (!any) return std::nullopt;
+  return b.take();
+}
+
+// Fetches the chat after the last settled offset, page by page (has_more). One run at a
+// time; asked again while running, it makes one more pass.
+void ClientCore::catch_up(SteadyMs now) {
+  if (!authed_ || !snap_.lobby) return;
+  if (catching_up_) {
+    catch_up_again_ = true;
+    return;
+  }
+  catching_up_ = true;
+  const LobbyId lobby = snap_.lobby->id;
+  JsonBuilder b;
+  b.begin_object().unum("after", settled_).end_object();
+  send_request(
+      "chat_history", b.take(), now,
+      [this, lobby](const Reply& r, const rapidjson::Value& data, SteadyMs at) {
+        catching_up_ = false;
+        const bool again = std::exchange(catch_up_again_, false);
+        if (r.error) {
+          if (!is_transient(*r.error) && r.error->code != "not_in_lobby") report_error(*r.error);
+          return;
+        }
+        if (!in_lobby(lobby)) return;
+        std::vector<ChatMessage> page =
+            protocol::read_chat_messages(protocol::read_array(data, "messages"), lobby);
+        const bool progressed = !page.empty();
+        std::uint64_t top = settled_;
+        for (const auto& m : page) top = std::max(top, m.offset);
+        if (!protocol::read_bool(data, "complete", true)) snap_.history_complete = false;
+        const bool has_more = protocol::read_bool(data, "has_more");
+        for (auto& m : merge_chat(std::move(page))) emit(client_event::Chat{std::move(m)});
+        // What is not in the page up to here is gone (complete: false) or never existed.
+        settled_ = std::max(settled_, top);
+        if (!has_more) settled_ = std::max(settled_, protocol::read_uint(data, "last_offset"));
+        advance_settled();
+        if ((has_more && progressed) || again) catch_up(at);
+      });
+}
+
+// --- pushes and the store --------------------------------------------------------------
+
+void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, SteadyMs now) {
+  using namespace client_event;
+  using protocol::read_string;
+  const std::string lobby_id = read_string(d, "lobby_id");
+  if (type == "participant_joined" || type == "participant_updated") {
+    const rapidjson::Value* v = protocol::read_object(d, "participant");
+    if (!v || !in_lobby(lobby_id)) return;
+    Participant p = protocol::read_participant(*v);
+    upsert_participant(p);
+    if (type == "participant_joined")
+      emit(ParticipantJoined{std::move(p)});
+    else
+      emit(ParticipantUpdated{std::move(p)});
+  } else if (type == "participant_left") {
+    if (!in_lobby(lobby_id)) return;
+    PeerId peer = read_string(d, "peer_id");
+    auto& list = snap_.participants;
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const Participant& p) { return p.peer_id == peer; }),
+               list.end());
+    snap_.lobby->participant_count = static_cast<std::uint32_t>(list.size());
+    emit(ParticipantLeft{std::move(peer), read_string(d, "reason")});
+  } else if (type == "chat") {
+    const rapidjson::Value* v = protocol::read_object(d, "message");
+    if (!v || !in_lobby(lobby_id)) return;
+    ChatMessage m = protocol::read_chat_message(*v, lobby_id);
+    const bool gap = m.offset > settled_ + 1;  // a message we missed: fetch it
+    for (auto& added : merge_chat({std::move(m)})) emit(Chat{std::move(added)});
+    if (gap) catch_up(now);
+  } else if (type == "lobby_left") {
+    if (!in_lobby(lobby_id)) return;
+    std::string reason = read_string(d, "reason");
+    if (reason == "grace_expired" && intent_.lobby == lobby_id) {
+      rejoin(now);  // away too long; still wanted
+      return;
+    }
+    drop_lobby(reason);
+  } else if (type == "name_changed") {
+    std::string name = read_string(d, "name");
+    take_name(name);
+    emit(NameChanged{std::move(name)});
+  } else if (type == "peer_added") {
+    emit(PeerAdded{read_string(d, "peer_id"), read_string(d, "name"),
+                   protocol::read_bool(d, "is_bot"), protocol::read_bool(d, "should_offer")});
+  } else if (type == "peer_removed") {
+    emit(PeerRemoved{read_string(d, "peer_id")});
+  } else if (type == "description") {
+    const rapidjson::Value* desc = protocol::read_object(d, "description");
+    if (!desc) return;
+    emit(Description{read_string(d, "from"), read_string(*desc, "type"),
+                     read_string(*desc, "sdp")});
+  } else if (type == "candidate") {
+    Candidate c;
+    c.from = read_string(d, "from");
+    if (const rapidjson::Value* v = protocol::read_object(d, "candidate")) {
+      c.candidate = read_string(*v, "candidate");
+      auto mid = v->FindMember("sdpMid");
+      if (mid != v->MemberEnd() && mid->value.IsString())
+        c.sdp_mid = std::string(mid->value.GetString(), mid->value.GetStringLength());
+      auto index = v->FindMember("sdpMLineIndex");
+      if (index != v->MemberEnd() && index->value.IsInt())
+        c.sdp_mline_index = index->value.GetInt();
+    }
+    emit(std::move(c));
+  } else if (type == "error") {
+    report_error(read_error(d));
+  }
+}
+
+bool ClientCore::in_lobby(const std::string& lobby_id) const {
+  return snap_.lobby && snap_.lobby->id == lobby_id;
+}
+
+// A lobby snapshot (welcome or join_lobby result). For the lobby already shown the chat is
+// merged and what is new to us comes as Chat events; another lobby replaces the view.
+void ClientCore::apply_snapshot(const protocol::LobbySnapshot& s, bool announce) {
+  const bool same = in_lobby(s.lobby.id);
+  if (!same) {
+    if (snap_.lobby) {
+      LobbyId old = snap_.lobby->id;
+      clear_lobby_view();
+      emit(client_event::LobbyLeft{std::move(old), "left"});
+    }
+    snap_.history_complete = s.history_complete;
+    settled_ = s.last_offset;  // the history holds everything the server still has
+  }
+  snap_.lobby = s.lobby;
+  snap_.participants = s.participants;
+  snap_.lobby->participant_count = static_cast<std::uint32_t>(snap_.participants.size());
+  std::vector<ChatMessage> added = merge_chat(s.history);
+  if (announce || !same) emit(client_event::LobbyJoined{*snap_.lobby});
+  if (same) {
+    for (auto& m : added) emit(client_event::Chat{std::move(m)});
+  }
+}
+
+void ClientCore::clear_lobby_view() {
+  snap_.lobby.reset();
+  snap_.participants.clear();
+  snap_.chat.clear();
+  snap_.last_offset = 0;
+  snap_.history_complete = true;
+  settled_ = 0;
+}
+
+// Out of the lobby on this side: none shown, none wanted.
+void ClientCore::drop_lobby(const std::string& reason) {
+  intent_.lobby = LobbyId();
+  intent_.media = JoinOptions{};
+  if (!snap_.lobby) return;
+  LobbyId id = snap_.lobby->id;
+  clear_lobby_view();
+  emit(client_event::LobbyLeft{std::move(id), reason});
+}
+
+void ClientCore::upsert_participant(const Participant& p) {
+  auto& list = snap_.participants;
+  auto it = std::find_if(list.begin(), list.end(),
+                         [&](const Participant& x) { return x.peer_id == p.peer_id; });
+  if (it == list.end())
+    list.push_back(p);
+  else
+    *it = p;
+  if (snap_.lobby) snap_.lobby->participant_count = static_cast<std::uint32_t>(list.size());
+}
+
+// Adds messages by offset, without duplicates; returns those that were new, in order.
+// Keeps the newest chat_kept_ messages.
+std::vector<ChatMessage> ClientCore::merge_chat(std::vector<ChatMessage> messages) {
+  std::vector<ChatMessage> added;
+  auto& chat = snap_.chat;
+  auto by_offset = [](const ChatMessage& a, std::uint64_t o) { return a.offset < o; };
+  for (auto& m : messages) {
+    if (m.offset == 0) continue;
+    if (chat.empty() || chat.back().offset < m.offset) {
+      chat.push_back(m);
+    } else {
+      auto it = std::lower_bound(chat.begin(), chat.end(), m.offset, by_offset);
+      if (it != chat.end() && it->offset == m.offset) continue;
+      chat.insert(it, m);
+    }
+    added.push_back(std::move(m));
+  }
+  std::sort(added.begin(), added.end(),
+            [](const ChatMessage& a, const ChatMessage& b) { return a.offset < b.offset; });
+  if (!chat.empty()) snap_.last_offset = std::max(snap_.last_offset, chat.back().offset);
+  if (chat.size() > chat_kept_) {
+    chat.erase(chat.begin(), chat.begin() + static_cast<std::ptrdiff_t>(chat.size() - chat_kept_));
+    snap_.history_complete = false;
+  }
+  advance_settled();
+  return added;
+}
+
+void ClientCore::advance_settled() {
+  const auto& chat = snap_.chat;
+  auto it = std::upper_bound(chat.begin(), chat.end(), settled_,
+                             [](std::uint64_t o, const ChatMessage& m) { return o < m.offset; });
+  while (it != chat.end() && it->offset == settled_ + 1) {
+    ++settled_;
+    ++it;
+  }
+}
+
+void ClientCore::take_name(const std::string& name) {
+  snap_.name = name;
+  intent_.name = name;
+  if (name.empty()) intent_.password.clear();
+}
+
+}  // namespace lobbykit::client

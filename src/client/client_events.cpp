@@ -1,0 +1,114 @@
+// Names and JSON forms of the client's events and connection states (used by hosts, the C
+// ABI and Python), and RequestError.
+#include <lobbykit/client.hpp>
+
+#include "protocol/json.hpp"
+#include "protocol/messages.hpp"
+
+namespace lobbykit {
+namespace {
+
+using protocol::JsonBuilder;
+
+struct NameOf {
+  const char* operator()(const client_event::StateChanged&) const { return "state_changed"; }
+  const char* operator()(const client_event::Welcome&) const { return "welcome"; }
+  const char* operator()(const client_event::LobbyJoined&) const { return "lobby_joined"; }
+  const char* operator()(const client_event::LobbyLeft&) const { return "lobby_left"; }
+  const char* operator()(const client_event::ParticipantJoined&) const { return "participant_joined"; }
+  const char* operator()(const client_event::ParticipantLeft&) const { return "participant_left"; }
+  const char* operator()(const client_event::ParticipantUpdated&) const { return "participant_updated"; }
+  const char* operator()(const client_event::NameChanged&) const { return "name_changed"; }
+  const char* operator()(const client_event::Chat&) const { return "chat"; }
+  const char* operator()(const client_event::PeerAdded&) const { return "peer_added"; }
+  const char* operator()(const client_event::PeerRemoved&) const { return "peer_removed"; }
+  const char* operator()(const client_event::Description&) const { return "description"; }
+  const char* operator()(const client_event::Candidate&) const { return "candidate"; }
+  const char* operator()(const client_event::Error&) const { return "error"; }
+};
+
+struct Fields {
+  JsonBuilder& b;
+  void operator()(const client_event::StateChanged& e) const { b.str("state", to_string(e.state)); }
+  void operator()(const client_event::Welcome& e) const {
+    b.str("peer_id", e.peer_id).str("token", e.token).str("name", e.name)
+        .boolean("resumed", e.resumed);
+  }
+  void operator()(const client_event::LobbyJoined& e) const {
+    b.key("lobby");
+    protocol::write(b, e.lobby);
+  }
+  void operator()(const client_event::LobbyLeft& e) const {
+    b.str("lobby_id", e.lobby_id).str("reason", e.reason);
+  }
+  void operator()(const client_event::ParticipantJoined& e) const {
+    b.key("participant");
+    protocol::write(b, e.participant);
+  }
+  void operator()(const client_event::ParticipantLeft& e) const {
+    b.str("peer_id", e.peer_id).str("reason", e.reason);
+  }
+  void operator()(const client_event::ParticipantUpdated& e) const {
+    b.key("participant");
+    protocol::write(b, e.participant);
+  }
+  void operator()(const client_event::NameChanged& e) const { b.str("name", e.name); }
+  void operator()(const client_event::Chat& e) const {
+    b.str("lobby_id", e.message.lobby_id).key("message");
+    protocol::write(b, e.message);
+  }
+  void operator()(const client_event::PeerAdded& e) const {
+    b.str("peer_id", e.peer_id).str("name", e.name).boolean("is_bot", e.is_bot)
+        .boolean("should_offer", e.should_offer);
+  }
+  void operator()(const client_event::PeerRemoved& e) const { b.str("peer_id", e.peer_id); }
+  void operator()(const client_event::Description& e) const {
+    // Nested as on the wire, so it reads like an RTCSessionDescriptionInit.
+    b.str("from", e.from).key("description").begin_object().str("type", e.type)
+        .str("sdp", e.sdp).end_object();
+  }
+  void operator()(const client_event::Candidate& e) const {
+    // As on the wire: an RTCIceCandidateInit, or null for the end of candidates.
+    b.str("from", e.from).key("candidate");
+    if (e.candidate.empty()) {
+      b.w().Null();
+      return;
+    }
+    b.begin_object().str("candidate", e.candidate);
+    if (e.sdp_mid) b.str("sdpMid", *e.sdp_mid);
+    if (e.sdp_mline_index) b.num("sdpMLineIndex", *e.sdp_mline_index);
+    b.end_object();
+  }
+  void operator()(const client_event::Error& e) const {
+    b.str("code", e.error.code).str("message", e.error.message);
+    if (!e.error.field.empty()) b.str("field", e.error.field);
+    if (e.error.retry_after_ms >= 0) b.num("retry_after_ms", e.error.retry_after_ms);
+  }
+};
+
+}  // namespace
+
+const char* to_string(ConnectionState s) {
+  switch (s) {
+    case ConnectionState::disconnected: return "disconnected";
+    case ConnectionState::connecting: return "connecting";
+    case ConnectionState::connected: return "connected";
+    case ConnectionState::reconnecting: return "reconnecting";
+  }
+  return "unknown";
+}
+
+RequestError::RequestError(ClientError e)
+    : std::runtime_error(e.code + ": " + e.message), error_(std::move(e)) {}
+
+const char* client_event_name(const ClientEvent& e) { return std::visit(NameOf{}, e); }
+
+std::string client_event_to_json(const ClientEvent& e) {
+  JsonBuilder b;
+  b.begin_object().str("type", client_event_name(e));
+  std::visit(Fields{b}, e);
+  b.end_object();
+  return b.take();
+}
+
+}  // namespace lobbykit
