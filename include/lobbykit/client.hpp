@@ -143,6 +143,11 @@ LOBBYKIT_API const char* client_event_name(const ClientEvent& e);  // "peer_adde
 // The event as a JSON object {"type": name, ...fields}; the C ABI and Python use this.
 LOBBYKIT_API std::string client_event_to_json(const ClientEvent& e);
 
+// The snapshot as a JSON object: {"state", "peer_id", "token", "name", "is_bot",
+// "lobby" (object or null), "participants", "chat", "last_offset", "history_complete",
+// "last_error" (object or null)}. The C ABI and Python use this.
+LOBBYKIT_API std::string client_snapshot_to_json(const ClientSnapshot& s);
+
 // A request's outcome: the result's data object as JSON text, or the error.
 struct Reply {
   std::optional<ClientError> error;

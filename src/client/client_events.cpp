@@ -86,6 +86,13 @@ struct Fields {
   }
 };
 
+void write_error(JsonBuilder& b, const ClientError& e) {
+  b.begin_object().str("code", e.code).str("message", e.message);
+  if (!e.field.empty()) b.str("field", e.field);
+  if (e.retry_after_ms >= 0) b.num("retry_after_ms", e.retry_after_ms);
+  b.end_object();
+}
+
 }  // namespace
 
 const char* to_string(ConnectionState s) {
@@ -107,6 +114,22 @@ std::string client_event_to_json(const ClientEvent& e) {
   JsonBuilder b;
   b.begin_object().str("type", client_event_name(e));
   std::visit(Fields{b}, e);
+  b.end_object();
+  return b.take();
+}
+
+std::string client_snapshot_to_json(const ClientSnapshot& s) {
+  JsonBuilder b;
+  b.begin_object().str("state", to_string(s.state)).str("peer_id", s.peer_id)
+      .str("token", s.token).str("name", s.name).boolean("is_bot", s.is_bot).key("lobby");
+  if (s.lobby) protocol::write(b, *s.lobby); else b.w().Null();
+  b.begin_array("participants");
+  for (const auto& p : s.participants) protocol::write(b, p);
+  b.end_array().begin_array("chat");
+  for (const auto& m : s.chat) protocol::write(b, m);
+  b.end_array().unum("last_offset", s.last_offset)
+      .boolean("history_complete", s.history_complete).key("last_error");
+  if (s.last_error) write_error(b, *s.last_error); else b.w().Null();
   b.end_object();
   return b.take();
 }

@@ -867,5 +867,31 @@ TEST_CASE("ws urls") {
     CHECK_FALSE(parse_ws_url(bad).has_value());
   }
 }
+TEST_CASE("client snapshot JSON form") {
+  ClientSnapshot s;
+  CHECK(client_snapshot_to_json(s) ==
+        R"({"state":"disconnected","peer_id":"","token":"","name":"","is_bot":false,)"
+        R"("lobby":null,"participants":[],"chat":[],"last_offset":0,"history_complete":true,)"
+        R"("last_error":null})");
+  s.state = ConnectionState::connected;
+  s.peer_id = "p1";
+  s.token = "t";
+  s.name = "Ada";
+  s.lobby = LobbyInfo{"L1", "Standup", false, true, 8, 1, 42};
+  s.participants.push_back(Participant{"p1", "Ada", true, false, true, false, true});
+  s.chat.push_back(ChatMessage{"L1", 3, "p1", "Ada", "hi", 7});
+  s.last_offset = 3;
+  s.history_complete = false;
+  s.last_error = ClientError{"rate_limited", "slow down", "", 11};
+  CHECK(client_snapshot_to_json(s) ==
+        R"({"state":"connected","peer_id":"p1","token":"t","name":"Ada","is_bot":false,)"
+        R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
+        R"("max_participants":8,"participants":1,"created_ms":42},)"
+        R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
+        R"("video_muted":true,"is_bot":false,"connected":true}],)"
+        R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7}],)"
+        R"("last_offset":3,"history_complete":false,)"
+        R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
+}
 
 }  // namespace lobbykit::client
