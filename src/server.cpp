@@ -67,6 +67,7 @@ struct Server::Impl {
   State state = State::idle;
   std::thread::id loop_thread;  // the thread inside serve(), while it is
   std::thread thread;           // the loop thread start() made
+  bool free_when_done = false;  // destroyed from its own handler: serve() frees it
 
   explicit Impl(ServerOptions options) {
     const Limits& limits = options.limits;
@@ -121,10 +122,15 @@ struct Server::Impl {
     } catch (const std::exception& e) {
       std::fprintf(stderr, "lobbykit: the server loop failed: %s\n", e.what());
     }
-    std::lock_guard<std::mutex> lock(mu);
-    state = State::stopped;
-    loop_thread = std::thread::id();
-    cv.notify_all();
+    bool free_me = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      state = State::stopped;
+      loop_thread = std::thread::id();
+      cv.notify_all();
+      free_me = free_when_done;
+    }
+    if (free_me) delete this;  // ~Server ran in a handler; nothing touches this any more
   }
 
   // Runs fn on the loop thread and returns its result: directly when this is the loop
@@ -160,18 +166,29 @@ struct Server::Impl {
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Server::~Server() {
+  if (!impl_) return;
+  {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    if (impl_->on_loop_thread()) {
+      // From one of its own handlers: the loop is on the stack below. Stop it, and let
+      // serve() free the rest once the loop has ended.
+      lock.unlock();
+      stop();  // returns at once on the loop thread
+      lock.lock();
+      impl_->free_when_done = true;
+      if (impl_->thread.joinable()) impl_->thread.detach();
+      lock.unlock();
+      impl_.release();
+      return;
+    }
+  }
   stop();
   std::thread t;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     t = std::move(impl_->thread);
   }
-  if (t.joinable()) {
-    if (t.get_id() == std::this_thread::get_id())
-      t.detach();  // destroyed from its own event handler: cannot join itself
-    else
-      t.join();
-  }
+  if (t.joinable()) t.join();
 }
 
 void Server::run() {

@@ -505,6 +505,35 @@ TEST_CASE("client: destroyed while connected, and from its own handler") {
   }
 }
 
+TEST_CASE("server: destroyed from its own event handler, with start() and with run()") {
+  for (bool own_thread : {true, false}) {
+    CAPTURE(own_thread);
+    auto* server = new Server(server_options());
+    const std::uint16_t port = server->port();
+    server->subscribe([server](const Event& e) {
+      // The loop is on the stack below this handler: the server stops and frees itself
+      // once the loop has ended (ASan reports any use after that).
+      if (std::holds_alternative<event::LobbyCreated>(e)) delete server;
+    });
+    std::thread runner;
+    if (own_thread)
+      server->start();
+    else
+      runner = std::thread([server] { server->run(); });  // returns after the delete
+
+    ClientOptions o = client_options("Ada");
+    o.url = "ws://127.0.0.1:" + std::to_string(port) + "/ws";
+    o.reconnect.enabled = false;
+    Peer p(o);
+    p.connect("Ada");
+    CreateLobbyOptions create;
+    create.name = "Doomed";
+    p.client->create_lobby(create);  // its reply may or may not arrive before the close
+    p.wait_state(ConnectionState::disconnected);
+    if (runner.joinable()) runner.join();
+  }
+}
+
 TEST_CASE("client: snapshot and state from other threads while events flow") {
   Server server(server_options());
   server.start();
