@@ -147,6 +147,8 @@ LOBBYKIT_API std::string client_event_to_json(const ClientEvent& e);
 // "lobby" (object or null), "participants", "chat", "last_offset", "history_complete",
 // "last_error" (object or null)}. The C ABI and Python use this.
 LOBBYKIT_API std::string client_snapshot_to_json(const ClientSnapshot& s);
+// An error as a JSON object: {"code", "message", "field"?, "retry_after_ms"?}.
+LOBBYKIT_API std::string client_error_to_json(const ClientError& e);
 
 // A request's outcome: the result's data object as JSON text, or the error.
 struct Reply {

@@ -118,6 +118,12 @@ std::string client_event_to_json(const ClientEvent& e) {
   return b.take();
 }
 
+std::string client_error_to_json(const ClientError& e) {
+  JsonBuilder b;
+  write_error(b, e);
+  return b.take();
+}
+
 std::string client_snapshot_to_json(const ClientSnapshot& s) {
   JsonBuilder b;
   b.begin_object().str("state", to_string(s.state)).str("peer_id", s.peer_id)

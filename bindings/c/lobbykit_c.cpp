@@ -1,0 +1,555 @@
+// The C ABI (include/lobbykit/lobbykit.h) over the C++ API. Every entry point runs its body
+// through guard(), which turns exceptions into error codes; nothing here knows more about
+// lobbykit than the public C++ headers tell.
+#include <lobbykit/lobbykit.h>
+
+#include <lobbykit/client.hpp>
+#include <lobbykit/server.hpp>
+
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <limits>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "protocol/envelope.hpp"
+
+namespace {
+
+using lobbykit::Client;
+using lobbykit::ClientOptions;
+using lobbykit::Limits;
+using lobbykit::Reply;
+using lobbykit::Server;
+using lobbykit::ServerOptions;
+
+constexpr int kOk = LK_OK;  // as int, so every guard() body returns one type
+
+// ---- errors ------------------------------------------------------------------------------
+
+struct LastError {
+  std::string message;
+  lk_error view{LK_OK, ""};
+};
+thread_local LastError t_error;
+
+int fail(int code, std::string message) {
+  t_error.message = std::move(message);
+  t_error.view.code = code;
+  t_error.view.message = t_error.message.c_str();
+  return code;
+}
+
+// An error found by argument checks inside guard().
+struct CError : std::runtime_error {
+  int code;
+  CError(int c, const std::string& m) : std::runtime_error(m), code(c) {}
+};
+
+template <class F>
+int guard(F&& body) noexcept {
+  try {
+    return body();
+  } catch (const CError& e) {
+    return fail(e.code, e.what());
+  } catch (const lobbykit::StartError& e) {
+    return fail(LK_ERR_START, e.what());
+  } catch (const std::invalid_argument& e) {
+    return fail(LK_ERR_INVALID, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(LK_ERR_NOMEM, "out of memory");
+  } catch (const std::logic_error& e) {
+    return fail(LK_ERR_STATE, e.what());
+  } catch (const std::exception& e) {
+    return fail(LK_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(LK_ERR_INTERNAL, "unknown exception");
+  }
+}
+
+void require(bool ok, const char* what) {
+  if (!ok) throw CError(LK_ERR_INVALID, what);
+}
+
+char* copy_out(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+// ---- callbacks ---------------------------------------------------------------------------
+
+// How many lobbykit callbacks are on this thread's stack: blocking calls refuse to run
+// inside one (they would wait for the loop that is running the callback).
+thread_local int t_callback_depth = 0;
+
+struct CallbackScope {
+  CallbackScope() { ++t_callback_depth; }
+  ~CallbackScope() { --t_callback_depth; }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+};
+
+void refuse_in_callback(const char* fn) {
+  if (t_callback_depth > 0)
+    throw CError(LK_ERR_STATE, std::string(fn) +
+                                   " may not be called from inside a lobbykit callback: it "
+                                   "would wait for the loop that runs the callback");
+}
+
+// Cleared by *_free before the object goes, so that a callback still queued behind the
+// one that freed its object (same loop thread) does not run.
+using Alive = std::shared_ptr<std::atomic<bool>>;
+
+Alive make_alive() { return std::make_shared<std::atomic<bool>>(true); }
+
+// ---- options -----------------------------------------------------------------------------
+
+template <class T>
+bool set_uint(T& field, const rapidjson::Value& v) {
+  if (!v.IsUint64() || v.GetUint64() > std::numeric_limits<T>::max()) return false;
+  field = static_cast<T>(v.GetUint64());
+  return true;
+}
+
+bool set_rate(double& field, const rapidjson::Value& v) {
+  if (!v.IsNumber() || !std::isfinite(v.GetDouble()) || v.GetDouble() <= 0) return false;
+  field = v.GetDouble();
+  return true;
+}
+
+using Value = rapidjson::Value;
+
+struct LimitSetter {
+  const char* name;
+  bool (*set)(Limits&, const Value&);
+};
+
+// Every field of lobbykit::Limits, by the name docs/protocol.md uses.
+const LimitSetter kLimitSetters[] = {
+    {"max_message_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_message_bytes, v); }},
+    {"max_chat_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_chat_bytes, v); }},
+    {"max_name_chars", [](Limits& l, const Value& v) { return set_uint(l.max_name_chars, v); }},
+    {"max_lobby_name_chars", [](Limits& l, const Value& v) { return set_uint(l.max_lobby_name_chars, v); }},
+    {"max_password_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_password_bytes, v); }},
+    {"min_password_bytes", [](Limits& l, const Value& v) { return set_uint(l.min_password_bytes, v); }},
+    {"rate_per_second", [](Limits& l, const Value& v) { return set_rate(l.rate_per_second, v); }},
+    {"rate_burst", [](Limits& l, const Value& v) { return set_rate(l.rate_burst, v); }},
+    {"ping_interval_s", [](Limits& l, const Value& v) { return set_uint(l.ping_interval_s, v); }},
+    {"pong_timeout_s", [](Limits& l, const Value& v) { return set_uint(l.pong_timeout_s, v); }},
+    {"auth_timeout_ms", [](Limits& l, const Value& v) { return set_uint(l.auth_timeout_ms, v); }},
+    {"max_outbound_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_outbound_bytes, v); }},
+    {"chat_history", [](Limits& l, const Value& v) { return set_uint(l.chat_history, v); }},
+    {"lobby_expiry_ms", [](Limits& l, const Value& v) { return set_uint(l.lobby_expiry_ms, v); }},
+    {"resume_grace_ms", [](Limits& l, const Value& v) { return set_uint(l.resume_grace_ms, v); }},
+    {"session_ttl_ms", [](Limits& l, const Value& v) { return set_uint(l.session_ttl_ms, v); }},
+    {"max_participants", [](Limits& l, const Value& v) { return set_uint(l.max_participants, v); }},
+    {"max_lobbies", [](Limits& l, const Value& v) { return set_uint(l.max_lobbies, v); }},
+    {"password_attempts", [](Limits& l, const Value& v) { return set_uint(l.password_attempts, v); }},
+    {"password_lockout_ms", [](Limits& l, const Value& v) { return set_uint(l.password_lockout_ms, v); }},
+    {"argon2_memory_kib", [](Limits& l, const Value& v) { return set_uint(l.argon2_memory_kib, v); }},
+    {"argon2_iterations", [](Limits& l, const Value& v) { return set_uint(l.argon2_iterations, v); }},
+    {"max_http_body_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_http_body_bytes, v); }},
+};
+
+void apply_limits(Limits& limits, const char* json) {
+  rapidjson::Document d;
+  d.Parse(json);
+  require(!d.HasParseError() && d.IsObject(), "limits_json is not a JSON object");
+  for (const auto& m : d.GetObject()) {
+    const std::string name(m.name.GetString(), m.name.GetStringLength());
+    const LimitSetter* setter = nullptr;
+    for (const auto& s : kLimitSetters)
+      if (name == s.name) setter = &s;
+    require(setter != nullptr, ("limits_json: unknown limit \"" + name + "\"").c_str());
+    require(setter->set(limits, m.value),
+            ("limits_json: \"" + name + "\" must be a number in range").c_str());
+  }
+}
+
+void check_version(unsigned version, unsigned known, const char* what) {
+  if (version != known)
+    throw CError(LK_ERR_INVALID, std::string(what) + ".version is " + std::to_string(version) +
+                                     "; this library knows version " + std::to_string(known) +
+                                     " (start from the _INIT macro or the _init() function)");
+}
+
+ServerOptions to_cpp(const lk_server_options* o) {
+  ServerOptions out;
+  if (!o) return out;
+  check_version(o->version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+  if (o->host) out.host = o->host;
+  require(o->port >= LK_PORT_DEFAULT && o->port <= 65535,
+          "lk_server_options.port must be LK_PORT_DEFAULT, LK_PORT_ANY or 1..65535");
+  if (o->port != LK_PORT_DEFAULT) out.port = static_cast<std::uint16_t>(o->port);
+  if (o->store_path) out.store_path = o->store_path;
+  if (o->admin_token) out.admin_token = o->admin_token;
+  if (o->static_dir) out.static_dir = o->static_dir;
+  if (o->worker_threads) out.worker_threads = o->worker_threads;
+  if (o->limits_json) apply_limits(out.limits, o->limits_json);
+  return out;
+}
+
+ClientOptions to_cpp(const lk_client_options* o) {
+  ClientOptions out;
+  if (!o) return out;
+  check_version(o->version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
+  if (o->url) out.url = o->url;
+  if (o->token) out.token = o->token;
+  if (o->name) out.name = o->name;
+  if (o->password) out.password = o->password;
+  out.is_bot = o->is_bot != 0;
+  out.reconnect.enabled = o->reconnect_disabled == 0;
+  if (o->reconnect_initial_delay_ms) out.reconnect.initial_delay_ms = o->reconnect_initial_delay_ms;
+  if (o->reconnect_max_delay_ms) out.reconnect.max_delay_ms = o->reconnect_max_delay_ms;
+  out.reconnect.max_attempts = o->reconnect_max_attempts;
+  if (o->request_timeout_ms) out.request_timeout_ms = o->request_timeout_ms;
+  if (o->connect_timeout_ms) out.connect_timeout_ms = o->connect_timeout_ms;
+  return out;
+}
+
+// The reply as lk_reply_cb sees it: status and JSON text.
+std::pair<int, std::string> reply_to_c(const Reply& r) {
+  if (r.ok()) return {LK_OK, r.data_json};
+  return {LK_ERR_REQUEST, lobbykit::client_error_to_json(*r.error)};
+}
+
+}  // namespace
+
+struct lk_server {
+  std::unique_ptr<Server> server;
+  Alive alive = make_alive();
+};
+
+struct lk_client {
+  std::unique_ptr<Client> client;
+  Alive alive = make_alive();
+};
+
+namespace {
+
+Server& server_of(const lk_server* s) {
+  require(s != nullptr, "the server handle is NULL");
+  return *s->server;
+}
+
+Client& client_of(const lk_client* c) {
+  require(c != nullptr, "the client handle is NULL");
+  return *c->client;
+}
+
+std::function<void(const std::string&)> event_sink(lk_event_cb cb, void* user_data,
+                                                    Alive alive) {
+  return [cb, user_data, alive = std::move(alive)](const std::string& json) {
+    if (!alive->load()) return;
+    CallbackScope scope;
+    cb(json.c_str(), user_data);
+  };
+}
+
+}  // namespace
+
+// ---- errors, version, memory ---------------------------------------------------------------
+
+extern "C" {
+
+const lk_error* lk_error_last(void) { return &t_error.view; }
+
+void lk_error_clear(void) {
+  t_error.message.clear();
+  t_error.view.code = LK_OK;
+  t_error.view.message = "";
+}
+
+const char* lk_error_name(int code) {
+  switch (code) {
+    case LK_OK: return "LK_OK";
+    case LK_ERR_INVALID: return "LK_ERR_INVALID";
+    case LK_ERR_START: return "LK_ERR_START";
+    case LK_ERR_STATE: return "LK_ERR_STATE";
+    case LK_ERR_REQUEST: return "LK_ERR_REQUEST";
+    case LK_ERR_NOMEM: return "LK_ERR_NOMEM";
+    case LK_ERR_INTERNAL: return "LK_ERR_INTERNAL";
+    default: return "unknown";
+  }
+}
+
+const char* lk_version(void) { return LK_VERSION_STRING; }
+
+int lk_protocol_version(void) { return lobbykit::protocol::kProtocolVersion; }
+
+void lk_free(void* p) { std::free(p); }
+
+// ---- server ------------------------------------------------------------------------------
+
+int lk_server_options_init(lk_server_options* opts, unsigned version) {
+  return guard([&] {
+    require(opts != nullptr, "opts is NULL");
+    check_version(version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+    *opts = lk_server_options LK_SERVER_OPTIONS_INIT;
+    return kOk;
+  });
+}
+
+int lk_server_new(lk_server** out, const lk_server_options* opts) {
+  return guard([&] {
+    require(out != nullptr, "out is NULL");
+    *out = nullptr;
+    auto s = std::make_unique<lk_server>();
+    s->server = std::make_unique<Server>(to_cpp(opts));
+    *out = s.release();
+    return kOk;
+  });
+}
+
+int lk_server_start(lk_server* server) {
+  return guard([&] {
+    server_of(server).start();
+    return kOk;
+  });
+}
+
+int lk_server_run(lk_server* server) {
+  return guard([&] {
+    Server& s = server_of(server);
+    refuse_in_callback("lk_server_run");
+    s.run();  // `server` may be freed (by a callback) once this returns
+    return kOk;
+  });
+}
+
+int lk_server_stop(lk_server* server) {
+  return guard([&] {
+    server_of(server).stop();
+    return kOk;
+  });
+}
+
+int lk_server_port(const lk_server* server) {
+  return guard([&] { return static_cast<int>(server_of(server).port()); });
+}
+
+void lk_server_free(lk_server* server) {
+  if (!server) return;
+  guard([&] {
+    server->alive->store(false);
+    delete server;  // ~Server stops and joins (from its own callback: frees itself later)
+    return kOk;
+  });
+}
+
+int lk_server_subscribe(uint64_t* out_id, lk_server* server, lk_event_cb cb, void* user_data) {
+  return guard([&] {
+    Server& s = server_of(server);
+    require(cb != nullptr, "cb is NULL");
+    auto sink = event_sink(cb, user_data, server->alive);
+    const auto id = s.subscribe(
+        [sink = std::move(sink)](const lobbykit::Event& e) { sink(lobbykit::event_to_json(e)); });
+    if (out_id) *out_id = id;
+    return kOk;
+  });
+}
+
+int lk_server_unsubscribe(lk_server* server, uint64_t id) {
+  return guard([&] {
+    server_of(server).unsubscribe(id);
+    return kOk;
+  });
+}
+
+int lk_server_post(lk_server* server, void (*fn)(void*), void* user_data) {
+  return guard([&] {
+    Server& s = server_of(server);
+    require(fn != nullptr, "fn is NULL");
+    s.post([fn, user_data, alive = server->alive] {
+      if (!alive->load()) return;
+      CallbackScope scope;
+      fn(user_data);
+    });
+    return kOk;
+  });
+}
+
+// ---- client ------------------------------------------------------------------------------
+
+const char* lk_connection_state_name(int state) {
+  switch (state) {
+    case LK_STATE_DISCONNECTED: return "disconnected";
+    case LK_STATE_CONNECTING: return "connecting";
+    case LK_STATE_CONNECTED: return "connected";
+    case LK_STATE_RECONNECTING: return "reconnecting";
+    default: return "unknown";
+  }
+}
+
+int lk_client_options_init(lk_client_options* opts, unsigned version) {
+  return guard([&] {
+    require(opts != nullptr, "opts is NULL");
+    check_version(version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
+    *opts = lk_client_options LK_CLIENT_OPTIONS_INIT;
+    return kOk;
+  });
+}
+
+int lk_client_new(lk_client** out, const lk_client_options* opts) {
+  return guard([&] {
+    require(out != nullptr, "out is NULL");
+    *out = nullptr;
+    ClientOptions options = to_cpp(opts);
+    auto c = std::make_unique<lk_client>();
+    try {
+      c->client = std::make_unique<Client>(std::move(options));
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      throw CError(LK_ERR_START, e.what());
+    }
+    *out = c.release();
+    return kOk;
+  });
+}
+
+int lk_client_new_in_process(lk_client** out, lk_server* server, const lk_client_options* opts) {
+  return guard([&] {
+    require(out != nullptr, "out is NULL");
+    *out = nullptr;
+    Server& s = server_of(server);
+    auto c = std::make_unique<lk_client>();
+    c->client = std::make_unique<Client>(s, to_cpp(opts));
+    *out = c.release();
+    return kOk;
+  });
+}
+
+int lk_client_start(lk_client* client) {
+  return guard([&] {
+    client_of(client).start();
+    return kOk;
+  });
+}
+
+int lk_client_run(lk_client* client) {
+  return guard([&] {
+    Client& c = client_of(client);
+    refuse_in_callback("lk_client_run");
+    c.run();  // `client` may be freed (by a callback) once this returns
+    return kOk;
+  });
+}
+
+int lk_client_stop(lk_client* client) {
+  return guard([&] {
+    client_of(client).stop();
+    return kOk;
+  });
+}
+
+int lk_client_reconnect(lk_client* client) {
+  return guard([&] {
+    client_of(client).reconnect();
+    return kOk;
+  });
+}
+
+void lk_client_free(lk_client* client) {
+  if (!client) return;
+  guard([&] {
+    // Stop first so requests in flight get their "stopped" replies, then go silent.
+    client->client->stop();
+    client->alive->store(false);
+    delete client;
+    return kOk;
+  });
+}
+
+int lk_client_state(const lk_client* client) {
+  return guard([&] {
+    switch (client_of(client).state()) {
+      case lobbykit::ConnectionState::disconnected: return int{LK_STATE_DISCONNECTED};
+      case lobbykit::ConnectionState::connecting: return int{LK_STATE_CONNECTING};
+      case lobbykit::ConnectionState::connected: return int{LK_STATE_CONNECTED};
+      case lobbykit::ConnectionState::reconnecting: return int{LK_STATE_RECONNECTING};
+    }
+    return fail(LK_ERR_INTERNAL, "unknown connection state");
+  });
+}
+
+int lk_client_snapshot(char** out_json, const lk_client* client) {
+  return guard([&] {
+    require(out_json != nullptr, "out_json is NULL");
+    *out_json = nullptr;
+    *out_json = copy_out(lobbykit::client_snapshot_to_json(client_of(client).snapshot()));
+    return kOk;
+  });
+}
+
+int lk_client_subscribe(uint64_t* out_id, lk_client* client, lk_event_cb cb, void* user_data) {
+  return guard([&] {
+    Client& c = client_of(client);
+    require(cb != nullptr, "cb is NULL");
+    auto sink = event_sink(cb, user_data, client->alive);
+    const auto id = c.subscribe([sink = std::move(sink)](const lobbykit::ClientEvent& e) {
+      sink(lobbykit::client_event_to_json(e));
+    });
+    if (out_id) *out_id = id;
+    return kOk;
+  });
+}
+
+int lk_client_unsubscribe(lk_client* client, uint64_t id) {
+  return guard([&] {
+    client_of(client).unsubscribe(id);
+    return kOk;
+  });
+}
+
+int lk_client_request(lk_client* client, const char* type, const char* data_json, lk_reply_cb cb,
+                      void* user_data) {
+  return guard([&] {
+    Client& c = client_of(client);
+    require(type != nullptr && *type != '\0', "type is NULL or empty");
+    c.request(type, data_json ? data_json : "",
+              [cb, user_data, alive = client->alive](const Reply& r) {
+                if (!cb || !alive->load()) return;
+                const auto [status, json] = reply_to_c(r);
+                CallbackScope scope;
+                cb(status, json.c_str(), user_data);
+              });
+    return kOk;
+  });
+}
+
+int lk_client_request_wait(char** out_json, lk_client* client, const char* type,
+                           const char* data_json) {
+  if (out_json) *out_json = nullptr;
+  std::string json;
+  const int status = guard([&] {
+    Client& c = client_of(client);
+    require(type != nullptr && *type != '\0', "type is NULL or empty");
+    refuse_in_callback("lk_client_request_wait");
+    const Reply r = c.request(type, data_json ? data_json : "").get();
+    auto [code, text] = reply_to_c(r);
+    json = std::move(text);
+    if (code != LK_OK) return fail(code, r.error->code + ": " + r.error->message);
+    return kOk;
+  });
+  if (status != LK_OK && status != LK_ERR_REQUEST) return status;
+  if (out_json) {
+    const int copied = guard([&] {
+      *out_json = copy_out(json);
+      return kOk;
+    });
+    if (copied != LK_OK) return copied;
+  }
+  return status;
+}
+
+}  // extern "C"

@@ -1,0 +1,239 @@
+/* lobbykit C ABI: the server and the client side of lobbykit for C programs and for other
+ * languages' foreign-function interfaces. A thin, stable shell over the C++ API
+ * (lobbykit/server.hpp, lobbykit/client.hpp); docs/c-api.md is the guide.
+ *
+ * Conventions
+ * - Names: lk_<object>_<verb>; constants LK_*. Handles are opaque (lk_server, lk_client).
+ * - Functions return int: LK_OK (0) or a negative lk_error_code. lk_error_last() describes
+ *   the last failure on the calling thread; it never returns NULL.
+ * - Out-parameters come first; callbacks take `void *user_data` last.
+ * - Option structs begin with `unsigned version` and only ever grow at the end. Start from
+ *   the *_INIT macro or the *_init() function: a zero, NULL or negative field means "the
+ *   library's default" where its comment says so, so a program never restates a default.
+ * - Complex values cross the boundary as JSON text (UTF-8, NUL-terminated): events,
+ *   request data and replies, snapshots. Their fields are those of docs/protocol.md and
+ *   docs/c-api.md. Strings the library allocates for the caller are freed with lk_free().
+ * - Strings passed to a callback are valid only during the call.
+ * - No C++ exception crosses this boundary.
+ *
+ * Threading
+ * - A server and a client each own one loop thread (lk_*_start), or borrow the caller's
+ *   (lk_*_run, which blocks until stopped). Every function here may be called from any
+ *   thread, except the blocking calls below from inside a callback.
+ * - Event callbacks and reply callbacks run on the loop thread of their server or client,
+ *   one at a time, in order. They must not block.
+ * - Inside any lobbykit callback, these return LK_ERR_STATE instead of deadlocking:
+ *   lk_server_run, lk_client_run and lk_client_request_wait. lk_server_stop/lk_client_stop
+ *   and lk_server_free/lk_client_free of the callback's OWN object are allowed: they return
+ *   at once, and the loop ends (and, after *_free, the object is released) when the
+ *   callback returns; no further callback of that object runs after *_free returns.
+ *   Stopping or freeing ANOTHER object from a callback blocks until its loop ends; avoid it.
+ * - After lk_*_unsubscribe or lk_*_free returns (called outside that object's callbacks), no
+ *   callback of that subscription or object runs again. Reply callbacks of requests still
+ *   in flight run exactly once, with status LK_ERR_REQUEST and code "stopped", before
+ *   lk_client_stop or lk_client_free returns.
+ */
+#ifndef LOBBYKIT_H
+#define LOBBYKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lobbykit/version.h>
+
+#if defined(LOBBYKIT_BUILDING)
+#define LK_API __attribute__((visibility("default")))
+#else
+#define LK_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Errors ------------------------------------------------------------------------- */
+
+typedef enum lk_error_code {
+  LK_OK = 0,
+  LK_ERR_INVALID = -1,   /* a bad argument: NULL handle, unknown option version, bad JSON */
+  LK_ERR_START = -2,     /* a server could not listen or open its store; a client could
+                            not start its network service */
+  LK_ERR_STATE = -3,     /* not allowed now: e.g. run twice, or a blocking call from inside
+                            a callback */
+  LK_ERR_REQUEST = -4,   /* a request failed: its reply JSON carries the code (the server's,
+                            or the client's own: timeout, not_connected, connection_lost,
+                            stopped, bad_json) */
+  LK_ERR_NOMEM = -5,     /* out of memory */
+  LK_ERR_INTERNAL = -6   /* a bug in lobbykit: please report it with the message */
+} lk_error_code;
+
+typedef struct lk_error {
+  int code;            /* the lk_error_code of the last failure; LK_OK when none */
+  const char *message; /* one sentence; "" when none. Valid until the next lobbykit call
+                          on this thread */
+} lk_error;
+
+/* The last failure on the calling thread. Never NULL. Successful calls do not clear it. */
+LK_API const lk_error *lk_error_last(void);
+LK_API void lk_error_clear(void);
+/* A short name for a code: "LK_ERR_INVALID", ...; "unknown" for others. Never NULL. */
+LK_API const char *lk_error_name(int code);
+
+/* ---- Version ------------------------------------------------------------------------ */
+
+/* The library's version, e.g. "0.1.0": compare with LK_VERSION_STRING from the headers. */
+LK_API const char *lk_version(void);
+/* The wire protocol version the library speaks (welcome.protocol_version). */
+LK_API int lk_protocol_version(void);
+
+/* Frees a string lobbykit allocated for the caller. lk_free(NULL) does nothing. */
+LK_API void lk_free(void *p);
+
+/* Callbacks. event_json: {"type": name, ...fields}, see docs/c-api.md. */
+typedef void (*lk_event_cb)(const char *event_json, void *user_data);
+
+/* ---- Server ------------------------------------------------------------------------- */
+
+typedef struct lk_server lk_server;
+
+#define LK_SERVER_OPTIONS_VERSION 1
+#define LK_PORT_DEFAULT (-1) /* the library's default port (8080) */
+#define LK_PORT_ANY 0        /* any free port: lk_server_port() tells which */
+
+typedef struct lk_server_options {
+  unsigned version;        /* LK_SERVER_OPTIONS_VERSION */
+  const char *host;        /* address to listen on; NULL: "127.0.0.1" */
+  int port;                /* LK_PORT_DEFAULT, LK_PORT_ANY or 1..65535 */
+  const char *store_path;  /* SQLite file; NULL: "lobbykit.db"; "": in memory, nothing kept */
+  const char *admin_token; /* bearer token of the admin HTTP API; NULL or "": API off */
+  const char *static_dir;  /* directory served at /; NULL or "": none */
+  unsigned worker_threads; /* threads for slow work (password hashing); 0: default (2) */
+  const char *limits_json; /* NULL, or a JSON object overriding some limits by name, e.g.
+                              {"max_participants": 16, "resume_grace_ms": 5000}; the names
+                              and defaults are in docs/protocol.md ("Limits") */
+} lk_server_options;
+
+#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL}
+
+/* Fills opts with defaults for this version; LK_ERR_INVALID for an unknown version. */
+LK_API int lk_server_options_init(lk_server_options *opts, unsigned version);
+
+/* Opens the store and binds the listening socket (so lk_server_port() is known at once).
+ * opts NULL means all defaults. LK_ERR_START when it cannot listen or open the store. */
+LK_API int lk_server_new(lk_server **out, const lk_server_options *opts);
+/* Serves on a thread of its own. A second call does nothing. */
+LK_API int lk_server_start(lk_server *server);
+/* Serves on the calling thread until lk_server_stop(); LK_ERR_STATE when already serving
+ * or inside a callback. If the server was freed by one of its callbacks meanwhile, the
+ * handle is gone when this returns. */
+LK_API int lk_server_run(lk_server *server);
+/* Closes every client (1001), flushes the store and ends the loop. Idempotent. */
+LK_API int lk_server_stop(lk_server *server);
+/* The bound port (> 0), or a negative lk_error_code. */
+LK_API int lk_server_port(const lk_server *server);
+/* Stops the server if it runs and releases it. lk_server_free(NULL) does nothing. */
+LK_API void lk_server_free(lk_server *server);
+
+/* cb runs on the server's loop thread for every server event, in order. *out_id (may be
+ * NULL) receives the id for lk_server_unsubscribe. */
+LK_API int lk_server_subscribe(uint64_t *out_id, lk_server *server, lk_event_cb cb,
+                               void *user_data);
+LK_API int lk_server_unsubscribe(lk_server *server, uint64_t id);
+/* Runs fn(user_data) on the server's loop thread soon. After lk_server_stop() it is
+ * dropped: fn never runs. */
+LK_API int lk_server_post(lk_server *server, void (*fn)(void *user_data), void *user_data);
+
+/* ---- Client ------------------------------------------------------------------------- */
+
+typedef struct lk_client lk_client;
+
+typedef enum lk_connection_state {
+  LK_STATE_DISCONNECTED = 0,
+  LK_STATE_CONNECTING = 1,
+  LK_STATE_CONNECTED = 2,
+  LK_STATE_RECONNECTING = 3
+} lk_connection_state;
+
+/* "disconnected", "connecting", "connected", "reconnecting"; "unknown" otherwise. */
+LK_API const char *lk_connection_state_name(int state);
+
+#define LK_CLIENT_OPTIONS_VERSION 1
+
+typedef struct lk_client_options {
+  unsigned version;            /* LK_CLIENT_OPTIONS_VERSION */
+  const char *url;             /* ws:// or wss:// URL; NULL: "ws://127.0.0.1:8080/ws";
+                                  unused in-process */
+  const char *token;           /* resume this session; NULL or "": a new session */
+  const char *name;            /* display name taken after the welcome; NULL or "": none */
+  const char *password;        /* with name: protect it or prove it; NULL: none */
+  int is_bot;                  /* non-zero: the session is a bot */
+  int reconnect_disabled;      /* non-zero: never reconnect after a drop */
+  uint32_t reconnect_initial_delay_ms; /* 0: default (250) */
+  uint32_t reconnect_max_delay_ms;     /* 0: default (10000) */
+  uint32_t reconnect_max_attempts;     /* retries in a row before giving up; 0: no limit */
+  uint32_t request_timeout_ms;         /* 0: default (10000) */
+  uint32_t connect_timeout_ms;         /* 0: default (10000) */
+} lk_client_options;
+
+#define LK_CLIENT_OPTIONS_INIT {LK_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0}
+
+LK_API int lk_client_options_init(lk_client_options *opts, unsigned version);
+
+/* A client of the server at opts->url. LK_ERR_INVALID for a URL that is not ws:// or
+ * wss://, LK_ERR_START when the network service cannot start. */
+LK_API int lk_client_new(lk_client **out, const lk_client_options *opts);
+/* A client of `server` in this process, without a socket (same protocol and code paths).
+ * If the server stops or is freed first, the client sees a close and retries like any
+ * other client; free clients before their server to keep things simple. */
+LK_API int lk_client_new_in_process(lk_client **out, lk_server *server,
+                                    const lk_client_options *opts);
+/* Connects and serves on a thread of its own. */
+LK_API int lk_client_start(lk_client *client);
+/* Connects and serves on the calling thread until lk_client_stop(). */
+LK_API int lk_client_run(lk_client *client);
+/* Closes the connection, fails requests in flight with "stopped", ends the loop. */
+LK_API int lk_client_stop(lk_client *client);
+/* Connects again after the client stopped trying (replaced, kicked, gave up). */
+LK_API int lk_client_reconnect(lk_client *client);
+/* Stops the client if it runs and releases it. lk_client_free(NULL) does nothing. */
+LK_API void lk_client_free(lk_client *client);
+
+/* The connection state (an lk_connection_state, >= 0) or a negative lk_error_code. */
+LK_API int lk_client_state(const lk_client *client);
+/* What the client knows, as JSON: {"state", "peer_id", "token", "name", "is_bot", "lobby"
+ * (object or null), "participants", "chat", "last_offset", "history_complete",
+ * "last_error"}. *out_json is allocated: free it with lk_free(). */
+LK_API int lk_client_snapshot(char **out_json, const lk_client *client);
+
+/* cb runs on the client's loop thread for every client event, in order: state_changed,
+ * welcome, lobby_joined, lobby_left, participant_joined, participant_left,
+ * participant_updated, name_changed, chat, peer_added, peer_removed, description,
+ * candidate, error (docs/c-api.md lists their fields). */
+LK_API int lk_client_subscribe(uint64_t *out_id, lk_client *client, lk_event_cb cb,
+                               void *user_data);
+LK_API int lk_client_unsubscribe(lk_client *client, uint64_t id);
+
+/* A request's outcome. status LK_OK: json is the result's data object. status
+ * LK_ERR_REQUEST: json is {"code", "message", "field"?, "retry_after_ms"?}. */
+typedef void (*lk_reply_cb)(int status, const char *json, void *user_data);
+
+/* Sends a request of a protocol type (set_name, create_lobby, list_lobbies, join_lobby,
+ * leave_lobby, chat, update_media, relay_description, relay_candidate, ping, ...) with its
+ * data as a JSON object text (NULL or "": {}); docs/protocol.md has each type's data and
+ * result. cb (may be NULL) runs exactly once on the client's loop thread -- or on the
+ * calling thread at once when no loop runs (code "not_connected" or "stopped"). The state
+ * store follows results (name, lobby, media flags). */
+LK_API int lk_client_request(lk_client *client, const char *type, const char *data_json,
+                             lk_reply_cb cb, void *user_data);
+/* The same, waiting for the outcome: LK_OK with the result data, or LK_ERR_REQUEST with
+ * the error object (see lk_reply_cb) in *out_json (may be NULL; else free it with
+ * lk_free()). It cannot wait forever: requests time out (request_timeout_ms).
+ * LK_ERR_STATE inside any lobbykit callback. */
+LK_API int lk_client_request_wait(char **out_json, lk_client *client, const char *type,
+                                  const char *data_json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOBBYKIT_H */

@@ -1,0 +1,790 @@
+/* Tests of the C ABI (lobbykit/lobbykit.h), written in C. Real servers on 127.0.0.1 with a
+ * free port, real clients over a socket and in-process. Every wait has a deadline.
+ *
+ *   test_c_api            runs every case
+ *   test_c_api NAME...    runs the named cases (ctest registers one test per case)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <lobbykit/lobbykit.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int g_failures;
+
+#define CHECK(cond)                                                                   \
+  do {                                                                                \
+    if (!(cond)) {                                                                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s %s)\n", __FILE__,      \
+              __LINE__, #cond, lk_error_name(lk_error_last()->code),                  \
+              lk_error_last()->message);                                              \
+      ++g_failures;                                                                   \
+    }                                                                                 \
+  } while (0)
+
+/* Stops the case at once: what follows depends on it. */
+#define REQUIRE(cond)                                                                 \
+  do {                                                                                \
+    if (!(cond)) {                                                                    \
+      fprintf(stderr, "%s:%d: REQUIRE failed: %s (last error: %s %s)\n", __FILE__,    \
+              __LINE__, #cond, lk_error_name(lk_error_last()->code),                  \
+              lk_error_last()->message);                                              \
+      ++g_failures;                                                                   \
+      return;                                                                         \
+    }                                                                                 \
+  } while (0)
+
+#define WAIT_SECONDS 15 /* generous: sanitizer builds are slow */
+
+/* ---- an inbox of event JSON texts, filled by callbacks on loop threads -------------- */
+
+typedef struct inbox {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char **items;
+  size_t count, cap;
+  pthread_t loop_thread; /* the thread of the last callback */
+} inbox;
+
+static void inbox_init(inbox *b) {
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  b->items = NULL;
+  b->count = b->cap = 0;
+}
+
+static void inbox_destroy(inbox *b) {
+  size_t i;
+  for (i = 0; i < b->count; ++i) free(b->items[i]);
+  free(b->items);
+  pthread_cond_destroy(&b->cv);
+  pthread_mutex_destroy(&b->mu);
+}
+
+static char *copy_string(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+static void inbox_push(inbox *b, const char *json) {
+  pthread_mutex_lock(&b->mu);
+  if (b->count == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    char **items = realloc(b->items, cap * sizeof *items);
+    if (!items) abort();
+    b->items = items;
+    b->cap = cap;
+  }
+  b->items[b->count++] = copy_string(json);
+  b->loop_thread = pthread_self();
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static size_t inbox_count(inbox *b) {
+  size_t n;
+  pthread_mutex_lock(&b->mu);
+  n = b->count;
+  pthread_mutex_unlock(&b->mu);
+  return n;
+}
+
+static void on_event(const char *json, void *user_data) { inbox_push(user_data, json); }
+
+static struct timespec deadline_in(int seconds) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  t.tv_sec += seconds;
+  return t;
+}
+
+/* Index of the first item from `from` on containing every needle (NULL-terminated list),
+ * waiting up to WAIT_SECONDS; -1 when none came. */
+static long inbox_wait_all(inbox *b, size_t from, const char *const *needles) {
+  struct timespec deadline = deadline_in(WAIT_SECONDS);
+  long found = -1;
+  pthread_mutex_lock(&b->mu);
+  for (;;) {
+    size_t i;
+    for (i = from; i < b->count && found < 0; ++i) {
+      const char *const *n;
+      int all = 1;
+      for (n = needles; *n; ++n)
+        if (!strstr(b->items[i], *n)) all = 0;
+      if (all) found = (long)i;
+    }
+    if (found >= 0) break;
+    from = b->count;
+    if (pthread_cond_timedwait(&b->cv, &b->mu, &deadline) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return found;
+}
+
+static long inbox_wait(inbox *b, const char *needle) {
+  const char *needles[2];
+  needles[0] = needle;
+  needles[1] = NULL;
+  return inbox_wait_all(b, 0, needles);
+}
+
+/* Copies the string value of the first "key":"value" in json into out. */
+static int json_string(const char *json, const char *key, char *out, size_t n) {
+  char pattern[64];
+  const char *p, *end;
+  snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+  p = strstr(json, pattern);
+  if (!p) return 0;
+  p += strlen(pattern);
+  end = strchr(p, '"');
+  if (!end || (size_t)(end - p) >= n) return 0;
+  memcpy(out, p, (size_t)(end - p));
+  out[end - p] = '\0';
+  return 1;
+}
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static const char *kCheapLimits = "{\"argon2_memory_kib\": 64, \"argon2_iterations\": 1}";
+
+static lk_server *new_server(const char *limits_json) {
+  lk_server *server = NULL;
+  lk_server_options o = LK_SERVER_OPTIONS_INIT;
+  o.host = "127.0.0.1";
+  o.port = LK_PORT_ANY;
+  o.store_path = ""; /* in memory */
+  o.worker_threads = 1;
+  o.limits_json = limits_json ? limits_json : kCheapLimits;
+  if (lk_server_new(&server, &o) != LK_OK) return NULL;
+  return server;
+}
+
+static void ws_url(char *out, size_t n, lk_server *server) {
+  snprintf(out, n, "ws://127.0.0.1:%d/ws", lk_server_port(server));
+}
+
+static lk_client *new_client(lk_server *server, int in_process, const char *name) {
+  lk_client *client = NULL;
+  char url[64];
+  lk_client_options o = LK_CLIENT_OPTIONS_INIT;
+  o.name = name;
+  o.reconnect_initial_delay_ms = 50;
+  o.reconnect_max_delay_ms = 400;
+  if (in_process) {
+    if (lk_client_new_in_process(&client, server, &o) != LK_OK) return NULL;
+  } else {
+    ws_url(url, sizeof url, server);
+    o.url = url;
+    if (lk_client_new(&client, &o) != LK_OK) return NULL;
+  }
+  return client;
+}
+
+/* Starts the client and waits until it is welcomed under its name. */
+static int connect_client(lk_client *client, inbox *events, const char *name) {
+  char needle[80];
+  if (lk_client_start(client) != LK_OK) return 0;
+  snprintf(needle, sizeof needle, "\"type\":\"name_changed\",\"name\":\"%s\"", name);
+  return inbox_wait(events, needle) >= 0;
+}
+
+/* ---- cases ------------------------------------------------------------------------- */
+
+static void test_version(void) {
+  CHECK(strcmp(lk_version(), LK_VERSION_STRING) == 0);
+  CHECK(LK_VERSION_CHECK(0, 0, 1));
+  CHECK(LK_VERSION_CHECK(LK_VERSION_MAJOR, LK_VERSION_MINOR, LK_VERSION_PATCH));
+  CHECK(!LK_VERSION_CHECK(LK_VERSION_MAJOR + 1, 0, 0));
+  CHECK(!LK_VERSION_CHECK(LK_VERSION_MAJOR, LK_VERSION_MINOR, LK_VERSION_PATCH + 1));
+  CHECK(lk_protocol_version() == 1); /* docs/protocol.md */
+}
+
+static void *error_in_other_thread(void *arg) {
+  const lk_error *e = lk_error_last();
+  *(int *)arg = (e != NULL && e->code == LK_OK && strcmp(e->message, "") == 0);
+  return NULL;
+}
+
+static void test_errors(void) {
+  lk_server *server = (lk_server *)1;
+  lk_server_options so = LK_SERVER_OPTIONS_INIT;
+  lk_client_options co = LK_CLIENT_OPTIONS_INIT;
+  lk_client *client = NULL;
+  pthread_t t;
+  int clean_elsewhere = 0;
+
+  lk_error_clear();
+  REQUIRE(lk_error_last() != NULL);
+  CHECK(lk_error_last()->code == LK_OK);
+  CHECK(strcmp(lk_error_last()->message, "") == 0);
+
+  CHECK(lk_server_new(NULL, NULL) == LK_ERR_INVALID);
+  CHECK(lk_error_last()->code == LK_ERR_INVALID);
+  CHECK(strlen(lk_error_last()->message) > 0);
+  CHECK(lk_server_port(NULL) == LK_ERR_INVALID);
+  CHECK(lk_server_start(NULL) == LK_ERR_INVALID);
+  CHECK(lk_client_state(NULL) == LK_ERR_INVALID);
+  CHECK(lk_client_request(NULL, "ping", NULL, NULL, NULL) == LK_ERR_INVALID);
+  lk_server_free(NULL); /* no-ops */
+  lk_client_free(NULL);
+  lk_free(NULL);
+
+  /* The failure is this thread's: another thread sees none. */
+  REQUIRE(pthread_create(&t, NULL, error_in_other_thread, &clean_elsewhere) == 0);
+  pthread_join(t, NULL);
+  CHECK(clean_elsewhere);
+  CHECK(lk_error_last()->code == LK_ERR_INVALID);
+
+  /* An option struct from another version is refused, naming the field. */
+  so.version = 999;
+  CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
+  CHECK(server == NULL);
+  CHECK(strstr(lk_error_last()->message, "version") != NULL);
+  co.version = 0;
+  CHECK(lk_client_new(&client, &co) == LK_ERR_INVALID);
+  CHECK(client == NULL);
+
+  /* Bad option values. */
+  so.version = LK_SERVER_OPTIONS_VERSION;
+  so.port = 70000;
+  CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
+  CHECK(strstr(lk_error_last()->message, "port") != NULL);
+  so.port = LK_PORT_ANY;
+  so.store_path = "";
+  so.limits_json = "{\"max_participants\": 4, \"no_such_limit\": 1}";
+  CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
+  CHECK(strstr(lk_error_last()->message, "no_such_limit") != NULL);
+  so.limits_json = "{\"max_participants\": -3}";
+  CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
+  CHECK(strstr(lk_error_last()->message, "max_participants") != NULL);
+  so.limits_json = "[1, 2";
+  CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
+
+  co.version = LK_CLIENT_OPTIONS_VERSION;
+  co.url = "http://127.0.0.1:1/ws";
+  CHECK(lk_client_new(&client, &co) == LK_ERR_INVALID);
+  CHECK(strstr(lk_error_last()->message, "ws://") != NULL);
+
+  CHECK(strcmp(lk_error_name(LK_ERR_REQUEST), "LK_ERR_REQUEST") == 0);
+  CHECK(strcmp(lk_error_name(12345), "unknown") == 0);
+  CHECK(strcmp(lk_connection_state_name(LK_STATE_RECONNECTING), "reconnecting") == 0);
+  CHECK(strcmp(lk_connection_state_name(-7), "unknown") == 0);
+}
+
+static void test_options_init(void) {
+  lk_server_options so;
+  lk_client_options co;
+  memset(&so, 0x5a, sizeof so);
+  memset(&co, 0x5a, sizeof co);
+  CHECK(lk_server_options_init(&so, LK_SERVER_OPTIONS_VERSION) == LK_OK);
+  CHECK(so.version == LK_SERVER_OPTIONS_VERSION);
+  CHECK(so.port == LK_PORT_DEFAULT);
+  CHECK(so.host == NULL && so.store_path == NULL && so.limits_json == NULL);
+  CHECK(so.worker_threads == 0);
+  CHECK(lk_client_options_init(&co, LK_CLIENT_OPTIONS_VERSION) == LK_OK);
+  CHECK(co.version == LK_CLIENT_OPTIONS_VERSION);
+  CHECK(co.url == NULL && co.name == NULL && co.reconnect_disabled == 0);
+  CHECK(lk_server_options_init(&so, 2) == LK_ERR_INVALID);
+  CHECK(lk_client_options_init(NULL, LK_CLIENT_OPTIONS_VERSION) == LK_ERR_INVALID);
+}
+
+static void test_start_errors(void) {
+  lk_server *a = new_server(NULL), *b = NULL;
+  lk_server_options o = LK_SERVER_OPTIONS_INIT;
+  REQUIRE(a != NULL);
+  CHECK(lk_server_port(a) > 0);
+  o.host = "127.0.0.1";
+  o.port = lk_server_port(a); /* taken */
+  o.store_path = "";
+  CHECK(lk_server_new(&b, &o) == LK_ERR_START);
+  CHECK(b == NULL);
+  CHECK(strlen(lk_error_last()->message) > 0);
+  o.port = LK_PORT_ANY;
+  o.store_path = "/nonexistent-dir-for-lobbykit-tests/x.db";
+  CHECK(lk_server_new(&b, &o) == LK_ERR_START);
+  CHECK(strstr(lk_error_last()->message, "store") != NULL);
+  lk_server_free(a);
+}
+
+/* A whole conversation through a server: name, lobby, chat, snapshot and server events. */
+static void conversation(int in_process) {
+  lk_server *server = new_server(NULL);
+  lk_client *ada = NULL, *bo = NULL;
+  inbox server_events, ada_events, bo_events;
+  char *reply = NULL, *snapshot = NULL;
+  char lobby_id[64], data[160];
+  long created, joined, posted;
+  const char *chat_from_ada[] = {"\"type\":\"chat\"", "\"text\":\"hello from C\"",
+                                 "\"sender_name\":\"Ada\"", NULL};
+
+  inbox_init(&server_events);
+  inbox_init(&ada_events);
+  inbox_init(&bo_events);
+  if (!server) {
+    CHECK(server != NULL);
+    goto done;
+  }
+  CHECK(lk_server_subscribe(NULL, server, on_event, &server_events) == LK_OK);
+  CHECK(lk_server_start(server) == LK_OK);
+  ada = new_client(server, in_process, "Ada");
+  bo = new_client(server, in_process, "Bo");
+  if (!ada || !bo) {
+    CHECK(ada && bo);
+    goto done;
+  }
+  CHECK(lk_client_subscribe(NULL, ada, on_event, &ada_events) == LK_OK);
+  CHECK(lk_client_subscribe(NULL, bo, on_event, &bo_events) == LK_OK);
+  CHECK(connect_client(ada, &ada_events, "Ada"));
+  CHECK(connect_client(bo, &bo_events, "Bo"));
+  CHECK(lk_client_state(ada) == LK_STATE_CONNECTED);
+
+  CHECK(lk_client_request_wait(&reply, ada, "create_lobby", "{\"name\":\"C room\"}") == LK_OK);
+  if (!reply || !json_string(reply, "id", lobby_id, sizeof lobby_id)) {
+    CHECK(!"create_lobby returned a lobby id");
+    goto done;
+  }
+  CHECK(strstr(reply, "\"name\":\"C room\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+
+  snprintf(data, sizeof data, "{\"lobby_id\":\"%s\"}", lobby_id);
+  CHECK(lk_client_request_wait(NULL, ada, "join_lobby", data) == LK_OK);
+  CHECK(lk_client_request_wait(NULL, bo, "join_lobby", data) == LK_OK);
+  CHECK(lk_client_request_wait(&reply, ada, "chat", "{\"text\":\"hello from C\"}") == LK_OK);
+  CHECK(reply && strstr(reply, "\"offset\":1") != NULL);
+  lk_free(reply);
+  reply = NULL;
+
+  /* Both members hear the chat, with its sender. */
+  CHECK(inbox_wait_all(&bo_events, 0, chat_from_ada) >= 0);
+  CHECK(inbox_wait_all(&ada_events, 0, chat_from_ada) >= 0);
+  /* Ada was in first: she hears Bo join (Bo gets the lobby snapshot instead). */
+  CHECK(inbox_wait(&ada_events, "\"type\":\"participant_joined\"") >= 0);
+
+  /* The snapshot knows the lobby, both members and the chat. */
+  CHECK(lk_client_snapshot(&snapshot, bo) == LK_OK);
+  REQUIRE(snapshot != NULL);
+  CHECK(strstr(snapshot, "\"state\":\"connected\"") != NULL);
+  CHECK(strstr(snapshot, lobby_id) != NULL);
+  CHECK(strstr(snapshot, "\"name\":\"Ada\"") != NULL);
+  CHECK(strstr(snapshot, "\"text\":\"hello from C\"") != NULL);
+  CHECK(strstr(snapshot, "\"last_offset\":1") != NULL);
+  lk_free(snapshot);
+
+  /* Server events arrive in the order things happened. */
+  created = inbox_wait(&server_events, "\"type\":\"lobby_created\"");
+  joined = inbox_wait(&server_events, "\"type\":\"participant_joined\"");
+  posted = inbox_wait(&server_events, "\"type\":\"chat_posted\"");
+  CHECK(inbox_wait(&server_events, "\"type\":\"session_created\"") >= 0);
+  CHECK(created >= 0 && joined > created && posted > joined);
+
+done:
+  lk_client_free(ada);
+  lk_client_free(bo);
+  lk_server_free(server);
+  inbox_destroy(&server_events);
+  inbox_destroy(&ada_events);
+  inbox_destroy(&bo_events);
+}
+
+static void test_socket_conversation(void) { conversation(0); }
+static void test_in_process_conversation(void) { conversation(1); }
+
+static void test_request_errors(void) {
+  lk_server *server = new_server("{\"max_participants\": 1}");
+  lk_client *ada = NULL, *bo = NULL;
+  inbox ada_events, bo_events;
+  char *reply = NULL, lobby_id[64], data[128];
+
+  inbox_init(&ada_events);
+  inbox_init(&bo_events);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_start(server) == LK_OK);
+  ada = new_client(server, 0, "Ada");
+  bo = new_client(server, 1, "Bo");
+  if (!ada || !bo) goto done;
+  lk_client_subscribe(NULL, ada, on_event, &ada_events);
+  lk_client_subscribe(NULL, bo, on_event, &bo_events);
+  CHECK(connect_client(ada, &ada_events, "Ada"));
+  CHECK(connect_client(bo, &bo_events, "Bo"));
+
+  /* The server's code, in the error object and in lk_error_last(). */
+  CHECK(lk_client_request_wait(&reply, ada, "join_lobby", "{\"lobby_id\":\"nope\"}") ==
+        LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"lobby_not_found\"") != NULL);
+  CHECK(reply && strstr(reply, "\"message\":\"") != NULL);
+  CHECK(strstr(lk_error_last()->message, "lobby_not_found") != NULL);
+  lk_free(reply);
+  reply = NULL;
+
+  CHECK(lk_client_request_wait(&reply, ada, "create_lobby", "{\"name\": 5}") == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"bad_field\"") != NULL);
+  CHECK(reply && strstr(reply, "\"field\":\"data.name\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+
+  /* The client's own code for data that is not a JSON object. */
+  CHECK(lk_client_request_wait(&reply, ada, "chat", "{\"text\": ") == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"bad_json\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+
+  /* limits_json reached the server: one member at most. */
+  CHECK(lk_client_request_wait(&reply, ada, "create_lobby", "{\"name\":\"Solo\"}") == LK_OK);
+  if (reply && json_string(reply, "id", lobby_id, sizeof lobby_id)) {
+    snprintf(data, sizeof data, "{\"lobby_id\":\"%s\"}", lobby_id);
+    CHECK(lk_client_request_wait(NULL, ada, "join_lobby", data) == LK_OK);
+    lk_free(reply);
+    reply = NULL;
+    CHECK(lk_client_request_wait(&reply, bo, "join_lobby", data) == LK_ERR_REQUEST);
+    CHECK(reply && strstr(reply, "\"code\":\"lobby_full\"") != NULL);
+  } else {
+    CHECK(!"create_lobby returned a lobby id");
+  }
+  lk_free(reply);
+  reply = NULL;
+
+  CHECK(lk_client_request_wait(NULL, ada, "", NULL) == LK_ERR_INVALID);
+  CHECK(lk_client_request_wait(NULL, ada, NULL, NULL) == LK_ERR_INVALID);
+
+done:
+  lk_client_free(ada);
+  lk_client_free(bo);
+  lk_server_free(server);
+  inbox_destroy(&ada_events);
+  inbox_destroy(&bo_events);
+}
+
+typedef struct reply_box {
+  inbox replies;
+  int status;
+  int calls;
+  pthread_t thread;
+} reply_box;
+
+static void on_reply(int status, const char *json, void *user_data) {
+  reply_box *r = user_data;
+  pthread_mutex_lock(&r->replies.mu);
+  r->status = status;
+  r->calls += 1;
+  r->thread = pthread_self();
+  pthread_mutex_unlock(&r->replies.mu);
+  inbox_push(&r->replies, json);
+}
+
+static void test_async_request(void) {
+  lk_server *server = new_server(NULL);
+  lk_client *ada = NULL;
+  inbox events;
+  reply_box r;
+  lk_client_options o = LK_CLIENT_OPTIONS_INIT;
+
+  inbox_init(&events);
+  inbox_init(&r.replies);
+  r.calls = 0;
+  r.status = 1;
+  REQUIRE(server != NULL);
+  CHECK(lk_server_start(server) == LK_OK);
+
+  /* Before start: no loop runs, the callback runs at once on this thread. */
+  o.name = "Ada";
+  CHECK(lk_client_new_in_process(&ada, server, &o) == LK_OK);
+  if (!ada) goto done;
+  CHECK(lk_client_request(ada, "ping", NULL, on_reply, &r) == LK_OK);
+  CHECK(r.calls == 1);
+  CHECK(r.status == LK_ERR_REQUEST);
+  CHECK(r.calls == 1 && pthread_equal(r.thread, pthread_self()));
+  CHECK(r.replies.count == 1 && strstr(r.replies.items[0], "\"code\":\"not_connected\"") != NULL);
+
+  lk_client_subscribe(NULL, ada, on_event, &events);
+  CHECK(connect_client(ada, &events, "Ada"));
+  /* While running: exactly once, on the client's loop thread, with the result. */
+  CHECK(lk_client_request(ada, "ping", "{}", on_reply, &r) == LK_OK);
+  CHECK(inbox_wait(&r.replies, "\"time_ms\":") >= 0);
+  pthread_mutex_lock(&r.replies.mu);
+  CHECK(r.calls == 2);
+  CHECK(r.status == LK_OK);
+  CHECK(!pthread_equal(r.thread, pthread_self()));
+  pthread_mutex_unlock(&r.replies.mu);
+  CHECK(lk_client_request(ada, "ping", NULL, NULL, NULL) == LK_OK); /* no callback: fine */
+
+done:
+  lk_client_free(ada);
+  CHECK(r.calls == 2);
+  lk_server_free(server);
+  inbox_destroy(&events);
+  inbox_destroy(&r.replies);
+}
+
+/* What callbacks may and may not call. */
+typedef struct reentry {
+  lk_client *client;
+  int wait_status;
+  int run_status;
+  int done;
+  pthread_mutex_t mu;
+} reentry;
+
+static void on_welcome_try_blocking(const char *json, void *user_data) {
+  reentry *r = user_data;
+  if (!strstr(json, "\"type\":\"welcome\"")) return;
+  pthread_mutex_lock(&r->mu);
+  r->wait_status = lk_client_request_wait(NULL, r->client, "ping", NULL);
+  r->run_status = lk_client_run(r->client);
+  r->done = 1;
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void test_callbacks_refuse_blocking_calls(void) {
+  lk_server *server = new_server(NULL);
+  reentry r;
+  inbox events;
+  const char *welcome[] = {"\"type\":\"welcome\"", NULL};
+  inbox_init(&events);
+  memset(&r, 0, sizeof r);
+  pthread_mutex_init(&r.mu, NULL);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_start(server) == LK_OK);
+  r.client = new_client(server, 1, "Ada");
+  if (r.client) {
+    lk_client_subscribe(NULL, r.client, on_welcome_try_blocking, &r);
+    lk_client_subscribe(NULL, r.client, on_event, &events);
+    CHECK(lk_client_start(r.client) == LK_OK);
+    CHECK(inbox_wait_all(&events, 0, welcome) >= 0);
+    pthread_mutex_lock(&r.mu);
+    CHECK(r.done == 1);
+    CHECK(r.wait_status == LK_ERR_STATE);
+    CHECK(r.run_status == LK_ERR_STATE);
+    pthread_mutex_unlock(&r.mu);
+    /* Outside callbacks the same call works. */
+    CHECK(lk_client_request_wait(NULL, r.client, "ping", NULL) == LK_OK);
+  }
+  lk_client_free(r.client);
+  lk_server_free(server);
+  inbox_destroy(&events);
+  pthread_mutex_destroy(&r.mu);
+}
+
+/* A client freed by its own callback: no callback of it runs afterwards. */
+typedef struct self_free {
+  lk_client *client;
+  int freed;
+  int calls_after_free;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} self_free;
+
+static void on_event_free_self(const char *json, void *user_data) {
+  self_free *s = user_data;
+  pthread_mutex_lock(&s->mu);
+  if (s->freed) {
+    ++s->calls_after_free;
+  } else if (strstr(json, "\"type\":\"welcome\"")) {
+    lk_client_free(s->client); /* returns at once; the client goes when the loop ends */
+    s->freed = 1;
+    pthread_cond_broadcast(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void test_client_freed_by_its_callback(void) {
+  lk_server *server = new_server(NULL);
+  inbox server_events;
+  self_free s;
+  int in_process;
+  inbox_init(&server_events);
+  REQUIRE(server != NULL);
+  lk_server_subscribe(NULL, server, on_event, &server_events);
+  CHECK(lk_server_start(server) == LK_OK);
+  for (in_process = 0; in_process <= 1; ++in_process) {
+    struct timespec deadline = deadline_in(WAIT_SECONDS);
+    const char *gone[] = {"\"type\":\"session_disconnected\"", NULL};
+    size_t before = inbox_count(&server_events);
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    s.client = new_client(server, in_process, "");
+    if (!s.client) {
+      CHECK(s.client != NULL);
+      break;
+    }
+    /* Two subscriptions: the second must not hear the welcome the first freed on. */
+    lk_client_subscribe(NULL, s.client, on_event_free_self, &s);
+    lk_client_subscribe(NULL, s.client, on_event_free_self, &s);
+    CHECK(lk_client_start(s.client) == LK_OK);
+    pthread_mutex_lock(&s.mu);
+    while (!s.freed && pthread_cond_timedwait(&s.cv, &s.mu, &deadline) != ETIMEDOUT) {
+    }
+    CHECK(s.freed == 1);
+    pthread_mutex_unlock(&s.mu);
+    /* The server sees the connection go; by then the client's loop has ended. */
+    CHECK(inbox_wait_all(&server_events, before, gone) >= 0);
+    pthread_mutex_lock(&s.mu);
+    CHECK(s.calls_after_free == 0);
+    pthread_mutex_unlock(&s.mu);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.cv);
+  }
+  lk_server_free(server);
+  inbox_destroy(&server_events);
+}
+
+/* A server freed by its own callback, while lk_server_run serves on this thread. */
+typedef struct server_self_free {
+  lk_server *server;
+  int calls_after_free;
+  int freed;
+} server_self_free;
+
+static void on_server_event_free_self(const char *json, void *user_data) {
+  server_self_free *s = user_data;
+  if (s->freed) {
+    ++s->calls_after_free;
+    return;
+  }
+  if (strstr(json, "\"type\":\"session_created\"")) {
+    lk_server_free(s->server);
+    s->freed = 1;
+  }
+}
+
+static void *connect_once(void *arg) {
+  char *url = arg;
+  lk_client *c = NULL;
+  lk_client_options o = LK_CLIENT_OPTIONS_INIT;
+  inbox events;
+  inbox_init(&events);
+  o.url = url;
+  o.reconnect_disabled = 1;
+  if (lk_client_new(&c, &o) == LK_OK) {
+    lk_client_subscribe(NULL, c, on_event, &events);
+    lk_client_start(c);
+    /* Welcomed, then closed by the server going away. */
+    inbox_wait(&events, "\"state\":\"disconnected\"");
+    inbox_wait(&events, "\"type\":\"welcome\"");
+  }
+  lk_client_free(c);
+  inbox_destroy(&events);
+  return NULL;
+}
+
+static void test_server_freed_by_its_callback(void) {
+  server_self_free s;
+  pthread_t t;
+  char url[64];
+  memset(&s, 0, sizeof s);
+  s.server = new_server(NULL);
+  REQUIRE(s.server != NULL);
+  /* Two subscriptions: the second must not hear the event the first freed on. */
+  lk_server_subscribe(NULL, s.server, on_server_event_free_self, &s);
+  lk_server_subscribe(NULL, s.server, on_server_event_free_self, &s);
+  ws_url(url, sizeof url, s.server);
+  REQUIRE(pthread_create(&t, NULL, connect_once, url) == 0);
+  CHECK(lk_server_run(s.server) == LK_OK); /* returns once freed; the handle is gone */
+  CHECK(s.freed == 1);
+  CHECK(s.calls_after_free == 0);
+  pthread_join(t, NULL);
+}
+
+static void test_unsubscribe(void) {
+  lk_server *server = new_server(NULL);
+  lk_client *ada = NULL;
+  inbox first, second;
+  uint64_t first_id = 0;
+  size_t heard;
+
+  inbox_init(&first);
+  inbox_init(&second);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_start(server) == LK_OK);
+  ada = new_client(server, 1, "Ada");
+  if (!ada) goto done;
+  CHECK(lk_client_subscribe(&first_id, ada, on_event, &first) == LK_OK);
+  CHECK(lk_client_subscribe(NULL, ada, on_event, &second) == LK_OK);
+  CHECK(connect_client(ada, &second, "Ada"));
+  CHECK(lk_client_unsubscribe(ada, first_id) == LK_OK);
+  heard = inbox_count(&first);
+  CHECK(lk_client_request_wait(NULL, ada, "create_lobby", "{\"name\":\"Quiet\"}") == LK_OK);
+  CHECK(lk_client_request_wait(NULL, ada, "join_lobby", "{\"name\":\"Quiet\"}") == LK_OK);
+  CHECK(inbox_wait(&second, "\"type\":\"lobby_joined\"") >= 0);
+  CHECK(inbox_count(&first) == heard);
+
+done:
+  lk_client_free(ada);
+  lk_server_free(server);
+  inbox_destroy(&first);
+  inbox_destroy(&second);
+}
+
+static void on_posted(void *user_data) { inbox_push(user_data, "posted"); }
+
+static void test_post(void) {
+  lk_server *server = new_server(NULL);
+  inbox posted;
+  inbox_init(&posted);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_post(server, NULL, NULL) == LK_ERR_INVALID);
+  CHECK(lk_server_start(server) == LK_OK);
+  CHECK(lk_server_post(server, on_posted, &posted) == LK_OK);
+  CHECK(inbox_wait(&posted, "posted") >= 0);
+  CHECK(!pthread_equal(posted.loop_thread, pthread_self()));
+  CHECK(lk_server_stop(server) == LK_OK);
+  CHECK(lk_server_stop(server) == LK_OK); /* idempotent */
+  CHECK(lk_server_post(server, on_posted, &posted) == LK_OK);
+  lk_server_free(server);
+  CHECK(inbox_count(&posted) == 1); /* dropped after stop */
+  inbox_destroy(&posted);
+}
+
+/* ---- runner ------------------------------------------------------------------------ */
+
+typedef struct test_case {
+  const char *name;
+  void (*fn)(void);
+} test_case;
+
+static const test_case kCases[] = {
+    {"version", test_version},
+    {"errors", test_errors},
+    {"options_init", test_options_init},
+    {"start_errors", test_start_errors},
+    {"socket_conversation", test_socket_conversation},
+    {"in_process_conversation", test_in_process_conversation},
+    {"request_errors", test_request_errors},
+    {"async_request", test_async_request},
+    {"callbacks_refuse_blocking_calls", test_callbacks_refuse_blocking_calls},
+    {"client_freed_by_its_callback", test_client_freed_by_its_callback},
+    {"server_freed_by_its_callback", test_server_freed_by_its_callback},
+    {"unsubscribe", test_unsubscribe},
+    {"post", test_post},
+};
+
+int main(int argc, char **argv) {
+  size_t i, n = sizeof kCases / sizeof kCases[0];
+  int a, ran = 0;
+  for (i = 0; i < n; ++i) {
+    int selected = argc < 2;
+    for (a = 1; a < argc; ++a)
+      if (strcmp(argv[a], kCases[i].name) == 0) selected = 1;
+    if (!selected) continue;
+    {
+      int before = g_failures;
+      kCases[i].fn();
+      printf("%s %s\n", g_failures == before ? "ok  " : "FAIL", kCases[i].name);
+      ++ran;
+    }
+  }
+  if (ran == 0) {
+    fprintf(stderr, "no such test case\n");
+    return 2;
+  }
+  return g_failures == 0 ? 0 : 1;
+}
