@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, then builds and runs every test: the C++ unit tests (ctest) and
 # the integration tests (pytest against the real lobbykit-server), once in a Release build
-# and once in an AddressSanitizer + UndefinedBehaviorSanitizer build; and the browser
-# end-to-end tests (headless Chromium, real WebRTC) against the Release server.
-# LOBBYKIT_TEST_SANITIZE=0 skips the sanitizer pass; LOBBYKIT_TEST_E2E=0 the browser tests.
+# and once in an AddressSanitizer + UndefinedBehaviorSanitizer build; the threaded client and
+# C API tests once more under ThreadSanitizer; and the browser end-to-end tests (headless
+# Chromium, real WebRTC) against the Release server.
+# LOBBYKIT_TEST_SANITIZE=0 skips the ASan/UBSan pass, LOBBYKIT_TEST_TSAN=0 the TSan pass,
+# LOBBYKIT_TEST_E2E=0 the browser tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
@@ -32,5 +34,14 @@ fi
 if [ "${LOBBYKIT_TEST_SANITIZE:-1}" != 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLOBBYKIT_SANITIZE=ON
+fi
+if [ "${LOBBYKIT_TEST_TSAN:-1}" != 0 ]; then
+  echo "== build $root/build-tsan (ThreadSanitizer: client, C API and example tests)"
+  cmake -S "$root" -B "$root/build-tsan" -DLOBBYKIT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLOBBYKIT_SANITIZE_THREAD=ON >/dev/null
+  cmake --build "$root/build-tsan" -j"$jobs" \
+    --target lobbykit_client_tests lobbykit_c_tests c-host cpp-host
+  (cd "$root/build-tsan" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --output-on-failure -j"$jobs" -R '^(c_api|example)[.]|^(client|server):')
 fi
 echo "== all tests passed"

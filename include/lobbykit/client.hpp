@@ -127,6 +127,7 @@ struct Candidate {
   std::string candidate;
   std::optional<std::string> sdp_mid;
   std::optional<int> sdp_mline_index;
+  std::optional<std::string> username_fragment;
 };
 struct Error { ClientError error; };  // a server error not tied to a request, or a close
 }  // namespace client_event
@@ -227,7 +228,8 @@ class LOBBYKIT_API Client {
   // candidate "" sends end-of-candidates (null).
   std::future<Reply> send_candidate(const PeerId& to, const std::string& candidate,
                                     std::optional<std::string> sdp_mid,
-                                    std::optional<int> sdp_mline_index);
+                                    std::optional<int> sdp_mline_index,
+                                    std::optional<std::string> username_fragment = std::nullopt);
 
   struct Impl;
 

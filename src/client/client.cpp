@@ -418,7 +418,8 @@ std::future<Reply> Client::send_description(const PeerId& to, const std::string&
 
 std::future<Reply> Client::send_candidate(const PeerId& to, const std::string& candidate,
                                           std::optional<std::string> sdp_mid,
-                                          std::optional<int> sdp_mline_index) {
+                                          std::optional<int> sdp_mline_index,
+                                          std::optional<std::string> username_fragment) {
   JsonBuilder b;
   b.begin_object().str("to", to).key("candidate");
   if (candidate.empty()) {
@@ -427,6 +428,7 @@ std::future<Reply> Client::send_candidate(const PeerId& to, const std::string& c
     b.begin_object().str("candidate", candidate);
     if (sdp_mid) b.str("sdpMid", *sdp_mid);
     if (sdp_mline_index) b.num("sdpMLineIndex", *sdp_mline_index);
+    if (username_fragment) b.str("usernameFragment", *username_fragment);
     b.end_object();
   }
   b.end_object();

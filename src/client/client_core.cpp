@@ -666,6 +666,10 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
       auto index = v->FindMember("sdpMLineIndex");
       if (index != v->MemberEnd() && index->value.IsInt())
         c.sdp_mline_index = index->value.GetInt();
+      auto ufrag = v->FindMember("usernameFragment");
+      if (ufrag != v->MemberEnd() && ufrag->value.IsString())
+        c.username_fragment =
+            std::string(ufrag->value.GetString(), ufrag->value.GetStringLength());
     }
     emit(std::move(c));
   } else if (type == "error") {

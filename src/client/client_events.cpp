@@ -77,6 +77,7 @@ struct Fields {
     b.begin_object().str("candidate", e.candidate);
     if (e.sdp_mid) b.str("sdpMid", *e.sdp_mid);
     if (e.sdp_mline_index) b.num("sdpMLineIndex", *e.sdp_mline_index);
+    if (e.username_fragment) b.str("usernameFragment", *e.username_fragment);
     b.end_object();
   }
   void operator()(const client_event::Error& e) const {

@@ -256,13 +256,14 @@ TEST_CASE("client: name, lobby, chat and signaling between two clients") {
     ok(a.client->send_description(id_b, "answer", "v=0\r\no=answer\r\n"));
     CHECK(b.events.wait_for<client_event::Description>().type == "answer");
     const std::string cand = "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host";
-    ok(a.client->send_candidate(id_b, cand, std::string("0"), 0));
+    ok(a.client->send_candidate(id_b, cand, std::string("0"), 0, std::string("uf1")));
     ok(a.client->send_candidate(id_b, "", std::nullopt, std::nullopt));
     auto got = b.events.wait_for<client_event::Candidate>();
     CHECK(got.from == id_a);
     CHECK(got.candidate == cand);
     CHECK(got.sdp_mid == std::optional<std::string>("0"));
     CHECK(got.sdp_mline_index == std::optional<int>(0));
+    CHECK(got.username_fragment == std::optional<std::string>("uf1"));
     auto end = b.events.wait_for<client_event::Candidate>(
         [](const client_event::Candidate& c) { return c.candidate.empty(); });
     CHECK(end.from == id_a);

@@ -787,6 +787,8 @@ TEST_CASE("client core: signaling pushes become typed events") {
   CHECK(cands[0].candidate == "candidate:1 1 udp 1 1.2.3.4 5 typ host");
   CHECK(cands[0].sdp_mid == std::optional<std::string>("0"));
   CHECK(cands[0].sdp_mline_index == std::optional<int>(0));
+  CHECK(cands[0].username_fragment == std::optional<std::string>("u"));
+  CHECK_FALSE(cands[1].username_fragment.has_value());
   CHECK_FALSE(cands[1].sdp_mid.has_value());
   CHECK_FALSE(cands[1].sdp_mline_index.has_value());
   CHECK(cands[2].candidate.empty());  // end of candidates
@@ -799,7 +801,7 @@ TEST_CASE("client core: signaling pushes become typed events") {
   CHECK(client_event_to_json(ClientEvent{desc[0]}) ==
         R"({"type":"description","from":"p2","description":{"type":"offer","sdp":"v=0\r\n"}})");
   CHECK(client_event_to_json(ClientEvent{cands[0]}) ==
-        R"({"type":"candidate","from":"p2","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0","sdpMLineIndex":0}})");
+        R"({"type":"candidate","from":"p2","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"u"}})");
   CHECK(client_event_to_json(ClientEvent{cands[2]}) ==
         R"({"type":"candidate","from":"p2","candidate":null})");
   CHECK(std::string(client_event_name(ClientEvent{client_event::PeerRemoved{"x"}})) ==
