@@ -80,7 +80,8 @@ struct Server::Impl {
     transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits);
     port = transport->port();
     transport::LwsTransport* t = transport.get();
-    in_process = std::make_shared<transport::InProcessTransport>(limits.max_message_bytes);
+    in_process = std::make_shared<transport::InProcessTransport>(limits.max_message_bytes,
+                                                                 limits.max_outbound_bytes);
     outbox = std::make_unique<MuxOutbox>(*transport, *in_process);
     pool = std::make_unique<transport::WorkerPool>(
         options.worker_threads, [t](std::function<void()> fn) { t->post(std::move(fn)); });

@@ -2,6 +2,7 @@
 
 #include "transport/in_process.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -81,15 +82,23 @@ namespace {
 class End final : public transport::InProcessClientEnd {
  public:
   End(std::shared_ptr<Queue> queue, InProcessLoop::Impl* loop, std::uint64_t gen)
-      : queue_(std::move(queue)), loop_(loop), gen_(gen) {}
+      : queue_(std::move(queue)), loop_(loop), gen_(gen),
+        backlog_(std::make_shared<std::atomic<std::size_t>>(0)) {}
 
   // The tasks run only inside run(), while the loop (and loop_) is alive.
   void opened() override {
     queue_->post([loop = loop_, g = gen_] { loop->opened(g); });
   }
   void frames(std::vector<router::Frame> batch) override {
-    queue_->post([loop = loop_, g = gen_, batch = std::move(batch)] { loop->frames(g, batch); });
+    std::size_t bytes = 0;
+    for (const auto& f : batch) bytes += f->size();
+    *backlog_ += bytes;
+    queue_->post([loop = loop_, g = gen_, batch = std::move(batch), backlog = backlog_, bytes] {
+      loop->frames(g, batch);
+      *backlog -= bytes;
+    });
   }
+  std::size_t backlog_bytes() const override { return backlog_->load(); }
   void closed(std::uint16_t code, std::string reason) override {
     queue_->post([loop = loop_, g = gen_, code, reason = std::move(reason)] {
       loop->closed(g, code, reason);
@@ -100,6 +109,7 @@ class End final : public transport::InProcessClientEnd {
   std::shared_ptr<Queue> queue_;
   InProcessLoop::Impl* loop_;
   std::uint64_t gen_;
+  std::shared_ptr<std::atomic<std::size_t>> backlog_;  // frames posted, not yet consumed
 };
 
 }  // namespace

@@ -183,7 +183,7 @@ ChatMessage LobbyManager::post_chat(Lobby& lobby, const PeerId& sender,
 }
 
 LobbyManager::Page LobbyManager::history(const Lobby& lobby, std::uint64_t after,
-                                         std::uint32_t limit) const {
+                                         std::uint32_t limit, std::size_t max_bytes) const {
   Page page;
   // Offsets are dense (1, 2, 3, ...), so everything after `after` is still here exactly
   // when the oldest kept message is at most after + 1.
@@ -192,13 +192,32 @@ LobbyManager::Page LobbyManager::history(const Lobby& lobby, std::uint64_t after
   page.complete = after >= lobby.last_offset || oldest <= after + 1;
   auto it = std::lower_bound(lobby.history.begin(), lobby.history.end(), after + 1,
                              [](const ChatMessage& m, std::uint64_t off) { return m.offset < off; });
+  std::size_t bytes = 0;
   for (; it != lobby.history.end(); ++it) {
-    if (page.messages.size() == limit) {
+    bytes += protocol::json_size(*it);
+    if (page.messages.size() == limit || (bytes > max_bytes && !page.messages.empty())) {
       page.has_more = true;
       break;
     }
     page.messages.push_back(&*it);
   }
+  return page;
+}
+
+LobbyManager::Page LobbyManager::recent(const Lobby& lobby, std::uint32_t limit,
+                                        std::size_t max_bytes) const {
+  Page page;
+  std::size_t bytes = 0;
+  auto it = lobby.history.rbegin();
+  for (; it != lobby.history.rend(); ++it) {
+    bytes += protocol::json_size(*it);
+    if (page.messages.size() == limit || (bytes > max_bytes && !page.messages.empty())) break;
+    page.messages.push_back(&*it);
+  }
+  std::reverse(page.messages.begin(), page.messages.end());
+  const std::uint64_t first = page.messages.empty() ? lobby.last_offset + 1
+                                                    : page.messages.front()->offset;
+  page.complete = first <= 1;  // offsets start at 1: nothing older exists
   return page;
 }
 

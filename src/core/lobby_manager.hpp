@@ -10,6 +10,7 @@
 #include "protocol/error_code.hpp"
 #include "store/store.hpp"
 
+#include <cstdint>
 #include <deque>
 #include <optional>
 #include <string>
@@ -74,7 +75,14 @@ class LobbyManager {
     bool complete = true;   // false: messages after `after` were dropped by retention
     bool has_more = false;  // true: limit cut the page; ask again after the last offset
   };
-  Page history(const Lobby& lobby, std::uint64_t after, std::uint32_t limit) const;
+  // The messages after `after`, oldest first: at most `limit`, and no more than fit in
+  // max_bytes of JSON (protocol::json_size; at least one message when any is left).
+  Page history(const Lobby& lobby, std::uint64_t after, std::uint32_t limit,
+               std::size_t max_bytes = SIZE_MAX) const;
+  // The newest messages, oldest first, by the same two bounds: what a lobby snapshot
+  // carries. complete: false when any older message is not in the page (dropped by
+  // retention or left out for size; chat_history fetches what is kept).
+  Page recent(const Lobby& lobby, std::uint32_t limit, std::size_t max_bytes) const;
 
   // Every member leaves (reason "lobby_removed"), then the lobby goes. LobbyRemoved.
   void remove(const LobbyId& id, const std::string& reason);

@@ -268,6 +268,24 @@ void write(JsonBuilder& b, const ChatMessage& m) {
       .end_object();
 }
 
+namespace {
+// Bytes of s as a JSON string body: quotes and backslashes take 2, other control
+// characters up to 6 (\u00XX).
+std::size_t escaped_size(std::string_view s) {
+  std::size_t n = s.size();
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') n += 1;
+    else if (c < 0x20) n += 5;
+  }
+  return n;
+}
+}  // namespace
+
+std::size_t json_size(const ChatMessage& m) {
+  // Keys, quotes, separators and two 20-digit numbers: under 128 bytes.
+  return 128 + escaped_size(m.sender) + escaped_size(m.sender_name) + escaped_size(m.text);
+}
+
 Frame error_frame(const Error& e, std::string_view id_raw) {
   return envelope("error", id_raw, [&](JsonBuilder& b) {
     b.str("code", to_string(e.code)).str("error", e.message);

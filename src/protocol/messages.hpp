@@ -88,6 +88,9 @@ std::string name_key(std::string_view name);
 void write(JsonBuilder& b, const Participant& p);
 void write(JsonBuilder& b, const LobbyInfo& l);
 void write(JsonBuilder& b, const ChatMessage& m);
+// An upper bound of the bytes write(b, m) produces (escapes counted): what a message costs
+// in a reply, for the replies that carry many (lobby snapshots, chat_history).
+std::size_t json_size(const ChatMessage& m);
 
 using Frame = std::shared_ptr<const std::string>;
 Frame error_frame(const Error& e, std::string_view id_raw);

@@ -122,7 +122,7 @@ void handle_chat_history(Hub::State& s, Request& r) {
     s.fail(r, *e);
     return;
   }
-  auto page = s.lobbies.history(*lobby, req.after, req.limit);
+  auto page = s.lobbies.history(*lobby, req.after, req.limit, s.history_budget());
   s.reply(r, [&](JsonBuilder& b) {
     b.begin_array("messages");
     for (const auto* m : page.messages) protocol::write(b, *m);

@@ -256,7 +256,8 @@ void Hub::State::write_lobby_snapshot(JsonBuilder& b, const core::Lobby& lobby) 
   b.begin_array("participants");
   for (const auto& m : lobby.members) protocol::write(b, m.p);
   b.end_array();
-  auto page = lobbies.history(lobby, 0, static_cast<std::uint32_t>(limits.chat_history));
+  auto page = lobbies.recent(lobby, static_cast<std::uint32_t>(limits.chat_history),
+                             history_budget());
   b.begin_array("history");
   for (const auto* m : page.messages) protocol::write(b, *m);
   b.end_array();

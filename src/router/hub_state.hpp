@@ -85,6 +85,9 @@ struct Hub::State {
   core::Lobby* lobby_of(const core::Session& s);
   // {lobby, participants, history, history_complete} of a lobby as a member sees it.
   void write_lobby_snapshot(JsonBuilder& b, const core::Lobby& lobby);
+  // The chat a reply may carry (snapshot history, a chat_history page): a quarter of the
+  // outbound queue, so a full lobby history never trips the slow-consumer close (4003).
+  std::size_t history_budget() const { return limits.max_outbound_bytes / 4; }
 
   // Reactions to core events: keeps sessions in step with lobbies and tells clients.
   void on_event(const Event& e);

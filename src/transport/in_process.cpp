@@ -6,8 +6,9 @@
 
 namespace lobbykit::transport {
 
-InProcessTransport::InProcessTransport(std::size_t max_message_bytes)
-    : max_message_bytes_(max_message_bytes) {}
+InProcessTransport::InProcessTransport(std::size_t max_message_bytes,
+                                       std::size_t max_outbound_bytes)
+    : max_message_bytes_(max_message_bytes), max_outbound_bytes_(max_outbound_bytes) {}
 
 InProcessTransport::~InProcessTransport() = default;
 
@@ -96,7 +97,19 @@ void InProcessTransport::send(router::ConnId id, router::Frame frame) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second.closing || !frame) return;
-  it->second.queue.push_back(std::move(frame));
+  Conn& c = it->second;
+  // As over WebSocket: a client that does not keep up is closed, not buffered without end.
+  if (c.end->backlog_bytes() + c.queued_bytes + frame->size() > max_outbound_bytes_) {
+    c.queue.clear();
+    c.queued_bytes = 0;
+    c.closing = true;
+    c.close_code = static_cast<std::uint16_t>(protocol::CloseCode::slow_consumer);
+    c.close_reason = "slow consumer";
+    schedule_delivery_locked();
+    return;
+  }
+  c.queued_bytes += frame->size();
+  c.queue.push_back(std::move(frame));
   schedule_delivery_locked();
 }
 
@@ -155,6 +168,7 @@ void InProcessTransport::deliver() {
       outs.push_back(Out{it->first, c.end, std::move(c.queue), c.closing, c.opened,
                          c.close_code, c.close_reason});
       c.queue.clear();
+      c.queued_bytes = 0;
       it = c.closing ? conns_.erase(it) : std::next(it);
     }
   }

@@ -38,13 +38,17 @@ class InProcessClientEnd {
   virtual void opened() = 0;
   virtual void frames(std::vector<router::Frame> batch) = 0;
   virtual void closed(std::uint16_t code, std::string reason) = 0;  // the last call
+  // Bytes handed over by frames() that the client has not consumed yet. Any thread.
+  virtual std::size_t backlog_bytes() const = 0;
 };
 
 class InProcessTransport final : public router::Outbox {
  public:
   using PostToLoop = std::function<bool(std::function<void()>)>;
 
-  explicit InProcessTransport(std::size_t max_message_bytes);
+  // Limits as over WebSocket: inbound messages over max_message_bytes close 1009; a client
+  // whose unconsumed outbound bytes would pass max_outbound_bytes is closed 4003.
+  InProcessTransport(std::size_t max_message_bytes, std::size_t max_outbound_bytes);
   ~InProcessTransport() override;
   InProcessTransport(const InProcessTransport&) = delete;
   InProcessTransport& operator=(const InProcessTransport&) = delete;
@@ -79,6 +83,7 @@ class InProcessTransport final : public router::Outbox {
     std::uint16_t close_code = 0;
     std::string close_reason;
     std::vector<router::Frame> queue;  // not handed over yet
+    std::size_t queued_bytes = 0;      // of queue
   };
 
   // Loop-thread tasks.
@@ -90,6 +95,7 @@ class InProcessTransport final : public router::Outbox {
   void schedule_delivery_locked();
 
   const std::size_t max_message_bytes_;
+  const std::size_t max_outbound_bytes_;
 
   std::mutex mu_;  // guards everything below; never held while calling the hub or an end
   router::Hub* hub_ = nullptr;

@@ -535,6 +535,67 @@ TEST_CASE("server: destroyed from its own event handler, with start() and with r
   }
 }
 
+TEST_CASE("client: an in-process client that does not keep up is closed 4003, then catches up") {
+  ServerOptions so = server_options();
+  so.limits.max_outbound_bytes = 16 * 1024;
+  Server server(so);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> disconnected;
+  server.subscribe([&](const Event& e) {
+    if (const auto* d = std::get_if<event::SessionDisconnected>(&e)) {
+      std::lock_guard<std::mutex> lock(mu);
+      disconnected.push_back(d->peer_id);
+      cv.notify_all();
+    }
+  });
+  server.start();
+
+  Peer slow(Via::in_process, server, client_options("Slow"));
+  Peer fast(Via::socket, server, client_options("Fast"));
+  // The slow client's loop blocks in its first chat event until the gate opens.
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::atomic<bool> blocked{false};
+  slow.client->subscribe([&](const ClientEvent& e) {
+    if (std::holds_alternative<client_event::Chat>(e) && !blocked.exchange(true))
+      opened.wait_for(kWait);
+  });
+  slow.connect("Slow");
+  fast.connect("Fast");
+  CreateLobbyOptions create;
+  create.name = "Flood";
+  const std::string lobby = ok(fast.client->create_lobby(create))["lobby"]["id"].GetString();
+  ok(fast.client->join_lobby(lobby));
+  ok(slow.client->join_lobby(lobby));
+  const std::string slow_id = slow.snap().peer_id;
+
+  // 120 chats of 1000 bytes: far more than 16 KiB waits for the blocked client.
+  const std::string text(1000, 'x');
+  std::vector<std::future<Reply>> sent;
+  for (int i = 0; i < 120; ++i) sent.push_back(fast.client->chat(text));
+  for (auto& f : sent) ok(std::move(f));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    INFO("the server did not close the slow in-process client");
+    CHECK(cv.wait_for(lock, kWait, [&] {
+      return std::find(disconnected.begin(), disconnected.end(), slow_id) != disconnected.end();
+    }));
+  }
+  gate.set_value();
+  // It reconnects, resumes its session and fetches what it missed by offset.
+  const bool caught_up = slow.events.wait([&] {
+    ClientSnapshot s = slow.snap();
+    return s.state == ConnectionState::connected && s.chat.size() == 120;
+  });
+  INFO(client_snapshot_to_json(slow.snap()).substr(0, 400));
+  REQUIRE(caught_up);
+  INFO(client_snapshot_to_json(slow.snap()).substr(0, 300));
+  CHECK(slow.snap().peer_id == slow_id);
+  CHECK(slow.snap().last_offset == 120);
+  CHECK_FALSE(slow.events.all<client_event::StateChanged>().empty());
+}
+
 TEST_CASE("client: snapshot and state from other threads while events flow") {
   Server server(server_options());
   server.start();

@@ -9,6 +9,8 @@
 #include "core/password.hpp"
 #include "core/session_manager.hpp"
 #include "core/worker.hpp"
+#include "protocol/json.hpp"
+#include "protocol/messages.hpp"
 #include "store/store.hpp"
 
 #include <lobbykit/events.hpp>
@@ -1336,6 +1338,43 @@ TEST_CASE("LobbyManager with no chat history kept") {
   REQUIRE(r != nullptr);
   CHECK(r->last_offset == 3);
   CHECK(n.lobbies.post_chat(*r, "p1", "Ada", "next").offset == 4);
+}
+
+TEST_CASE("LobbyManager::history and recent keep to a byte budget") {
+  Fixture f;
+  Node& n = *f.node;
+  Lobby& l = create(n, "Room");
+  const std::string kb(1000, 'x');
+  for (int i = 0; i < 6; ++i) n.lobbies.post_chat(l, "p1", "Ada", kb);
+  const std::size_t one = protocol::json_size(l.history.front());
+  CHECK(one >= 1000 + 2 + 2);  // the text, the sender's id and name at least
+
+  auto page = n.lobbies.history(l, 0, 100, 2 * one);
+  CHECK(offsets(page.messages) == Offsets{1, 2});
+  CHECK(page.has_more);
+  CHECK(page.complete);
+  auto tiny = n.lobbies.history(l, 4, 100, 1);  // one message even over the budget
+  CHECK(offsets(tiny.messages) == Offsets{5});
+  CHECK(tiny.has_more);
+
+  auto newest = n.lobbies.recent(l, 100, 3 * one);
+  CHECK(offsets(newest.messages) == Offsets{4, 5, 6});
+  CHECK_FALSE(newest.complete);  // 1..3 left out for size
+  auto by_count = n.lobbies.recent(l, 2, SIZE_MAX);
+  CHECK(offsets(by_count.messages) == Offsets{5, 6});
+  auto whole = n.lobbies.recent(l, 100, SIZE_MAX);
+  CHECK(offsets(whole.messages) == Offsets{1, 2, 3, 4, 5, 6});
+  CHECK(whole.complete);
+
+  // Escapes count: a text of quotes costs twice its length, control characters six times.
+  ChatMessage quotes{"L", 1, "p", "A", std::string(100, '"'), 0};
+  ChatMessage plain{"L", 1, "p", "A", std::string(100, 'a'), 0};
+  ChatMessage controls{"L", 1, "p", "A", std::string(100, '\x01'), 0};
+  CHECK(protocol::json_size(quotes) == protocol::json_size(plain) + 100);
+  CHECK(protocol::json_size(controls) == protocol::json_size(plain) + 500);
+  protocol::JsonBuilder b;
+  protocol::write(b, controls);
+  CHECK(b.view().size() <= protocol::json_size(controls));
 }
 
 TEST_CASE("LobbyManager::history pages") {
