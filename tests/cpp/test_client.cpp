@@ -538,10 +538,10 @@ TEST_CASE("server: destroyed from its own event handler, with start() and with r
 TEST_CASE("client: an in-process client that does not keep up is closed 4003, then catches up") {
   ServerOptions so = server_options();
   so.limits.max_outbound_bytes = 16 * 1024;
-  Server server(so);
-  std::mutex mu;
+  std::mutex mu;  // declared before the server: its handler runs until the server stops
   std::condition_variable cv;
   std::vector<std::string> disconnected;
+  Server server(so);
   server.subscribe([&](const Event& e) {
     if (const auto* d = std::get_if<event::SessionDisconnected>(&e)) {
       std::lock_guard<std::mutex> lock(mu);
@@ -551,12 +551,13 @@ TEST_CASE("client: an in-process client that does not keep up is closed 4003, th
   });
   server.start();
 
-  Peer slow(Via::in_process, server, client_options("Slow"));
-  Peer fast(Via::socket, server, client_options("Fast"));
-  // The slow client's loop blocks in its first chat event until the gate opens.
+  // The slow client's loop blocks in its first chat event until the gate opens. Declared
+  // before the clients, whose handlers use them until they are destroyed.
   std::promise<void> gate;
   std::shared_future<void> opened = gate.get_future().share();
   std::atomic<bool> blocked{false};
+  Peer slow(Via::in_process, server, client_options("Slow"));
+  Peer fast(Via::socket, server, client_options("Fast"));
   slow.client->subscribe([&](const ClientEvent& e) {
     if (std::holds_alternative<client_event::Chat>(e) && !blocked.exchange(true))
       opened.wait_for(kWait);
