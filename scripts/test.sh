@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, then builds and runs every test: the C++ unit tests (ctest) and
-# the integration tests (pytest against the real lobbykit-server), once in a Release build
+# Installs what is missing, then builds and runs every test: the C++ and C tests (ctest), the
+# integration tests (pytest against the real lobbykit-server) and the Python package's tests
+# (tests/python, with the offline pip install and the aiortc voice test), once in a Release build
 # and once in an AddressSanitizer + UndefinedBehaviorSanitizer build; the threaded client and
 # C API tests once more under ThreadSanitizer; and the browser end-to-end tests (headless
 # Chromium, real WebRTC) against the Release server.
@@ -17,13 +18,14 @@ jobs=$(nproc)
 run_suite() {  # build dir, extra cmake args...
   local dir=$1; shift
   echo "== build $dir"
-  cmake -S "$root" -B "$dir" -DLOBBYKIT_WERROR=ON "$@" >/dev/null
+  cmake -S "$root" -B "$dir" -DLOBBYKIT_WERROR=ON -DLOBBYKIT_BUILD_PYTHON=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   echo "== unit tests ($dir)"
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
   echo "== integration tests ($dir)"
   LOBBYKIT_SERVER="$dir/lobbykit-server" \
     "$python" -m pytest -q -p no:cacheprovider "$root/tests/integration"
+  "$root/scripts/test-python.sh" "$dir"
 }
 
 run_suite "$root/build" -DCMAKE_BUILD_TYPE=Release

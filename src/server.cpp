@@ -215,8 +215,10 @@ void Server::stop() {
   std::unique_lock<std::mutex> lock(d.mu);
   switch (d.state) {
     case Impl::State::idle:
-      // The loop never ran: no connection exists; flush the store here.
+      // The loop never ran: no connection exists; flush the store here, without the lock
+      // (event handlers may run and call back into the server).
       d.state = Impl::State::stopped;
+      lock.unlock();
       try {
         d.hub->shutdown();
         d.in_process->shut(1001, "server shutting down");

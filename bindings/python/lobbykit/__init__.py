@@ -1,0 +1,34 @@
+"""lobbykit for Python: embed a lobbykit Server, and connect Clients to one (over a
+WebSocket or in-process), with blocking or asyncio requests and typed events.
+
+    import lobbykit
+    with lobbykit.Server(port=0, store_path="") as server, \\
+         lobbykit.Client(server, name="Ada") as client:
+        client.wait_connected(timeout=10)
+        lobby = client.create_lobby("Standup")["lobby"]
+        client.join_lobby(lobby["id"])
+        client.chat("hello")
+
+docs/python.md has the threading rules: which thread calls each callback, what a callback
+may call, and how shutdown works."""
+
+from . import events, server_events
+from ._lobbykit import ClientOptions, Limits, ReconnectPolicy, ServerOptions, __version__
+from .aio import AsyncClient, EventStream
+from .client import Client
+from .errors import CLIENT_CODES, Error, RequestError, StartError
+from .events import ClientEvent
+from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, Participant,
+                    SessionDescription, Snapshot)
+from .server import Server
+from .server_events import ServerEvent
+
+__all__ = [
+    "__version__",
+    "Limits", "ServerOptions", "ReconnectPolicy", "ClientOptions",
+    "Server", "Client", "AsyncClient", "EventStream",
+    "Error", "StartError", "RequestError", "CLIENT_CODES",
+    "ClientEvent", "ServerEvent", "events", "server_events",
+    "Participant", "Lobby", "ChatMessage", "ErrorInfo", "SessionDescription", "IceCandidate",
+    "Snapshot",
+]

@@ -1,0 +1,94 @@
+"""The typed request helpers, written once for Client (which returns the result) and
+AsyncClient (which returns an awaitable of it): each builds the request's data as
+docs/protocol.md describes it and hands it to ``request``."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Generic, Optional, TypeVar
+
+R = TypeVar("R")
+Data = Dict[str, Any]
+
+
+def _join(key: str, value: str, has_media: bool, audio_muted: bool, video_muted: bool) -> Data:
+    return {key: value, "has_media": has_media, "audio_muted": audio_muted,
+            "video_muted": video_muted}
+
+
+class RequestHelpers(Generic[R]):
+    """Every helper returns what ``request`` returns: the result's data as a dict (Client)
+    or an awaitable of it (AsyncClient), and fails with RequestError."""
+
+    def request(self, type: str, data: Optional[Data] = None) -> R:
+        raise NotImplementedError
+
+    def set_name(self, name: str, password: Optional[str] = None) -> R:
+        """Takes a display name; with a password, protects it or proves it.
+        Result ``{"name", "protected"}``."""
+        data: Data = {"name": name}
+        if password:
+            data["password"] = password
+        return self.request("set_name", data)
+
+    def list_lobbies(self) -> R:
+        """Result ``{"lobbies": [Lobby]}``: the public lobbies, oldest first."""
+        return self.request("list_lobbies")
+
+    def create_lobby(self, name: str, private: bool = False, persistent: bool = False,
+                     max_participants: int = 0) -> R:
+        """Creates (does not join) a lobby; max_participants 0 is the server's default.
+        Result ``{"lobby": Lobby}``."""
+        data: Data = {"name": name, "private": private, "persistent": persistent}
+        if max_participants:
+            data["max_participants"] = max_participants
+        return self.request("create_lobby", data)
+
+    def join_lobby(self, lobby_id: str, has_media: bool = False, audio_muted: bool = False,
+                   video_muted: bool = False) -> R:
+        """Joins a lobby by id (leaving the current one). Result: a lobby snapshot
+        ``{"lobby", "participants", "history", "history_complete", "last_offset"}``."""
+        return self.request("join_lobby",
+                            _join("lobby_id", lobby_id, has_media, audio_muted, video_muted))
+
+    def join_lobby_by_name(self, name: str, has_media: bool = False, audio_muted: bool = False,
+                           video_muted: bool = False) -> R:
+        """Joins a public lobby by name. Result: a lobby snapshot."""
+        return self.request("join_lobby",
+                            _join("name", name, has_media, audio_muted, video_muted))
+
+    def leave_lobby(self) -> R:
+        """Leaves the current lobby. Result ``{}``."""
+        return self.request("leave_lobby")
+
+    def chat(self, text: str) -> R:
+        """Posts a message to the current lobby. Result ``{"offset"}``, after it is stored."""
+        return self.request("chat", {"text": text})
+
+    def update_media(self, has_media: Optional[bool] = None, audio_muted: Optional[bool] = None,
+                     video_muted: Optional[bool] = None) -> R:
+        """Changes the given media flags. Result ``{"participant": Participant}``."""
+        data: Data = {}
+        for key, value in (("has_media", has_media), ("audio_muted", audio_muted),
+                           ("video_muted", video_muted)):
+            if value is not None:
+                data[key] = value
+        return self.request("update_media", data)
+
+    def send_description(self, to: str, type: str, sdp: str) -> R:
+        """Relays an SDP description ('offer', 'answer', 'pranswer', 'rollback') to a peer."""
+        description: Data = {"type": type}
+        if sdp or type != "rollback":
+            description["sdp"] = sdp
+        return self.request("relay_description", {"to": to, "description": description})
+
+    def send_candidate(self, to: str, candidate: Optional[str], sdp_mid: Optional[str] = None,
+                       sdp_mline_index: Optional[int] = None) -> R:
+        """Relays an ICE candidate to a peer; "" or None sends end-of-candidates."""
+        value: Optional[Data] = None
+        if candidate:
+            value = {"candidate": candidate}
+            if sdp_mid is not None:
+                value["sdpMid"] = sdp_mid
+            if sdp_mline_index is not None:
+                value["sdpMLineIndex"] = sdp_mline_index
+        return self.request("relay_candidate", {"to": to, "candidate": value})

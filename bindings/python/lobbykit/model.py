@@ -1,0 +1,83 @@
+"""Plain values: what events and snapshots carry. Field names are the JSON names of
+docs/protocol.md ("Values"), snake_case where the JSON is not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from ._decode import json_key
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A member of a lobby as the other members see it."""
+    peer_id: str
+    name: str
+    has_media: bool = False
+    audio_muted: bool = False
+    video_muted: bool = False
+    is_bot: bool = False
+    connected: bool = True  # False while the member's resume grace runs
+
+
+@dataclass(frozen=True)
+class Lobby:
+    """A lobby. ``participants`` is a count, as in the JSON."""
+    id: str
+    name: str
+    private: bool = False
+    persistent: bool = False
+    max_participants: int = 0
+    participants: int = 0
+    created_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One chat message; offsets are per lobby, start at 1 and grow by exactly 1."""
+    offset: int
+    sender: str
+    sender_name: str
+    text: str
+    time_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An error as the client reports it: the server's code, or the client's own."""
+    code: str
+    message: str = ""
+    field: Optional[str] = None           # bad_field: which one, e.g. "data.name"
+    retry_after_ms: Optional[int] = None  # too_many_attempts, rate_limited
+
+
+@dataclass(frozen=True)
+class SessionDescription:
+    """An SDP offer/answer as relayed (an RTCSessionDescriptionInit)."""
+    type: str  # "offer", "answer", "pranswer" or "rollback"
+    sdp: str = ""
+
+
+@dataclass(frozen=True)
+class IceCandidate:
+    """An ICE candidate as relayed (an RTCIceCandidateInit)."""
+    candidate: str
+    sdp_mid: Optional[str] = field(default=None, metadata=json_key("sdpMid"))
+    sdp_mline_index: Optional[int] = field(default=None, metadata=json_key("sdpMLineIndex"))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a Client knows (Client.snapshot()): a copy, the single source of truth."""
+    state: str
+    peer_id: str = ""
+    token: str = ""  # keep it to resume the session later (ClientOptions.token)
+    name: str = ""
+    is_bot: bool = False
+    lobby: Optional[Lobby] = None
+    participants: Tuple[Participant, ...] = ()
+    chat: Tuple[ChatMessage, ...] = ()  # by offset, no duplicates
+    last_offset: int = 0
+    history_complete: bool = True
+    last_error: Optional[ErrorInfo] = None

@@ -1,0 +1,77 @@
+"""lobbykit.Server: the signaling server embedded in a Python program."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+from . import _lobbykit
+from ._callbacks import Subscription, WeakCall
+from ._lobbykit import ServerOptions
+from ._options import with_overrides
+from .server_events import ServerEvent, server_event_from_json
+
+
+class Server:
+    """A lobbykit server in this process: WebSocket and HTTP on ``options.port`` plus
+    in-process clients (``Client(server)``).
+
+    ``Server(options=None, **overrides)`` takes a ServerOptions and/or its fields as
+    keywords (``Server(port=0, store_path="")``); every field not given has the C++ default.
+    Opening the store and binding the port happen here: StartError when they fail.
+
+    Threads: the server has one loop thread (its own after start(), the caller's during
+    run()). Event callbacks run on it, one at a time, in the order the changes happen, and
+    hold up the whole server while they run: keep them short. Every method is safe from any
+    thread; stop() from one of this server's own callbacks returns at once (the loop ends
+    after the callback). ``with Server(...) as s:`` starts it and stops it at the end.
+    """
+
+    def __init__(self, options: Optional[ServerOptions] = None, **overrides: Any) -> None:
+        self.options: ServerOptions = with_overrides(ServerOptions, options, overrides)
+        self._core = _lobbykit.Server(self.options)
+        self._subscriptions: Dict[int, Subscription[ServerEvent]] = {}
+
+    def start(self) -> None:
+        """Serves on a thread of its own; returns at once."""
+        self._core.start()
+
+    def run(self) -> None:
+        """Serves on the calling thread until stop() (from a callback or another thread).
+        The GIL is released meanwhile; callbacks run on this thread. Python signal handlers
+        (Ctrl+C) cannot run until it returns: use start() where they must."""
+        self._core.run()
+
+    def stop(self) -> None:
+        """Closes every client (1001), flushes the store and ends the loop; returns when the
+        loop has ended, or at once from one of this server's callbacks. Idempotent. A
+        stopped server cannot start again."""
+        self._core.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port=0)."""
+        return int(self._core.port)
+
+    def subscribe(self, callback: Callable[[ServerEvent], Any]) -> int:
+        """Calls ``callback(event)`` for every server event (a lobbykit.server_events class),
+        on the server's loop thread. An exception it raises goes to sys.unraisablehook and the
+        server goes on. Returns an id for unsubscribe()."""
+        subscription = Subscription(callback, server_event_from_json)
+        sub_id = int(self._core.subscribe(WeakCall(subscription)))
+        self._subscriptions[sub_id] = subscription
+        return sub_id
+
+    def unsubscribe(self, sub_id: int) -> None:
+        """After it returns the callback does not run again."""
+        self._core.unsubscribe(sub_id)
+        self._subscriptions.pop(sub_id, None)
+
+    def __enter__(self) -> "Server":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<lobbykit.Server {self.options.host}:{self.port}>"

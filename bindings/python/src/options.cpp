@@ -1,0 +1,142 @@
+// The option structs as plain Python classes: every field, read-write, with the C++
+// default (a default-constructed struct is the only source of the defaults). Each class
+// takes its fields as keyword arguments and has _fields, __repr__, __eq__ and __copy__.
+#include <algorithm>
+#include <lobbykit/client.hpp>
+#include <lobbykit/options.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bindings.hpp"
+
+namespace lobbykit::python {
+namespace {
+
+template <class T>
+class StructBinding {
+ public:
+  StructBinding(py::module_& m, const char* name, const char* doc) : cls_(m, name, doc) {}
+
+  template <class F>
+  StructBinding& field(const char* name, F T::*member, const char* doc) {
+    cls_.def_readwrite(name, member, doc);
+    fields_.emplace_back(name);
+    return *this;
+  }
+
+  void finish() {
+    const std::vector<std::string> fields = fields_;
+    cls_.def(py::init([fields](const py::kwargs& kwargs) {
+               py::object obj = py::cast(T{});
+               for (auto item : kwargs) {
+                 const auto key = item.first.cast<std::string>();
+                 if (std::find(fields.begin(), fields.end(), key) == fields.end())
+                   throw py::type_error(py::str("{}() got an unexpected keyword argument '{}'")
+                                            .format(py::type::of(obj).attr("__name__"), key));
+                 obj.attr(item.first) = item.second;
+               }
+               return obj.cast<T>();
+             }),
+             "Every field has the C++ default unless given as a keyword argument.");
+    py::tuple names(fields.size());
+    for (std::size_t i = 0; i < fields.size(); ++i) names[i] = py::str(fields[i]);
+    cls_.attr("_fields") = names;
+    cls_.def("__repr__", [](const py::object& self) {
+      py::list parts;
+      for (py::handle name : self.attr("_fields"))
+        parts.append(py::str("{}={!r}").format(name, self.attr(name)));
+      return py::str("{}({})").format(py::type::of(self).attr("__name__"),
+                                      py::str(", ").attr("join")(parts));
+    });
+    cls_.def("__eq__", [](const py::object& self, const py::object& other) -> py::object {
+      if (!py::type::of(self).is(py::type::of(other)))
+        return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+      for (py::handle name : self.attr("_fields"))
+        if (!self.attr(name).equal(other.attr(name))) return py::bool_(false);
+      return py::bool_(true);
+    });
+    cls_.attr("__hash__") = py::none();
+    cls_.def("__copy__", [](const T& self) { return T(self); });
+    cls_.def("__deepcopy__", [](const T& self, const py::dict&) { return T(self); });
+  }
+
+ private:
+  py::class_<T> cls_;
+  std::vector<std::string> fields_;
+};
+
+}  // namespace
+
+void bind_options(py::module_& m) {
+  StructBinding<Limits>(m, "Limits",
+                        "Limits a server enforces on its clients. Times are in milliseconds "
+                        "unless named _s.")
+      .field("max_message_bytes", &Limits::max_message_bytes,
+             "Inbound WebSocket message; above: close 1009.")
+      .field("max_chat_bytes", &Limits::max_chat_bytes, "Chat text, UTF-8 bytes.")
+      .field("max_name_chars", &Limits::max_name_chars, "Display name, code points.")
+      .field("max_lobby_name_chars", &Limits::max_lobby_name_chars, "Lobby name, code points.")
+      .field("max_password_bytes", &Limits::max_password_bytes, "A longer password is refused.")
+      .field("min_password_bytes", &Limits::min_password_bytes, "A shorter password is refused.")
+      .field("rate_per_second", &Limits::rate_per_second, "Token bucket refill per session.")
+      .field("rate_burst", &Limits::rate_burst, "Token bucket size.")
+      .field("ping_interval_s", &Limits::ping_interval_s, "Protocol ping after this much silence.")
+      .field("pong_timeout_s", &Limits::pong_timeout_s, "Hang up when no pong arrives in time.")
+      .field("auth_timeout_ms", &Limits::auth_timeout_ms, "First message deadline.")
+      .field("max_outbound_bytes", &Limits::max_outbound_bytes,
+             "Queued per connection, then close 4003.")
+      .field("chat_history", &Limits::chat_history, "Messages kept per lobby.")
+      .field("lobby_expiry_ms", &Limits::lobby_expiry_ms, "Empty non-persistent lobby lifetime.")
+      .field("resume_grace_ms", &Limits::resume_grace_ms, "Membership kept after a disconnect.")
+      .field("session_ttl_ms", &Limits::session_ttl_ms, "Abandoned session lifetime.")
+      .field("max_participants", &Limits::max_participants, "Default and upper bound per lobby.")
+      .field("max_lobbies", &Limits::max_lobbies, "Lobbies a server holds at once.")
+      .field("password_attempts", &Limits::password_attempts, "Failures before throttling a name.")
+      .field("password_lockout_ms", &Limits::password_lockout_ms,
+             "First lockout; doubles per further failure.")
+      .field("argon2_memory_kib", &Limits::argon2_memory_kib, "Argon2id memory cost.")
+      .field("argon2_iterations", &Limits::argon2_iterations, "Argon2id time cost.")
+      .field("max_http_body_bytes", &Limits::max_http_body_bytes,
+             "HTTP request bodies (admin, lobby create).")
+      .finish();
+
+  StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
+      .field("host", &ServerOptions::host, "Address to listen on.")
+      .field("port", &ServerOptions::port, "0 picks a free port; Server.port tells which.")
+      .field("store_path", &ServerOptions::store_path,
+             "SQLite file; empty means in memory, nothing kept.")
+      .field("admin_token", &ServerOptions::admin_token, "Empty: the admin API is off (404).")
+      .field("static_dir", &ServerOptions::static_dir, "Served at /; empty: no static files.")
+      .field("worker_threads", &ServerOptions::worker_threads,
+             "Password hashing and other slow work.")
+      .field("limits", &ServerOptions::limits, "A Limits.")
+      .finish();
+
+  StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
+                                 "Retry n (from 0) waits a uniformly random time in "
+                                 "[0, min(max_delay_ms, initial_delay_ms * 2**n)) ms; a welcome "
+                                 "starts the count again.")
+      .field("enabled", &ReconnectPolicy::enabled, "Reconnect after a drop.")
+      .field("initial_delay_ms", &ReconnectPolicy::initial_delay_ms, "Backoff of the first retry.")
+      .field("max_delay_ms", &ReconnectPolicy::max_delay_ms, "Backoff cap.")
+      .field("max_attempts", &ReconnectPolicy::max_attempts,
+             "Retries in a row before giving up; 0: keep trying.")
+      .finish();
+
+  StructBinding<ClientOptions>(m, "ClientOptions", "How a Client connects and authenticates.")
+      .field("url", &ClientOptions::url, "ws:// or wss://; unused in-process.")
+      .field("token", &ClientOptions::token, "Resume this session; empty starts a new one.")
+      .field("name", &ClientOptions::name,
+             "Taken after the welcome of a new session when not empty.")
+      .field("password", &ClientOptions::password, "With name: protect it or prove it.")
+      .field("is_bot", &ClientOptions::is_bot, "Mark a new session as a bot.")
+      .field("reconnect", &ClientOptions::reconnect, "A ReconnectPolicy.")
+      .field("request_timeout_ms", &ClientOptions::request_timeout_ms,
+             "A request without reply fails with 'timeout'.")
+      .field("connect_timeout_ms", &ClientOptions::connect_timeout_ms,
+             "From opening a connection to its welcome.")
+      .finish();
+}
+
+}  // namespace lobbykit::python

@@ -1,0 +1,97 @@
+// The Server binding. Callbacks run on the server's loop thread with the GIL taken there.
+#include "py_server.hpp"
+
+#include <lobbykit/events.hpp>
+#include <string>
+#include <utility>
+
+#include "bindings.hpp"
+#include "interpreter.hpp"
+
+namespace lobbykit::python {
+
+PyServer::PyServer(ServerOptions options) {
+  GilReleased released;
+  server_ = std::make_unique<Server>(std::move(options));
+}
+
+PyServer::~PyServer() {
+  drop_callbacks();
+  GilReleased released;  // ~Server stops and joins the loop, which may want the GIL
+  server_.reset();
+}
+
+std::uint64_t PyServer::subscribe(py::object callback) {
+  auto cb = std::make_shared<PyCallback>(std::move(callback));
+  std::uint64_t id = 0;
+  {
+    GilReleased released;
+    id = server_->subscribe([cb](const Event& e) {
+      const std::string json = event_to_json(e);
+      cb->call([&json] { return py::make_tuple(json); });
+    });
+  }
+  callbacks_[id] = std::move(cb);
+  return id;
+}
+
+void PyServer::unsubscribe(std::uint64_t id) {
+  auto it = callbacks_.find(id);
+  if (it != callbacks_.end()) {
+    it->second->drop();  // so lobbykit destroys it without needing the GIL
+    callbacks_.erase(it);
+  }
+  GilReleased released;
+  server_->unsubscribe(id);
+}
+
+void PyServer::drop_callbacks() {
+  for (auto& entry : callbacks_) entry.second->drop();
+  callbacks_.clear();
+}
+
+void bind_server(py::module_& m) {
+  py::class_<PyServer>(m, "Server",
+                       "The lobbykit server, embedded (the lobbykit.Server wrapper is the "
+                       "public class). Event callbacks get the event as JSON text, on the "
+                       "server's loop thread.")
+      .def(py::init<ServerOptions>(), py::arg("options"),
+           "Opens the store and binds the port; raises StartError when it cannot.")
+      .def(
+          "start",
+          [](const py::object& self) {
+            register_live(self);
+            GilReleased released;
+            self.cast<PyServer&>().server().start();
+          },
+          "Serves on a thread of its own.")
+      .def(
+          "run",
+          [](const py::object& self) {
+            register_live(self);
+            PyServer& s = self.cast<PyServer&>();
+            GilReleased released;
+            s.server().run();
+          },
+          "Serves on the calling thread until stop(); the GIL is released meanwhile.")
+      .def(
+          "stop", [](PyServer& s) { s.server().stop(); }, py::call_guard<GilReleased>(),
+          "Closes every client, flushes the store, ends the loop. Idempotent; from a callback "
+          "of this server it returns at once.")
+      .def_property_readonly(
+          "port", [](PyServer& s) { return s.server().port(); }, "The bound port.")
+      .def("subscribe", &PyServer::subscribe, py::arg("callback"),
+           "callback(json_text) runs on the server's loop thread for every event. Returns an id.")
+      .def("unsubscribe", &PyServer::unsubscribe, py::arg("id"),
+           "After it returns the callback does not run again.")
+      .def(
+          "_stop_for_exit",
+          [](PyServer& s) {
+            s.drop_callbacks();
+            py::gil_scoped_release released;  // not counted: the exit hook's own call
+            s.server().stop();
+          },
+          "The exit hook's stop: drops the callbacks, then stops.");
+}
+
+}  // namespace lobbykit::python

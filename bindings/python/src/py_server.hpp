@@ -1,0 +1,33 @@
+// PyServer: what the Python Server object holds. A lobbykit::Server plus the Python
+// callbacks subscribed to it, so they can be dropped under the GIL before the server goes.
+#pragma once
+
+#include <cstdint>
+#include <lobbykit/server.hpp>
+#include <map>
+#include <memory>
+
+#include "py_callback.hpp"
+
+namespace lobbykit::python {
+
+class PyServer {
+ public:
+  explicit PyServer(ServerOptions options);  // GIL held; opens the store, binds the port
+  ~PyServer();                               // GIL held; stops the server (GIL released)
+  PyServer(const PyServer&) = delete;
+  PyServer& operator=(const PyServer&) = delete;
+
+  Server& server() { return *server_; }
+
+  // GIL held for all of these; they release it around lobbykit calls.
+  std::uint64_t subscribe(py::object callback);
+  void unsubscribe(std::uint64_t id);
+  void drop_callbacks();
+
+ private:
+  std::unique_ptr<Server> server_;
+  std::map<std::uint64_t, std::shared_ptr<PyCallback>> callbacks_;  // GIL
+};
+
+}  // namespace lobbykit::python
