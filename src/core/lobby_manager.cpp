@@ -15,13 +15,13 @@ namespace {
 constexpr std::size_t kLobbyIdBytes = 8;
 }  // namespace
 
-Member* Lobby::member(const PeerId& peer) {
+Member* Lobby::member(std::string_view peer) {
   for (auto& m : members)
     if (m.p.peer_id == peer) return &m;
   return nullptr;
 }
 
-const Member* Lobby::member(const PeerId& peer) const {
+const Member* Lobby::member(std::string_view peer) const {
   return const_cast<Lobby*>(this)->member(peer);
 }
 

@@ -14,6 +14,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -33,8 +34,8 @@ struct Lobby {
   TimeMs empty_since = 0;           // when it became empty; 0 while it has members
   std::uint64_t order = 0;          // creation order: list() sorts by it (ms ties happen)
 
-  Member* member(const PeerId& peer);
-  const Member* member(const PeerId& peer) const;
+  Member* member(std::string_view peer);
+  const Member* member(std::string_view peer) const;
 };
 
 class LobbyManager {

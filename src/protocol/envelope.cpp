@@ -1,5 +1,9 @@
 #include "protocol/envelope.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -11,6 +15,14 @@ bool valid_utf8(std::string_view text) {
   const std::size_t n = text.size();
   std::size_t i = 0;
   while (i < n) {
+    // ASCII runs, the bulk of any protocol message, 8 bytes at a time.
+    while (i + 8 <= n) {
+      std::uint64_t word;
+      std::memcpy(&word, s + i, sizeof word);
+      if (word & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i == n) break;
     unsigned char c = s[i];
     if (c < 0x80) { ++i; continue; }
     std::size_t len;
@@ -59,32 +71,45 @@ int nesting_depth(std::string_view text, int limit) {
   return max_depth;
 }
 
-}  // namespace
-
-std::optional<Error> parse_object(std::string_view text, rapidjson::Document& doc) {
-  if (nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth) {
-    return make_error(ErrorCode::bad_json, "The message is nested deeper than " +
-                                               std::to_string(kMaxJsonDepth) + " levels.");
+// Deepest nesting of objects and arrays in a parsed value (a scalar: 0), the same measure
+// as nesting_depth() for valid JSON. Stops descending past limit, so the recursion is bounded.
+int value_depth(const rapidjson::Value& v, int limit) {
+  if (!v.IsObject() && !v.IsArray()) return 0;
+  if (limit <= 0) return 1;
+  int deepest = 0;
+  if (v.IsObject()) {
+    for (const auto& m : v.GetObject()) deepest = std::max(deepest, value_depth(m.value, limit - 1));
+  } else {
+    for (const auto& e : v.GetArray()) deepest = std::max(deepest, value_depth(e, limit - 1));
   }
-  // Iterative parsing: no recursion, so hostile nesting cannot exhaust the stack.
-  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  return 1 + deepest;
+}
+
+Error too_deep() {
+  return make_error(ErrorCode::bad_json, "The message is nested deeper than " +
+                                             std::to_string(kMaxJsonDepth) + " levels.");
+}
+
+
+// The checks after a parse of text into doc.
+template <typename Document>
+std::optional<Error> check_parsed(std::string_view text, const Document& doc) {
   if (doc.HasParseError()) {
+    if (nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return too_deep();
     return make_error(ErrorCode::bad_json,
                       std::string("The message is not valid JSON: ") +
                           rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte " +
                           std::to_string(doc.GetErrorOffset()) + ").");
   }
+  if (value_depth(doc, kMaxJsonDepth) > kMaxJsonDepth) return too_deep();
   if (!doc.IsObject()) {
     return make_error(ErrorCode::bad_message, "A message must be a JSON object.");
   }
   return std::nullopt;
 }
 
-std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& doc,
-                                    Envelope& env) {
-  env = Envelope{};
-  if (auto e = parse_object(text, doc)) return e;
-
+// Reads {"type", "id"?, "data"?} of a parsed object into env.
+std::optional<Error> read_envelope(const rapidjson::Value& doc, Envelope& env) {
   if (auto it = doc.FindMember("id"); it != doc.MemberEnd()) {
     const auto& id = it->value;
     if (id.IsString() && id.GetStringLength() <= kMaxIdBytes &&
@@ -126,6 +151,65 @@ std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& 
     env.data = &data->value;
   }
   return std::nullopt;
+}
+
+// Room after the copy's NUL: RapidJSON's SSE2 scanners read whole aligned 16-byte blocks.
+constexpr std::size_t kParsePadding = 16;
+// Values of an ordinary message fit here; larger ones take extra chunks until reset().
+constexpr std::size_t kParsePoolBytes = 16 * 1024;
+// The parser's stacks (the document's and the reader's) for ordinary nesting.
+constexpr std::size_t kParseStackBytes = 8 * 1024;
+constexpr std::size_t kParseStackCapacity = 1024;  // rapidjson's default initial capacity
+
+}  // namespace
+
+std::optional<Error> parse_object(std::string_view text, rapidjson::Document& doc) {
+  // Iterative parsing: no recursion, so hostile nesting cannot exhaust the stack. The depth
+  // limit is checked on the parsed tree, which for a well-formed message is a walk over a
+  // handful of values instead of a pass over every byte; a malformed one is scanned as
+  // text so that "too deep" still wins over the parse error, as it always did.
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  return check_parsed(text, doc);
+}
+
+std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& doc,
+                                    Envelope& env) {
+  env = Envelope{};
+  if (auto e = parse_object(text, doc)) return e;
+  return read_envelope(doc, env);
+}
+
+ParseBuffer::ParseBuffer()
+    : pool_buffer_(kParsePoolBytes),
+      stack_buffer_(kParseStackBytes),
+      pool_(pool_buffer_.data(), pool_buffer_.size()),
+      stack_pool_(stack_buffer_.data(), stack_buffer_.size()) {}
+
+ParseBuffer::Document& ParseBuffer::reset() {
+  doc_.reset();
+  pool_.Clear();
+  stack_pool_.Clear();
+  return doc_.emplace(&pool_, kParseStackCapacity, &stack_pool_);
+}
+
+char* ParseBuffer::load(std::string_view text) {
+  if (text_.size() < text.size() + 1 + kParsePadding) text_.resize(text.size() + 1 + kParsePadding);
+  std::memcpy(text_.data(), text.data(), text.size());
+  std::memset(text_.data() + text.size(), 0, 1 + kParsePadding);
+  return text_.data();
+}
+
+std::optional<Error> parse_envelope(std::string_view text, Envelope& env, ParseBuffer& buf) {
+  env = Envelope{};
+  ParseBuffer::Document& doc = buf.reset();
+  // In place needs the text to end at its first NUL; one with a NUL inside (never valid
+  // JSON) is parsed by length, which reports it exactly as parse_object() does.
+  if (std::memchr(text.data(), '\0', text.size()))
+    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  else
+    doc.ParseInsitu<rapidjson::kParseIterativeFlag>(buf.load(text));
+  if (auto e = check_parsed(text, doc)) return e;
+  return read_envelope(doc, env);
 }
 
 }  // namespace lobbykit::protocol

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lobbykit::protocol {
 
@@ -36,5 +37,42 @@ std::optional<Error> parse_object(std::string_view text, rapidjson::Document& do
 // type that decodes to invalid UTF-8 (a lone surrogate escape) is refused.
 std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& doc,
                                     Envelope& env);
+
+// The server's inbound parse buffers, reused from message to message: a NUL-terminated,
+// zero-padded copy of the message that the envelope is parsed from in place (string values
+// point into it instead of being copied out), memory pools for the document's values and
+// for the parser's stacks, and the document. A message of ordinary size then costs no heap
+// allocation. One per loop thread.
+class ParseBuffer {
+ public:
+  using Pool = rapidjson::MemoryPoolAllocator<>;
+  // rapidjson::Document with its parse stacks in a pool as well; its values are plain
+  // rapidjson::Value.
+  using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool>;
+
+  ParseBuffer();
+  ParseBuffer(const ParseBuffer&) = delete;
+  ParseBuffer& operator=(const ParseBuffer&) = delete;
+
+ private:
+  friend std::optional<Error> parse_envelope(std::string_view text, Envelope& env,
+                                             ParseBuffer& buf);
+  // Forgets the previous message and returns a fresh document over the pools.
+  Document& reset();
+  // The padded copy of text to parse in place.
+  char* load(std::string_view text);
+
+  std::vector<char> text_;
+  std::vector<char> pool_buffer_;   // before the pools, which allocate from them
+  std::vector<char> stack_buffer_;
+  Pool pool_;
+  Pool stack_pool_;
+  std::optional<Document> doc_;
+};
+
+// parse_envelope() through a ParseBuffer: the same answers (errors included) for the same
+// text, without copying the strings out or allocating. env.data points into buf: valid until
+// the next parse with buf.
+std::optional<Error> parse_envelope(std::string_view text, Envelope& env, ParseBuffer& buf);
 
 }  // namespace lobbykit::protocol

@@ -9,15 +9,52 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lobbykit::protocol {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
+namespace detail {
+// Spare output buffers, per thread: a builder takes one and gives it back cleared, so a
+// frame is written into memory that is already there instead of a buffer grown afresh.
+// One that grew past kKeepBytes (a big snapshot) is freed rather than kept.
+class BufferPool {
+ public:
+  static rapidjson::StringBuffer* take() {
+    auto& spare = pool();
+    if (spare.empty()) return new rapidjson::StringBuffer();
+    rapidjson::StringBuffer* b = spare.back().release();
+    spare.pop_back();
+    return b;
+  }
+  static void give(rapidjson::StringBuffer* b) {
+    auto& spare = pool();
+    if (b->GetSize() > kKeepBytes || spare.size() >= kMaxSpare) {
+      delete b;
+      return;
+    }
+    b->Clear();
+    spare.emplace_back(b);
+  }
+
+ private:
+  static constexpr std::size_t kKeepBytes = 64 * 1024;
+  static constexpr std::size_t kMaxSpare = 8;  // builders alive at once on one thread
+  static std::vector<std::unique_ptr<rapidjson::StringBuffer>>& pool() {
+    thread_local std::vector<std::unique_ptr<rapidjson::StringBuffer>> spare;
+    return spare;
+  }
+};
+}  // namespace detail
+
 // Builds one JSON text. Keys and strings are copied; nothing is escaped twice.
 class JsonBuilder {
  public:
-  JsonBuilder() : w_(buf_) {}
+  JsonBuilder() : buf_(detail::BufferPool::take()), w_(*buf_) {}
+  ~JsonBuilder() { detail::BufferPool::give(buf_); }
+  JsonBuilder(const JsonBuilder&) = delete;
+  JsonBuilder& operator=(const JsonBuilder&) = delete;
   Writer& w() { return w_; }
 
   JsonBuilder& begin_object() { w_.StartObject(); return *this; }
@@ -43,11 +80,11 @@ class JsonBuilder {
     return *this;
   }
 
-  std::string take() { return std::string(buf_.GetString(), buf_.GetSize()); }
-  std::string_view view() const { return {buf_.GetString(), buf_.GetSize()}; }
+  std::string take() { return std::string(buf_->GetString(), buf_->GetSize()); }
+  std::string_view view() const { return {buf_->GetString(), buf_->GetSize()}; }
 
  private:
-  rapidjson::StringBuffer buf_;
+  rapidjson::StringBuffer* buf_;  // from the pool, back to it when done
   Writer w_;
 };
 

@@ -25,8 +25,9 @@ class FieldReader {
     return &it->value;
   }
 
-  std::optional<Error> string(const char* key, std::optional<std::string>& out,
-                              std::size_t max_bytes) const {
+  // A string field, checked, as a view into the document.
+  std::optional<Error> view(const char* key, std::optional<std::string_view>& out,
+                            std::size_t max_bytes) const {
     const auto* v = find(key);
     if (!v) return std::nullopt;
     if (!v->IsString()) return field_error(key, std::string("\"") + key + "\" must be a string.");
@@ -38,6 +39,23 @@ class FieldReader {
     if (!valid_utf8(text))
       return field_error(key, std::string("\"") + key + "\" is not valid Unicode text.");
     out.emplace(text);
+    return std::nullopt;
+  }
+
+  std::optional<Error> required_view(const char* key, std::string_view& out,
+                                     std::size_t max_bytes) const {
+    std::optional<std::string_view> s;
+    if (auto e = view(key, s, max_bytes)) return e;
+    if (!s) return field_error(key, std::string("\"") + key + "\" is required.");
+    out = *s;
+    return std::nullopt;
+  }
+
+  std::optional<Error> string(const char* key, std::optional<std::string>& out,
+                              std::size_t max_bytes) const {
+    std::optional<std::string_view> s;
+    if (auto e = view(key, s, max_bytes)) return e;
+    if (s) out.emplace(*s);
     return std::nullopt;
   }
 
@@ -177,61 +195,95 @@ std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out) {
   return r.boolean("video_muted", out.video_muted);
 }
 
-std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out) {
+std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out) {
   FieldReader r(data);
-  if (auto e = r.required_string("to", out.to, kMaxIdFieldBytes)) return e;
+  out.is_candidate = false;
+  if (auto e = r.required_view("to", out.to, kMaxIdFieldBytes)) return e;
   const auto* d = r.find("description");
   if (!d || !d->IsObject())
     return field_error("description", "\"description\" must be an object {type, sdp}.");
   FieldReader dr(*d);
-  std::string type, sdp;
-  if (dr.required_string("type", type, 16) ||
+  std::string_view type;
+  if (dr.required_view("type", type, 16) ||
       (type != "offer" && type != "answer" && type != "pranswer" && type != "rollback"))
     return field_error("description.type",
                        "\"description.type\" must be offer, answer, pranswer or rollback.");
-  std::optional<std::string> sdp_opt;
-  if (dr.string("sdp", sdp_opt, SIZE_MAX) || (!sdp_opt && type != "rollback"))
+  std::optional<std::string_view> sdp;
+  if (dr.view("sdp", sdp, SIZE_MAX) || (!sdp && type != "rollback"))
     return field_error("description.sdp", "\"description.sdp\" must be a string.");
-  JsonBuilder b;
-  b.begin_object().str("type", type).str("sdp", sdp_opt.value_or("")).end_object();
-  out.payload_json = b.take();
+  out.type = type;
+  out.sdp = sdp.value_or(std::string_view());
   return std::nullopt;
 }
 
-std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out) {
+std::optional<Error> check_candidate(const rapidjson::Value& data, RelayFields& out) {
   FieldReader r(data);
-  if (auto e = r.required_string("to", out.to, kMaxIdFieldBytes)) return e;
+  out.is_candidate = true;
+  if (auto e = r.required_view("to", out.to, kMaxIdFieldBytes)) return e;
   const auto* c = r.find("candidate");
   if (!c) {  // null or absent: end of candidates
-    out.payload_json = "null";
+    out.end_of_candidates = true;
     return std::nullopt;
   }
   if (!c->IsObject())
     return field_error("candidate", "\"candidate\" must be an object or null.");
   FieldReader cr(*c);
-  std::string cand;
-  std::optional<std::string> mid, ufrag;
-  std::optional<std::uint64_t> index;
-  if (cr.required_string("candidate", cand, 4096))
+  if (cr.required_view("candidate", out.candidate, 4096))
     return field_error("candidate.candidate", "\"candidate.candidate\" must be a string.");
-  if (cr.string("sdpMid", mid, 256))
+  if (cr.view("sdpMid", out.sdp_mid, 256))
     return field_error("candidate.sdpMid", "\"candidate.sdpMid\" must be a string or null.");
-  if (cr.integer("sdpMLineIndex", index, 0, 65535))
+  if (cr.integer("sdpMLineIndex", out.sdp_mline_index, 0, 65535))
     return field_error("candidate.sdpMLineIndex",
                        "\"candidate.sdpMLineIndex\" must be a whole number or null.");
-  if (cr.string("usernameFragment", ufrag, 256))
+  if (cr.view("usernameFragment", out.username_fragment, 256))
     return field_error("candidate.usernameFragment",
                        "\"candidate.usernameFragment\" must be a string or null.");
-  JsonBuilder b;
-  b.begin_object().str("candidate", cand);
+  out.end_of_candidates = false;
+  return std::nullopt;
+}
+
+void write_relay_payload(JsonBuilder& b, const RelayFields& f) {
+  if (!f.is_candidate) {
+    b.begin_object().str("type", f.type).str("sdp", f.sdp).end_object();
+    return;
+  }
+  if (f.end_of_candidates) {
+    b.w().Null();
+    return;
+  }
+  b.begin_object().str("candidate", f.candidate);
   b.key("sdpMid");
-  if (mid) b.value(*mid); else b.w().Null();
+  if (f.sdp_mid) b.value(*f.sdp_mid); else b.w().Null();
   b.key("sdpMLineIndex");
-  if (index) b.w().Uint64(*index); else b.w().Null();
-  if (ufrag) b.str("usernameFragment", *ufrag);
+  if (f.sdp_mline_index) b.w().Uint64(*f.sdp_mline_index); else b.w().Null();
+  if (f.username_fragment) b.str("usernameFragment", *f.username_fragment);
   b.end_object();
+}
+
+namespace {
+std::optional<Error> decode_relay(const rapidjson::Value& data, RelayReq& out,
+                                  std::optional<Error> (*check)(const rapidjson::Value&,
+                                                                RelayFields&)) {
+  RelayFields f;
+  if (auto e = check(data, f)) {
+    // As before: a bad "to" leaves out.to alone; a bad payload after a good "to" has set it.
+    if (!f.to.empty()) out.to.assign(f.to);
+    return e;
+  }
+  out.to.assign(f.to);
+  JsonBuilder b;
+  write_relay_payload(b, f);
   out.payload_json = b.take();
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out) {
+  return decode_relay(data, out, check_description);
+}
+
+std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out) {
+  return decode_relay(data, out, check_candidate);
 }
 
 void write(JsonBuilder& b, const Participant& p) {

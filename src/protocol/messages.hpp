@@ -63,6 +63,21 @@ struct RelayReq {
   std::string to;
   std::string payload_json;
 };
+// The same validation without copies: the checked fields as views into the request's
+// document (valid while it is), written into the outbound frame by write_relay_payload().
+// What the router uses; decode_description / decode_candidate are built on it.
+struct RelayFields {
+  std::string_view to;
+  bool is_candidate = false;
+  // relay_description
+  std::string_view type;  // offer, answer, pranswer or rollback
+  std::string_view sdp;   // "" when a rollback has none
+  // relay_candidate
+  bool end_of_candidates = false;  // candidate null or absent
+  std::string_view candidate;
+  std::optional<std::string_view> sdp_mid, username_fragment;
+  std::optional<std::uint64_t> sdp_mline_index;
+};
 
 std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, SetNameReq& out, const Limits& l);
@@ -73,6 +88,11 @@ std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out);
 std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out);
 std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out);
+std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out);
+std::optional<Error> check_candidate(const rapidjson::Value& data, RelayFields& out);
+// Writes the checked payload (an object, or null for the end of candidates) at the
+// builder's current position.
+void write_relay_payload(JsonBuilder& b, const RelayFields& f);
 
 // Display and lobby names: trims surrounding spaces; then 1..max_chars code points and no
 // control characters. Returns the cleaned name, or the reason it is refused.

@@ -16,16 +16,17 @@ protocol::Frame peer_added(const Participant& p, bool should_offer) {
   });
 }
 
-// kind is the outbound type ("description" or "candidate") and the payload's key.
+// kind is the outbound type ("description" or "candidate") and the payload's key. The
+// payload is checked in place and written once, straight into the outbound frame.
 void relay(Hub::State& s, Request& r, const char* kind,
-           std::optional<Error> (*decode)(const rapidjson::Value&, protocol::RelayReq&)) {
+           std::optional<Error> (*check)(const rapidjson::Value&, protocol::RelayFields&)) {
   core::Lobby* lobby = s.lobby_of(*r.session);
   if (!lobby) {
     s.fail(r, make_error(ErrorCode::not_in_lobby, "Join a lobby first."));
     return;
   }
-  protocol::RelayReq req;
-  if (auto e = decode(r.data, req)) {
+  protocol::RelayFields req;
+  if (auto e = check(r.data, req)) {
     s.fail(r, *e);
     return;
   }
@@ -39,12 +40,14 @@ void relay(Hub::State& s, Request& r, const char* kind,
     s.fail(r, make_error(ErrorCode::unknown_peer, "That peer is not a connected member of your lobby."));
     return;
   }
-  s.send_to_peer(req.to, protocol::envelope(kind, "", [&](JsonBuilder& b) {
-                   b.str("from", from).raw(kind, req.payload_json);
+  const PeerId& to = target->p.peer_id;
+  s.send_to_peer(to, protocol::envelope(kind, "", [&](JsonBuilder& b) {
+                   b.str("from", from).key(kind);
+                   protocol::write_relay_payload(b, req);
                  }),
                  kind);
   s.reply(r, [](JsonBuilder&) {});
-  s.bus.publish(event::SignalRelayed{lobby->info.id, from, req.to, kind});
+  s.bus.publish(event::SignalRelayed{lobby->info.id, from, to, kind});
 }
 
 }  // namespace
@@ -69,11 +72,11 @@ void Hub::State::introduce(const core::Lobby& lobby, const PeerId& peer, bool re
 }
 
 void handle_relay_description(Hub::State& s, Request& r) {
-  relay(s, r, "description", protocol::decode_description);
+  relay(s, r, "description", protocol::check_description);
 }
 
 void handle_relay_candidate(Hub::State& s, Request& r) {
-  relay(s, r, "candidate", protocol::decode_candidate);
+  relay(s, r, "candidate", protocol::check_candidate);
 }
 
 }  // namespace lobbykit::router

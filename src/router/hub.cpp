@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <optional>
 
 namespace lobbykit::router {
 
@@ -42,6 +43,13 @@ const Route* find_route(std::string_view type) {
   return nullptr;
 }
 
+// Counts dispatch() calls on the stack.
+struct DispatchDepth {
+  explicit DispatchDepth(int& d) : depth(d) { ++depth; }
+  ~DispatchDepth() { --depth; }
+  int& depth;
+};
+
 constexpr TimeMs kLobbyTickMs = 1000;        // grace and empty-lobby expiry resolution
 constexpr TimeMs kSessionScanMs = 60'000;    // abandoned-session expiry resolution
 constexpr TimeMs kRateNoticeMs = 1000;       // at most one rate_limited error per second
@@ -65,6 +73,7 @@ Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& 
   s.lobbies.load(snap);
   // First subscriber: the router's own reactions go out before any host handler runs.
   s.bus.subscribe([&s](const Event& e) { s.on_event(e); });
+  s.route_counters.assign(kRoutes.size(), nullptr);
   const TimeMs now = clock.now_ms();
   s.next_lobby_tick = now + kLobbyTickMs;
   s.next_session_scan = now + kSessionScanMs;
@@ -147,9 +156,15 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
     close_conn(c.id, CloseCode::invalid_payload, "message is not valid UTF-8");
     return;
   }
-  rapidjson::Document doc;
+  // Parsed in place in the reused buffer; a dispatch nested in a handler (which nothing
+  // does today) would parse on its own rather than overwrite the outer message.
+  const bool reuse = !dispatching;
+  DispatchDepth depth(dispatching);
+  std::optional<rapidjson::Document> own_doc;
+  if (!reuse) own_doc.emplace();
   protocol::Envelope env;
-  if (auto e = protocol::parse_envelope(text, doc, env)) {
+  if (auto e = reuse ? protocol::parse_envelope(text, env, parse_buffer)
+                     : protocol::parse_envelope(text, *own_doc, env)) {
     metrics.messages_in["invalid"]++;
     fail(c.id, *e, env.id_raw);
     return;
@@ -162,7 +177,10 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
          env.id_raw);
     return;
   }
-  metrics.messages_in[std::string(route->type)]++;
+  // The counter of this route, found once (map nodes never move).
+  std::uint64_t*& counter = route_counters[static_cast<std::size_t>(route - kRoutes.data())];
+  if (!counter) counter = &metrics.messages_in[std::string(route->type)];
+  ++*counter;
   core::Session* session = c.peer.empty() ? nullptr : sessions.find(c.peer);
   if (route->needs_session && !session) {
     fail(c.id, make_error(ErrorCode::not_authenticated,
@@ -221,10 +239,16 @@ void Hub::State::send_to_peer(const PeerId& peer, const protocol::Frame& frame,
 
 void Hub::State::broadcast(const core::Lobby& lobby, const protocol::Frame& frame,
                            std::string_view type, const PeerId* except) {
+  // One frame for every member; counted once.
+  std::uint64_t sent = 0;
   for (const auto& m : lobby.members) {
     if (!m.p.connected || (except && m.p.peer_id == *except)) continue;
-    send_to_peer(m.p.peer_id, frame, type);
+    auto it = conn_of.find(m.p.peer_id);
+    if (it == conn_of.end()) continue;
+    out.send(it->second, frame);
+    ++sent;
   }
+  if (sent) metrics.messages_out[std::string(type)] += sent;
 }
 
 void Hub::State::fail(ConnId conn, const Error& e, std::string_view id_raw) {

@@ -12,6 +12,7 @@
 #include "router/outbox.hpp"
 #include "store/store.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -37,8 +38,21 @@ class Hub {
   void tick();
   // Closes every connection with going_away and flushes the store.
   void shutdown();
-  // Makes every store write durable. The transport calls it before writing any frame.
-  void flush() { if (store_.dirty()) store_.flush(); }
+  // Makes every store write durable. The transport calls it (or flush_to()) before writing
+  // any frame.
+  void flush() {
+    if (!store_.dirty()) return;
+    store_.flush();
+    ++commits_;
+  }
+  // The durability rule, per frame: a frame queued now may leave once commit number
+  // save_point() is done (0: nothing it could report is unsaved). flush_to() before writing
+  // it commits only when that has not happened yet, so frames queued before the newest
+  // writes do not each force a commit of their own: the writes of many messages share one.
+  std::uint64_t save_point() const { return store_.dirty() ? commits_ + 1 : 0; }
+  void flush_to(std::uint64_t point) {
+    if (point > commits_) flush();
+  }
 
   core::EventBus& events();
   Metrics& metrics();
@@ -49,6 +63,7 @@ class Hub {
 
  private:
   store::Store& store_;
+  std::uint64_t commits_ = 0;  // flush() commits so far
   std::unique_ptr<State> state_;
 };
 

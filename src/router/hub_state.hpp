@@ -5,6 +5,7 @@
 #include "core/auth_manager.hpp"
 #include "core/lobby_manager.hpp"
 #include "core/session_manager.hpp"
+#include "protocol/envelope.hpp"
 #include "protocol/error_code.hpp"
 #include "protocol/json.hpp"
 #include "router/hub.hpp"
@@ -61,6 +62,9 @@ struct Hub::State {
   std::unordered_map<ConnId, Conn> conns;
   std::unordered_map<PeerId, ConnId> conn_of;  // sessions that have a connection now
   std::unordered_set<ConnId> unauthenticated;   // watched for the auth deadline
+  protocol::ParseBuffer parse_buffer;           // inbound messages are parsed in it
+  int dispatching = 0;                          // dispatch() calls on the stack
+  std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
   TimeMs next_lobby_tick = 0;
   TimeMs next_session_scan = 0;
 

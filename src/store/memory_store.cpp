@@ -31,20 +31,23 @@ class MemoryStore final : public Store {
 
   void put_session(const SessionRecord& s) override {
     // token_hash is unique, as in the SQLite schema: a session that reuses another's token
-    // hash replaces it.
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (it->second.token_hash == s.token_hash && it->first != s.peer_id) {
-        it = sessions_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    // hash replaces it. Found through an index, not a scan of every session.
+    auto other = by_token_hash_.find(s.token_hash);
+    if (other != by_token_hash_.end() && other->second != s.peer_id) sessions_.erase(other->second);
+    auto it = sessions_.find(s.peer_id);
+    if (it != sessions_.end() && it->second.token_hash != s.token_hash)
+      by_token_hash_.erase(it->second.token_hash);
     sessions_[s.peer_id] = s;
+    by_token_hash_[s.token_hash] = s.peer_id;
     dirty_ = true;
   }
 
   void delete_session(const PeerId& peer_id) override {
-    sessions_.erase(peer_id);
+    auto it = sessions_.find(peer_id);
+    if (it != sessions_.end()) {
+      by_token_hash_.erase(it->second.token_hash);
+      sessions_.erase(it);
+    }
     dirty_ = true;
   }
 
@@ -85,6 +88,7 @@ class MemoryStore final : public Store {
 
  private:
   std::map<PeerId, SessionRecord> sessions_;
+  std::map<std::string, PeerId> by_token_hash_;  // sessions_ by token_hash (unique)
   std::map<std::string, NameRecord> names_;
   std::map<LobbyId, LobbyRecord> lobbies_;
   std::map<LobbyId, std::map<std::uint64_t, ChatMessage>> chat_;  // by lobby, then offset

@@ -18,9 +18,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 namespace lobbykit::store {
 namespace {
@@ -213,12 +215,13 @@ class SqliteStore final : public Store {
                            "INSERT INTO chat (lobby_id, offset, sender, sender_name, text, time_ms)"
                            " VALUES (?, ?, ?, ?, ?, ?)",
                            "append_chat");
-    // Deletes every message at or below the offset of the (keep+1)-th newest one; nothing when
-    // the lobby has no more than `keep` messages (the subquery is then NULL).
+    // Deletes a lobby's ?2 + 1 oldest messages: a walk over what it deletes from the old end
+    // of the primary key (append_chat knows how many rows the lobby has, see chat_rows_).
     trim_chat_ = prepare(db,
                          "DELETE FROM chat WHERE lobby_id = ?1 AND offset <= (SELECT offset FROM"
-                         " chat WHERE lobby_id = ?1 ORDER BY offset DESC LIMIT 1 OFFSET ?2)",
+                         " chat WHERE lobby_id = ?1 ORDER BY offset LIMIT 1 OFFSET ?2)",
                          "append_chat");
+    count_chat_ = prepare(db, "SELECT COUNT(*) FROM chat WHERE lobby_id = ?", "append_chat");
   }
 
   ~SqliteStore() override {
@@ -298,6 +301,7 @@ class SqliteStore final : public Store {
   }
 
   void put_session(const SessionRecord& s) override {
+    ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), put_session_.get(), "put_session")
         .bind(s.peer_id)
@@ -311,11 +315,13 @@ class SqliteStore final : public Store {
   }
 
   void delete_session(const PeerId& peer_id) override {
+    ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), delete_session_.get(), "delete_session").bind(peer_id).to_end();
   }
 
   void put_name(const NameRecord& n) override {
+    ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), put_name_.get(), "put_name")
         .bind(n.key)
@@ -326,11 +332,13 @@ class SqliteStore final : public Store {
   }
 
   void delete_name(const std::string& key) override {
+    ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), delete_name_.get(), "delete_name").bind(key).to_end();
   }
 
   void put_lobby(const LobbyRecord& l) override {
+    ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), put_lobby_.get(), "put_lobby")
         .bind(l.id)
@@ -344,12 +352,15 @@ class SqliteStore final : public Store {
   }
 
   void delete_lobby(const LobbyId& id) override {
+    ForgetCountsOnError guard(*this);
+    chat_rows_.erase(id);
     begin_if_needed();
     Run(db_.get(), delete_lobby_.get(), "delete_lobby").bind(id).to_end();
     Run(db_.get(), delete_lobby_chat_.get(), "delete_lobby").bind(id).to_end();
   }
 
   void append_chat(const ChatMessage& m, std::size_t keep) override {
+    ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), insert_chat_.get(), "append_chat")
         .bind(m.lobby_id)
@@ -359,13 +370,28 @@ class SqliteStore final : public Store {
         .bind(m.text)
         .bind(m.time_ms)
         .to_end();
+    // Keeps the newest `keep` messages, counted (offsets may have gaps): with the lobby's row
+    // count at hand, only the rows that go are visited.
+    auto rows = chat_rows_.find(m.lobby_id);
+    if (rows == chat_rows_.end()) {
+      Run count(db_.get(), count_chat_.get(), "append_chat (counting)");
+      count.bind(m.lobby_id);
+      const std::int64_t n = count.next_row() ? count.integer(0) : 0;
+      rows = chat_rows_.emplace(m.lobby_id, n).first;  // the new message included
+    } else {
+      ++rows->second;
+    }
+    const std::int64_t excess = rows->second - count_to_sql(keep);
+    if (excess <= 0) return;
     Run(db_.get(), trim_chat_.get(), "append_chat (trimming)")
         .bind(m.lobby_id)
-        .bind(count_to_sql(keep))
+        .bind(excess - 1)
         .to_end();
+    rows->second -= excess;
   }
 
   void flush() override {
+    ForgetCountsOnError guard(*this);
     if (!dirty()) return;
     Run(db_.get(), commit_.get(), "flush (COMMIT)").to_end();
   }
@@ -390,6 +416,23 @@ class SqliteStore final : public Store {
     }
   }
 
+  // A failed statement may have rolled the open transaction back: the row counts may then
+  // count rows that are gone, so they are forgotten and counted again when next needed.
+  class ForgetCountsOnError {
+   public:
+    explicit ForgetCountsOnError(SqliteStore& store)
+        : store_(store), exceptions_(std::uncaught_exceptions()) {}
+    ~ForgetCountsOnError() {
+      if (std::uncaught_exceptions() > exceptions_) store_.chat_rows_.clear();
+    }
+    ForgetCountsOnError(const ForgetCountsOnError&) = delete;
+    ForgetCountsOnError& operator=(const ForgetCountsOnError&) = delete;
+
+   private:
+    SqliteStore& store_;
+    int exceptions_;
+  };
+
   void begin_if_needed() {
     if (!dirty()) Run(db_.get(), begin_.get(), "BEGIN").to_end();
   }
@@ -407,6 +450,10 @@ class SqliteStore final : public Store {
   Statement delete_lobby_chat_;
   Statement insert_chat_;
   Statement trim_chat_;
+  Statement count_chat_;
+  // Rows in `chat` per lobby, for the lobbies appended to since the store was opened; this
+  // connection is the file's only writer.
+  std::unordered_map<LobbyId, std::int64_t> chat_rows_;
 };
 
 }  // namespace

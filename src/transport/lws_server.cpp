@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <new>
@@ -30,6 +29,8 @@ using router::Frame;
 using Clock = std::chrono::steady_clock;
 
 constexpr lws_usec_t kTickUs = 100 * 1000;           // hub.tick() + hub.flush() period
+constexpr unsigned kTicksPerHeartbeat = 10;           // heartbeats() once a second
+constexpr unsigned char kPingPayload[4] = {'l', 'k', 'h', 'b'};
 constexpr int kCloseTimeoutS = 3;                     // a close waits this long for its queue
 constexpr int kHttpResponseTimeoutS = 30;             // a request waits this long for Respond
 constexpr unsigned short kMaxHttpHeaderBytes = 4096;  // larger request headers are refused
@@ -47,17 +48,53 @@ void log_error(const char* what, const char* detail) {
   std::fprintf(stderr, "lobbykit: %s: %s\n", what, detail);
 }
 
+// Frames not yet written to one connection, oldest first: a vector and a read index, so an
+// idle connection holds no queue memory (a std::deque allocates on construction) and a busy
+// one reuses its storage.
+class FrameQueue {
+ public:
+  struct Queued {
+    Frame frame;
+    std::uint64_t save_point;  // Hub::save_point() when it was queued
+  };
+  bool empty() const { return head_ == items_.size(); }
+  Queued& front() { return items_[head_]; }
+  void push_back(Queued q) { items_.push_back(std::move(q)); }
+  void pop_front() {
+    items_[head_++].frame.reset();
+    if (head_ == items_.size()) {
+      clear();
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      // Never empty under steady load: drop the written prefix now and then.
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > kKeptItems) std::vector<Queued>().swap(items_);
+  }
+
+ private:
+  static constexpr std::size_t kKeptItems = 256;
+  std::vector<Queued> items_;
+  std::size_t head_ = 0;
+};
+
 // One WebSocket connection. Lives in lws' per-session memory of the "lobby" protocol from
 // ESTABLISHED to CLOSED. Loop thread only.
 struct WsConn {
   ConnId id = 0;
   lws* wsi = nullptr;
   std::string rx;                   // the message being reassembled
-  std::deque<Frame> queue;          // frames not yet written
+  FrameQueue queue;                 // frames not yet written
   std::size_t queued_bytes = 0;     // payload bytes in queue
-  std::vector<unsigned char> wbuf;  // LWS_PRE headroom + the frame being written
   bool rx_paused = false;           // lws_rx_flow_control(wsi, 0) is in force
   bool closing = false;             // close() was called: send nothing new, then close
+  std::int64_t last_rx_ms = 0;      // Impl::now_ms when the client was last known alive
+  std::int64_t ping_sent_ms = 0;    // when the unanswered ping went out; 0: none
+  bool ping_due = false;            // heartbeats(): write a ping at the next WRITEABLE
   std::uint16_t close_code = 0;
   std::string close_reason;
 };
@@ -178,11 +215,14 @@ struct LwsTransport::Impl {
   router::Hub* hub = nullptr;
   router::HttpRouter* http = nullptr;
   std::unordered_map<ConnId, lws*> conns;           // open WebSocket connections
+  std::vector<unsigned char> wbuf;                  // LWS_PRE headroom + the frame being written
   ConnId next_conn = 1;
   std::unordered_map<lws*, HttpExchange> exchanges;  // HTTP requests in progress
   std::uint64_t next_gen = 1;
   bool draining = false;
   Clock::time_point drain_deadline;
+  std::int64_t now_ms = steady_ms();  // the loop's clock for heartbeats, set every tick
+  unsigned ticks = 0;
 
   // Any thread.
   std::atomic<bool> stop_requested{false};
@@ -209,8 +249,37 @@ struct LwsTransport::Impl {
     }
   }
 
+  static std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Heartbeats: a client silent for ping_interval_s gets a ping, and is hung up on unless a
+  // pong (or any frame) comes within pong_timeout_s. Done here, once a second over every
+  // connection, instead of by lws' per-connection validity timers: lws 4.1 keeps every
+  // connection's timer in one sorted list, and (re)scheduling one walks that list, a cost per
+  // new connection that grows with the number already open.
+  void heartbeats() {
+    const std::int64_t ping_after = std::int64_t{limits.ping_interval_s} * 1000;
+    const std::int64_t pong_within = std::int64_t{limits.pong_timeout_s} * 1000;
+    for (const auto& [id, wsi] : conns) {
+      WsConn* c = live_conn(lws_wsi_user(wsi));
+      if (!c || c->closing) continue;
+      const std::int64_t silent = now_ms - c->last_rx_ms;
+      if ((c->ping_sent_ms && now_ms - c->ping_sent_ms >= pong_within) ||
+          silent >= ping_after + pong_within) {  // no pong, or the ping could not be written
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+      } else if (silent >= ping_after && !c->ping_sent_ms && !c->ping_due) {
+        c->ping_due = true;
+        lws_callback_on_writable(wsi);
+      }
+    }
+  }
+
   static void on_tick(lws_sorted_usec_list_t* sul) {
     Impl* self = reinterpret_cast<Tick*>(sul)->self;
+    self->now_ms = steady_ms();
+    if (++self->ticks % kTicksPerHeartbeat == 0) self->heartbeats();
     if (self->hub) {
       try {
         self->hub->tick();
@@ -289,6 +358,7 @@ struct LwsTransport::Impl {
     slot->live = true;
     c->id = next_conn++;
     c->wsi = wsi;
+    c->last_rx_ms = now_ms;
     conns.emplace(c->id, wsi);
     auto& m = hub->metrics();
     ++m.connections_total;
@@ -300,6 +370,8 @@ struct LwsTransport::Impl {
   int on_ws_receive(lws* wsi, void* user, const void* in, std::size_t len) {
     WsConn* c = live_conn(user);
     if (!c || !hub) return -1;
+    c->last_rx_ms = now_ms;
+    c->ping_sent_ms = 0;  // a frame answers a ping as well as its pong does
     hub->metrics().bytes_in += len;
     if (c->closing) return 0;  // we are closing it: what it says now does not matter
     if (lws_frame_is_binary(wsi))
@@ -317,9 +389,27 @@ struct LwsTransport::Impl {
     return 0;
   }
 
+  void on_ws_pong(void* user) {
+    if (WsConn* c = live_conn(user)) {
+      c->last_rx_ms = now_ms;
+      c->ping_sent_ms = 0;
+    }
+  }
+
   int on_ws_writeable(lws* wsi, void* user) {
     WsConn* c = live_conn(user);
     if (!c) return 0;
+    if (c->ping_due && !c->closing) {
+      c->ping_due = false;
+      // With a payload: lws 4.1 reports the pong of an empty ping to nobody.
+      if (wbuf.size() < LWS_PRE + sizeof kPingPayload) wbuf.resize(LWS_PRE + sizeof kPingPayload);
+      std::memcpy(wbuf.data() + LWS_PRE, kPingPayload, sizeof kPingPayload);
+      if (lws_write(wsi, wbuf.data() + LWS_PRE, sizeof kPingPayload, LWS_WRITE_PING) < 0)
+        return -1;
+      c->ping_sent_ms = now_ms;
+      if (!c->queue.empty()) lws_callback_on_writable(wsi);
+      return 0;
+    }
     if (c->queue.empty()) {
       if (!c->closing) return 0;  // spurious
       lws_close_reason(wsi, static_cast<lws_close_status>(c->close_code),
@@ -327,17 +417,20 @@ struct LwsTransport::Impl {
                        c->close_reason.size());
       return -1;
     }
-    // Durability: nothing leaves before the store holds what it acknowledges.
-    if (hub) hub->flush();
-    const std::string& frame = *c->queue.front();
-    c->wbuf.resize(LWS_PRE + frame.size());
-    std::memcpy(c->wbuf.data() + LWS_PRE, frame.data(), frame.size());
-    int n = lws_write(wsi, c->wbuf.data() + LWS_PRE, frame.size(), LWS_WRITE_TEXT);
+    // Durability: nothing leaves before the store holds what it acknowledges, that is what
+    // was written before it was queued.
+    if (hub) hub->flush_to(c->queue.front().save_point);
+    const std::string& frame = *c->queue.front().frame;
+    // One write buffer for every connection: writes happen one at a time on this thread,
+    // and lws keeps its own copy of whatever a write could not send at once.
+    if (wbuf.size() < LWS_PRE + frame.size()) wbuf.resize(LWS_PRE + frame.size());
+    std::memcpy(wbuf.data() + LWS_PRE, frame.data(), frame.size());
+    int n = lws_write(wsi, wbuf.data() + LWS_PRE, frame.size(), LWS_WRITE_TEXT);
     if (n < static_cast<int>(frame.size())) return -1;  // the connection is gone
     if (auto* m = metrics()) m->bytes_out += frame.size();
     c->queued_bytes -= frame.size();
     c->queue.pop_front();
-    if (c->wbuf.capacity() > kKeptBufferBytes) std::vector<unsigned char>().swap(c->wbuf);
+    if (wbuf.size() > LWS_PRE + kKeptBufferBytes) std::vector<unsigned char>().swap(wbuf);
     if (c->rx_paused && !c->closing && c->queued_bytes <= limits.max_outbound_bytes / 4) {
       lws_rx_flow_control(wsi, 1);
       c->rx_paused = false;
@@ -369,7 +462,7 @@ struct LwsTransport::Impl {
     }
     bool was_empty = c->queue.empty();
     c->queued_bytes += frame->size();
-    c->queue.push_back(std::move(frame));
+    c->queue.push_back(FrameQueue::Queued{std::move(frame), hub ? hub->save_point() : 0});
     if (!c->rx_paused && c->queued_bytes > limits.max_outbound_bytes / 2) {
       lws_rx_flow_control(c->wsi, 0);
       c->rx_paused = true;
@@ -620,6 +713,9 @@ int callback_lobby(lws* wsi, lws_callback_reasons reason, void* user, void* in,
         return impl_of(wsi)->on_ws_receive(wsi, user, in, len);
       case LWS_CALLBACK_SERVER_WRITEABLE:
         return impl_of(wsi)->on_ws_writeable(wsi, user);
+      case LWS_CALLBACK_RECEIVE_PONG:
+        impl_of(wsi)->on_ws_pong(user);
+        return 0;
       case LWS_CALLBACK_CLOSED:
         impl_of(wsi)->on_ws_closed(user);
         return 0;
@@ -678,13 +774,9 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
   d.pvo.name = "lobby";
   d.pvo.value = "";
 
+  // No lws validity timers (both 0): heartbeats() pings and hangs up instead. The policy is
+  // still set: without one the vhost would take the context's default, which has them.
   std::memset(&d.retry, 0, sizeof d.retry);
-  auto secs16 = [](std::uint64_t s) {
-    return static_cast<std::uint16_t>(std::min<std::uint64_t>(std::max<std::uint64_t>(s, 1), 65535));
-  };
-  d.retry.secs_since_valid_ping = secs16(limits.ping_interval_s);
-  d.retry.secs_since_valid_hangup =
-      secs16(std::uint64_t{limits.ping_interval_s} + limits.pong_timeout_s);
 
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
