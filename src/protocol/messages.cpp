@@ -260,32 +260,6 @@ void write_relay_payload(JsonBuilder& b, const RelayFields& f) {
   b.end_object();
 }
 
-namespace {
-std::optional<Error> decode_relay(const rapidjson::Value& data, RelayReq& out,
-                                  std::optional<Error> (*check)(const rapidjson::Value&,
-                                                                RelayFields&)) {
-  RelayFields f;
-  if (auto e = check(data, f)) {
-    // As before: a bad "to" leaves out.to alone; a bad payload after a good "to" has set it.
-    if (!f.to.empty()) out.to.assign(f.to);
-    return e;
-  }
-  out.to.assign(f.to);
-  JsonBuilder b;
-  write_relay_payload(b, f);
-  out.payload_json = b.take();
-  return std::nullopt;
-}
-}  // namespace
-
-std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out) {
-  return decode_relay(data, out, check_description);
-}
-
-std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out) {
-  return decode_relay(data, out, check_candidate);
-}
-
 void write(JsonBuilder& b, const Participant& p) {
   b.begin_object()
       .str("peer_id", p.peer_id)

@@ -58,14 +58,9 @@ struct UpdateMediaReq {
   std::optional<bool> has_media, audio_muted, video_muted;
 };
 // relay_description / relay_candidate: the payload is validated and re-serialized with only
-// the fields the protocol knows, so the server never forwards what it did not check.
-struct RelayReq {
-  std::string to;
-  std::string payload_json;
-};
-// The same validation without copies: the checked fields as views into the request's
-// document (valid while it is), written into the outbound frame by write_relay_payload().
-// What the router uses; decode_description / decode_candidate are built on it.
+// the fields the protocol knows, so the server never forwards what it did not check. The
+// checked fields are views into the request's document (valid while it is), written into
+// the outbound frame by write_relay_payload() without intermediate copies.
 struct RelayFields {
   std::string_view to;
   bool is_candidate = false;
@@ -86,8 +81,6 @@ std::optional<Error> decode(const rapidjson::Value& data, JoinLobbyReq& out, con
 std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out);
-std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out);
-std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out);
 std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out);
 std::optional<Error> check_candidate(const rapidjson::Value& data, RelayFields& out);
 // Writes the checked payload (an object, or null for the end of candidates) at the

@@ -20,6 +20,35 @@
 namespace lobbykit::protocol {
 namespace {
 
+// A checked relay payload as the router forwards it: the target and the payload's JSON.
+struct RelayReq {
+  std::string to;
+  std::string payload_json;
+};
+
+std::optional<Error> decode_relay(const rapidjson::Value& data, RelayReq& out,
+                                  std::optional<Error> (*check)(const rapidjson::Value&,
+                                                                RelayFields&)) {
+  RelayFields f;
+  if (auto e = check(data, f)) {
+    if (!f.to.empty()) out.to.assign(f.to);  // a bad payload after a good "to"
+    return e;
+  }
+  out.to.assign(f.to);
+  JsonBuilder b;
+  write_relay_payload(b, f);
+  out.payload_json = b.take();
+  return std::nullopt;
+}
+
+std::optional<Error> decode_description(const rapidjson::Value& data, RelayReq& out) {
+  return decode_relay(data, out, check_description);
+}
+
+std::optional<Error> decode_candidate(const rapidjson::Value& data, RelayReq& out) {
+  return decode_relay(data, out, check_candidate);
+}
+
 std::string code_of(const std::optional<Error>& e) {
   return e ? std::string(to_string(e->code)) : std::string("ok");
 }
