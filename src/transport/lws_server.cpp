@@ -6,6 +6,7 @@
 #include "router/http_router.hpp"
 
 #include <libwebsockets.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -37,9 +39,18 @@ constexpr unsigned short kMaxHttpHeaderBytes = 4096;  // larger request headers 
 constexpr std::size_t kHttpChunkBytes = 32 * 1024;    // response body bytes per lws_write
 constexpr std::size_t kKeptBufferBytes = 64 * 1024;   // per-connection buffers shrink above
 constexpr std::size_t kCloseReasonBytes = 123;        // WebSocket limit for a close reason
-// The 413 answer, in the router's error shape.
+// Early answers, in the router's error shape.
 constexpr const char* kTooLargeBody =
     R"({"code":"too_large","error":"The request body is over the server's limit."})";
+constexpr const char* kBothLengths =
+    R"({"code":"bad_request","error":"A request may not carry both Content-Length and Transfer-Encoding."})";
+constexpr const char* kBadLength =
+    R"({"code":"bad_request","error":"Content-Length must be one decimal number."})";
+constexpr const char* kNeedLength =
+    R"({"code":"length_required","error":"A request body needs a Content-Length; chunked request bodies are not accepted."})";
+constexpr const char* kNotReady =
+    R"({"code":"internal_error","error":"The server is not ready."})";
+constexpr const char* kFileGone = R"({"code":"not_found","error":"No such file."})";
 // A body over max_http_body_bytes is read and discarded up to this many times the cap, so
 // the 413 reaches a client that writes its whole body before reading; beyond, hang up.
 constexpr std::size_t kHttpDiscardFactor = 16;
@@ -92,6 +103,7 @@ struct WsConn {
   std::size_t queued_bytes = 0;     // payload bytes in queue
   bool rx_paused = false;           // lws_rx_flow_control(wsi, 0) is in force
   bool closing = false;             // close() was called: send nothing new, then close
+  bool peer_closed = false;         // the client sent its close frame: ignore what follows
   std::int64_t last_rx_ms = 0;      // Impl::now_ms when the client was last known alive
   std::int64_t ping_sent_ms = 0;    // when the unanswered ping went out; 0: none
   bool ping_due = false;            // heartbeats(): write a ping at the next WRITEABLE
@@ -110,17 +122,21 @@ struct WsSlot {
 // One HTTP request on one connection, from LWS_CALLBACK_HTTP until its response is written
 // or the connection closes. Loop thread only.
 struct HttpExchange {
+  struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
   std::uint64_t gen = 0;        // tells this request from later ones on the same wsi
   router::HttpRequest req;
   std::size_t expected_body = 0;
-  bool too_big = false;         // body over the cap: answer 413 and close
+  bool too_big = false;         // body over the cap: answer 413
+  bool body_done = false;       // LWS_CALLBACK_HTTP_BODY_COMPLETION was seen
   bool responded = false;       // response below is set
   bool headers_sent = false;
   bool head_only = false;       // HEAD: headers, no body
   bool is_api = false;          // path under /api: Cache-Control: no-store
-  bool close_after = false;     // hang up after the response
   router::HttpResponse resp;
-  std::size_t body_sent = 0;
+  std::unique_ptr<std::FILE, FileCloser> file;  // resp.file_path, open while it is sent
+  std::uint64_t body_left = 0;  // bytes of the body (string or file) not yet written
 };
 
 const char* method_name(int m) {
@@ -373,7 +389,9 @@ struct LwsTransport::Impl {
     c->last_rx_ms = now_ms;
     c->ping_sent_ms = 0;  // a frame answers a ping as well as its pong does
     hub->metrics().bytes_in += len;
-    if (c->closing) return 0;  // we are closing it: what it says now does not matter
+    // We are closing it, or it closed: what it says now does not matter (RFC 6455 5.5.1:
+    // nothing may follow a close frame).
+    if (c->closing || c->peer_closed) return 0;
     if (lws_frame_is_binary(wsi))
       return fail(*c, protocol::CloseCode::unsupported_data, "binary frames are not accepted");
     std::size_t remaining = lws_remaining_packet_payload(wsi);
@@ -387,6 +405,23 @@ struct LwsTransport::Impl {
     else
       c->rx.clear();
     return 0;
+  }
+
+  // The client's close frame. lws answers a well-formed one with the same code; a malformed
+  // one is answered with 1002 or 1007 instead (lws passes codes of 5000 and above, a
+  // one-byte payload and a reason that is not UTF-8 through).
+  int on_ws_peer_close(lws* wsi, void* user, const void* in, std::size_t len) {
+    WsConn* c = live_conn(user);
+    if (c) c->peer_closed = true;
+    const std::uint16_t bad =
+        protocol::close_payload_error(std::string_view(static_cast<const char*>(in), len));
+    if (!bad) return 0;
+    if (auto* m = metrics()) ++m->closes_by_code[bad];
+    static const char reason[] = "malformed close frame";
+    lws_close_reason(wsi, static_cast<lws_close_status>(bad),
+                     reinterpret_cast<unsigned char*>(const_cast<char*>(reason)),
+                     sizeof reason - 1);
+    return -1;
   }
 
   void on_ws_pong(void* user) {
@@ -477,43 +512,89 @@ struct LwsTransport::Impl {
   }
 
   // --- HTTP ----------------------------------------------------------------------------
+  //
+  // One request per connection: every response carries `Connection: close` and the
+  // connection is closed once it is written (lws first sends what it still holds).
+  // libwebsockets 4.1.6 cannot be trusted with a second request on a connection when its
+  // bytes came in the same read as the first one's (pipelining): it parses them out of its
+  // own buffer, where a request that carries a body is fed to lws_http_action(), which
+  // reads that buffer again from the start as the body and then loops forever; and the
+  // bytes behind a completed body make it report the body's completion again and again
+  // (lib/roles/http/server/server.c, lib/roles/h1/ops-h1.c). Pausing the read does not
+  // help: lws services no writes on a paused HTTP connection. So a request that arrives
+  // while another is in flight on its connection is pipelined: one that may carry a body
+  // ends the connection at once, before lws reaches its body; one that cannot is left
+  // unanswered (the client sees `Connection: close` after the first response and sends it
+  // again on a new connection). WebSocket connections are not affected.
 
   void respond_now(lws* wsi, HttpExchange& ex, int status, const char* json_error) {
     ex.resp = router::HttpResponse{};
     ex.resp.status = status;
     ex.resp.body = json_error;
     ex.responded = true;
+    if (auto* m = metrics()) ++m->http_requests;
     lws_callback_on_writable(wsi);
   }
 
+  static bool may_carry_body(lws* wsi, const char* method) {
+    return lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+           lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 ||
+           std::strcmp(method, "POST") == 0 || std::strcmp(method, "PUT") == 0 ||
+           std::strcmp(method, "PATCH") == 0;
+  }
+
+  // An answer for a request whose body cannot be read safely, or nullptr; sets `status`.
+  // RFC 9112 6.3: a request with both Content-Length and Transfer-Encoding is refused (a
+  // proxy in front may frame it differently: request smuggling); lws does not decode
+  // chunked request bodies, so a body needs a Content-Length.
+  static const char* body_framing_error(lws* wsi, HttpExchange& ex, int& status) {
+    const bool has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    const std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    status = 400;
+    if (has_te && !length.empty()) return kBothLengths;
+    if (!length.empty()) {
+      // Digits only: no sign, no space, no list ("5,5" is how lws joins two headers).
+      if (length.size() > 18 || length.find_first_not_of("0123456789") != std::string::npos)
+        return kBadLength;
+      ex.expected_body = std::strtoull(length.c_str(), nullptr, 10);
+      return nullptr;
+    }
+    if (has_te || ex.req.method == "POST" || ex.req.method == "PUT" ||
+        ex.req.method == "PATCH") {
+      status = 411;
+      return kNeedLength;
+    }
+    return nullptr;
+  }
+
   int on_http(lws* wsi) {
-    HttpExchange& ex = exchanges[wsi];
-    ex = HttpExchange{};
-    ex.gen = next_gen++;
     char* uri = nullptr;
     int uri_len = 0;
     const char* method = method_name(lws_http_get_uri_and_method(wsi, &uri, &uri_len));
     if (!method || !uri || uri_len < 0) return -1;
+    if (exchanges.count(wsi)) return may_carry_body(wsi, method) ? -1 : 0;  // pipelined
+    HttpExchange& ex = exchanges[wsi];
+    ex.gen = next_gen++;
     ex.req.method = method;
     percent_encode(ex.req.path, std::string_view(uri, static_cast<std::size_t>(uri_len)), '/');
     ex.req.query = query_string(wsi);
     ex.req.authorization = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     ex.head_only = ex.req.method == "HEAD";
     ex.is_api = ex.req.path == "/api" || ex.req.path.compare(0, 5, "/api/") == 0;
-    if (!http) {
-      respond_now(wsi, ex, 503, R"({"code":"internal_error","error":"The server is not ready."})");
+    int status = 0;
+    if (const char* refusal = body_framing_error(wsi, ex, status)) {
+      respond_now(wsi, ex, status, refusal);
       return 0;
     }
-    std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-    if (!length.empty()) ex.expected_body = std::strtoull(length.c_str(), nullptr, 10);
+    if (!http) {
+      respond_now(wsi, ex, 503, kNotReady);
+      return 0;
+    }
     if (ex.expected_body == 0) return dispatch(wsi, ex);
     if (ex.expected_body > limits.max_http_body_bytes) {
       ex.too_big = true;
-      ex.close_after = true;
-      if (ex.expected_body > kHttpDiscardFactor * limits.max_http_body_bytes) {
-        if (auto* m = metrics()) ++m->http_requests;
+      if (ex.expected_body > kHttpDiscardFactor * limits.max_http_body_bytes)
         respond_now(wsi, ex, 413, kTooLargeBody);
-      }
     } else {
       ex.req.body.reserve(ex.expected_body);
     }
@@ -527,7 +608,6 @@ struct LwsTransport::Impl {
     if (ex.too_big) return 0;  // discarding
     if (ex.req.body.size() + len > limits.max_http_body_bytes) {
       ex.too_big = true;
-      ex.close_after = true;
       std::string().swap(ex.req.body);
       return 0;
     }
@@ -539,9 +619,11 @@ struct LwsTransport::Impl {
     auto it = exchanges.find(wsi);
     if (it == exchanges.end()) return -1;
     HttpExchange& ex = it->second;
+    // A second completion of one body: lws is looking at pipelined bytes behind it.
+    if (ex.body_done) return -1;
+    ex.body_done = true;
     if (ex.responded) return 0;
     if (ex.too_big) {
-      if (auto* m = metrics()) ++m->http_requests;
       respond_now(wsi, ex, 413, kTooLargeBody);
       return 0;
     }
@@ -570,59 +652,87 @@ struct LwsTransport::Impl {
     lws_callback_on_writable(wsi);
   }
 
-  // Ends a transaction whose response went out: keep-alive or close.
-  int complete(lws* wsi, bool close_after) {
+  // The response went out: hang up (lws sends what it still holds first).
+  int complete(lws* wsi) {
     exchanges.erase(wsi);
-    if (close_after) return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return -1;
   }
 
   int on_http_writeable(lws* wsi) {
     auto it = exchanges.find(wsi);
     if (it == exchanges.end() || !it->second.responded) return 0;  // spurious
     HttpExchange& ex = it->second;
-    const router::HttpResponse& r = ex.resp;
+    return ex.headers_sent ? write_http_body(wsi, ex) : write_http_headers(wsi, ex);
+  }
+
+  // Opens the file a static-file response names; when it is gone since the router looked,
+  // the response becomes a 404.
+  void open_response_file(HttpExchange& ex) {
+    router::HttpResponse& r = ex.resp;
+    ex.file.reset(std::fopen(r.file_path.c_str(), "rb"));
+    struct stat st;
+    if (ex.file && fstat(fileno(ex.file.get()), &st) == 0 && S_ISREG(st.st_mode)) {
+      ex.body_left = static_cast<std::uint64_t>(st.st_size);
+      return;
+    }
+    ex.file.reset();
+    r.status = 404;
+    r.content_type = "application/json";
+    r.body = kFileGone;
+    r.file_path.clear();
+    ex.body_left = r.body.size();
+  }
+
+  int write_http_headers(lws* wsi, HttpExchange& ex) {
     // Durability, as for WebSocket frames: a 201 must not leave before its lobby is stored.
-    if (!ex.headers_sent && hub) hub->flush();
+    if (hub) hub->flush();
+    const router::HttpResponse& r = ex.resp;
+    if (r.file_path.empty())
+      ex.body_left = r.body.size();
+    else
+      open_response_file(ex);
+    std::vector<unsigned char> buf(LWS_PRE + 1024 + r.content_type.size());
+    unsigned char* start = buf.data() + LWS_PRE;
+    unsigned char* p = start;
+    unsigned char* end = buf.data() + buf.size();
+    static const char no_store[] = "no-store";
+    static const char conn_close[] = "close";
+    if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status),
+                                    r.content_type.c_str(), ex.body_left, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                     reinterpret_cast<const unsigned char*>(conn_close),
+                                     static_cast<int>(sizeof conn_close - 1), &p, end) ||
+        (ex.is_api &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                      reinterpret_cast<const unsigned char*>(no_store),
+                                      static_cast<int>(sizeof no_store - 1), &p, end)) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+      return -1;
+    ex.headers_sent = true;
+    if (ex.head_only) ex.body_left = 0;
+    if (ex.body_left == 0) return complete(wsi);
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
 
-    if (!r.file_path.empty()) {
-      std::string path = r.file_path;
-      std::string type = r.content_type;
-      exchanges.erase(it);
-      int n = lws_serve_http_file(wsi, path.c_str(), type.c_str(), nullptr, 0);
-      return n < 0 ? -1 : 0;  // >0: done, transaction completed; 0: lws sends the rest
+  // One chunk of the body per WRITEABLE, from the response string or the file.
+  int write_http_body(lws* wsi, HttpExchange& ex) {
+    const std::size_t chunk =
+        static_cast<std::size_t>(std::min<std::uint64_t>(ex.body_left, kHttpChunkBytes));
+    if (wbuf.size() < LWS_PRE + chunk) wbuf.resize(LWS_PRE + chunk);
+    unsigned char* data = wbuf.data() + LWS_PRE;
+    if (ex.file) {
+      // A file that shrank while it was sent: hang up, the client sees a short body.
+      if (std::fread(data, 1, chunk, ex.file.get()) != chunk) return -1;
+    } else {
+      const std::string& body = ex.resp.body;
+      std::memcpy(data, body.data() + (body.size() - ex.body_left), chunk);
     }
-
-    if (!ex.headers_sent) {
-      std::vector<unsigned char> buf(LWS_PRE + 1024 + r.content_type.size());
-      unsigned char* start = buf.data() + LWS_PRE;
-      unsigned char* p = start;
-      unsigned char* end = buf.data() + buf.size();
-      static const char no_store[] = "no-store";
-      if (lws_add_http_common_headers(wsi, static_cast<unsigned int>(r.status),
-                                      r.content_type.c_str(), r.body.size(), &p, end) ||
-          (ex.is_api &&
-           lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                        reinterpret_cast<const unsigned char*>(no_store),
-                                        static_cast<int>(sizeof no_store - 1), &p, end)) ||
-          lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-      ex.headers_sent = true;
-      if (r.body.empty() || ex.head_only) return complete(wsi, ex.close_after);
-      lws_callback_on_writable(wsi);
-      return 0;
-    }
-
-    std::size_t left = r.body.size() - ex.body_sent;
-    std::size_t chunk = std::min(left, kHttpChunkBytes);
-    bool last = chunk == left;
-    std::vector<unsigned char> buf(LWS_PRE + chunk);
-    std::memcpy(buf.data() + LWS_PRE, r.body.data() + ex.body_sent, chunk);
-    int n = lws_write(wsi, buf.data() + LWS_PRE, chunk,
-                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    const bool last = chunk == ex.body_left;
+    int n = lws_write(wsi, data, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
     if (n < static_cast<int>(chunk)) return -1;
-    ex.body_sent += chunk;
-    if (last) return complete(wsi, ex.close_after);
+    ex.body_left -= chunk;
+    if (last) return complete(wsi);
     lws_callback_on_writable(wsi);
     return 0;
   }
@@ -634,20 +744,37 @@ LwsTransport::Impl* impl_of(lws* wsi) {
   return static_cast<LwsTransport::Impl*>(lws_context_user(lws_get_context(wsi)));
 }
 
-// An upgrade request, delivered to whichever protocol the connection is bound to:
-// WebSocket only on /ws; elsewhere answer 404 rather than just hang up.
-int confirm_upgrade(lws* wsi) {
-  if (LwsTransport::Impl::is_ws_path(wsi)) return 0;
-  // Written by hand: lws' own status helpers answer an upgrade request as HTTP/1.0, which
-  // WebSocket clients refuse to parse.
-  static const char body[] = R"({"code":"not_found","error":"WebSocket connections go to /ws."})";
-  std::string reply = "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
-                      "content-length: " + std::to_string(sizeof body - 1) +
-                      "\r\nconnection: close\r\n\r\n" + body;
+// Writes a complete HTTP/1.1 answer to an upgrade request, by hand: lws' own status
+// helpers answer an upgrade request as HTTP/1.0, which WebSocket clients refuse to parse.
+// The caller returns -1 to hang up; lws sends what it holds first.
+void refuse_upgrade(lws* wsi, const char* status_line, const char* extra_headers,
+                    const char* json_body) {
+  std::string reply = std::string("HTTP/1.1 ") + status_line +
+                      "\r\ncontent-type: application/json\r\ncontent-length: " +
+                      std::to_string(std::strlen(json_body)) + "\r\n" + extra_headers +
+                      "connection: close\r\n\r\n" + json_body;
   std::vector<unsigned char> buf(LWS_PRE + reply.size());
   std::memcpy(buf.data() + LWS_PRE, reply.data(), reply.size());
   lws_write(wsi, buf.data() + LWS_PRE, reply.size(), LWS_WRITE_HTTP_HEADERS);
-  return -1;  // hang up: the reply is on its way
+}
+
+// An upgrade request, delivered to whichever protocol the connection is bound to.
+// WebSocket only on /ws (404 elsewhere), only version 13 (RFC 6455 4.4: 426 naming the
+// version otherwise), and never pipelined behind an HTTP request (see Impl, HTTP).
+int confirm_upgrade(lws* wsi) {
+  LwsTransport::Impl* d = impl_of(wsi);
+  if (d->exchanges.count(wsi)) return -1;
+  if (!LwsTransport::Impl::is_ws_path(wsi)) {
+    refuse_upgrade(wsi, "404 Not Found", "",
+                   R"({"code":"not_found","error":"WebSocket connections go to /ws."})");
+    return -1;
+  }
+  if (header(wsi, WSI_TOKEN_VERSION) != "13") {
+    refuse_upgrade(wsi, "426 Upgrade Required", "sec-websocket-version: 13\r\n",
+                   R"({"code":"bad_request","error":"This server speaks WebSocket version 13 only."})");
+    return -1;
+  }
+  return 0;
 }
 
 // protocols[0]: HTTP, and the loop's own events (posted work). Loop thread.
@@ -681,8 +808,6 @@ int callback_http(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* i
         return impl_of(wsi)->on_http_body_done(wsi);
       case LWS_CALLBACK_HTTP_WRITEABLE:
         return impl_of(wsi)->on_http_writeable(wsi);
-      case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
       case LWS_CALLBACK_CLOSED_HTTP:
       case LWS_CALLBACK_WSI_DESTROY:
         impl_of(wsi)->exchanges.erase(wsi);
@@ -716,6 +841,8 @@ int callback_lobby(lws* wsi, lws_callback_reasons reason, void* user, void* in,
       case LWS_CALLBACK_RECEIVE_PONG:
         impl_of(wsi)->on_ws_pong(user);
         return 0;
+      case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        return impl_of(wsi)->on_ws_peer_close(wsi, user, in, len);
       case LWS_CALLBACK_CLOSED:
         impl_of(wsi)->on_ws_closed(user);
         return 0;

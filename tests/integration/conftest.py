@@ -266,6 +266,13 @@ class ServerProcess:
                     return int(line.split()[1])
         raise AssertionError("no VmRSS in /proc status")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # fields[0] is the state (field 3 of proc(5)); utime and stime are fields 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def is_asan(self) -> bool:
         """True when the running binary is built with AddressSanitizer."""
         try:
@@ -614,6 +621,22 @@ async def resume(port: int, token: str, label: str = "") -> Client:
 async def make_lobby(c: Client, name: str, **fields) -> dict:
     d = await c.call("create_lobby", {"name": name, **fields})
     return d["lobby"]
+
+
+async def assert_idle(server: "ServerProcess", timeout: float = 10.0,
+                      window: float = 0.5, max_share: float = 0.2) -> None:
+    """The server's CPU goes back to idle: within `timeout`, some `window` in which it used
+    less than `max_share` of one core. A loop that spins (100 %) never passes."""
+    deadline = time.monotonic() + timeout
+    shares = []
+    while time.monotonic() < deadline:
+        c0, t0 = server.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(window)
+        share = (server.cpu_seconds() - c0) / (time.monotonic() - t0)
+        if share < max_share:
+            return
+        shares.append(round(share, 2))
+    raise AssertionError(f"server CPU not idle within {timeout}s: shares of a core {shares}")
 
 
 async def assert_healthy(c: Client) -> None:

@@ -1,6 +1,7 @@
 // Tests for the protocol layer: UTF-8 checks, envelope parsing, the decoder of every request,
 // name rules, the encoders and error frames. Encoded output is parsed back with RapidJSON and
 // checked field by field, never compared with text produced by the code under test.
+#include "protocol/close_code.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/error_code.hpp"
 #include "protocol/json.hpp"
@@ -153,6 +154,36 @@ TEST_CASE("utf8_length counts code points, not bytes") {
   CHECK(utf8_length("\xE2\x82\xAC") == 1);
   CHECK(utf8_length("\xF0\x9F\x8E\x89") == 1);
   CHECK(utf8_length("Zo\xC3\xAB \xE2\x82\xAC \xF0\x9F\x8E\x89") == 7);
+}
+
+namespace {
+std::string close_payload(unsigned code, std::string_view reason = {}) {
+  std::string p;
+  p.push_back(static_cast<char>(code >> 8));
+  p.push_back(static_cast<char>(code & 0xff));
+  p.append(reason);
+  return p;
+}
+}  // namespace
+
+TEST_CASE("close_payload_error: a peer's close frame, checked as RFC 6455 7.4 says") {
+  using lobbykit::protocol::close_payload_error;
+  CHECK(close_payload_error("") == 0);
+  for (unsigned ok : {1000u, 1001u, 1002u, 1003u, 1007u, 1008u, 1009u, 1010u, 1011u, 1012u,
+                      1013u, 1014u, 3000u, 3999u, 4000u, 4999u}) {
+    CAPTURE(ok);
+    CHECK(close_payload_error(close_payload(ok)) == 0);
+    CHECK(close_payload_error(close_payload(ok, "done \xc3\xa9")) == 0);
+  }
+  for (unsigned bad : {0u, 999u, 1004u, 1005u, 1006u, 1015u, 1016u, 2000u, 2999u, 5000u,
+                       65535u}) {
+    CAPTURE(bad);
+    CHECK(close_payload_error(close_payload(bad)) == 1002);
+  }
+  CHECK(close_payload_error(std::string(1, '\x03')) == 1002);
+  CHECK(close_payload_error(close_payload(1000, "bye \xff")) == 1007);
+  CHECK(close_payload_error(close_payload(4000, "\xc0\xaf")) == 1007);
+  CHECK(close_payload_error(close_payload(5000, "\xff")) == 1002);  // the code is checked first
 }
 
 TEST_CASE("parse_envelope reads type, data and id") {
