@@ -6,7 +6,8 @@
 # C API tests once more under ThreadSanitizer; and the browser end-to-end tests (headless
 # Chromium, real WebRTC) against the Release server.
 # LOBBYKIT_TEST_SANITIZE=0 skips the ASan/UBSan pass, LOBBYKIT_TEST_TSAN=0 the TSan pass,
-# LOBBYKIT_TEST_E2E=0 the browser tests.
+# LOBBYKIT_TEST_E2E=0 the browser tests, LOBBYKIT_TEST_NETFUZZ=0 the bounded network fuzzer run
+# (LOBBYKIT_NETFUZZ_SECONDS, default 60, per build).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
@@ -26,6 +27,11 @@ run_suite() {  # build dir, extra cmake args...
   LOBBYKIT_SERVER="$dir/lobbykit-server" \
     "$python" -m pytest -q -p no:cacheprovider "$root/tests/integration"
   "$root/scripts/test-python.sh" "$dir"
+  if [ "${LOBBYKIT_TEST_NETFUZZ:-1}" != 0 ]; then
+    echo "== network fuzzer, ${LOBBYKIT_NETFUZZ_SECONDS:-60} s ($dir)"
+    "$python" "$root/tests/netfuzz/netfuzz.py" --server "$dir/lobbykit-server" \
+      --seconds "${LOBBYKIT_NETFUZZ_SECONDS:-60}" --out "$dir/netfuzz-failures"
+  fi
 }
 
 run_suite "$root/build" -DCMAKE_BUILD_TYPE=Release
