@@ -1,5 +1,6 @@
-"""Transport-level attacks and conformance: HTTP request framing and pipelining (the single
-write that used to freeze the server's loop), WebSocket close frames, the upgrade version.
+"""Transport-level attacks and conformance: HTTP request framing, pipelining and keep-alive
+(the single write that used to freeze the server's loop), the WebSocket upgrade, frames a
+server must refuse, close frames.
 
 Every attack is followed by the two checks that would have caught the freeze: the server's
 CPU goes back to idle, and clients are still served (an already-connected WebSocket client
@@ -8,7 +9,9 @@ docs/protocol.md ("HTTP API", "Close codes")."""
 
 import asyncio
 import base64
+import json
 import os
+import re
 import socket
 import struct
 import time
@@ -106,26 +109,64 @@ async def still_served(srv, healthy) -> None:
 
 # ---- the freeze: pipelined requests in one write -------------------------------------
 
+def responses(data: bytes, bodiless: int = 0) -> list:
+    """Splits what the server sent into (status, head, body) by Content-Length; a 101 ends
+    HTTP on the connection. The first `bodiless` answers are to HEAD requests."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        assert sep and head.startswith(b"HTTP/1.1 "), data[:300]
+        status = int(head[9:12])
+        if status == 101:
+            out.append((status, head, b""))
+            break
+        m = re.search(rb"(?im)^content-length: (\d+)\r?$", head)
+        assert m, head
+        n = int(m.group(1)) if len(out) >= bodiless else 0
+        assert len(rest) >= n, (head, rest[:100])
+        out.append((status, head, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+# What a request gets when it is answered: a refused framing closes the connection.
+CLOSES = {"both-lengths": 400, "chunked": 411, "post-without-length": 411}
+
+
 @pytest.mark.parametrize("second", list(SECOND))
 @pytest.mark.parametrize("first", list(FIRST))
 async def test_pipelined_pair_in_one_write(srv, first, second):
+    """Two requests in one write are answered in order, as HTTP/1.1 pipelining asks,
+    unless the first one's framing is refused: then it is answered and the connection ends."""
     healthy = await authed(srv.port, label="healthy")
     got = await asyncio.to_thread(write_read, srv.port, [FIRST[first] + SECOND[second]])
-    # Whatever came back is at most one response, and it says the connection closes.
-    assert got.count(b"HTTP/1.1 ") <= 1, got[:600]
-    if got:
-        assert raw_status(got) is not None, got[:300]
-        assert b"connection: close" in got.lower(), got[:300]
+    answers = responses(got, 1 if first == "HEAD" else 0)
+    want = 1 if first in CLOSES else 2
+    assert len(answers) == want, [a[:2] for a in answers]
+    if first in CLOSES:
+        assert answers[0][0] == CLOSES[first] and b"connection: close" in answers[0][1]
+    else:
+        assert answers[0][0] < 500, answers[0][:2]
+        assert b"connection: keep-alive" in answers[0][1], answers[0][1]
+        if second in CLOSES:
+            assert answers[1][0] == CLOSES[second], answers[1][:2]
+        elif second == "upgrade":
+            assert answers[1][0] == 101
+        else:
+            assert answers[1][0] < 500, answers[1][:2]
     await still_served(srv, healthy)
 
 
-async def test_the_reported_freeze_answers_the_first_request(srv):
-    """GET /api/health then POST /api/lobbies in one write: the GET is answered (200, the
-    health body), the pipelined POST is not, and the connection closes."""
+async def test_the_reported_freeze_answers_both_requests(srv):
+    """GET /api/health then POST /api/lobbies in one write: both are answered, in order."""
     healthy = await authed(srv.port, label="healthy")
-    got = await asyncio.to_thread(write_read, srv.port, [FIRST["GET"] + SECOND["post"]])
-    assert raw_status(got) == 200, got[:300]
-    assert b'"status":"ok"' in got and got.count(b"HTTP/1.1 ") == 1, got[:600]
+    body = b'{"name":"reported-freeze"}'
+    got = await asyncio.to_thread(write_read, srv.port,
+                                  [FIRST["GET"] + body_req("POST", body=body)])
+    answers = responses(got)
+    assert [a[0] for a in answers] == [200, 201], [a[:2] for a in answers]
+    assert json.loads(answers[0][2])["status"] == "ok"
+    assert json.loads(answers[1][2])["lobby"]["name"] == "reported-freeze"
     await still_served(srv, healthy)
 
 
@@ -183,16 +224,55 @@ async def test_request_framing_is_refused(srv, request_bytes, status, code):
     await still_served(srv, healthy)
 
 
-async def test_every_response_closes_its_connection(srv):
-    for method, path in (("GET", "/api/health"), ("GET", "/"), ("GET", "/nope"),
-                         ("POST", "/api/lobbies")):
-        req = body_req(method, path) if method == "POST" else plain_req(method, path)
-        t0 = time.monotonic()
-        got = await asyncio.to_thread(write_read, srv.port, [req], 0.0, 5.0)
-        assert raw_status(got) is not None, (method, path, got[:200])
-        assert b"\r\nconnection: close\r\n" in got.lower(), (method, path, got[:300])
-        # write_read reads until the server closes, or 5 s.
-        assert time.monotonic() - t0 < 4, f"{method} {path}: the connection stayed open"
+async def test_keep_alive_serves_requests_one_after_another(srv):
+    """One connection, requests sent one at a time after each answer (as browsers do)."""
+    s = socket.create_connection((HOST, srv.port), timeout=5)
+    try:
+        for i, req in enumerate([plain_req("GET"), body_req("POST", body=b'{"name":"ka-1"}'),
+                                 plain_req("GET", "/"), plain_req("GET", "/api/lobbies")]):
+            s.sendall(req)
+            data = b""
+            while True:
+                answers = None
+                try:
+                    answers = responses(data)
+                except AssertionError:
+                    pass
+                if answers:
+                    break
+                chunk = s.recv(65536)
+                assert chunk, f"request {i}: the server closed a kept-alive connection"
+                data += chunk
+            assert answers[0][0] in (200, 201), (i, answers[0][:2])
+            assert b"connection: keep-alive" in answers[0][1]
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("req", [
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /api/health HTTP/1.0\r\n\r\n",
+], ids=["connection-close", "http-1.0"])
+async def test_close_is_honoured(srv, req):
+    t0 = time.monotonic()
+    got = await asyncio.to_thread(write_read, srv.port, [req], 0.0, 5.0)
+    assert raw_status(got) == 200 and b"\r\nconnection: close\r\n" in got.lower(), got[:300]
+    # write_read reads until the server closes, or 5 s.
+    assert time.monotonic() - t0 < 4, "the connection stayed open"
+
+
+async def test_bad_request_lines_get_400(srv):
+    for req in (b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET x HTTP/1.1\r\n\r\n",
+                b"G\x01T / HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\n bad-fold\r\n\r\n",
+                b"GET / HTTP/1.1\r\nname : v\r\n\r\n", b"GET / HTTP/1.1\nHost: x\n\n"):
+        got = await asyncio.to_thread(raw_http, srv.port, req)
+        assert raw_status(got) == 400, (req, got[:200])
+
+
+async def test_oversized_head_gets_431(srv):
+    req = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 5000 + b"\r\n\r\n"
+    got = await asyncio.to_thread(raw_http, srv.port, req)
+    assert raw_status(got) == 431, got[:200]
 
 
 async def test_static_file_is_served_whole(srv, www):
@@ -325,3 +405,57 @@ async def test_nothing_after_the_clients_close_frame_is_acted_on(srv):
     history = await listener.call("chat_history", {"lobby_id": lobby["id"]})
     assert [m["text"] for m in history["messages"]] == [], history
     assert not any(p.get("type") == "chat" for p in listener.pushes), listener.pushes
+
+
+# ---- WebSocket frames a server must refuse (RFC 6455 5.1, 5.2, 5.4, 5.5) -------------
+
+def frame_raw(b0: int, payload: bytes, mask: bool = True) -> bytes:
+    """A frame with a hand-set first byte (FIN, RSV bits, opcode)."""
+    head = bytes([b0])
+    n = len(payload)
+    if mask:
+        key = os.urandom(4)
+        body = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+        return head + bytes([0x80 | n]) + key + body if n < 126 else \
+            head + bytes([0x80 | 126]) + struct.pack("!H", n) + key + body
+    return head + (bytes([n]) if n < 126 else bytes([126]) + struct.pack("!H", n)) + payload
+
+
+@pytest.mark.parametrize("frames", [
+    frame_raw(0x81, b'{"type":"ping","id":"u"}', mask=False),      # unmasked text
+    frame_raw(0x89, b"hi", mask=False),                             # unmasked ping
+    frame_raw(0xC1, b'{"type":"ping","id":"r"}'),                   # RSV1, nothing negotiated
+    frame_raw(0xA1, b'{"type":"ping","id":"r"}'),                   # RSV2
+    frame_raw(0x83, b"x"),                                          # reserved data opcode
+    frame_raw(0x8B, b"x"),                                          # reserved control opcode
+    frame_raw(0x09, b"x"),                                          # fragmented ping
+    frame_raw(0x89, b"p" * 126),                                    # ping over 125 bytes
+    frame_raw(0x80, b"x"),                                          # continuation of nothing
+    frame_raw(0x01, b'{"type":') + frame_raw(0x81, b'"ping"}'),     # new message inside one
+], ids=["unmasked-text", "unmasked-ping", "rsv1", "rsv2", "opcode-3", "opcode-11",
+        "fragmented-ping", "long-ping", "lone-continuation", "text-inside-text"])
+async def test_protocol_violations_close_1002(srv, frames):
+    healthy = await authed(srv.port, label="healthy")
+    raw = await RawWs.connect(srv.port)
+    try:
+        await raw.send_json({"type": "auth", "id": "a"})
+        assert (await raw.recv_json())["type"] == "welcome"
+        await raw.send_bytes(frames + ws_frame(OP_TEXT, b'{"type":"ping","id":"after"}'))
+        texts = []
+        code = None
+        deadline = time.monotonic() + 5
+        while code is None:
+            try:
+                fin, op, data = await raw.recv_frame(max(0.01, deadline - time.monotonic()))
+            except EOFError:
+                break
+            if op == OP_CLOSE:
+                code = close_code_of(data)
+            elif op == OP_TEXT:
+                texts.append(data)
+        assert code == 1002, (code, texts)
+        # Nothing in or after the offending frame was acted on.
+        assert not any(b'"id":"u"' in t or b'"id":"r"' in t or b'"after"' in t for t in texts)
+    finally:
+        raw.abort()
+    await assert_healthy(healthy)
