@@ -90,10 +90,14 @@ const ERROR_TEXT = {
 function badFieldText(e, context) {
   const limits = store.getState().session?.limits || {};
   switch (e.field) {
-    case 'data.name':
-      return context === 'create'
-        ? `Lobby names need 1 to ${limits.max_lobby_name_chars || 64} characters, without control characters.`
-        : `Names need 1 to ${limits.max_name_chars || 32} characters, without control characters.`;
+    case 'data.name': {
+      // The rule is docs/protocol.md "Names"; the server's sentence says what was wrong.
+      const rule = context === 'create'
+        ? `Lobby names need 1 to ${limits.max_lobby_name_chars || 64} characters`
+        : `Names need 1 to ${limits.max_name_chars || 32} characters`;
+      return `${rule}, at least one of them visible, and no control, invisible or text-direction characters.` +
+        (e.message ? ` ${e.message}` : '');
+    }
     case 'data.password':
       return 'That password is too long.';
     case 'data.text':

@@ -107,30 +107,6 @@ std::optional<Error> checked_name(const char* key, std::string& name, std::size_
 
 }  // namespace
 
-NameCheck check_name(std::string_view raw, std::size_t max_chars) {
-  while (!raw.empty() && raw.front() == ' ') raw.remove_prefix(1);
-  while (!raw.empty() && raw.back() == ' ') raw.remove_suffix(1);
-  if (raw.empty()) return {"", "The name is empty."};
-  if (!valid_utf8(raw)) return {"", "The name is not valid UTF-8."};
-  if (utf8_length(raw) > max_chars)
-    return {"", "The name is longer than " + std::to_string(max_chars) + " characters."};
-  const auto* s = reinterpret_cast<const unsigned char*>(raw.data());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    bool c0 = s[i] < 0x20 || s[i] == 0x7F;
-    // U+0080..U+009F (C1 controls) are encoded as C2 80..C2 9F.
-    bool c1 = s[i] == 0xC2 && i + 1 < raw.size() && s[i + 1] >= 0x80 && s[i + 1] <= 0x9F;
-    if (c0 || c1) return {"", "The name contains a control character."};
-  }
-  return {std::string(raw), ""};
-}
-
-std::string name_key(std::string_view name) {
-  std::string key(name);
-  for (char& c : key)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return key;
-}
-
 std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out) {
   FieldReader r(data);
   if (auto e = r.string("token", out.token, kMaxTokenBytes)) return e;

@@ -7,6 +7,7 @@
 
 #include "protocol/error_code.hpp"
 #include "protocol/json.hpp"
+#include "protocol/names.hpp"
 
 #include <rapidjson/document.h>
 
@@ -86,16 +87,6 @@ std::optional<Error> check_candidate(const rapidjson::Value& data, RelayFields& 
 // Writes the checked payload (an object, or null for the end of candidates) at the
 // builder's current position.
 void write_relay_payload(JsonBuilder& b, const RelayFields& f);
-
-// Display and lobby names: trims surrounding spaces; then 1..max_chars code points and no
-// control characters. Returns the cleaned name, or the reason it is refused.
-struct NameCheck {
-  std::string name;
-  std::string problem;  // empty when the name is fine
-};
-NameCheck check_name(std::string_view raw, std::size_t max_chars);
-// The key names are unique under: ASCII letters folded to lower case.
-std::string name_key(std::string_view name);
 
 // Encoders: each writes one JSON object value at the builder's current position.
 void write(JsonBuilder& b, const Participant& p);

@@ -58,8 +58,14 @@ void handle_join_lobby(Hub::State& s, Request& r) {
     s.fail(r, make_error(ErrorCode::name_required, "Set a display name before joining a lobby."));
     return;
   }
-  core::Lobby* lobby = req.lobby_id ? s.lobbies.find(*req.lobby_id)
-                                    : s.lobbies.find_public_by_name(*req.name);
+  core::Lobby* lobby = nullptr;
+  if (req.lobby_id) {
+    lobby = s.lobbies.find(*req.lobby_id);
+  } else {
+    // Cleaned as lobby names are when created; a name that could not be one finds none.
+    protocol::NameCheck c = protocol::check_name(*req.name, s.limits.max_lobby_name_chars);
+    if (c.problem.empty()) lobby = s.lobbies.find_public_by_name(c.name);
+  }
   if (!lobby) {
     s.fail(r, make_error(ErrorCode::lobby_not_found, "There is no such lobby."));
     return;
