@@ -157,7 +157,7 @@ std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Li
 std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out) {
   FieldReader r(data);
   std::optional<std::uint64_t> after, limit;
-  if (auto e = r.integer("after", after, 0, UINT64_MAX >> 11)) return e;
+  if (auto e = r.integer("after", after, 0, kMaxSafeInteger)) return e;
   if (auto e = r.integer("limit", limit, 1, kMaxHistoryPage)) return e;
   if (after) out.after = *after;
   if (limit) out.limit = static_cast<std::uint32_t>(*limit);
@@ -208,9 +208,10 @@ std::optional<Error> check_candidate(const rapidjson::Value& data, RelayFields& 
     return field_error("candidate.candidate", "\"candidate.candidate\" must be a string.");
   if (cr.view("sdpMid", out.sdp_mid, 256))
     return field_error("candidate.sdpMid", "\"candidate.sdpMid\" must be a string or null.");
-  if (cr.integer("sdpMLineIndex", out.sdp_mline_index, 0, 65535))
+  if (cr.integer("sdpMLineIndex", out.sdp_mline_index, 0, kMaxMLineIndex))
     return field_error("candidate.sdpMLineIndex",
-                       "\"candidate.sdpMLineIndex\" must be a whole number or null.");
+                       "\"candidate.sdpMLineIndex\" must be a whole number from 0 to " +
+                           std::to_string(kMaxMLineIndex) + ", or null.");
   if (cr.view("usernameFragment", out.username_fragment, 256))
     return field_error("candidate.usernameFragment",
                        "\"candidate.usernameFragment\" must be a string or null.");

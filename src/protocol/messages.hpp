@@ -26,6 +26,10 @@ namespace lobbykit::protocol {
 constexpr std::size_t kMaxTokenBytes = 128;
 constexpr std::size_t kMaxIdFieldBytes = 64;     // lobby ids and peer ids in requests
 constexpr std::uint32_t kMaxHistoryPage = 500;   // chat_history "limit" upper bound
+// 2^53 - 1: the largest integer every JSON peer (JavaScript's numbers) exchanges exactly; the
+// bound of integer request fields without a smaller one of their own (chat_history "after").
+constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
+constexpr std::uint64_t kMaxMLineIndex = 65535;  // relay_candidate "sdpMLineIndex"
 
 struct AuthReq {
   std::optional<std::string> token;  // resume this session

@@ -102,3 +102,39 @@ async def test_lobby_names_follow_the_same_rule(server):
     await c.call("join_lobby", {"name": "\u3000alan  turing\t"})
     assert {l["name"] for l in (await c.call("list_lobbies"))["lobbies"]} == \
         {kept for _, kept in NAMES_ACCEPTED}
+
+
+# ---- integer bounds -----------------------------------------------------------------------
+
+MAX_SAFE = 2**53 - 1  # docs/protocol.md: the largest integer every JSON peer exchanges exactly
+
+
+async def test_integer_fields_have_their_documented_ranges(server):
+    a = await authed(server.port, "Ann")
+    b = await authed(server.port, "Ben")
+    lobby = await make_lobby(a, "Bounds")
+    for c in (a, b):
+        await c.call("join_lobby", {"lobby_id": lobby["id"]})
+    await a.call("chat", {"text": "one"})
+    page = await a.call("chat_history", {"after": MAX_SAFE})
+    assert page["messages"] == [] and page["complete"] is True
+    for after in (MAX_SAFE + 1, 2**63, 2**64, -1, 1.5, 1e3, "1"):
+        e = await a.fail("chat_history", {"after": after}, code="bad_field")
+        assert e["field"] == "data.after", (after, e)
+    e = await a.fail("chat_history", {"after": MAX_SAFE + 1}, code="bad_field")
+    assert str(MAX_SAFE) in e["error"]
+    for limit in (0, 501, 2**53):
+        e = await a.fail("chat_history", {"limit": limit}, code="bad_field")
+        assert e["field"] == "data.limit"
+    for bad in (65536, -1, 2**53):
+        cand = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMLineIndex": bad}
+        e = await a.fail("relay_candidate", {"to": b.peer_id, "candidate": cand},
+                         code="bad_field")
+        assert e["field"] == "data.candidate.sdpMLineIndex" and "65535" in e["error"], e
+    cand["sdpMLineIndex"] = 65535
+    await a.call("relay_candidate", {"to": b.peer_id, "candidate": cand})
+    # An id outside the signed 64-bit range is not an id: bad_message, without an id.
+    await a.send_raw('{"type":"ping","id":9223372036854775808}')
+    err = await a.next_push("error")
+    assert err["code"] == "bad_message"
+    assert not [m for m in a.received if m.get("id") == 9223372036854775808]
