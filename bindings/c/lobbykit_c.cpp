@@ -143,6 +143,7 @@ const LimitSetter kLimitSetters[] = {
     {"min_password_bytes", [](Limits& l, const Value& v) { return set_uint(l.min_password_bytes, v); }},
     {"rate_per_second", [](Limits& l, const Value& v) { return set_rate(l.rate_per_second, v); }},
     {"rate_burst", [](Limits& l, const Value& v) { return set_rate(l.rate_burst, v); }},
+    {"rate_flood_burst", [](Limits& l, const Value& v) { return set_rate(l.rate_flood_burst, v); }},
     {"ping_interval_s", [](Limits& l, const Value& v) { return set_uint(l.ping_interval_s, v); }},
     {"pong_timeout_s", [](Limits& l, const Value& v) { return set_uint(l.pong_timeout_s, v); }},
     {"auth_timeout_ms", [](Limits& l, const Value& v) { return set_uint(l.auth_timeout_ms, v); }},

@@ -172,6 +172,9 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                         "messages per second each session may send (token bucket refill)"));
   f.push_back(rate_flag("--rate-burst", &Limits::rate_burst,
                         "messages a session may send in a burst (token bucket size)"));
+  f.push_back(rate_flag("--rate-flood-burst", &Limits::rate_flood_burst,
+                        "messages over the rate a connection may still send (each answered "
+                        "rate_limited, refilled at --rate) before it is closed with 4006"));
   f.push_back(limit_flag("--ping-interval", "S", &Limits::ping_interval_s,
                          "seconds of silence before the server pings a client"));
   f.push_back(limit_flag("--pong-timeout", "S", &Limits::pong_timeout_s,

@@ -17,6 +17,9 @@ struct Limits {
   std::size_t min_password_bytes = 1;
   double rate_per_second = 100.0;               // token bucket refill per session
   double rate_burst = 200.0;                    // token bucket size
+  double rate_flood_burst = 200.0;              // messages refused for the rate a connection
+                                                // may send (refilled at rate_per_second)
+                                                // before it is closed with 4006
   std::uint32_t ping_interval_s = 25;           // protocol ping after this much silence
   std::uint32_t pong_timeout_s = 10;            // hang up when no pong arrives in time
   std::uint32_t auth_timeout_ms = 10'000;       // first message deadline

@@ -20,6 +20,7 @@ enum class CloseCode : std::uint16_t {
   kicked = 4002,             // an admin kicked the session
   slow_consumer = 4003,      // outbound queue over max_outbound_bytes
   session_closed = 4004,     // the session was removed (expired, admin)
+  flooding = 4006,           // kept sending far over the rate limit (Limits::rate_flood_burst)
 };
 
 // The payload of a close frame a client sent (RFC 6455 5.5.1, 7.4): empty, or a status code

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 
@@ -52,7 +53,8 @@ struct DispatchDepth {
 
 constexpr TimeMs kLobbyTickMs = 1000;        // grace and empty-lobby expiry resolution
 constexpr TimeMs kSessionScanMs = 60'000;    // abandoned-session expiry resolution
-constexpr TimeMs kRateNoticeMs = 1000;       // at most one rate_limited error per second
+constexpr TimeMs kRateNoticeMs = 1000;       // at most one rate_limited error without an id
+                                             // per second
 
 }  // namespace
 
@@ -97,6 +99,7 @@ void Hub::on_open(ConnId id) {
   c.id = id;
   c.opened_ms = now;
   c.tokens = s.limits.rate_burst;
+  c.flood_tokens = s.limits.rate_flood_burst;
   c.refilled_ms = now;
   s.conns.emplace(id, std::move(c));
   s.unauthenticated.insert(id);
@@ -129,8 +132,9 @@ void Hub::on_message(ConnId id, std::string_view text) {
 bool Hub::State::take_token(Conn& c) {
   const TimeMs now = clock.now_ms();
   if (now > c.refilled_ms) {
-    c.tokens = std::min(limits.rate_burst,
-                        c.tokens + (now - c.refilled_ms) * limits.rate_per_second / 1000.0);
+    const double refill = (now - c.refilled_ms) * limits.rate_per_second / 1000.0;
+    c.tokens = std::min(limits.rate_burst, c.tokens + refill);
+    c.flood_tokens = std::min(limits.rate_flood_burst, c.flood_tokens + refill);
     c.refilled_ms = now;
   }
   if (c.tokens < 1.0) return false;
@@ -138,17 +142,48 @@ bool Hub::State::take_token(Conn& c) {
   return true;
 }
 
+void Hub::State::refuse_for_rate(Conn& c, std::string_view text) {
+  metrics.messages_in["rate_limited"]++;
+  // Refusals are answered, so they are bounded too: a client that keeps sending when told
+  // to wait goes, before its answers cost more than its messages did.
+  if (c.flood_tokens < 1.0) {
+    close_conn(c.id, CloseCode::flooding, "kept sending over the rate limit");
+    return;
+  }
+  c.flood_tokens -= 1.0;
+  Error e = make_error(ErrorCode::rate_limited,
+                       "Too many messages: this one was not handled. Send it again after "
+                       "retry_after_ms.");
+  e.retry_after_ms = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(
+             std::ceil((1.0 - c.tokens) * 1000.0 / limits.rate_per_second - 1e-9)));
+  // The id of the request, so that its one reply is this refusal.
+  std::string id_raw;
+  if (protocol::valid_utf8(text)) {
+    protocol::Envelope env;
+    if (!dispatching) {
+      DispatchDepth depth(dispatching);
+      protocol::parse_envelope(text, env, parse_buffer);
+    } else {
+      rapidjson::Document doc;
+      protocol::parse_envelope(text, doc, env);
+    }
+    id_raw = std::move(env.id_raw);
+  }
+  if (!id_raw.empty()) {
+    fail(c.id, e, id_raw);
+    return;
+  }
+  const TimeMs now = clock.now_ms();
+  if (c.rate_notice_ms >= 0 && now - c.rate_notice_ms < kRateNoticeMs) return;
+  c.rate_notice_ms = now;
+  e.message = "Too many messages: messages without an id are being dropped. Slow down.";
+  fail(c.id, e, "");
+}
+
 void Hub::State::dispatch(Conn& c, std::string_view text) {
   if (!take_token(c)) {
-    metrics.messages_in["rate_limited"]++;
-    const TimeMs now = clock.now_ms();
-    if (c.rate_notice_ms < 0 || now - c.rate_notice_ms >= kRateNoticeMs) {
-      c.rate_notice_ms = now;
-      Error e = make_error(ErrorCode::rate_limited,
-                    "Too many messages; this one and others were dropped. Slow down.");
-      e.retry_after_ms = static_cast<std::int64_t>(1000.0 / limits.rate_per_second) + 1;
-      fail(c.id, e, "");
-    }
+    refuse_for_rate(c, text);
     return;
   }
   if (!protocol::valid_utf8(text)) {

@@ -25,8 +25,9 @@ struct Conn {
   PeerId peer;               // "" until authenticated
   TimeMs opened_ms = 0;
   double tokens = 0;         // rate-limit bucket
-  TimeMs refilled_ms = 0;
-  TimeMs rate_notice_ms = -1;  // when the last rate_limited error went out
+  double flood_tokens = 0;   // messages it may still send while over the rate
+  TimeMs refilled_ms = 0;    // of both buckets
+  TimeMs rate_notice_ms = -1;  // when the last rate_limited error without an id went out
   bool closing = false;      // close requested; further messages are ignored
 };
 
@@ -110,6 +111,8 @@ struct Hub::State {
 
   void dispatch(Conn& c, std::string_view text);
   bool take_token(Conn& c);
+  // A message over the rate: refused with rate_limited, or the connection closed (4006).
+  void refuse_for_rate(Conn& c, std::string_view text);
 };
 
 // Route table entries (one per message type), defined in handlers_*.cpp.

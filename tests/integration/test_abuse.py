@@ -138,3 +138,58 @@ async def test_integer_fields_have_their_documented_ranges(server):
     err = await a.next_push("error")
     assert err["code"] == "bad_message"
     assert not [m for m in a.received if m.get("id") == 9223372036854775808]
+
+
+# ---- the rate-limit reply -----------------------------------------------------------------
+
+def pings(ids) -> bytes:
+    return b"".join(ws_frame(OP_TEXT, json.dumps({"type": "ping", "id": i}).encode())
+                    for i in ids)
+
+
+async def test_every_request_over_the_rate_gets_one_rate_limited_reply(servers):
+    srv = servers.start("--rate", "1", "--rate-burst", "5")
+    ids = list(range(1, 13))
+    got = await asyncio.to_thread(
+        ws_burst, srv.port, pings(ids), timeout=10,
+        stop_when=lambda ms: len([m for m in ms if m.get("id") in ids]) >= len(ids))
+    replies = [m for m in got.messages if m.get("id") in ids]
+    # Exactly one reply per id, in order: the auth took one token, four pings fit the burst.
+    assert [m["id"] for m in replies] == ids, got.messages
+    assert [m["type"] for m in replies] == ["result"] * 4 + ["error"] * 8, replies
+    for m in replies[4:]:
+        assert m["data"]["code"] == "rate_limited", m
+        assert 0 < m["data"]["retry_after_ms"] <= 1000, m
+        assert m["data"]["error"]
+    assert got.close_code is None  # refused, not closed
+
+
+async def test_messages_without_id_over_the_rate_are_dropped_with_one_notice(servers):
+    srv = servers.start("--rate", "1", "--rate-burst", "3")
+    frames = b"".join(ws_frame(OP_TEXT, b'{"type":"ping"}') for _ in range(10)) + \
+        pings(["last"])
+    got = await asyncio.to_thread(
+        ws_burst, srv.port, frames, timeout=10,
+        stop_when=lambda ms: any(m.get("id") == "last" for m in ms))
+    after_welcome = got.messages[1:]
+    notices = [m for m in after_welcome if m.get("type") == "error" and "id" not in m]
+    assert len(notices) == 1 and notices[0]["data"]["code"] == "rate_limited", got.messages
+    assert [m for m in after_welcome if m.get("type") == "result"] == []  # no id: no result
+    assert after_welcome[-1]["id"] == "last" and \
+        after_welcome[-1]["data"]["code"] == "rate_limited"
+
+
+async def test_a_connection_that_keeps_flooding_is_closed_with_4006(servers):
+    srv = servers.start("--rate", "1", "--rate-burst", "5", "--rate-flood-burst", "20")
+    healthy = await authed(srv.port, "Healthy")
+    ids = list(range(1, 301))
+    got = await asyncio.to_thread(ws_burst, srv.port, pings(ids), timeout=10)
+    assert got.close_code == 4006, got
+    replies = [m for m in got.messages if m.get("id") in ids]
+    refused = [m for m in replies if m.get("type") == "error"]
+    assert all(m["data"]["code"] == "rate_limited" for m in refused)
+    # Four fit the burst, twenty refusals are answered, then the connection goes: its
+    # answers stay bounded however much it sends (a token may refill meanwhile).
+    assert 4 <= len(replies) - len(refused) <= 5 and 20 <= len(refused) <= 21, got.messages
+    assert (await metrics(srv.port)).closes(4006) == 1
+    await healthy.ping()

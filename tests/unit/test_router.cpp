@@ -1324,7 +1324,7 @@ TEST_CASE("router: on resume, welcome is the first frame the new connection gets
 // ---------------------------------------------------------------------------------------
 // Rate limit, restart, shutdown, metrics, events
 
-TEST_CASE("router: messages over the rate are dropped with one rate_limited error") {
+TEST_CASE("router: a request over the rate gets one rate_limited reply with its id") {
   Limits l = test_limits();
   l.rate_burst = 5;
   l.rate_per_second = 10;
@@ -1334,25 +1334,85 @@ TEST_CASE("router: messages over the rate are dropped with one rate_limited erro
   std::vector<int> ids;
   for (int i = 0; i < 8; ++i) ids.push_back(c.request("ping"));
   for (int i = 0; i < 4; ++i) CHECK(c.reply(ids[i]).type() == "result");
-  for (int i = 4; i < 8; ++i) CHECK_FALSE(c.has_reply(ids[i]));
-  Msg e = c.next();
-  CHECK(e.code() == "rate_limited");
-  CHECK_FALSE(e.has("id"));
-  CHECK(e.num("data.retry_after_ms") > 0);
-  CHECK(e.num("data.retry_after_ms") <= 1000);
+  for (int i = 4; i < 8; ++i) {
+    Msg e = c.reply(ids[i]);
+    CHECK(e.code() == "rate_limited");
+    CHECK(e.num("data.retry_after_ms") == 100);  // one token at 10/s
+    CHECK_FALSE(e.str("data.error").empty());
+  }
   CHECK(c.pending() == 0);
 
-  // One token comes back after 100 ms at 10/s; the notice is not repeated within a second.
+  // The hint is the time until the bucket holds a message again.
+  h.clock.advance(30);
+  CHECK(c.call("ping").num("data.retry_after_ms") == 70);
+  h.clock.advance(70);
+  CHECK(c.call("ping").type() == "result");
+  CHECK(c.call("ping").code() == "rate_limited");
+  CHECK(c.close_code() == 0);
+
+  // An id of any kind comes back, also on a message the server could not have handled.
+  h.clock.advance(0);
+  c.send_raw(R"({"type":"ping","id":"s-1"})");
+  CHECK(c.next().str("id") == "s-1");
+  c.send_raw(R"({"type":"no_such_type","id":77})");
+  Msg unknown = c.next();
+  CHECK(unknown.code() == "rate_limited");
+  CHECK(unknown.num("id") == 77);
+}
+
+TEST_CASE("router: messages without an id over the rate are dropped, one notice per second") {
+  Limits l = test_limits();
+  l.rate_burst = 2;
+  l.rate_per_second = 10;
+  Harness h(l);
+  Client c = h.connect();
+  c.auth();
+  c.send("ping");  // the last token: no reply, no error
+  CHECK(c.pending() == 0);
+  for (int i = 0; i < 5; ++i) c.send("ping");
+  Msg notice = c.next();
+  CHECK(notice.code() == "rate_limited");
+  CHECK_FALSE(notice.has("id"));
+  CHECK(notice.num("data.retry_after_ms") == 100);
+  CHECK(c.pending() == 0);  // once, not five times
+  h.clock.advance(999);
+  c.send("ping");  // a token came back: handled, silently
+  c.send("ping");
+  CHECK(c.pending() == 0);  // still within the second
+  h.clock.advance(1);
+  c.send("ping");
+  CHECK(c.next().code() == "rate_limited");
+  CHECK(c.close_code() == 0);
+}
+
+TEST_CASE("router: a connection that keeps flooding past rate_flood_burst is closed with 4006") {
+  Limits l = test_limits();
+  l.rate_burst = 2;
+  l.rate_per_second = 10;
+  l.rate_flood_burst = 3;
+  Harness h(l);
+  Client c = h.connect();
+  c.auth();
+  CHECK(c.call("ping").type() == "result");
+  for (int i = 0; i < 3; ++i) CHECK(c.call("ping").code() == "rate_limited");
+  CHECK(c.close_code() == 0);
+  // Waiting refills both buckets at the rate: 100 ms is one more message, one more refusal.
   h.clock.advance(100);
   CHECK(c.call("ping").type() == "result");
-  int dropped = c.request("ping");
-  CHECK_FALSE(c.has_reply(dropped));
-  CHECK(c.pending() == 0);
-
-  h.clock.advance(1000);
-  for (int i = 0; i < 5; ++i) CHECK(c.call("ping").type() == "result");
-  c.request("ping");
-  CHECK(c.next().code() == "rate_limited");
+  CHECK(c.call("ping").code() == "rate_limited");
+  CHECK(c.close_code() == 0);
+  int last = c.request("ping");
+  CHECK_FALSE(c.has_reply(last));
+  CHECK(c.close_code() == static_cast<int>(CloseCode::flooding));
+  CHECK(c.record().close_reason.find("rate") != std::string::npos);
+  // A sender that respects the rate is never closed.
+  Client calm = h.connect();
+  calm.auth();
+  for (int i = 0; i < 100; ++i) {
+    h.clock.advance(100);
+    CHECK(calm.call("ping").type() == "result");
+  }
+  CHECK(calm.close_code() == 0);
 }
 
 TEST_CASE("router: after a restart a client resumes into its lobby and chat continues") {

@@ -21,6 +21,7 @@ class Limits:
     min_password_bytes: int
     rate_per_second: float
     rate_burst: float
+    rate_flood_burst: float
     ping_interval_s: int
     pong_timeout_s: int
     auth_timeout_ms: int

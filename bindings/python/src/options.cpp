@@ -81,6 +81,9 @@ void bind_options(py::module_& m) {
       .field("min_password_bytes", &Limits::min_password_bytes, "A shorter password is refused.")
       .field("rate_per_second", &Limits::rate_per_second, "Token bucket refill per session.")
       .field("rate_burst", &Limits::rate_burst, "Token bucket size.")
+      .field("rate_flood_burst", &Limits::rate_flood_burst,
+             "Messages over the rate a connection may still send (refilled at "
+             "rate_per_second) before it is closed with 4006.")
       .field("ping_interval_s", &Limits::ping_interval_s, "Protocol ping after this much silence.")
       .field("pong_timeout_s", &Limits::pong_timeout_s, "Hang up when no pong arrives in time.")
       .field("auth_timeout_ms", &Limits::auth_timeout_ms, "First message deadline.")
