@@ -18,6 +18,7 @@
 // It prints one line of key=value facts (messages, frames, bytes) that run.sh checks.
 #include "core/clock.hpp"
 #include "core/worker.hpp"
+#include "router/address.hpp"
 #include "router/hub.hpp"
 #include "store/store.hpp"
 
@@ -195,7 +196,7 @@ struct Bench {
   // A connected, authenticated, named session.
   std::pair<ConnId, PeerId> user(const std::string& name) {
     const ConnId conn = next_conn++;
-    hub->on_open(conn);
+    hub->on_open(conn, router::kInProcessAddress);  // as an in-process client: no per-address caps
     const std::string welcome = request(conn, "auth", "{}");
     request(conn, "set_name", "{\"name\":\"" + name + "\"}");
     return {conn, field(welcome, "peer_id")};

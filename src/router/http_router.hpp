@@ -15,6 +15,7 @@ struct HttpRequest {
                               // re-encodes what libwebsockets decoded)
   std::string query;          // after '?', may be empty
   std::string authorization;  // the Authorization header, may be empty
+  std::string address;        // the peer's IP address as text (per-address limits)
   std::string body;           // at most Limits::max_http_body_bytes (transport answers 413)
 };
 

@@ -2,6 +2,7 @@
 
 #include "protocol/envelope.hpp"
 #include "protocol/messages.hpp"
+#include "router/address.hpp"
 #include "router/hub_state.hpp"
 
 #include <algorithm>
@@ -92,11 +93,12 @@ Metrics::Gauges Hub::gauges() const {
                          s.lobbies.participant_count()};
 }
 
-void Hub::on_open(ConnId id) {
+void Hub::on_open(ConnId id, std::string_view address) {
   State& s = *state_;
   const TimeMs now = s.clock.now_ms();
   Conn c;
   c.id = id;
+  c.address = address_key(address);
   c.opened_ms = now;
   c.tokens = s.limits.rate_burst;
   c.flood_tokens = s.limits.rate_flood_burst;

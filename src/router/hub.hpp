@@ -27,8 +27,9 @@ class Hub {
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
-  // Transport → hub. A connection is opened once and closed exactly once.
-  void on_open(ConnId conn);
+  // Transport → hub. A connection is opened once and closed exactly once. address is the
+  // peer's IP address as text, or kInProcessAddress (router/address.hpp).
+  void on_open(ConnId conn, std::string_view address);
   // One complete text message (the transport already enforced the size cap).
   void on_message(ConnId conn, std::string_view text);
   void on_close(ConnId conn);

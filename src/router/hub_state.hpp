@@ -23,6 +23,7 @@ namespace lobbykit::router {
 struct Conn {
   ConnId id = 0;
   PeerId peer;               // "" until authenticated
+  std::string address;       // address_key() of the peer: per-address limits; "" exempt
   TimeMs opened_ms = 0;
   double tokens = 0;         // rate-limit bucket
   double flood_tokens = 0;   // messages it may still send while over the rate

@@ -1,5 +1,6 @@
 #include "transport/in_process.hpp"
 
+#include "router/address.hpp"
 #include "router/hub.hpp"
 
 #include <utility>
@@ -58,7 +59,7 @@ void InProcessTransport::open_task(router::ConnId id) {
     end = it->second.end;
     hub = hub_;
   }
-  hub->on_open(id);
+  hub->on_open(id, router::kInProcessAddress);
   end->opened();
 }
 

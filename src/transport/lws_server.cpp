@@ -437,6 +437,9 @@ struct LwsTransport::Impl {
     ex.req.path = head.path;
     ex.req.query = head.query;
     if (const std::string* auth = head.field("authorization")) ex.req.authorization = *auth;
+    char peer[64];
+    const char* address = lws_get_peer_simple(c.wsi, peer, sizeof peer);
+    ex.req.address = address ? address : "";
     ex.head_only = head.method == "HEAD";
     ex.is_api = ex.req.path == "/api" || ex.req.path.compare(0, 5, "/api/") == 0;
     const http1::BodyFraming framing = http1::body_framing(head);
@@ -610,7 +613,9 @@ struct LwsTransport::Impl {
     ++m.connections_total;
     ++m.connections_open;
     lws_callback_on_writable(c.wsi);
-    hub->on_open(c.id);
+    char peer[64];
+    const char* address = lws_get_peer_simple(c.wsi, peer, sizeof peer);
+    hub->on_open(c.id, address ? address : "");
     return process_ws(c);  // frames the client sent right behind its handshake
   }
 

@@ -298,9 +298,10 @@ struct Harness {
     start();
   }
 
-  Client connect() {
+  // From a documentation address (RFC 5737) unless told otherwise.
+  Client connect(std::string_view address = "192.0.2.1") {
     ConnId id = next_conn++;
-    hub->on_open(id);
+    hub->on_open(id, address);
     return Client(*this, id);
   }
   // Connected, authenticated, named (unless name is empty), nothing pending.
