@@ -191,6 +191,15 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                          "how long a disconnected session keeps its lobby membership, ms", 0));
   f.push_back(limit_flag("--session-ttl-ms", "MS", &Limits::session_ttl_ms,
                          "how long an abandoned session is kept, ms"));
+  f.push_back(limit_flag("--idle-session-ttl-ms", "MS", &Limits::idle_session_ttl_ms,
+                         "how long a disconnected session with no name and no lobby is kept, "
+                         "ms"));
+  f.push_back(limit_flag("--max-sessions", "N", &Limits::max_sessions,
+                         "sessions the server holds at once; above: too_many_sessions, close "
+                         "4005"));
+  f.push_back(limit_flag("--max-sessions-per-address", "N", &Limits::max_sessions_per_address,
+                         "sessions created from one client address that exist at once; "
+                         "above: too_many_sessions, close 4005"));
   f.push_back(limit_flag("--max-participants", "N", &Limits::max_participants,
                          "default and largest lobby size"));
   f.push_back(limit_flag("--max-lobbies", "N", &Limits::max_lobbies,

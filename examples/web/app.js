@@ -75,6 +75,8 @@ const ERROR_TEXT = {
   too_many_lobbies: 'The server cannot hold more lobbies right now. Please try again later.',
   not_in_lobby: 'You are not in a lobby any more.',
   rate_limited: 'You are sending too quickly. Wait a moment and try again.',
+  lobby_quota: 'You have as many lobbies as you may keep at once. Join an existing lobby, or wait until an empty one of yours closes.',
+  too_many_sessions: 'The server cannot take more sessions from your network right now. It will keep trying.',
   internal_error: 'The server ran into a problem. Please try again.',
   invalid_token: 'Your session had ended, so a new one was started.',
   unknown_peer: 'That person is no longer in the lobby.',

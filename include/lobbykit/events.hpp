@@ -15,7 +15,9 @@ struct SessionCreated { PeerId peer_id; std::string name; bool is_bot = false; }
 struct SessionResumed { PeerId peer_id; std::string name; };
 // The session's connection went away; it is in its resume grace now.
 struct SessionDisconnected { PeerId peer_id; };
-// The session is gone for good: expired, or removed by an admin.
+// The session is gone for good. reason: "expired" (abandoned for session_ttl_ms, or
+// without name and lobby for idle_session_ttl_ms), "evicted" (without name and lobby, it
+// made room for a new session under max_sessions / max_sessions_per_address), "kicked".
 struct SessionClosed { PeerId peer_id; std::string reason; };
 struct NameChanged { PeerId peer_id; std::string old_name; std::string new_name; };
 struct LobbyCreated { LobbyInfo lobby; };

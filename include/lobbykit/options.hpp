@@ -28,6 +28,9 @@ struct Limits {
   std::uint32_t lobby_expiry_ms = 300'000;      // empty non-persistent lobby lifetime
   std::uint32_t resume_grace_ms = 60'000;       // membership kept after a disconnect
   std::uint64_t session_ttl_ms = 24ull * 3600 * 1000; // abandoned session lifetime
+  std::uint64_t idle_session_ttl_ms = 5 * 60 * 1000;  // ... of one with no name and no lobby
+  std::size_t max_sessions = 100'000;           // sessions a server holds at once
+  std::size_t max_sessions_per_address = 64;    // existing sessions created from one address
   std::uint32_t max_participants = 64;          // default and upper bound per lobby
   std::size_t max_lobbies = 10'000;             // lobbies a server holds at once
   std::uint32_t password_attempts = 5;          // failures before throttling a name

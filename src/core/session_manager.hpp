@@ -1,14 +1,20 @@
 // SessionManager: who is who. A session has a public peer id and a secret token; only the
 // token's SHA-256 is kept. Sessions outlive connections: a client resumes by token, also
-// after a server restart, until the session has been abandoned for Limits::session_ttl_ms.
+// after a server restart, until the session has been abandoned for Limits::session_ttl_ms,
+// or, when it has no name and is in no lobby (it holds nothing but its peer id), for
+// Limits::idle_session_ttl_ms. The number of sessions is capped per server and per address
+// of the client that created them; an idle session makes room for a new one.
 #pragma once
 
 #include <lobbykit/options.hpp>
 
 #include "core/clock.hpp"
 #include "core/event_bus.hpp"
+#include "protocol/error_code.hpp"
 #include "store/store.hpp"
 
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +31,10 @@ struct Session {
   TimeMs created_ms = 0;
   TimeMs last_seen_ms = 0;
   bool connected = false;
+  // address_key() of the client that created it: counted under max_sessions_per_address;
+  // "" when exempt (in-process) or restored from the store. Kept in memory only.
+  std::string address;
+  TimeMs idle_since = -1;  // since when it is idle (see SessionManager), -1 when it is not
 };
 
 class SessionManager {
@@ -37,8 +47,17 @@ class SessionManager {
     Session* session;
     std::string token;  // the only time the raw token exists on the server
   };
-  // A new connected session. Publishes SessionCreated.
-  Created create(bool is_bot);
+  // Whether a new session from `address` (see Session::address) fits under max_sessions and
+  // max_sessions_per_address. When it does not but an idle session can make room (the
+  // address's oldest one; for the server cap alone, the oldest of all), that session is
+  // named in `evict`: remove it and ask again. Otherwise `refusal` is too_many_sessions.
+  struct Admission {
+    std::optional<protocol::Error> refusal;
+    PeerId evict;  // "" when nothing is to go
+  };
+  Admission admit(const std::string& address) const;
+  // A new connected session, created from `address`. Publishes SessionCreated.
+  Created create(bool is_bot, std::string address = {});
   // The session owning token, now marked connected; nullptr when unknown.
   // Publishes SessionResumed.
   Session* resume(std::string_view token);
@@ -58,13 +77,21 @@ class SessionManager {
   // Disconnected sessions not seen for session_ttl_ms and in no lobby; the caller removes
   // them (it also has to release their names).
   std::vector<PeerId> abandoned() const;
+  // Sessions idle (disconnected, no name, no lobby) for idle_session_ttl_ms, oldest first.
+  // A session restored from the store counts as idle from the restart on (a restart is a
+  // disconnect), as a lobby member's grace starts anew. Cheap when none is due.
+  std::vector<PeerId> idle_expired() const;
 
   std::size_t count() const { return sessions_.size(); }
+  std::size_t count_from(const std::string& address) const;
+  std::size_t idle_count() const { return idle_.size(); }
   std::size_t connected_count() const { return connected_; }
   const std::unordered_map<PeerId, Session>& all() const { return sessions_; }
 
  private:
   void persist(const Session& s);
+  // Keeps idle_ and Session::idle_since in step after any change of connected, name, lobby.
+  void update_idle(Session& s, TimeMs now);
 
   const Limits& limits_;
   Clock& clock_;
@@ -72,6 +99,8 @@ class SessionManager {
   EventBus& bus_;
   std::unordered_map<PeerId, Session> sessions_;
   std::unordered_map<std::string, PeerId> by_token_hash_;
+  std::unordered_map<std::string, std::vector<PeerId>> by_address_;  // Session::address != ""
+  std::set<std::pair<TimeMs, PeerId>> idle_;  // (idle_since, peer) of the idle sessions
   std::size_t connected_ = 0;
 };
 

@@ -20,6 +20,7 @@ enum class CloseCode : std::uint16_t {
   kicked = 4002,             // an admin kicked the session
   slow_consumer = 4003,      // outbound queue over max_outbound_bytes
   session_closed = 4004,     // the session was removed (expired, admin)
+  too_many_sessions = 4005,  // no room for a new session (after the too_many_sessions error)
   flooding = 4006,           // kept sending far over the rate limit (Limits::rate_flood_burst)
 };
 

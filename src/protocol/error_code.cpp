@@ -16,6 +16,8 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::lobby_full: return "lobby_full";
     case ErrorCode::lobby_exists: return "lobby_exists";
     case ErrorCode::too_many_lobbies: return "too_many_lobbies";
+    case ErrorCode::lobby_quota: return "lobby_quota";
+    case ErrorCode::too_many_sessions: return "too_many_sessions";
     case ErrorCode::name_required: return "name_required";
     case ErrorCode::name_taken: return "name_taken";
     case ErrorCode::password_required: return "password_required";

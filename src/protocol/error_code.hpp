@@ -22,6 +22,8 @@ enum class ErrorCode {
   lobby_full,
   lobby_exists,           // a lobby with that name exists
   too_many_lobbies,       // the server holds Limits::max_lobbies already
+  lobby_quota,            // the session or its address created as many lobbies as allowed
+  too_many_sessions,      // Limits::max_sessions or max_sessions_per_address reached
   name_required,          // creating or joining a lobby needs a display name first
   name_taken,
   password_required,

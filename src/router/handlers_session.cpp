@@ -52,7 +52,19 @@ void handle_auth(Hub::State& s, Request& r) {
       s.close_conn(old_id, CloseCode::replaced, "session resumed on another connection");
     }
   } else {
-    auto created = s.sessions.create(req.is_bot);
+    // Room under the session caps: an idle session (no name, no lobby, no connection) may
+    // have to make it; else the client is told and the connection closes.
+    auto admission = s.sessions.admit(r.conn.address);
+    while (!admission.refusal && !admission.evict.empty()) {
+      s.end_session(admission.evict, "evicted", CloseCode::session_closed);
+      admission = s.sessions.admit(r.conn.address);
+    }
+    if (admission.refusal) {
+      s.fail(r, *admission.refusal);
+      s.close_conn(r.conn.id, CloseCode::too_many_sessions, "no room for a new session");
+      return;
+    }
+    auto created = s.sessions.create(req.is_bot, r.conn.address);
     session = created.session;
     token = std::move(created.token);
   }

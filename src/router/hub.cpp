@@ -246,6 +246,8 @@ void Hub::tick() {
   if (now >= s.next_lobby_tick) {
     s.next_lobby_tick = now + kLobbyTickMs;
     s.lobbies.tick();
+    for (const PeerId& peer : s.sessions.idle_expired())
+      s.end_session(peer, "expired", CloseCode::session_closed);
   }
   if (now >= s.next_session_scan) {
     s.next_session_scan = now + kSessionScanMs;

@@ -193,3 +193,108 @@ async def test_a_connection_that_keeps_flooding_is_closed_with_4006(servers):
     assert 4 <= len(replies) - len(refused) <= 5 and 20 <= len(refused) <= 21, got.messages
     assert (await metrics(srv.port)).closes(4006) == 1
     await healthy.ping()
+
+
+# ---- session caps and idle sessions ---------------------------------------------------------
+
+ADMIN = "abuse-admin-token-0123456789"
+BEARER = {"Authorization": f"Bearer {ADMIN}"}
+OTHER_ADDRESS = "127.0.0.2"  # another address on loopback
+
+
+async def connect_from(port: int, address: str = HOST, label: str = "") -> Client:
+    return await Client.connect(port, label or address, local_addr=(address, 0))
+
+
+async def session_ids(port: int) -> set:
+    r = await ahttp(port, "GET", "/api/admin/sessions", headers=BEARER)
+    assert r.status == 200, r
+    return {s["peer_id"] for s in r.json()["sessions"]}
+
+
+async def test_sessions_per_address_are_capped_at_64_by_default(servers):
+    srv = servers.start("--memory")
+    mine = []
+    for i in range(64):  # the documented default
+        c = await connect_from(srv.port, label=f"s{i}")
+        await c.auth()
+        mine.append(c)
+    extra = await connect_from(srv.port, label="65th")
+    e = await extra.fail("auth", {}, code="too_many_sessions")
+    assert "address" in e["error"]
+    assert await extra.wait_closed() == 4005
+    # Another address is not held back; resuming creates no session and is always allowed.
+    other = await connect_from(srv.port, OTHER_ADDRESS)
+    await other.auth()
+    await mine[0].close()
+    back = await connect_from(srv.port, label="back")
+    assert (await back.auth(token=mine[0].token))["resumed"] is True
+    m = await metrics(srv.port)
+    assert m.closes(4005) == 1 and m.errors("too_many_sessions") == 1
+
+
+async def test_an_idle_session_makes_room_and_a_named_one_does_not(servers):
+    srv = servers.start("--memory", "--max-sessions-per-address", "3")
+    named = await connect_from(srv.port, label="named")
+    await named.auth()
+    await named.call("set_name", {"name": "Kept"})
+    anon = await connect_from(srv.port, label="anon")
+    await anon.auth()
+    third = await connect_from(srv.port, label="third")
+    await third.auth()
+    await named.close()
+    refused = await connect_from(srv.port, label="refused")
+    await refused.fail("auth", {}, code="too_many_sessions")
+    assert await refused.wait_closed() == 4005
+    await anon.close()  # gone, without name or lobby: it may make room
+    fresh = await connect_from(srv.port, label="fresh")
+    await fresh.auth()
+    late = await connect_from(srv.port, OTHER_ADDRESS)
+    await late.fail("auth", {"token": anon.token}, code="invalid_token")
+    assert (await late.auth(token=named.token))["name"] == "Kept"
+
+
+async def test_sessions_per_server_are_capped(servers):
+    srv = servers.start("--memory", "--max-sessions", "3")
+    for i in range(3):
+        await authed(srv.port, f"User{i}")
+    c = await connect_from(srv.port, OTHER_ADDRESS)
+    e = await c.fail("auth", {}, code="too_many_sessions")
+    assert "server" in e["error"]
+    assert await c.wait_closed() == 4005
+
+
+async def test_unnamed_sessions_expire_after_the_short_ttl(servers):
+    srv = servers.start("--memory", "--idle-session-ttl-ms", "1000", admin_token=ADMIN)
+    anon = await authed(srv.port, label="anon")
+    named = await authed(srv.port, "Named")
+    online = await authed(srv.port, label="online")
+    await anon.close()
+    await named.close()
+    await until(lambda: _lacks(srv.port, anon.peer_id), 10, "the unnamed session expired")
+    ids = await session_ids(srv.port)
+    assert named.peer_id in ids and online.peer_id in ids
+    c = await connect(srv.port)
+    await c.fail("auth", {"token": anon.token}, code="invalid_token")
+    assert (await c.auth(token=named.token))["name"] == "Named"
+
+
+async def _lacks(port: int, peer_id: str) -> bool:
+    return peer_id not in await session_ids(port)
+
+
+async def test_unnamed_sessions_expire_after_a_restart_too(servers):
+    srv = servers.start("--idle-session-ttl-ms", "2000", admin_token=ADMIN)  # SQLite file
+    anon = await authed(srv.port, label="anon")
+    named = await authed(srv.port, "Named")
+    await anon.close()
+    await named.close()
+    srv.restart()
+    assert anon.peer_id in await session_ids(srv.port)  # restored, its short life anew
+    await until(lambda: _lacks(srv.port, anon.peer_id), 10, "the unnamed session expired")
+    c = await connect(srv.port)
+    await c.fail("auth", {"token": anon.token}, code="invalid_token")
+    assert (await c.auth(token=named.token))["name"] == "Named"
+    srv.restart()  # and it stays gone
+    c = await connect(srv.port)
+    await c.fail("auth", {"token": anon.token}, code="invalid_token")

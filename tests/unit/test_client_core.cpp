@@ -698,6 +698,27 @@ TEST_CASE("client core: close codes") {
   }
 }
 
+TEST_CASE("client core: an auth refused for the session caps is reported and retried later") {
+  Harness h;
+  h.random = 0.5;
+  h.core->start(h.now);
+  REQUIRE(h.link.busy);
+  h.core->on_open(h.now);
+  h.error(h.take("auth"), "too_many_sessions");
+  CHECK(h.all<client_event::Error>().at(0).error.code == "too_many_sessions");
+  h.drop(4005);  // the server's close that follows the error
+  CHECK(h.core->state() == ConnectionState::reconnecting);
+  REQUIRE(h.core->retry_at().has_value());
+  CHECK(*h.core->retry_at() > h.now);  // with backoff, not at once
+  h.advance_to(*h.core->retry_at());
+  REQUIRE(h.link.busy);
+  h.core->on_open(h.now);
+  Sent again = h.take("auth");
+  CHECK_FALSE(again.has("token"));
+  h.reply(again, h.welcome_data("p1", "t", "", false), "welcome");
+  CHECK(h.core->state() == ConnectionState::connected);
+}
+
 TEST_CASE("client core: lobby pushes keep the store and become events") {
   Harness h;
   h.core->start(h.now);

@@ -532,6 +532,136 @@ TEST_CASE("SessionManager::refresh_connected stamps only stale connected session
   CHECK(b.session->last_seen_ms == b_seen);  // disconnected sessions keep their stamp
 }
 
+TEST_CASE("SessionManager::idle_expired: disconnected, no name, no lobby, for idle_session_ttl_ms") {
+  Fixture f;
+  f.limits.idle_session_ttl_ms = 5'000;
+  Node& n = *f.node;
+  auto anon_created = n.sessions.create(false);
+  Session* anon = anon_created.session;
+  Session* named = n.sessions.create(false).session;
+  Session* member = n.sessions.create(false).session;
+  Session* online = n.sessions.create(false).session;
+  n.sessions.set_name(*named, "Ada");
+  n.sessions.set_name(*member, "Bob");
+  n.sessions.set_lobby(*member, "lobby1");
+  n.sessions.set_name(*member, "");  // lost its name to a password takeover, still a member
+  for (Session* s : {anon, named, member}) n.sessions.disconnected(*s);
+  CHECK(n.sessions.idle_count() == 1);
+
+  f.clock.advance(4'999);
+  CHECK(n.sessions.idle_expired().empty());
+  f.clock.advance(1);
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{anon->peer_id});
+  CHECK(online->connected);
+
+  // Leaving the lobby makes the nameless member idle from then on.
+  n.sessions.set_lobby(*member, "");
+  f.clock.advance(4'999);
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{anon->peer_id});
+  f.clock.advance(1);
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{anon->peer_id, member->peer_id});
+
+  // Taking a name, or coming back, ends idleness; removal forgets it.
+  n.sessions.set_name(*member, "Bob");
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{anon->peer_id});
+  REQUIRE(n.sessions.resume(anon_created.token) == anon);
+  CHECK(n.sessions.idle_expired().empty());
+  CHECK(n.sessions.idle_count() == 0);
+  n.sessions.disconnected(*anon);
+  CHECK(n.sessions.idle_count() == 1);
+  n.sessions.remove(anon->peer_id, "expired");
+  CHECK(n.sessions.idle_count() == 0);
+  // The 24 h rule still applies to the named ones.
+  CHECK(n.sessions.abandoned().empty());
+}
+
+TEST_CASE("SessionManager::idle_expired: a resumed session is not idle; a ttl of 'forever' never ends") {
+  Fixture f;
+  f.limits.idle_session_ttl_ms = 1'000;
+  Node& n = *f.node;
+  auto a = n.sessions.create(false);
+  n.sessions.disconnected(*a.session);
+  f.clock.advance(999);
+  REQUIRE(n.sessions.resume(a.token) == a.session);
+  f.clock.advance(10'000);
+  CHECK(n.sessions.idle_expired().empty());
+  n.sessions.disconnected(*a.session);
+  f.clock.advance(1'000);
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{a.session->peer_id});
+
+  f.limits.idle_session_ttl_ms = UINT64_MAX;
+  f.limits.session_ttl_ms = UINT64_MAX;
+  f.clock.advance(1'000'000);
+  CHECK(n.sessions.idle_expired().empty());
+  CHECK(n.sessions.abandoned().empty());
+}
+
+TEST_CASE("SessionManager::idle_expired after a restart: restored idle sessions start anew") {
+  Fixture f;
+  f.limits.idle_session_ttl_ms = 5'000;
+  auto anon = f.node->sessions.create(false);
+  auto named = f.node->sessions.create(false);
+  f.node->sessions.set_name(*named.session, "Ada");
+  f.node->sessions.disconnected(*anon.session);
+  f.node->sessions.disconnected(*named.session);
+  const PeerId pa = anon.session->peer_id;
+  f.clock.advance(3'000);
+
+  Node& n = f.restart();
+  CHECK(n.sessions.idle_count() == 1);
+  f.clock.advance(4'999);
+  CHECK(n.sessions.idle_expired().empty());  // a restart counts as a disconnect
+  f.clock.advance(1);
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{pa});
+  CHECK(n.sessions.count_from("") == 0);  // addresses are not kept
+}
+
+TEST_CASE("SessionManager::admit: per-address and server caps, idle sessions make room") {
+  Fixture f;
+  f.limits.max_sessions_per_address = 2;
+  f.limits.max_sessions = 4;
+  Node& n = *f.node;
+  auto a1 = n.sessions.create(false, "198.51.100.1");
+  auto a2 = n.sessions.create(false, "198.51.100.1");
+  CHECK(n.sessions.count_from("198.51.100.1") == 2);
+
+  auto full = n.sessions.admit("198.51.100.1");
+  REQUIRE(full.refusal.has_value());
+  CHECK(full.refusal->code == ErrorCode::too_many_sessions);
+  CHECK(full.refusal->message.find("address") != std::string::npos);
+  CHECK(full.evict.empty());
+  CHECK_FALSE(n.sessions.admit("198.51.100.2").refusal.has_value());
+  CHECK_FALSE(n.sessions.admit("").refusal.has_value());  // exempt from the address cap
+
+  // A named one does not make room; an idle one does, the oldest first.
+  n.sessions.set_name(*a1.session, "Ada");
+  n.sessions.disconnected(*a1.session);
+  CHECK(n.sessions.admit("198.51.100.1").refusal.has_value());
+  n.sessions.disconnected(*a2.session);
+  auto room = n.sessions.admit("198.51.100.1");
+  CHECK_FALSE(room.refusal.has_value());
+  CHECK(room.evict == a2.session->peer_id);
+  n.sessions.remove(room.evict, "evicted");
+  CHECK(n.sessions.count_from("198.51.100.1") == 1);
+  auto a3 = n.sessions.create(false, "198.51.100.1");
+  CHECK(n.sessions.admit("198.51.100.1").refusal.has_value());
+
+  // The server cap: 2 sessions now, two more fit, then only an idle one makes room.
+  auto b = n.sessions.create(false, "");
+  auto c = n.sessions.create(false, "203.0.113.1");
+  CHECK(n.sessions.count() == 4);
+  auto server_full = n.sessions.admit("203.0.113.9");
+  REQUIRE(server_full.refusal.has_value());
+  CHECK(server_full.refusal->message.find("server") != std::string::npos);
+  n.sessions.disconnected(*b.session);
+  auto global = n.sessions.admit("203.0.113.9");
+  CHECK_FALSE(global.refusal.has_value());
+  CHECK(global.evict == b.session->peer_id);
+  // Both caps at once: the address's own idle session goes first.
+  n.sessions.disconnected(*a3.session);
+  CHECK(n.sessions.admit("198.51.100.1").evict == a3.session->peer_id);
+}
+
 // AuthManager ---------------------------------------------------------------------------
 
 struct AuthFixture : Fixture {

@@ -1,6 +1,7 @@
 // Tests for the router: a real Hub driven through an in-memory Outbox with a manual clock,
 // a manual worker and a MemoryStore; and the HttpRouter over the same Hub. Every frame the
 // hub sends is parsed back with RapidJSON and checked field by field.
+#include "router/address.hpp"
 #include "router/http_router.hpp"
 #include "router/hub.hpp"
 
@@ -520,6 +521,113 @@ TEST_CASE("router: sessions abandoned for session_ttl_ms are deleted") {
   CHECK(again.call("auth", token_data(a.token)).code() == "invalid_token");
   Client b = h.user("");
   CHECK(b.ok("set_name", R"({"name":"ann"})").str("data.name") == "ann");
+}
+
+TEST_CASE("router: a session without name and lobby expires idle_session_ttl_ms after it went") {
+  Limits l = test_limits();
+  l.idle_session_ttl_ms = 5'000;
+  Harness h(l);
+  std::vector<std::string> closed;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* c = std::get_if<event::SessionClosed>(&e)) closed.push_back(c->reason);
+  });
+  Client anon = h.user("");
+  Client named = h.user("Ann");
+  Client member = h.user("Bob");
+  member.join(member.create_lobby("Room"));
+  for (Client* c : {&anon, &named, &member}) c->disconnect();
+  h.clock.advance(4'000);
+  h.hub->tick();
+  CHECK(h.hub->gauges().sessions == 3);
+  h.clock.advance(1'000);
+  h.hub->tick();
+  CHECK(h.hub->gauges().sessions == 2);
+  CHECK(closed == std::vector<std::string>{"expired"});
+  Client again = h.connect();
+  CHECK(again.call("auth", token_data(anon.token)).code() == "invalid_token");
+  CHECK(again.resume(named.token).str("data.name") == "Ann");
+  // The member's grace (60 s) ends; without a name it would now be idle, with one it is not.
+  h.clock.advance(60'000);
+  h.hub->tick();
+  CHECK(h.hub->gauges().sessions == 2);
+}
+
+TEST_CASE("router: idle sessions restored from the store expire idle_session_ttl_ms after the restart") {
+  Limits l = test_limits();
+  l.idle_session_ttl_ms = 5'000;
+  Harness h(l);
+  Client anon = h.user("");
+  Client named = h.user("Ann");
+  anon.disconnect();
+  named.disconnect();
+  h.clock.advance(3'000);
+  h.restart();
+  h.clock.advance(4'999);
+  h.hub->tick();
+  CHECK(h.hub->gauges().sessions == 2);
+  h.clock.advance(1'001);
+  h.hub->tick();
+  CHECK(h.hub->gauges().sessions == 1);
+  Client again = h.connect();
+  CHECK(again.call("auth", token_data(anon.token)).code() == "invalid_token");
+  CHECK(again.resume(named.token).str("data.name") == "Ann");
+}
+
+TEST_CASE("router: sessions per address are capped with too_many_sessions and close 4005") {
+  Limits l = test_limits();
+  l.max_sessions_per_address = 3;
+  Harness h(l);
+  std::vector<Client> from_a;
+  for (int i = 0; i < 3; ++i) {
+    from_a.push_back(h.connect("198.51.100.7"));
+    from_a.back().auth();
+  }
+  Client fourth = h.connect("198.51.100.7");
+  Msg e = fourth.call("auth");
+  CHECK(e.code() == "too_many_sessions");
+  CHECK(e.str("data.error").find("address") != std::string::npos);
+  CHECK(fourth.close_code() == static_cast<int>(CloseCode::too_many_sessions));
+  CHECK(h.hub->gauges().sessions == 3);
+
+  // Another address, IPv4 on a dual-stack socket included, and in-process clients are not
+  // held back by it.
+  Client other = h.connect("198.51.100.8");
+  other.auth();
+  for (int i = 0; i < 5; ++i) h.connect(kInProcessAddress).auth();
+  // A resume creates no session: always allowed.
+  Client back = h.connect("198.51.100.7");
+  from_a[0].disconnect();
+  back.resume(from_a[0].token);
+  // The same address through an IPv4-mapped IPv6 peer is the same address.
+  CHECK(h.connect("::ffff:198.51.100.7").call("auth").code() == "too_many_sessions");
+
+  // An idle session of the address (gone, no name, no lobby) makes room for a new one.
+  from_a[1].disconnect();
+  Client fresh = h.connect("198.51.100.7");
+  fresh.auth();
+  CHECK(fresh.close_code() == 0);
+  CHECK(h.connect("198.51.100.9").call("auth", token_data(from_a[1].token)).code() ==
+        "invalid_token");
+  // A named one does not.
+  CHECK(from_a[2].ok("set_name", R"({"name":"Kept"})").str("data.name") == "Kept");
+  from_a[2].disconnect();
+  CHECK(h.connect("198.51.100.7").call("auth").code() == "too_many_sessions");
+}
+
+TEST_CASE("router: sessions per server are capped") {
+  Limits l = test_limits();
+  l.max_sessions = 2;
+  Harness h(l);
+  Client a = h.user("Ann");
+  Client b = h.user("");
+  Client c = h.connect("203.0.113.50");
+  CHECK(c.call("auth").code() == "too_many_sessions");
+  CHECK(c.close_code() == static_cast<int>(CloseCode::too_many_sessions));
+  CHECK(h.connect(kInProcessAddress).call("auth").code() == "too_many_sessions");
+  b.disconnect();  // idle: it makes room, whoever asks
+  Client d = h.connect("203.0.113.50");
+  d.auth();
+  CHECK(h.hub->gauges().sessions == 2);
 }
 
 // ---------------------------------------------------------------------------------------

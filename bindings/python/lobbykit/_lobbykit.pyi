@@ -30,6 +30,9 @@ class Limits:
     lobby_expiry_ms: int
     resume_grace_ms: int
     session_ttl_ms: int
+    idle_session_ttl_ms: int
+    max_sessions: int
+    max_sessions_per_address: int
     max_participants: int
     max_lobbies: int
     password_attempts: int

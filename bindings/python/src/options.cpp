@@ -93,6 +93,11 @@ void bind_options(py::module_& m) {
       .field("lobby_expiry_ms", &Limits::lobby_expiry_ms, "Empty non-persistent lobby lifetime.")
       .field("resume_grace_ms", &Limits::resume_grace_ms, "Membership kept after a disconnect.")
       .field("session_ttl_ms", &Limits::session_ttl_ms, "Abandoned session lifetime.")
+      .field("idle_session_ttl_ms", &Limits::idle_session_ttl_ms,
+             "Lifetime of a disconnected session with no name and no lobby.")
+      .field("max_sessions", &Limits::max_sessions, "Sessions a server holds at once.")
+      .field("max_sessions_per_address", &Limits::max_sessions_per_address,
+             "Existing sessions created from one client address (in-process ones exempt).")
       .field("max_participants", &Limits::max_participants, "Default and upper bound per lobby.")
       .field("max_lobbies", &Limits::max_lobbies, "Lobbies a server holds at once.")
       .field("password_attempts", &Limits::password_attempts, "Failures before throttling a name.")

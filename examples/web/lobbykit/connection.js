@@ -340,6 +340,9 @@ export class ConnectionManager {
         return;
       }
       console.warn('lobbykit: auth failed', e);
+      // too_many_sessions (the server has no room for a new session): say so; the retry
+      // with backoff may find room.
+      if (!e.transient) this.store.setError(e, 'auth');
       this._abandon(1006, `auth failed: ${e.code}`);
     }
   }
@@ -347,6 +350,7 @@ export class ConnectionManager {
   _onWelcome(w, gen) {
     clearTimeout(this._authTimer);
     this._authTimer = null;
+    if (this.store.getState().error?.context === 'auth') this.store.setError(null);
     this._authenticated = true;
     this._everConnected = true;
     this._saveToken(w.token);
