@@ -157,6 +157,8 @@ const LimitSetter kLimitSetters[] = {
     {"max_sessions_per_address", [](Limits& l, const Value& v) { return set_uint(l.max_sessions_per_address, v); }},
     {"max_participants", [](Limits& l, const Value& v) { return set_uint(l.max_participants, v); }},
     {"max_lobbies", [](Limits& l, const Value& v) { return set_uint(l.max_lobbies, v); }},
+    {"max_lobbies_per_session", [](Limits& l, const Value& v) { return set_uint(l.max_lobbies_per_session, v); }},
+    {"max_lobbies_per_address", [](Limits& l, const Value& v) { return set_uint(l.max_lobbies_per_address, v); }},
     {"password_attempts", [](Limits& l, const Value& v) { return set_uint(l.password_attempts, v); }},
     {"password_lockout_ms", [](Limits& l, const Value& v) { return set_uint(l.password_lockout_ms, v); }},
     {"argon2_memory_kib", [](Limits& l, const Value& v) { return set_uint(l.argon2_memory_kib, v); }},

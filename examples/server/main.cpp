@@ -204,6 +204,13 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                          "default and largest lobby size"));
   f.push_back(limit_flag("--max-lobbies", "N", &Limits::max_lobbies,
                          "lobbies the server holds at once"));
+  f.push_back(limit_flag("--max-lobbies-per-session", "N", &Limits::max_lobbies_per_session,
+                         "existing lobbies one session may have created; above: lobby_quota",
+                         0));
+  f.push_back(limit_flag("--max-lobbies-per-address", "N", &Limits::max_lobbies_per_address,
+                         "existing lobbies created from one client address (sessions and "
+                         "HTTP POST /api/lobbies, admin exempt); above: lobby_quota",
+                         0));
   f.push_back(limit_flag("--password-attempts", "N", &Limits::password_attempts,
                          "wrong passwords for a name before it is locked for a while"));
   f.push_back(limit_flag("--password-lockout-ms", "MS", &Limits::password_lockout_ms,

@@ -33,6 +33,9 @@ struct Limits {
   std::size_t max_sessions_per_address = 64;    // existing sessions created from one address
   std::uint32_t max_participants = 64;          // default and upper bound per lobby
   std::size_t max_lobbies = 10'000;             // lobbies a server holds at once
+  std::size_t max_lobbies_per_session = 10;     // existing lobbies one session created
+  std::size_t max_lobbies_per_address = 50;     // existing lobbies created from one address
+                                                // (its sessions and HTTP POST /api/lobbies)
   std::uint32_t password_attempts = 5;          // failures before throttling a name
   std::uint32_t password_lockout_ms = 30'000;   // first lockout; doubles per further failure
   std::uint32_t argon2_memory_kib = 19 * 1024;  // Argon2id cost (OWASP minimum profile)

@@ -13,6 +13,18 @@ using protocol::make_error;
 
 namespace {
 constexpr std::size_t kLobbyIdBytes = 8;
+
+std::size_t count_of(const std::unordered_map<std::string, std::size_t>& counts,
+                     const std::string& key) {
+  auto it = counts.find(key);
+  return it == counts.end() ? 0 : it->second;
+}
+
+void uncount(std::unordered_map<std::string, std::size_t>& counts, const std::string& key) {
+  auto it = counts.find(key);
+  if (it == counts.end()) return;
+  if (--it->second == 0) counts.erase(it);
+}
 }  // namespace
 
 Member* Lobby::member(std::string_view peer) {
@@ -78,6 +90,16 @@ void LobbyManager::load(const store::Snapshot& snap) {
 std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
   const std::string key = protocol::name_key(params.name);
   if (by_name_key_.count(key)) return make_error(ErrorCode::lobby_exists, "A lobby with that name exists.");
+  if (!params.creator.empty() && count_of(by_creator_, params.creator) >= limits_.max_lobbies_per_session)
+    return make_error(ErrorCode::lobby_quota,
+                      "This session created " + std::to_string(limits_.max_lobbies_per_session) +
+                          " lobbies that still exist, as many as a session may; join one, or "
+                          "wait until one of them closes.");
+  if (!params.address.empty() && count_of(by_address_, params.address) >= limits_.max_lobbies_per_address)
+    return make_error(ErrorCode::lobby_quota,
+                      std::to_string(limits_.max_lobbies_per_address) +
+                          " lobbies created from your address still exist, as many as one "
+                          "address may; join one, or wait until one of them closes.");
   if (lobbies_.size() >= limits_.max_lobbies)
     return make_error(ErrorCode::too_many_lobbies, "The server holds as many lobbies as it allows.");
   LobbyId id;
@@ -90,8 +112,12 @@ std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
                      std::min(max, limits_.max_participants), 0, now};
   l.empty_since = now;
   l.order = next_order_++;
+  l.creator = params.creator;
+  l.creator_address = params.address;
   Lobby& stored = lobbies_.emplace(id, std::move(l)).first->second;
   by_name_key_[key] = id;
+  if (!stored.creator.empty()) ++by_creator_[stored.creator];
+  if (!stored.creator_address.empty()) ++by_address_[stored.creator_address];
   persist(stored);
   bus_.publish(event::LobbyCreated{stored.info});
   return &stored;
@@ -229,6 +255,8 @@ void LobbyManager::remove(const LobbyId& lobby_id, const std::string& reason) {
   for (const auto& m : l->members) peers.push_back(m.p.peer_id);
   for (const auto& peer : peers) leave(id, peer, "lobby_removed");
   by_name_key_.erase(protocol::name_key(l->info.name));
+  uncount(by_creator_, l->creator);
+  uncount(by_address_, l->creator_address);
   lobbies_.erase(id);
   store_.delete_lobby(id);
   bus_.publish(event::LobbyRemoved{id, reason});
@@ -247,6 +275,14 @@ void LobbyManager::tick() {
   }
   for (const auto& [lobby, peer] : graces) leave(lobby, peer, "grace_expired");
   for (const auto& id : expired) remove(id, "expired");
+}
+
+std::size_t LobbyManager::created_by(const PeerId& creator) const {
+  return count_of(by_creator_, creator);
+}
+
+std::size_t LobbyManager::created_from(const std::string& address) const {
+  return count_of(by_address_, address);
 }
 
 std::size_t LobbyManager::participant_count() const {

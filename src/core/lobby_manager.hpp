@@ -1,6 +1,8 @@
 // LobbyManager: lobbies, their members and their chat. A session is in at most one lobby.
 // A member whose connection dropped stays (connected = false) for the resume grace, then
 // leaves. An empty lobby that is not persistent expires after Limits::lobby_expiry_ms.
+// Lobbies count toward quotas of the session and the address that created them while they
+// exist (Limits::max_lobbies_per_session, max_lobbies_per_address).
 #pragma once
 
 #include <lobbykit/options.hpp>
@@ -33,6 +35,10 @@ struct Lobby {
   std::deque<ChatMessage> history;  // the newest Limits::chat_history messages
   TimeMs empty_since = 0;           // when it became empty; 0 while it has members
   std::uint64_t order = 0;          // creation order: list() sorts by it (ms ties happen)
+  // Who created it, for the quotas; "" when not counted (an exempt creator, or restored from
+  // the store: creators are kept in memory only).
+  PeerId creator;
+  std::string creator_address;
 
   Member* member(std::string_view peer);
   const Member* member(std::string_view peer) const;
@@ -51,8 +57,10 @@ class LobbyManager {
     bool is_private = false;
     bool persistent = false;
     std::uint32_t max_participants = 0;  // 0: Limits::max_participants
+    PeerId creator;        // the creating session, "" for none (HTTP)
+    std::string address;   // its client's address key, "" when exempt (admin, in-process)
   };
-  // Publishes LobbyCreated. Errors: lobby_exists, too_many_lobbies.
+  // Publishes LobbyCreated. Errors: lobby_exists, lobby_quota, too_many_lobbies.
   std::variant<Lobby*, protocol::Error> create(const CreateParams& params);
   Lobby* find(const LobbyId& id);
   Lobby* find_public_by_name(const std::string& name);
@@ -91,6 +99,8 @@ class LobbyManager {
   void tick();
 
   std::size_t count() const { return lobbies_.size(); }
+  std::size_t created_by(const PeerId& creator) const;      // existing lobbies, for quotas
+  std::size_t created_from(const std::string& address) const;
   std::size_t participant_count() const;
   const std::unordered_map<LobbyId, Lobby>& all() const { return lobbies_; }
 
@@ -103,6 +113,8 @@ class LobbyManager {
   EventBus& bus_;
   std::unordered_map<LobbyId, Lobby> lobbies_;
   std::unordered_map<std::string, LobbyId> by_name_key_;
+  std::unordered_map<PeerId, std::size_t> by_creator_;        // existing lobbies per creator
+  std::unordered_map<std::string, std::size_t> by_address_;   // ... per creator's address
   std::uint64_t next_order_ = 1;
 };
 

@@ -15,7 +15,8 @@ core::Lobby* require_lobby(Hub::State& s, Request& r) {
 
 }  // namespace
 
-std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data) {
+std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data,
+                                               const PeerId& creator, const std::string& address) {
   protocol::CreateLobbyReq req;
   if (auto e = protocol::decode(data, req, s.limits)) return *e;
   core::LobbyManager::CreateParams p;
@@ -23,6 +24,8 @@ std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::V
   p.is_private = req.is_private;
   p.persistent = req.persistent;
   p.max_participants = req.max_participants.value_or(0);
+  p.creator = creator;
+  p.address = address;
   return s.lobbies.create(p);
 }
 
@@ -36,7 +39,7 @@ void handle_list_lobbies(Hub::State& s, Request& r) {
 }
 
 void handle_create_lobby(Hub::State& s, Request& r) {
-  auto created = create_lobby(s, r.data);
+  auto created = create_lobby(s, r.data, r.session->peer_id, r.conn.address);
   if (auto* e = std::get_if<Error>(&created)) {
     s.fail(r, *e);
     return;

@@ -7,6 +7,7 @@
 #include "core/crypto.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/messages.hpp"
+#include "router/address.hpp"
 #include "router/hub_state.hpp"
 
 #include <climits>
@@ -31,6 +32,7 @@ int status_of(ErrorCode code) {
     case ErrorCode::lobby_exists:
     case ErrorCode::name_taken: return 409;
     case ErrorCode::too_many_lobbies: return 503;
+    case ErrorCode::lobby_quota: return 429;
     case ErrorCode::internal_error: return 500;
     default: return 400;
   }
@@ -194,7 +196,10 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
       if (m == "POST") {
         rapidjson::Document doc;
         if (auto e = parse_body(req, doc)) return respond(error_response(*e));
-        auto created = create_lobby(s, doc);
+        // The admin creates lobbies for others: no per-address quota.
+        const bool admin = !admin_token_.empty() &&
+                           core::constant_time_equal(bearer_token(req.authorization), admin_token_);
+        auto created = create_lobby(s, doc, "", admin ? std::string() : address_key(req.address));
         if (auto* e = std::get_if<Error>(&created)) return respond(error_response(*e));
         const core::Lobby* lobby = std::get<core::Lobby*>(created);
         return respond(json_response(201, [&](JsonBuilder& b) {

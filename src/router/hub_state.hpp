@@ -130,7 +130,9 @@ void handle_update_media(Hub::State& s, Request& r);
 void handle_relay_description(Hub::State& s, Request& r);
 void handle_relay_candidate(Hub::State& s, Request& r);
 
-// Lobby creation shared by the WS handler and POST /api/lobbies.
-std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data);
+// Lobby creation shared by the WS handler and POST /api/lobbies. creator: the session ("" for
+// HTTP); address: the client's address key, "" when exempt from the per-address quota.
+std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data,
+                                               const PeerId& creator, const std::string& address);
 
 }  // namespace lobbykit::router

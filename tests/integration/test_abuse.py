@@ -298,3 +298,60 @@ async def test_unnamed_sessions_expire_after_a_restart_too(servers):
     srv.restart()  # and it stays gone
     c = await connect(srv.port)
     await c.fail("auth", {"token": anon.token}, code="invalid_token")
+
+
+# ---- lobby quotas -------------------------------------------------------------------------
+
+async def test_a_session_may_keep_10_lobbies_by_default(servers):
+    srv = servers.start("--memory", admin_token=ADMIN)
+    c = await authed(srv.port, "Maker")
+    made = [await make_lobby(c, f"Mine {i}") for i in range(10)]
+    e = await c.fail("create_lobby", {"name": "Mine 10"}, code="lobby_quota")
+    assert "session" in e["error"]
+    # Another session from the same address still may (the address allows 50).
+    other = await authed(srv.port, "Other")
+    await make_lobby(other, "Theirs")
+    # A lobby that goes gives its place back.
+    r = await ahttp(srv.port, "DELETE", f"/api/admin/lobbies/{made[0]['id']}", headers=BEARER)
+    assert r.status == 200, r
+    await make_lobby(c, "Mine 10")
+    await c.fail("create_lobby", {"name": "Mine 11"}, code="lobby_quota")
+
+
+async def test_an_address_may_keep_50_lobbies_by_default(servers):
+    srv = servers.start("--memory", admin_token=ADMIN)
+    for i in range(50):
+        r = await ahttp(srv.port, "POST", "/api/lobbies", {"name": f"Http {i}"})
+        assert r.status == 201, r
+    r = await ahttp(srv.port, "POST", "/api/lobbies", {"name": "Http 50"})
+    assert r.status == 429 and r.json()["code"] == "lobby_quota", r
+    assert "address" in r.json()["error"]
+    # Sessions of that address share the quota.
+    c = await authed(srv.port, "Local")
+    await c.fail("create_lobby", {"name": "Ws"}, code="lobby_quota")
+    # The admin is exempt; a wrong token is not the admin.
+    r = await ahttp(srv.port, "POST", "/api/lobbies", {"name": "Admin's"},
+                    headers={"Authorization": "Bearer wrong"})
+    assert r.status == 429, r
+    r = await ahttp(srv.port, "POST", "/api/lobbies", {"name": "Admin's"}, headers=BEARER)
+    assert r.status == 201, r
+
+
+async def test_lobby_quotas_are_per_address(servers):
+    srv = servers.start("--memory", "--max-lobbies-per-address", "3",
+                        "--max-lobbies-per-session", "2")
+    a = await authed(srv.port, "A")
+    await make_lobby(a, "A1")
+    await make_lobby(a, "A2")
+    await a.fail("create_lobby", {"name": "A3"}, code="lobby_quota")
+    b = await authed(srv.port, "B")
+    await make_lobby(b, "B1")
+    await b.fail("create_lobby", {"name": "B2"}, code="lobby_quota")
+    r = await ahttp(srv.port, "POST", "/api/lobbies", {"name": "H1"})
+    assert r.status == 429 and r.json()["code"] == "lobby_quota", r
+    far = await connect_from(srv.port, OTHER_ADDRESS)
+    await far.auth()
+    await far.call("set_name", {"name": "Far"})
+    await make_lobby(far, "F1")
+    m = await metrics(srv.port)
+    assert m.errors("lobby_quota") == 2  # the WebSocket refusals

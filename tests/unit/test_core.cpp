@@ -1109,13 +1109,14 @@ TEST_CASE("AuthManager after a restart keeps names and passwords") {
 
 Lobby& create(Node& n, const std::string& name, bool is_private = false,
               bool persistent = false, std::uint32_t max = 0) {
-  auto r = n.lobbies.create({name, is_private, persistent, max});
+  auto r = n.lobbies.create({name, is_private, persistent, max, "", ""});
   REQUIRE(std::holds_alternative<Lobby*>(r));
   return *std::get<Lobby*>(r);
 }
 
-std::string create_error(Node& n, const std::string& name) {
-  auto r = n.lobbies.create({name, false, false, 0});
+std::string create_error(Node& n, const std::string& name, const PeerId& creator = "",
+                         const std::string& address = "") {
+  auto r = n.lobbies.create({name, false, false, 0, creator, address});
   if (auto* e = std::get_if<protocol::Error>(&r)) return std::string(protocol::to_string(e->code));
   return "ok";
 }
@@ -1182,6 +1183,54 @@ TEST_CASE("LobbyManager: too_many_lobbies") {
   CHECK(create_error(n, "Three") == "too_many_lobbies");
   n.lobbies.remove(LobbyId(two.info.id), "removed");
   CHECK(create_error(n, "Three") == "ok");
+}
+
+TEST_CASE("LobbyManager: lobby quotas per creating session and per address") {
+  Fixture f;
+  f.limits.max_lobbies_per_session = 2;
+  f.limits.max_lobbies_per_address = 3;
+  Node& n = *f.node;
+  CHECK(create_error(n, "A1", "p1", "198.51.100.1") == "ok");
+  CHECK(create_error(n, "A2", "p1", "198.51.100.1") == "ok");
+  CHECK(create_error(n, "A3", "p1", "198.51.100.1") == "lobby_quota");
+  CHECK(create_error(n, "A1", "p1", "198.51.100.1") == "lobby_exists");  // the name first
+  CHECK(n.lobbies.created_by("p1") == 2);
+  // Another session of the same address, then the address is full (HTTP has no session).
+  CHECK(create_error(n, "B1", "p2", "198.51.100.1") == "ok");
+  CHECK(create_error(n, "B2", "p2", "198.51.100.1") == "lobby_quota");
+  CHECK(create_error(n, "H1", "", "198.51.100.1") == "lobby_quota");
+  CHECK(n.lobbies.created_from("198.51.100.1") == 3);
+  // Other addresses, and exempt creators, are not held back.
+  CHECK(create_error(n, "C1", "p3", "198.51.100.2") == "ok");
+  CHECK(create_error(n, "D1", "p4", "") == "ok");
+  CHECK(create_error(n, "D2", "", "") == "ok");
+  // The sentence says which quota.
+  auto r = n.lobbies.create({"A3", false, false, 0, "p1", "198.51.100.9"});
+  REQUIRE(std::holds_alternative<protocol::Error>(r));
+  CHECK(std::get<protocol::Error>(r).message.find("session") != std::string::npos);
+  r = n.lobbies.create({"B9", false, false, 0, "p9", "198.51.100.1"});
+  CHECK(std::get<protocol::Error>(r).message.find("address") != std::string::npos);
+
+  // A lobby that goes (removed, or expired empty) gives its place back.
+  n.lobbies.remove(n.lobbies.find_public_by_name("A1")->info.id, "removed");
+  CHECK(n.lobbies.created_by("p1") == 1);
+  CHECK(create_error(n, "A3", "p1", "198.51.100.1") == "ok");
+  f.clock.advance(f.limits.lobby_expiry_ms);
+  n.lobbies.tick();
+  CHECK(n.lobbies.count() == 0);
+  CHECK(n.lobbies.created_by("p1") == 0);
+  CHECK(n.lobbies.created_from("198.51.100.1") == 0);
+}
+
+TEST_CASE("LobbyManager: after a restart lobbies count toward no quota") {
+  Fixture f;
+  f.limits.max_lobbies_per_session = 1;
+  CHECK(create_error(*f.node, "Kept", "p1", "198.51.100.1") == "ok");
+  Node& n = f.restart();
+  CHECK(n.lobbies.count() == 1);
+  CHECK(n.lobbies.created_by("p1") == 0);
+  CHECK(create_error(n, "New", "p1", "198.51.100.1") == "ok");
+  CHECK(create_error(n, "Newer", "p1", "198.51.100.1") == "lobby_quota");
 }
 
 TEST_CASE("LobbyManager lists lobbies created in the same millisecond in creation order") {

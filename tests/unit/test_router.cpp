@@ -306,8 +306,8 @@ struct Harness {
     return Client(*this, id);
   }
   // Connected, authenticated, named (unless name is empty), nothing pending.
-  Client user(const std::string& name) {
-    Client c = connect();
+  Client user(const std::string& name, std::string_view address = "192.0.2.1") {
+    Client c = connect(address);
     c.auth();
     if (!name.empty()) {
       Msg r = c.call("set_name", R"({"name":")" + name + R"("})");
@@ -1739,6 +1739,51 @@ TEST_CASE("http: lobbies are listed and created") {
   // A WebSocket client sees the lobby the HTTP API made.
   Client a = h.user("Ann");
   CHECK(a.join(id).str("data.lobby.name") == "Standup");
+}
+
+TEST_CASE("router: lobby quotas per session and per address, over WebSocket and HTTP") {
+  Limits l = test_limits();
+  l.max_lobbies_per_session = 2;
+  l.max_lobbies_per_address = 3;
+  Harness h(l);
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann");
+  const std::string a1 = a.create_lobby("A1");
+  a.create_lobby("A2");
+  int over = a.request("create_lobby", R"({"name":"A3"})");
+  Msg e = a.reply(over);
+  CHECK(e.code() == "lobby_quota");
+  CHECK(e.str("data.error").find("session") != std::string::npos);
+
+  // HTTP from the same address counts with its sessions.
+  HttpRequest post = http("POST", "/api/lobbies", R"({"name":"H1"})");
+  post.address = "192.0.2.1";
+  CHECK(serve(router, post).status == 201);
+  post.body = R"({"name":"H2"})";
+  HttpResponse refused = serve(router, post);
+  CHECK(refused.status == 429);
+  CHECK(body_of(refused).str("code") == "lobby_quota");
+  CHECK(body_of(refused).str("error").find("address") != std::string::npos);
+  Client b = h.user("Bob");
+  CHECK(b.call("create_lobby", R"({"name":"B1"})").code() == "lobby_quota");
+  post.address = "::ffff:192.0.2.1";  // the same address on a dual-stack socket
+  CHECK(serve(router, post).status == 429);
+  // The admin is exempt; a wrong token is not the admin.
+  post.authorization = "Bearer wrong";
+  CHECK(serve(router, post).status == 429);
+  post.authorization = kAdmin;
+  CHECK(serve(router, post).status == 201);
+  // Other addresses are not held back; in-process clients only by the per-session quota.
+  Client c = h.user("Cy", "198.51.100.20");
+  c.create_lobby("C1");
+  Client local = h.user("Local", kInProcessAddress);
+  local.create_lobby("L1");
+  local.create_lobby("L2");
+  CHECK(local.call("create_lobby", R"({"name":"L3"})").code() == "lobby_quota");
+  // A lobby that goes gives its place back, to the session and to the address.
+  CHECK(serve(router, http("DELETE", "/api/admin/lobbies/" + a1, "", kAdmin)).status == 200);
+  a.create_lobby("A3");
+  CHECK(a.call("create_lobby", R"({"name":"A4"})").code() == "lobby_quota");
 }
 
 TEST_CASE("http: the admin API is off without a token and needs the bearer token") {

@@ -35,6 +35,8 @@ class Limits:
     max_sessions_per_address: int
     max_participants: int
     max_lobbies: int
+    max_lobbies_per_session: int
+    max_lobbies_per_address: int
     password_attempts: int
     password_lockout_ms: int
     argon2_memory_kib: int

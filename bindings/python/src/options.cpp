@@ -100,6 +100,10 @@ void bind_options(py::module_& m) {
              "Existing sessions created from one client address (in-process ones exempt).")
       .field("max_participants", &Limits::max_participants, "Default and upper bound per lobby.")
       .field("max_lobbies", &Limits::max_lobbies, "Lobbies a server holds at once.")
+      .field("max_lobbies_per_session", &Limits::max_lobbies_per_session,
+             "Existing lobbies one session created.")
+      .field("max_lobbies_per_address", &Limits::max_lobbies_per_address,
+             "Existing lobbies created from one client address (admin and in-process exempt).")
       .field("password_attempts", &Limits::password_attempts, "Failures before throttling a name.")
       .field("password_lockout_ms", &Limits::password_lockout_ms,
              "First lockout; doubles per further failure.")
