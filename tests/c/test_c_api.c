@@ -265,6 +265,16 @@ static void test_errors(void) {
   so.limits_json = "{\"max_participants\": -3}";
   CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
   CHECK(strstr(lk_error_last()->message, "max_participants") != NULL);
+  so.limits_json = "{\"rate_flood_burst\": 0}";
+  CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
+  CHECK(strstr(lk_error_last()->message, "rate_flood_burst") != NULL);
+  /* The abuse limits by their docs/protocol.md names. */
+  so.limits_json = "{\"rate_flood_burst\": 50, \"idle_session_ttl_ms\": 1000, "
+                   "\"max_sessions\": 10, \"max_sessions_per_address\": 5, "
+                   "\"max_lobbies_per_session\": 3, \"max_lobbies_per_address\": 4}";
+  CHECK(lk_server_new(&server, &so) == LK_OK);
+  lk_server_free(server);
+  server = NULL;
   so.limits_json = "[1, 2";
   CHECK(lk_server_new(&server, &so) == LK_ERR_INVALID);
 
@@ -399,7 +409,7 @@ static void test_socket_conversation(void) { conversation(0); }
 static void test_in_process_conversation(void) { conversation(1); }
 
 static void test_request_errors(void) {
-  lk_server *server = new_server("{\"max_participants\": 1}");
+  lk_server *server = new_server("{\"max_participants\": 1, \"max_lobbies_per_session\": 1}");
   lk_client *ada = NULL, *bo = NULL;
   inbox ada_events, bo_events;
   char *reply = NULL, lobby_id[64], data[128];
@@ -446,6 +456,12 @@ static void test_request_errors(void) {
     reply = NULL;
     CHECK(lk_client_request_wait(&reply, bo, "join_lobby", data) == LK_ERR_REQUEST);
     CHECK(reply && strstr(reply, "\"code\":\"lobby_full\"") != NULL);
+    lk_free(reply);
+    reply = NULL;
+    /* ... and one lobby per session. */
+    CHECK(lk_client_request_wait(&reply, ada, "create_lobby", "{\"name\":\"Duo\"}") ==
+          LK_ERR_REQUEST);
+    CHECK(reply && strstr(reply, "\"code\":\"lobby_quota\"") != NULL);
   } else {
     CHECK(!"create_lobby returned a lobby id");
   }

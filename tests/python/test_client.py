@@ -8,7 +8,7 @@ import pytest
 
 import lobbykit
 from lobbykit import events as ev
-from conftest import TIMEOUT, EventLog, is_chat
+from conftest import TIMEOUT, EventLog, fast_limits, is_chat
 
 
 def test_requests_and_the_state_store(connect):
@@ -100,6 +100,20 @@ def test_server_error_codes(connect):
     assert code_of(bob.set_name, "Ada", password="wrong") == ("wrong_password", None)
     carol, _ = connect(name="Carol")
     assert code_of(bob.set_name, "Carol") == ("name_taken", None)
+
+
+def test_abuse_limits_reach_the_server_from_python_options(make_server, connect):
+    """docs/protocol.md "Limits" and "Names": a quota set in Limits, and the name rule."""
+    server = make_server(limits=fast_limits(max_lobbies_per_session=1))
+    ada, _ = connect(name="Ada", srv=server)
+    ada.create_lobby("One")
+    with pytest.raises(lobbykit.RequestError) as info:
+        ada.create_lobby("Two")
+    assert info.value.code == "lobby_quota" and "session" in info.value.message
+    with pytest.raises(lobbykit.RequestError) as info:
+        ada.set_name("\u200b\u2060")
+    assert (info.value.code, info.value.field) == ("bad_field", "data.name")
+    assert ada.set_name("\u3000Ada\u00a0L.\t")["name"] == "Ada L."
 
 
 def test_client_error_codes(make_server, transport, connect):

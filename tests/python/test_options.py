@@ -51,6 +51,11 @@ def test_defaults_are_the_documented_ones():
     assert limits.max_participants == 64
     assert limits.max_lobbies == 10000
     assert limits.session_ttl_ms == 24 * 3600 * 1000  # 64-bit field, past 2**31
+    # The abuse limits.
+    assert limits.rate_flood_burst == 200.0
+    assert limits.idle_session_ttl_ms == 5 * 60 * 1000
+    assert limits.max_sessions == 100000 and limits.max_sessions_per_address == 64
+    assert limits.max_lobbies_per_session == 10 and limits.max_lobbies_per_address == 50
     options = lobbykit.ServerOptions()
     assert options.limits == limits
     assert lobbykit.ClientOptions().reconnect == lobbykit.ReconnectPolicy()
