@@ -90,12 +90,14 @@ void LobbyManager::load(const store::Snapshot& snap) {
 std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
   const std::string key = protocol::name_key(params.name);
   if (by_name_key_.count(key)) return make_error(ErrorCode::lobby_exists, "A lobby with that name exists.");
-  if (!params.creator.empty() && count_of(by_creator_, params.creator) >= limits_.max_lobbies_per_session)
+  if (!params.creator.empty() &&
+      count_of(by_creator_, params.creator) >= limits_.max_lobbies_per_session)
     return make_error(ErrorCode::lobby_quota,
                       "This session created " + std::to_string(limits_.max_lobbies_per_session) +
                           " lobbies that still exist, as many as a session may; join one, or "
                           "wait until one of them closes.");
-  if (!params.address.empty() && count_of(by_address_, params.address) >= limits_.max_lobbies_per_address)
+  if (!params.address.empty() &&
+      count_of(by_address_, params.address) >= limits_.max_lobbies_per_address)
     return make_error(ErrorCode::lobby_quota,
                       std::to_string(limits_.max_lobbies_per_address) +
                           " lobbies created from your address still exist, as many as one "

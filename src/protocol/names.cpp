@@ -112,7 +112,9 @@ NameCheck check_name(std::string_view raw, std::size_t max_chars) {
   const std::vector<char32_t> all = decode(raw);
 
   // Trim White_Space at both ends; one U+0020 for every run of spaces inside.
-  auto blank = [](char32_t cp) { return is_space_control(cp) || classify_name_char(cp) == NameChar::space; };
+  auto blank = [](char32_t cp) {
+    return is_space_control(cp) || classify_name_char(cp) == NameChar::space;
+  };
   std::size_t begin = 0, end = all.size();
   while (begin < end && blank(all[begin])) ++begin;
   while (end > begin && blank(all[end - 1])) --end;

@@ -170,7 +170,8 @@ TEST_CASE("check_name accepts names of every script, trimmed and with spaces fol
       // Devanagari: ZWJ after a virama (क्‍ष)
       {U"\u0915\u094D\u200D\u0937", U"\u0915\u094D\u200D\u0937"},
       // emoji ZWJ sequences: family; woman technologist with a skin tone; heart on fire
-      {U"\U0001F468\u200D\U0001F469\u200D\U0001F467", U"\U0001F468\u200D\U0001F469\u200D\U0001F467"},
+      {U"\U0001F468\u200D\U0001F469\u200D\U0001F467",
+       U"\U0001F468\u200D\U0001F469\u200D\U0001F467"},
       {U"\U0001F469\U0001F3FD\u200D\U0001F4BB", U"\U0001F469\U0001F3FD\u200D\U0001F4BB"},
       {U"\u2764\uFE0F\u200D\U0001F525", U"\u2764\uFE0F\u200D\U0001F525"},
       {U"\u2764\uFE0F", U"\u2764\uFE0F"},                   // emoji presentation
@@ -285,8 +286,9 @@ TEST_CASE("check_name counts the length after trimming and folding spaces") {
 }
 
 TEST_CASE("check_name refuses invalid UTF-8") {
-  for (std::string_view bad : {std::string_view("a\xC3"), std::string_view("\xED\xA0\x80"),
-                               std::string_view("\xC0\xAF"), std::string_view("\xF4\x90\x80\x80")}) {
+  for (std::string_view bad :
+       {std::string_view("a\xC3"), std::string_view("\xED\xA0\x80"),
+        std::string_view("\xC0\xAF"), std::string_view("\xF4\x90\x80\x80")}) {
     NameCheck c = check_name(bad, 32);
     CHECK(c.problem == "The name is not valid UTF-8.");
     CHECK(c.name == "");
