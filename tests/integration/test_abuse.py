@@ -148,7 +148,8 @@ def pings(ids) -> bytes:
 
 
 async def test_every_request_over_the_rate_gets_one_rate_limited_reply(servers):
-    srv = servers.start("--rate", "1", "--rate-burst", "5")
+    # One message per 10 s: no token comes back while the test runs, however slow the machine.
+    srv = servers.start("--rate", "0.1", "--rate-burst", "5")
     ids = list(range(1, 13))
     got = await asyncio.to_thread(
         ws_burst, srv.port, pings(ids), timeout=10,
@@ -159,13 +160,13 @@ async def test_every_request_over_the_rate_gets_one_rate_limited_reply(servers):
     assert [m["type"] for m in replies] == ["result"] * 4 + ["error"] * 8, replies
     for m in replies[4:]:
         assert m["data"]["code"] == "rate_limited", m
-        assert 0 < m["data"]["retry_after_ms"] <= 1000, m
+        assert 0 < m["data"]["retry_after_ms"] <= 10_000, m
         assert m["data"]["error"]
     assert got.close_code is None  # refused, not closed
 
 
 async def test_messages_without_id_over_the_rate_are_dropped_with_one_notice(servers):
-    srv = servers.start("--rate", "1", "--rate-burst", "3")
+    srv = servers.start("--rate", "0.1", "--rate-burst", "3")
     frames = b"".join(ws_frame(OP_TEXT, b'{"type":"ping"}') for _ in range(10)) + \
         pings(["last"])
     got = await asyncio.to_thread(
@@ -180,7 +181,7 @@ async def test_messages_without_id_over_the_rate_are_dropped_with_one_notice(ser
 
 
 async def test_a_connection_that_keeps_flooding_is_closed_with_4006(servers):
-    srv = servers.start("--rate", "1", "--rate-burst", "5", "--rate-flood-burst", "20")
+    srv = servers.start("--rate", "0.1", "--rate-burst", "5", "--rate-flood-burst", "20")
     healthy = await authed(srv.port, "Healthy")
     ids = list(range(1, 301))
     got = await asyncio.to_thread(ws_burst, srv.port, pings(ids), timeout=10)
@@ -189,8 +190,8 @@ async def test_a_connection_that_keeps_flooding_is_closed_with_4006(servers):
     refused = [m for m in replies if m.get("type") == "error"]
     assert all(m["data"]["code"] == "rate_limited" for m in refused)
     # Four fit the burst, twenty refusals are answered, then the connection goes: its
-    # answers stay bounded however much it sends (a token may refill meanwhile).
-    assert 4 <= len(replies) - len(refused) <= 5 and 20 <= len(refused) <= 21, got.messages
+    # answers stay bounded however much it sends.
+    assert len(replies) - len(refused) == 4 and len(refused) == 20, got.messages
     assert (await metrics(srv.port)).closes(4006) == 1
     await healthy.ping()
 
@@ -233,8 +234,13 @@ async def test_sessions_per_address_are_capped_at_64_by_default(servers):
     assert m.closes(4005) == 1 and m.errors("too_many_sessions") == 1
 
 
+async def _disconnected(port: int, peer_id: str) -> bool:
+    r = await ahttp(port, "GET", "/api/admin/sessions", headers=BEARER)
+    return any(s["peer_id"] == peer_id and not s["connected"] for s in r.json()["sessions"])
+
+
 async def test_an_idle_session_makes_room_and_a_named_one_does_not(servers):
-    srv = servers.start("--memory", "--max-sessions-per-address", "3")
+    srv = servers.start("--memory", "--max-sessions-per-address", "3", admin_token=ADMIN)
     named = await connect_from(srv.port, label="named")
     await named.auth()
     await named.call("set_name", {"name": "Kept"})
@@ -247,6 +253,7 @@ async def test_an_idle_session_makes_room_and_a_named_one_does_not(servers):
     await refused.fail("auth", {}, code="too_many_sessions")
     assert await refused.wait_closed() == 4005
     await anon.close()  # gone, without name or lobby: it may make room
+    await until(lambda: _disconnected(srv.port, anon.peer_id), 10, "the server saw it go")
     fresh = await connect_from(srv.port, label="fresh")
     await fresh.auth()
     late = await connect_from(srv.port, OTHER_ADDRESS)
