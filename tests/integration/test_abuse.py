@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
-from conftest import (Client, HOST, ahttp, authed, connect, make_lobby, metrics, resume,
-                      until, ws_burst, ws_frame, OP_TEXT)
+from conftest import (HOST, OP_TEXT, Client, ahttp, authed, connect, make_lobby, metrics,
+                      until, ws_burst, ws_frame)
 
 
 # ---- names --------------------------------------------------------------------------------
