@@ -9,6 +9,7 @@
 #include "core/clock.hpp"
 #include "core/worker.hpp"
 #include "store/store.hpp"
+#include "support/hub_rig.hpp"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -37,12 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::CloseCode;
 
-Limits test_limits() {
-  Limits l;
-  l.argon2_memory_kib = 64;  // hashing stays cheap under the sanitizers
-  l.argon2_iterations = 1;
-  return l;
-}
+using testing::FakeOutbox;
+using testing::test_limits;
 
 bool is_hex(const std::string& s, std::size_t len) {
   return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) {
@@ -133,36 +130,6 @@ class Msg {
  private:
   Frame frame_;
   std::shared_ptr<rapidjson::Document> doc_;
-};
-
-// The transport, in memory: frames per connection, and how each connection was closed.
-// Like the real transport it drops frames sent to a connection after its close.
-class FakeOutbox final : public Outbox {
- public:
-  struct Record {
-    std::deque<Frame> pending;  // sent and not yet taken by the test
-    std::size_t dropped = 0;    // sent after close
-    int close_code = 0;         // 0 while open
-    int close_calls = 0;
-    std::string close_reason;
-  };
-
-  void send(ConnId conn, Frame frame) override {
-    Record& r = records[conn];
-    if (r.close_code != 0) {
-      ++r.dropped;
-      return;
-    }
-    r.pending.push_back(std::move(frame));
-  }
-  void close(ConnId conn, CloseCode code, std::string_view reason) override {
-    Record& r = records[conn];
-    ++r.close_calls;
-    r.close_code = static_cast<int>(code);
-    r.close_reason = std::string(reason);
-  }
-
-  std::map<ConnId, Record> records;
 };
 
 struct Harness;
@@ -286,17 +253,9 @@ class Client {
   ConnId id_;
 };
 
-// A hub with everything it needs, all in memory and all driven by hand.
-struct Harness {
-  explicit Harness(const Limits& l = test_limits()) : limits(l) { start(); }
-
-  void start() { hub = std::make_unique<Hub>(limits, clock, *store, out, worker); }
-  // The process dies after its last flush; a new hub loads the same store.
-  void restart() {
-    hub->flush();
-    hub.reset();
-    start();
-  }
+// The shared rig (tests/support/hub_rig.hpp) and clients on it.
+struct Harness : testing::HubRig {
+  using HubRig::HubRig;
 
   Client connect() {
     ConnId id = next_conn++;
@@ -316,12 +275,6 @@ struct Harness {
     return c;
   }
 
-  core::ManualClock clock;
-  core::ManualWorker worker;
-  std::unique_ptr<store::Store> store = store::make_memory_store();
-  FakeOutbox out;
-  Limits limits;
-  std::unique_ptr<Hub> hub;
   ConnId next_conn = 1;
   int next_id = 1;
 };
