@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,7 @@ class FakeOutbox final : public router::Outbox {
   };
 
   void send(router::ConnId conn, router::Frame frame) override {
+    if (observer) observer(conn, frame);
     Record& r = records[conn];
     if (r.close_code != 0) {
       ++r.dropped;
@@ -59,6 +61,8 @@ class FakeOutbox final : public router::Outbox {
   }
 
   std::map<router::ConnId, Record> records;
+  // Sees every frame sent, before it is kept or dropped (the fuzzers check each one).
+  std::function<void(router::ConnId, const router::Frame&)> observer;
 };
 
 // The Hub and what it is built on. restart() is a process restart: the Hub goes, the store
