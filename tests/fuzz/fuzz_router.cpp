@@ -47,6 +47,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -82,6 +84,12 @@ Limits tight_limits() {
   l.password_attempts = 2;
   l.password_lockout_ms = 1'000;
   return l;
+}
+
+// LOBBYKIT_FUZZ_TRACE=1 prints every message and frame (to read what a reproducer does).
+bool trace() {
+  static const bool on = std::getenv("LOBBYKIT_FUZZ_TRACE") != nullptr;
+  return on;
 }
 
 std::string to_json(const rapidjson::Value& v) {
@@ -241,6 +249,7 @@ class Run {
     const int replies_before = rid.empty() ? 0 : c.replies[rid];
     const std::uint64_t limited_before = rig_.hub->metrics().messages_in["rate_limited"];
     const std::size_t jobs_before = rig_.worker.pending();
+    if (trace()) std::fprintf(stderr, "conn %llu -> %s\n", static_cast<unsigned long long>(id), text.c_str());
     sender_ = &c;
     rig_.hub->on_message(id, text);
     sender_ = nullptr;
@@ -340,6 +349,7 @@ class Run {
 
   // Every frame the hub sends, as it sends it.
   void on_frame(ConnId id, const Frame& frame) {
+    if (trace()) std::fprintf(stderr, "conn %llu <- %s\n", static_cast<unsigned long long>(id), frame->c_str());
     ++frames_;
     FUZZ_CHECK(frame != nullptr, "null frame");
     const std::string& text = *frame;
