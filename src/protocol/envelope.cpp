@@ -153,7 +153,8 @@ std::optional<Error> read_envelope(const rapidjson::Value& doc, Envelope& env) {
   return std::nullopt;
 }
 
-// Room after the copy's NUL: RapidJSON's SSE2 scanners read whole aligned 16-byte blocks.
+// Room after the copy's NUL for RapidJSON's SIMD scanners, which read whole aligned 16-byte
+// blocks (RAPIDJSON_SSE2; off for now, see CMakeLists.txt).
 constexpr std::size_t kParsePadding = 16;
 // Values of an ordinary message fit here; larger ones take extra chunks until reset().
 constexpr std::size_t kParsePoolBytes = 16 * 1024;

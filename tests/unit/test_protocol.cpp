@@ -12,6 +12,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -286,6 +287,42 @@ TEST_CASE("parse_object reads HTTP bodies") {
   CHECK(code_of(parse_object("[]", doc)) == "bad_message");
   CHECK(code_of(parse_object("{", doc)) == "bad_json");
   CHECK(code_of(parse_object(repeat("[", 100), doc)) == "bad_json");
+}
+
+// U+0001..U+001F, four times: long enough for whole 16-byte blocks at any alignment.
+std::string control_characters() {
+  std::string controls;
+  for (char c = 1; c < 0x20; ++c) controls += c;
+  return repeat(controls, 4);
+}
+
+TEST_CASE("control characters are written escaped wherever they fall in a string") {
+  // RapidJSON 1.1.0's SSE2 writer (RAPIDJSON_SSE2) left U+001A..U+001F unescaped when they
+  // fell in an aligned 16-byte block: frames that JSON.parse refuses.
+  for (std::size_t shift = 0; shift < 16; ++shift) {
+    CAPTURE(shift);
+    const std::string text = std::string(shift, 'x') + control_characters();
+    JsonBuilder b;
+    b.begin_object().str("text", text).end_object();
+    const std::string out = b.take();
+    CHECK(std::none_of(out.begin(), out.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20; }));
+    CHECK(str(json(out), "text") == text);
+  }
+}
+
+TEST_CASE("raw control characters in a string are refused by both parse paths") {
+  // RapidJSON 1.1.0's SSE2 parser (RAPIDJSON_SSE2) took U+001A..U+001F in an aligned block
+  // of an in-place parse (the server's ParseBuffer path) as ordinary characters.
+  ParseBuffer buffer;
+  for (std::size_t shift = 0; shift < 16; ++shift) {
+    CAPTURE(shift);
+    const std::string text = R"({"type":"chat","data":{"text":")" + std::string(shift, 'x') +
+                             repeat("\x1a\x1b\x1c\x1d\x1e\x1f", 6) + R"("}})";
+    Envelope env;
+    CHECK(code_of(parse_envelope(text, env, buffer)) == "bad_json");
+    CHECK(code_of(parse(text).error) == "bad_json");
+  }
 }
 
 TEST_CASE("error codes have distinct snake_case names") {

@@ -948,6 +948,33 @@ TEST_CASE("router: chat reaches every member, the sender included, serialized on
   CHECK(snap.flag("data.history_complete"));
 }
 
+TEST_CASE("router: chat text with control characters reaches members as valid JSON") {
+  // Found by fuzzing: RapidJSON 1.1.0's SSE2 writer (RAPIDJSON_SSE2) sent U+001A..U+001F
+  // unescaped, and every browser in the lobby failed to parse the push and the snapshots.
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  const std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.clear();
+  b.clear();
+
+  std::string escaped, text;
+  for (int i = 0; i < 8; ++i) {
+    escaped += "x\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f";
+    text += "x\x1a\x1b\x1c\x1d\x1e\x1f";
+  }
+  CHECK(a.chat(escaped).num("data.offset") == 1);
+  // Msg parses each frame with RapidJSON's strict scalar parser: a raw control character
+  // fails it.
+  CHECK(b.next("chat").str("data.message.text") == text);
+  CHECK(a.next("chat").str("data.message.text") == text);
+  Client c = h.user("Cy");
+  Msg snapshot = c.join(lobby);
+  CHECK(snapshot.str("data.history.0.text") == text);
+}
+
 TEST_CASE("router: chat history beyond retention reports complete=false") {
   Limits l = test_limits();
   l.chat_history = 3;
