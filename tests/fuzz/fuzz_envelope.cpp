@@ -4,6 +4,7 @@
 // - the server's path (parse in place in a reused ParseBuffer) and the plain path (parse
 //   into a Document; the client's and HTTP bodies') give the same answer: the same error
 //   (code, message, field) and id, or the same type, id and data;
+// - a text holding a NUL byte is refused (no JSON text holds one);
 // - a decoded envelope has the documented shape: type of 1..64 bytes of valid UTF-8, id an
 //   integer or a string of at most 64 bytes, data an object, nesting at most 32 levels;
 // - valid_utf8() and utf8_length() agree with a byte-by-byte reference decoder.
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -109,6 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto plain_error = protocol::parse_envelope(text, doc, plain);
 
   FUZZ_CHECK(fast_error.has_value() == plain_error.has_value(), text);
+  // No JSON text holds a raw NUL (strings escape control characters).
+  if (std::memchr(text.data(), '\0', text.size())) FUZZ_CHECK(fast_error.has_value(), text);
   FUZZ_CHECK(fast.id_raw == plain.id_raw, text);
   if (fast_error) {
     FUZZ_CHECK(fast_error->code == plain_error->code, text);

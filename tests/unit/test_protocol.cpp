@@ -289,6 +289,46 @@ TEST_CASE("parse_object reads HTTP bodies") {
   CHECK(code_of(parse_object(repeat("[", 100), doc)) == "bad_json");
 }
 
+// Both parse paths: the server's (in place, in a ParseBuffer) and the plain one (the client's,
+// HTTP bodies'); they must give the same answer.
+std::string code_of_both(const std::string& text) {
+  ParseBuffer buffer;
+  Envelope env;
+  const std::string in_place = code_of(parse_envelope(text, env, buffer));
+  const Parsed plain = parse(text);
+  CHECK_MESSAGE(in_place == code_of(plain.error), "in place: " << in_place);
+  if (plain.error) {
+    rapidjson::Document doc;
+    CHECK(code_of(parse_object(text, doc)) == code_of(plain.error));
+  }
+  return code_of(plain.error);
+}
+
+TEST_CASE("a byte-order mark or stray bytes before the JSON are refused") {
+  // Found by fuzzing: RapidJSON's Parse(str, length) skips a UTF-8 byte-order mark and, with
+  // it, a leading 0xEF or 0xEF 0xBB; the in-place parse does not. No byte may come before
+  // the envelope.
+  const std::string ping = R"({"type":"ping","data":{}})";
+  CHECK(code_of_both(ping) == "ok");
+  CHECK(code_of_both("\xEF\xBB\xBF" + ping) == "bad_json");
+  CHECK(code_of_both("\xEF\xBB" + ping) == "bad_json");
+  CHECK(code_of_both("\xEF" + ping) == "bad_json");
+  CHECK(code_of_both("\xEF[") == "bad_json");
+}
+
+TEST_CASE("a NUL byte does not end a message early") {
+  // RapidJSON takes a NUL for the end of its input: what followed one was never read, and
+  // the message passed. No JSON text holds a raw NUL.
+  using namespace std::string_literals;
+  CHECK(code_of_both("{\"type\":\"ping\"}\0"s) == "bad_json");
+  CHECK(code_of_both("{\"type\":\"ping\"}\0{\"type\":\"chat\"}"s) == "bad_json");
+  CHECK(code_of_both("{\"type\":\"ping\"} \0 trailing"s) == "bad_json");
+  CHECK(code_of_both("{\"type\":\"ping\",\"data\":{\"a\":\"\0\"}}"s) == "bad_json");
+  Parsed p = parse("{\"type\":\"ping\"}\0junk"s);
+  REQUIRE(p.error);
+  CHECK(p.error->message == "The message is not valid JSON: Unexpected NUL character. (at byte 15).");
+}
+
 // U+0001..U+001F, four times: long enough for whole 16-byte blocks at any alignment.
 std::string control_characters() {
   std::string controls;
