@@ -91,6 +91,7 @@ bool trace() {
   static const bool on = std::getenv("LOBBYKIT_FUZZ_TRACE") != nullptr;
   return on;
 }
+unsigned long long ull(ConnId id) { return static_cast<unsigned long long>(id); }
 
 std::string to_json(const rapidjson::Value& v) {
   rapidjson::StringBuffer sb;
@@ -164,7 +165,6 @@ class Run {
   void finish() { run_worker(); }
 
  private:
-  ConnId conn_id(std::size_t k) const { return slots_[k]; }
   Conn* conn(ConnId id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : &it->second;
@@ -249,7 +249,7 @@ class Run {
     const int replies_before = rid.empty() ? 0 : c.replies[rid];
     const std::uint64_t limited_before = rig_.hub->metrics().messages_in["rate_limited"];
     const std::size_t jobs_before = rig_.worker.pending();
-    if (trace()) std::fprintf(stderr, "conn %llu -> %s\n", static_cast<unsigned long long>(id), text.c_str());
+    if (trace()) std::fprintf(stderr, "conn %llu -> %s\n", ull(id), text.c_str());
     sender_ = &c;
     rig_.hub->on_message(id, text);
     sender_ = nullptr;
@@ -349,7 +349,7 @@ class Run {
 
   // Every frame the hub sends, as it sends it.
   void on_frame(ConnId id, const Frame& frame) {
-    if (trace()) std::fprintf(stderr, "conn %llu <- %s\n", static_cast<unsigned long long>(id), frame->c_str());
+    if (trace()) std::fprintf(stderr, "conn %llu <- %s\n", ull(id), frame->c_str());
     ++frames_;
     FUZZ_CHECK(frame != nullptr, "null frame");
     const std::string& text = *frame;
