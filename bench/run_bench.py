@@ -837,6 +837,10 @@ class Report:
                 "| a frame forces a commit only if a store write preceded it uncommitted (`Hub::save_point`), so one commit covers many messages | `src/router/hub.hpp`, `src/transport/lws_server.cpp` | persisted chat (50 lobbies): 6,100 → 13,150 msgs/s, 9.9 → 5.9 s/100k |",
                 "| per-connection memory: no eagerly allocated `std::deque`, one write buffer for all connections | `src/transport/lws_server.cpp` | idle: 8,260 → 7,254 B/session at 10,000 |",
                 "| heartbeats from a once-a-second sweep instead of lws validity timers (an O(connections) sorted insert per connection) | `src/transport/lws_server.cpp` | connect 3,000: 350k → 328k server Ir/session |",
+                "",
+                "RapidJSON's SSE2 string scanning was turned off again afterwards: in RapidJSON 1.1.0 it "
+                "writes U+001A–U+001F unescaped (invalid JSON), found by fuzzing "
+                "([fuzzing.md](fuzzing.md)). The figures in this table were measured with it on.",
                 ""]
 
     def noise_table(self):

@@ -1434,7 +1434,7 @@ struct Run {
     win.start(o.server_pid);
     for (auto& w : workers) {
       Worker* p = w.get();
-      p->post([p, this, clients] {
+      p->post([p, clients] {
         for (Conn* c : clients)
           if (c->w == p) p->to_open.push_back(c);
         p->open_limit = SIZE_MAX;

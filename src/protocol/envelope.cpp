@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -91,15 +92,34 @@ Error too_deep() {
 }
 
 
-// The checks after a parse of text into doc.
+constexpr std::size_t kReadAll = std::string_view::npos;
+
+// Parses exactly the bytes of text into doc, iteratively. Not RapidJSON's Parse(str, length):
+// that one skips a byte-order mark, and with it a leading 0xEF or 0xEF 0xBB, so "\xEF{}"
+// passed for JSON. Returns where the parse stopped at a NUL byte, which RapidJSON takes for
+// the end of its input, or kReadAll.
 template <typename Document>
-std::optional<Error> check_parsed(std::string_view text, const Document& doc) {
-  if (doc.HasParseError()) {
+std::size_t parse_by_length(std::string_view text, Document& doc) {
+  rapidjson::MemoryStream in(text.data(), text.size());
+  doc.template ParseStream<rapidjson::kParseIterativeFlag>(in);
+  return !doc.HasParseError() && in.Tell() < text.size() ? in.Tell() : kReadAll;
+}
+
+// The checks after a parse of text into doc. nul_at: where a parse by length stopped at a
+// NUL byte; no JSON text holds one (strings escape control characters), so what follows it
+// must not pass unread.
+template <typename Document>
+std::optional<Error> check_parsed(std::string_view text, const Document& doc,
+                                  std::size_t nul_at) {
+  if (doc.HasParseError() || nul_at != kReadAll) {
     if (nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth) return too_deep();
+    const bool nul = !doc.HasParseError();
     return make_error(ErrorCode::bad_json,
                       std::string("The message is not valid JSON: ") +
-                          rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte " +
-                          std::to_string(doc.GetErrorOffset()) + ").");
+                          (nul ? "Unexpected NUL character."
+                               : rapidjson::GetParseError_En(doc.GetParseError())) +
+                          " (at byte " + std::to_string(nul ? nul_at : doc.GetErrorOffset()) +
+                          ").");
   }
   if (value_depth(doc, kMaxJsonDepth) > kMaxJsonDepth) return too_deep();
   if (!doc.IsObject()) {
@@ -153,7 +173,8 @@ std::optional<Error> read_envelope(const rapidjson::Value& doc, Envelope& env) {
   return std::nullopt;
 }
 
-// Room after the copy's NUL: RapidJSON's SSE2 scanners read whole aligned 16-byte blocks.
+// Room after the copy's NUL for RapidJSON's SIMD scanners, which read whole aligned 16-byte
+// blocks (RAPIDJSON_SSE2; off for now, see CMakeLists.txt).
 constexpr std::size_t kParsePadding = 16;
 // Values of an ordinary message fit here; larger ones take extra chunks until reset().
 constexpr std::size_t kParsePoolBytes = 16 * 1024;
@@ -168,8 +189,8 @@ std::optional<Error> parse_object(std::string_view text, rapidjson::Document& do
   // limit is checked on the parsed tree, which for a well-formed message is a walk over a
   // handful of values instead of a pass over every byte; a malformed one is scanned as
   // text so that "too deep" still wins over the parse error, as it always did.
-  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  return check_parsed(text, doc);
+  const std::size_t nul_at = parse_by_length(text, doc);
+  return check_parsed(text, doc, nul_at);
 }
 
 std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& doc,
@@ -204,11 +225,12 @@ std::optional<Error> parse_envelope(std::string_view text, Envelope& env, ParseB
   ParseBuffer::Document& doc = buf.reset();
   // In place needs the text to end at its first NUL; one with a NUL inside (never valid
   // JSON) is parsed by length, which reports it exactly as parse_object() does.
+  std::size_t nul_at = kReadAll;
   if (std::memchr(text.data(), '\0', text.size()))
-    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    nul_at = parse_by_length(text, doc);
   else
     doc.ParseInsitu<rapidjson::kParseIterativeFlag>(buf.load(text));
-  if (auto e = check_parsed(text, doc)) return e;
+  if (auto e = check_parsed(text, doc, nul_at)) return e;
   return read_envelope(doc, env);
 }
 

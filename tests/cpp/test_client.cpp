@@ -197,7 +197,10 @@ TEST_CASE("client: name, lobby, chat and signaling between two clients") {
   const std::pair<Via, Via> pairs[] = {{Via::socket, Via::socket},
                                        {Via::in_process, Via::in_process},
                                        {Via::socket, Via::in_process}};
-  for (auto [via_a, via_b] : pairs) {
+  for (const auto& pair : pairs) {
+    // Named copies, not a structured binding: CAPTURE's lambda cannot capture a binding
+    // before C++20 (clang refuses it).
+    const Via via_a = pair.first, via_b = pair.second;
     CAPTURE(name_of(via_a));
     CAPTURE(name_of(via_b));
     Server server(server_options());

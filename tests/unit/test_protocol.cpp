@@ -13,6 +13,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -317,6 +318,82 @@ TEST_CASE("parse_object reads HTTP bodies") {
   CHECK(code_of(parse_object("[]", doc)) == "bad_message");
   CHECK(code_of(parse_object("{", doc)) == "bad_json");
   CHECK(code_of(parse_object(repeat("[", 100), doc)) == "bad_json");
+}
+
+// Both parse paths: the server's (in place, in a ParseBuffer) and the plain one (the client's,
+// HTTP bodies'); they must give the same answer.
+std::string code_of_both(const std::string& text) {
+  ParseBuffer buffer;
+  Envelope env;
+  const std::string in_place = code_of(parse_envelope(text, env, buffer));
+  const Parsed plain = parse(text);
+  CHECK_MESSAGE(in_place == code_of(plain.error), "in place: " << in_place);
+  if (plain.error) {
+    rapidjson::Document doc;
+    CHECK(code_of(parse_object(text, doc)) == code_of(plain.error));
+  }
+  return code_of(plain.error);
+}
+
+TEST_CASE("a byte-order mark or stray bytes before the JSON are refused") {
+  // Found by fuzzing: RapidJSON's Parse(str, length) skips a UTF-8 byte-order mark and, with
+  // it, a leading 0xEF or 0xEF 0xBB; the in-place parse does not. No byte may come before
+  // the envelope.
+  const std::string ping = R"({"type":"ping","data":{}})";
+  CHECK(code_of_both(ping) == "ok");
+  CHECK(code_of_both("\xEF\xBB\xBF" + ping) == "bad_json");
+  CHECK(code_of_both("\xEF\xBB" + ping) == "bad_json");
+  CHECK(code_of_both("\xEF" + ping) == "bad_json");
+  CHECK(code_of_both("\xEF[") == "bad_json");
+}
+
+TEST_CASE("a NUL byte does not end a message early") {
+  // RapidJSON takes a NUL for the end of its input: what followed one was never read, and
+  // the message passed. No JSON text holds a raw NUL.
+  using namespace std::string_literals;
+  CHECK(code_of_both("{\"type\":\"ping\"}\0"s) == "bad_json");
+  CHECK(code_of_both("{\"type\":\"ping\"}\0{\"type\":\"chat\"}"s) == "bad_json");
+  CHECK(code_of_both("{\"type\":\"ping\"} \0 trailing"s) == "bad_json");
+  CHECK(code_of_both("{\"type\":\"ping\",\"data\":{\"a\":\"\0\"}}"s) == "bad_json");
+  Parsed p = parse("{\"type\":\"ping\"}\0junk"s);
+  REQUIRE(p.error);
+  CHECK(p.error->message == "The message is not valid JSON: Unexpected NUL character. (at byte 15).");
+}
+
+// U+0001..U+001F, four times: long enough for whole 16-byte blocks at any alignment.
+std::string control_characters() {
+  std::string controls;
+  for (char c = 1; c < 0x20; ++c) controls += c;
+  return repeat(controls, 4);
+}
+
+TEST_CASE("control characters are written escaped wherever they fall in a string") {
+  // RapidJSON 1.1.0's SSE2 writer (RAPIDJSON_SSE2) left U+001A..U+001F unescaped when they
+  // fell in an aligned 16-byte block: frames that JSON.parse refuses.
+  for (std::size_t shift = 0; shift < 16; ++shift) {
+    CAPTURE(shift);
+    const std::string text = std::string(shift, 'x') + control_characters();
+    JsonBuilder b;
+    b.begin_object().str("text", text).end_object();
+    const std::string out = b.take();
+    CHECK(std::none_of(out.begin(), out.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20; }));
+    CHECK(str(json(out), "text") == text);
+  }
+}
+
+TEST_CASE("raw control characters in a string are refused by both parse paths") {
+  // RapidJSON 1.1.0's SSE2 parser (RAPIDJSON_SSE2) took U+001A..U+001F in an aligned block
+  // of an in-place parse (the server's ParseBuffer path) as ordinary characters.
+  ParseBuffer buffer;
+  for (std::size_t shift = 0; shift < 16; ++shift) {
+    CAPTURE(shift);
+    const std::string text = R"({"type":"chat","data":{"text":")" + std::string(shift, 'x') +
+                             repeat("\x1a\x1b\x1c\x1d\x1e\x1f", 6) + R"("}})";
+    Envelope env;
+    CHECK(code_of(parse_envelope(text, env, buffer)) == "bad_json");
+    CHECK(code_of(parse(text).error) == "bad_json");
+  }
 }
 
 TEST_CASE("error codes have distinct snake_case names") {

@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/worker.hpp"
 #include "store/store.hpp"
+#include "support/hub_rig.hpp"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -38,12 +39,8 @@ namespace {
 namespace fs = std::filesystem;
 using protocol::CloseCode;
 
-Limits test_limits() {
-  Limits l;
-  l.argon2_memory_kib = 64;  // hashing stays cheap under the sanitizers
-  l.argon2_iterations = 1;
-  return l;
-}
+using testing::FakeOutbox;
+using testing::test_limits;
 
 bool is_hex(const std::string& s, std::size_t len) {
   return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) {
@@ -134,36 +131,6 @@ class Msg {
  private:
   Frame frame_;
   std::shared_ptr<rapidjson::Document> doc_;
-};
-
-// The transport, in memory: frames per connection, and how each connection was closed.
-// Like the real transport it drops frames sent to a connection after its close.
-class FakeOutbox final : public Outbox {
- public:
-  struct Record {
-    std::deque<Frame> pending;  // sent and not yet taken by the test
-    std::size_t dropped = 0;    // sent after close
-    int close_code = 0;         // 0 while open
-    int close_calls = 0;
-    std::string close_reason;
-  };
-
-  void send(ConnId conn, Frame frame) override {
-    Record& r = records[conn];
-    if (r.close_code != 0) {
-      ++r.dropped;
-      return;
-    }
-    r.pending.push_back(std::move(frame));
-  }
-  void close(ConnId conn, CloseCode code, std::string_view reason) override {
-    Record& r = records[conn];
-    ++r.close_calls;
-    r.close_code = static_cast<int>(code);
-    r.close_reason = std::string(reason);
-  }
-
-  std::map<ConnId, Record> records;
 };
 
 struct Harness;
@@ -287,17 +254,9 @@ class Client {
   ConnId id_;
 };
 
-// A hub with everything it needs, all in memory and all driven by hand.
-struct Harness {
-  explicit Harness(const Limits& l = test_limits()) : limits(l) { start(); }
-
-  void start() { hub = std::make_unique<Hub>(limits, clock, *store, out, worker); }
-  // The process dies after its last flush; a new hub loads the same store.
-  void restart() {
-    hub->flush();
-    hub.reset();
-    start();
-  }
+// The shared rig (tests/support/hub_rig.hpp) and clients on it.
+struct Harness : testing::HubRig {
+  using HubRig::HubRig;
 
   // From a documentation address (RFC 5737) unless told otherwise.
   Client connect(std::string_view address = "192.0.2.1") {
@@ -318,12 +277,6 @@ struct Harness {
     return c;
   }
 
-  core::ManualClock clock;
-  core::ManualWorker worker;
-  std::unique_ptr<store::Store> store = store::make_memory_store();
-  FakeOutbox out;
-  Limits limits;
-  std::unique_ptr<Hub> hub;
   ConnId next_conn = 1;
   int next_id = 1;
 };
@@ -1102,6 +1055,33 @@ TEST_CASE("router: chat reaches every member, the sender included, serialized on
   CHECK(snap.size("data.history") == 3);
   CHECK(snap.num("data.last_offset") == 3);
   CHECK(snap.flag("data.history_complete"));
+}
+
+TEST_CASE("router: chat text with control characters reaches members as valid JSON") {
+  // Found by fuzzing: RapidJSON 1.1.0's SSE2 writer (RAPIDJSON_SSE2) sent U+001A..U+001F
+  // unescaped, and every browser in the lobby failed to parse the push and the snapshots.
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  const std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  b.join(lobby);
+  a.clear();
+  b.clear();
+
+  std::string escaped, text;
+  for (int i = 0; i < 8; ++i) {
+    escaped += "x\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f";
+    text += "x\x1a\x1b\x1c\x1d\x1e\x1f";
+  }
+  CHECK(a.chat(escaped).num("data.offset") == 1);
+  // Msg parses each frame with RapidJSON's strict scalar parser: a raw control character
+  // fails it.
+  CHECK(b.next("chat").str("data.message.text") == text);
+  CHECK(a.next("chat").str("data.message.text") == text);
+  Client c = h.user("Cy");
+  Msg snapshot = c.join(lobby);
+  CHECK(snapshot.str("data.history.0.text") == text);
 }
 
 TEST_CASE("router: chat history beyond retention reports complete=false") {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz, docs/fuzzing.md) with clang-14 into build-fuzz/
+# and runs each one, one at a time, on a temporary copy of its seed corpus and regression
+# inputs (the checked-in corpus never grows).
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   default: 30 s each, every target
+#   scripts/fuzz.sh --long [TARGET...]                  10,000,000 executions per target
+#
+# Targets: envelope messages router http client_decode. Exits non-zero when any target found
+# a crash, a leak, a timeout (10 s for one input) or ran out of memory (2 GiB), after printing
+# the reproducer's path; see docs/fuzzing.md for turning one into a regression input.
+# LOBBYKIT_FUZZ_BUILD_DIR overrides the build folder.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+
+all_targets=(envelope messages router http client_decode)
+limit=(-max_total_time=30)
+what="30 s"
+if [ "${1:-}" = --long ]; then
+  limit=(-runs=10000000)
+  what="10,000,000 executions"
+  shift
+elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
+  limit=(-max_total_time="$1")
+  what="$1 s"
+  shift
+fi
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+for t in "${targets[@]}"; do
+  [[ " ${all_targets[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target $t" >&2; exit 2; }
+done
+
+# The longest input worth trying, per target: a few requests, a handful of frames.
+max_len() {
+  case $1 in
+    client_decode) echo 8192 ;;
+    *) echo 4096 ;;
+  esac
+}
+
+build=${LOBBYKIT_FUZZ_BUILD_DIR:-$root/build-fuzz}
+echo "== build $build (clang-14, libFuzzer + ASan + UBSan)"
+CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLOBBYKIT_BUILD_FUZZ=ON -DLOBBYKIT_BUILD_TESTS=OFF -DLOBBYKIT_BUILD_EXAMPLES=OFF \
+  -DLOBBYKIT_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target lobbykit_fuzz
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=()
+for t in "${targets[@]}"; do
+  corpus="$work/corpus-$t"
+  mkdir -p "$corpus"
+  cp "$root/tests/fuzz/corpus/$t/"* "$corpus/"
+  if [ -d "$root/tests/fuzz/regressions/$t" ]; then cp "$root/tests/fuzz/regressions/$t/"* "$corpus/"; fi
+  artifacts="$build/fuzz-artifacts/$t"
+  mkdir -p "$artifacts"
+  log="$build/fuzz-logs/$t.log"
+  mkdir -p "$(dirname "$log")"
+  cmd=("$build/tests/fuzz/fuzz_$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048
+       -max_len="$(max_len "$t")" -dict="$root/tests/fuzz/dict/$t.dict"
+       -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus")
+  echo "== fuzz $t ($what): ${cmd[*]}"
+  rc=0
+  UBSAN_OPTIONS=print_stacktrace=1 "${cmd[@]}" >"$log" 2>&1 || rc=$?
+  # libFuzzer's last status line (executions, coverage, speed) and its run summary.
+  grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true
+  grep -E '^Done [0-9]+ runs' "$log" | tail -n 1 || true
+  if [ "$rc" -ne 0 ]; then
+    echo "!! fuzz_$t failed (exit $rc); log: $log"
+    grep -E 'ERROR: |invariant failed|runtime error|SUMMARY: ' "$log" | head -n 5 || true
+    reproducer=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+    echo "!! reproducer: ${reproducer:-(none written; see the log)}"
+    failed+=("$t")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "== fuzzing FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "== fuzzing passed: ${targets[*]} ($what each, no crash, leak, timeout or OOM)"
