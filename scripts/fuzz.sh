@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 
-all_targets=(envelope messages router http client_decode)
+all_targets=(envelope messages router http client_decode wire)
 limit=(-max_total_time=30)
 what="30 s"
 if [ "${1:-}" = --long ]; then

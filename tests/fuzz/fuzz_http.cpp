@@ -123,6 +123,7 @@ class Run {
                                                "PATCH", "get", "OPTIONS"};
     router::HttpRequest req;
     req.method = in.pick(kMethods);
+    req.address = "127.0.0.1";
     for (char c : in.text()) {
       if (c == '\x01') req.path += ada_peer_;
       else if (c == '\x02') req.path += lobby_id_;
@@ -215,7 +216,7 @@ class Run {
 
   // A connected, named session on connection conn; returns its peer id.
   std::string user(router::ConnId conn, const std::string& set_name) {
-    rig_.hub->on_open(conn);
+    rig_.hub->on_open(conn, "127.0.0.1");
     send(conn, R"({"type":"auth","id":1,"data":{}})");
     std::string peer = field(conn, "peer_id");
     send(conn, R"({"type":"set_name","id":2,"data":)" + set_name + "}");

@@ -177,7 +177,9 @@ class Run {
     Conn& c = conns_[id];
     c.id = id;
     c.open = true;
-    rig_.hub->on_open(id);
+    // Three client addresses, so the per-address limits are reached too.
+    static const char* const kAddresses[] = {"127.0.0.1", "10.1.2.3", "2001:db8::1"};
+    rig_.hub->on_open(id, kAddresses[k % 3]);
   }
 
   void close(std::size_t k) {

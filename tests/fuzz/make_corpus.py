@@ -370,3 +370,31 @@ client_seeds = {
                         '[1,2]', '{"type":"participant_left"}'),
 }
 write("client_decode", client_seeds)
+
+
+# --- wire: the transport's codecs; first byte 0 = HTTP request head, 1 = WebSocket frames,
+# --- 2 = a close frame's payload -------------------------------------------------------------
+def masked(b0, payload, key=b"\x37\xfa\x21\x3d"):
+    n = len(payload)
+    head = bytes([b0]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    return head + key + bytes(c ^ key[i & 3] for i, c in enumerate(payload))
+
+
+wire_seeds = {
+    "http-get": b"\x00GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n",
+    "http-post": b"\x00POST /api/lobbies?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n"
+                 b"Content-Type: application/json\r\n\r\n{\"name\":\"a\"}",
+    "http-both-lengths": b"\x00POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "http-upgrade": b"\x00GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    "http-pipelined": b"\x00\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
+    "ws-text": b"\x01" + masked(0x81, b'{"type":"ping","id":1}'),
+    "ws-fragments": b"\x01" + masked(0x01, b'{"type":') + masked(0x89, b"p") + masked(0x80, b'"ping"}'),
+    "ws-close": b"\x01" + masked(0x88, b"\x03\xe8bye"),
+    "ws-long": b"\x01" + masked(0x81, b"a" * 300),
+    "ws-unmasked": b"\x01\x81\x05hello",
+    "close-ok": b"\x02\x03\xe8done",
+    "close-bad-utf8": b"\x02\x0f\xa0\xff",
+    "close-one-byte": b"\x02\x03",
+}
+write("wire", wire_seeds)
