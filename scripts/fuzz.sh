@@ -35,7 +35,7 @@ done
 # The longest input worth trying, per target: a few requests, a handful of frames.
 max_len() {
   case $1 in
-    client_decode) echo 8192 ;;
+    client_decode|wire) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }
