@@ -6,9 +6,9 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   default: 30 s each, every target
 #   scripts/fuzz.sh --long [TARGET...]                  10,000,000 executions per target
 #
-# Targets: envelope messages router http client_decode. Exits non-zero when any target found
-# a crash, a leak, a timeout (10 s for one input) or ran out of memory (2 GiB), after printing
-# the reproducer's path; see docs/fuzzing.md for turning one into a regression input.
+# Targets: envelope messages router http client_decode wire. Exits non-zero when any target
+# found a crash, a leak, a timeout (10 s for one input) or ran out of memory (2 GiB), after
+# printing the reproducer's path; see docs/fuzzing.md for turning one into a regression input.
 # LOBBYKIT_FUZZ_BUILD_DIR overrides the build folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,8 +59,10 @@ for t in "${targets[@]}"; do
   mkdir -p "$artifacts"
   log="$build/fuzz-logs/$t.log"
   mkdir -p "$(dirname "$log")"
+  dict=()
+  if [ -f "$root/tests/fuzz/dict/$t.dict" ]; then dict=(-dict="$root/tests/fuzz/dict/$t.dict"); fi
   cmd=("$build/tests/fuzz/fuzz_$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048
-       -max_len="$(max_len "$t")" -dict="$root/tests/fuzz/dict/$t.dict"
+       -max_len="$(max_len "$t")" "${dict[@]}"
        -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus")
   echo "== fuzz $t ($what): ${cmd[*]}"
   rc=0

@@ -53,9 +53,9 @@ if [ "${LOBBYKIT_TEST_TSAN:-1}" != 0 ]; then
     ctest --output-on-failure -j"$jobs" -R '^(c_api|example)[.]|^(client|server):')
 fi
 # Fuzzing (docs/fuzzing.md): the libFuzzer targets built with clang-14 into build-fuzz/, each
-# run for LOBBYKIT_TEST_FUZZ_SECONDS (20) on a copy of its corpus; about 4 minutes with the
+# run for LOBBYKIT_TEST_FUZZ_SECONDS (15) on a copy of its corpus; about 4 minutes with the
 # build. LOBBYKIT_TEST_FUZZ=0 skips it.
 if [ "${LOBBYKIT_TEST_FUZZ:-1}" != 0 ]; then
-  "$root/scripts/fuzz.sh" "${LOBBYKIT_TEST_FUZZ_SECONDS:-20}"
+  "$root/scripts/fuzz.sh" "${LOBBYKIT_TEST_FUZZ_SECONDS:-15}"
 fi
 echo "== all tests passed"

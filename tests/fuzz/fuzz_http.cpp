@@ -176,7 +176,7 @@ class Run {
 
   void check_response(const router::HttpRequest& req, const router::HttpResponse& r) {
     const std::string what = req.method + " " + req.path + " -> " + std::to_string(r.status);
-    static constexpr int kStatuses[] = {200, 201, 400, 401, 404, 405, 409, 413, 500, 503};
+    static constexpr int kStatuses[] = {200, 201, 400, 401, 404, 405, 409, 413, 429, 500, 503};
     FUZZ_CHECK(std::find(std::begin(kStatuses), std::end(kStatuses), r.status) !=
                    std::end(kStatuses),
                what);

@@ -12,7 +12,8 @@
 //   valid JSON;
 // - a relay payload written by write_relay_payload() passes the same check again with the
 //   same fields (what the server forwards is what it checked);
-// - check_name() and name_key() are idempotent, and check_name() rejects control characters;
+// - check_name() cleans only White_Space (trimmed, runs folded to one space, as documented),
+//   refuses controls that are not White_Space, and with name_key() is idempotent;
 // - the value encoders round-trip through the client's decoders (client_decode.hpp), and a
 //   chat message is never longer than json_size() says.
 #include "fuzz_support.hpp"
@@ -26,6 +27,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -50,22 +52,59 @@ Limits tight_limits() {
   return l;
 }
 
-// True when text has a C0 or C1 control character or DEL (text is valid UTF-8).
-bool has_control(std::string_view text) {
+// The code points of valid UTF-8 text.
+std::u32string code_points(std::string_view text) {
+  std::u32string out;
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (s[i] < 0x20 || s[i] == 0x7F) return true;
-    if (s[i] == 0xC2 && i + 1 < text.size() && s[i + 1] <= 0x9F) return true;  // U+0080..9F
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t len = s[i] < 0x80 ? 1 : s[i] < 0xE0 ? 2 : s[i] < 0xF0 ? 3 : 4;
+    char32_t cp = len == 1 ? s[i] : s[i] & (0x7F >> len);
+    for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
+    out.push_back(cp);
+    i += len;
   }
-  return false;
+  return out;
+}
+
+// Unicode's White_Space property (PropList.txt) and the C0 and C1 controls, written here
+// from the standard rather than taken from protocol/names.cpp.
+bool white_space(char32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
+}
+bool control(char32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
+
+// The documented cleaning: White_Space trimmed at both ends, each run inside one U+0020.
+std::string fold_white_space(std::string_view raw) {
+  std::string out;
+  bool gap = false;
+  const auto* s = reinterpret_cast<const unsigned char*>(raw.data());
+  for (std::size_t i = 0; i < raw.size();) {
+    const std::size_t len = s[i] < 0x80 ? 1 : s[i] < 0xE0 ? 2 : s[i] < 0xF0 ? 3 : 4;
+    if (white_space(code_points(raw.substr(i, len))[0])) {
+      gap = !out.empty();
+    } else {
+      if (gap) out += ' ';
+      gap = false;
+      out.append(raw.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
 }
 
 void check_clean_name(const std::string& name, std::size_t max_chars, std::string_view input) {
   FUZZ_CHECK(!name.empty(), input);
-  FUZZ_CHECK(name.front() != ' ' && name.back() != ' ', input);
   FUZZ_CHECK(protocol::valid_utf8(name), input);
-  FUZZ_CHECK(protocol::utf8_length(name) <= max_chars, input);
-  FUZZ_CHECK(!has_control(name), input);
+  const std::u32string cps = code_points(name);
+  FUZZ_CHECK(cps.size() <= max_chars, input);
+  FUZZ_CHECK(!white_space(cps.front()) && !white_space(cps.back()), input);
+  for (std::size_t i = 0; i < cps.size(); ++i) {
+    FUZZ_CHECK(!control(cps[i]), input);
+    if (white_space(cps[i]))
+      FUZZ_CHECK(cps[i] == U' ' && !white_space(cps[i + 1]), input);  // one U+0020, inside
+  }
   protocol::NameCheck again = protocol::check_name(name, max_chars);
   FUZZ_CHECK(again.problem.empty() && again.name == name, input);
 }
@@ -208,10 +247,19 @@ void names(Input& in) {
   const std::size_t max_chars = in.below(70);
   const std::string_view raw = in.rest();
   protocol::NameCheck c = protocol::check_name(raw, max_chars);
-  if (c.problem.empty()) check_clean_name(c.name, max_chars, raw);
-  else FUZZ_CHECK(c.name.empty(), raw);
-  if (protocol::valid_utf8(raw) && has_control(raw))
-    FUZZ_CHECK(!c.problem.empty(), raw);
+  if (c.problem.empty()) {
+    check_clean_name(c.name, max_chars, raw);
+    FUZZ_CHECK(c.name == fold_white_space(raw), raw);  // only White_Space was changed
+  } else {
+    FUZZ_CHECK(c.name.empty(), raw);
+  }
+  if (protocol::valid_utf8(raw)) {
+    const std::u32string cps = code_points(raw);
+    const bool refused_control = std::any_of(cps.begin(), cps.end(), [](char32_t cp) {
+      return control(cp) && !white_space(cp);
+    });
+    if (refused_control) FUZZ_CHECK(!c.problem.empty(), raw);
+  }
   const std::string key = protocol::name_key(raw);
   FUZZ_CHECK(key.size() == raw.size(), raw);
   FUZZ_CHECK(protocol::name_key(key) == key, raw);

@@ -21,8 +21,8 @@
 // - every frame is a JSON object with a string "type", an object "data", and an "id" only
 //   as a string or an integer;
 // - a frame with an id goes only to the connection that sent a request with that id, and a
-//   request gets at most one reply (exactly one when it was answerable at once: valid
-//   UTF-8, not rate limited, no worker job started; or once the worker ran its job);
+//   request gets at most one reply: exactly one, rate limited or not, unless it was not
+//   valid UTF-8 or its connection was closed for it, at once or once its worker job ran;
 // - nothing is sent to, or closed on, a connection the transport reported closed (or never
 //   opened), and the hub closes a connection at most once;
 // - a session token appears only in welcome frames; a welcome either resumes with the token
@@ -32,7 +32,7 @@
 //   snapshots list as many participants as they say, no more than the lobby allows, and
 //   history in increasing offsets up to last_offset;
 // - the metrics count every frame sent, and the gauges stay consistent (no more connected
-//   sessions than open connections, no more lobbies than allowed).
+//   sessions than open connections, no more sessions and lobbies than allowed).
 #include "deterministic_random.hpp"
 #include "fuzz_support.hpp"
 #include "support/hub_rig.hpp"
@@ -73,14 +73,20 @@ Limits tight_limits() {
   l.max_lobby_name_chars = 8;
   l.rate_per_second = 4;
   l.rate_burst = 8;
+  l.rate_flood_burst = 6;
   l.auth_timeout_ms = 1'000;
   l.max_outbound_bytes = 2'048;  // a quarter is the history budget of a reply
   l.chat_history = 4;
   l.lobby_expiry_ms = 5'000;
   l.resume_grace_ms = 2'000;
   l.session_ttl_ms = 20'000;
+  l.idle_session_ttl_ms = 3'000;
+  l.max_sessions = 6;
+  l.max_sessions_per_address = 3;
   l.max_participants = 3;
   l.max_lobbies = 3;
+  l.max_lobbies_per_session = 2;
+  l.max_lobbies_per_address = 2;
   l.password_attempts = 2;
   l.password_lockout_ms = 1'000;
   return l;
@@ -249,14 +255,14 @@ class Run {
 
     const bool answerable = c.open && rig_.out.records[id].close_calls == 0 && utf8;
     const int replies_before = rid.empty() ? 0 : c.replies[rid];
-    const std::uint64_t limited_before = rig_.hub->metrics().messages_in["rate_limited"];
     const std::size_t jobs_before = rig_.worker.pending();
     if (trace()) std::fprintf(stderr, "conn %llu -> %s\n", ull(id), text.c_str());
     sender_ = &c;
     rig_.hub->on_message(id, text);
     sender_ = nullptr;
     if (rid.empty() || !answerable) return;
-    if (rig_.hub->metrics().messages_in["rate_limited"] != limited_before) return;
+    // Closed for it (flooding past the rate limit): no answer is owed.
+    if (rig_.out.records[id].close_calls != 0) return;
     if (rig_.worker.pending() > jobs_before) {
       owed_.push_back(Owed{id, rid, replies_before});
       return;
@@ -274,7 +280,7 @@ class Run {
                                              "x\u0085y", ""};
     static constexpr const char* kPasswords[] = {"pw", "secret", "x", ""};
     static constexpr const char* kLobbyNames[] = {"Standup", "standup", "Room", "Lobby Ünïcode",
-                                                  "a-very-long-lobby-name"};
+                                                  "a-very-long-lobby-name", "Lab", "Café"};
     static constexpr const char* kTexts[] = {"hi", "", "quote \" and \\ backslash",
                                              "\u00e9\u4e2d\U0001F600", "line\nbreak",
                                              "tab\tand \x1b[31mcolour\x1b[0m \x1a\x1f"};
@@ -459,6 +465,7 @@ class Run {
     std::uint64_t open = 0;
     for (const auto& [id, c] : conns_) open += c.open;
     FUZZ_CHECK(g.sessions_connected <= g.sessions, "gauges");
+    FUZZ_CHECK(g.sessions <= rig_.limits.max_sessions, "more sessions than allowed");
     FUZZ_CHECK(g.sessions_connected <= open, "more connected sessions than open connections");
     FUZZ_CHECK(g.lobbies <= rig_.limits.max_lobbies, "more lobbies than allowed");
     FUZZ_CHECK(g.participants <= g.lobbies * rig_.limits.max_participants, "gauges");

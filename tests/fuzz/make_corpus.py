@@ -106,6 +106,7 @@ messages_seeds = {
                                           "usernameFragment": None}}),
     "8-end-of-candidates": "8" + j({"to": "9b1e0c6a2f4d7e13", "candidate": None}),
     "9-name": b"9 " + "  \u00c9mile \u4e2d ".encode(),
+    "9-name-white-space": b"9 " + " \u000b\u00a0Ada\t\u2003 Lovelace\u0085".encode(),
     # lobby id, offset (2 bytes), sender, sender name, text, time, peer id, name, flags,
     # lobby name, max participants, participant count, created (numbers: a count byte, then
     # that many big-endian bytes).
@@ -127,7 +128,8 @@ write("messages", messages_seeds)
 TYPES = ["auth", "set_name", "ping", "list_lobbies", "create_lobby", "join_lobby", "leave_lobby",
          "chat", "chat_history", "update_media", "relay_description", "relay_candidate"]
 NAMES = ["Ada", "ada", "Bo", " Cy ", "D\u00e9", "Ellen-Maria", "x\u0085y", ""]
-LOBBY_NAMES = ["Standup", "standup", "Room", "Lobby \u00dcn\u00efcode", "a-very-long-lobby-name"]
+LOBBY_NAMES = ["Standup", "standup", "Room", "Lobby \u00dcn\u00efcode", "a-very-long-lobby-name",
+               "Lab", "Caf\u00e9"]
 STEPS = [1, 40, 100, 999, 1000, 2001, 5001, 10000, 60001, 300001, 20001, 86400001]
 
 
@@ -223,6 +225,23 @@ router_seeds = {
     "rate-limit": TIGHT + op_open(0) + auth(0) + b"".join(req(0, "ping") for _ in range(12))
         + op_advance(1000) + req(0, "ping"),
     "unknown-conn": DEFAULT + req(3, "ping") + op_raw(2, '{"type":"auth","id":1}') + op_close(1),
+    # Tight limits: 3 sessions per address (slots 0 and 3 share one), 6 in all; idle ones
+    # (no name, no lobby, no connection) are evicted first and expire after 3 s. Two named
+    # sessions gone and one connected leave no room for a fourth from that address.
+    "session-caps": TIGHT + op_open(0) + auth(0) + op_close(0) + op_open(0) + auth(0)
+        + op_close(0) + op_open(0) + auth(0) + set_name(0, "Ada") + op_close(0)
+        + op_open(0) + auth(0) + set_name(0, "Bo") + op_close(0) + op_open(0) + auth(0)
+        + op_open(3) + auth(3) + op_finish_closes() + op_advance(5001)
+        + op_open(1) + auth(1) + op_open(2) + auth(2) + auth(1, 2),
+    # Tight limits: 2 lobbies per session and per address.
+    "lobby-quota": TIGHT + op_open(0) + auth(0) + set_name(0, "Ada") + create(0, "Standup")
+        + create(0, "Room") + create(0, "Lab") + op_open(3) + auth(3) + set_name(3, "Bo")
+        + create(3, "Caf\u00e9") + op_open(1) + auth(1) + set_name(1, " Cy ")
+        + create(1, "Caf\u00e9") + req(0, "list_lobbies"),
+    # Tight limits: over the rate every request with an id gets one rate_limited reply, until
+    # the refusals run out (6) and the connection is closed (4006).
+    "flood": TIGHT + op_open(0) + auth(0) + b"".join(req(0, "ping") for _ in range(16))
+        + op_raw(0, '{"type":"ping"}') + op_finish_closes(),
 }
 write("router", router_seeds)
 
