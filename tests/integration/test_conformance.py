@@ -311,6 +311,22 @@ async def test_version_13_is_upgraded(srv):
 
 # ---- WebSocket close frames ----------------------------------------------------------
 
+async def read_until_close(raw: RawWs, timeout: float = 5.0) -> tuple:
+    """(the server's close code or None, text frames before it) once the close frame or the
+    end of the connection arrives."""
+    texts = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fin, op, data = await raw.recv_frame(max(0.01, deadline - time.monotonic()))
+        except EOFError:
+            return None, texts
+        if op == OP_CLOSE:
+            return close_code_of(data), texts
+        if op == OP_TEXT:
+            texts.append(data)
+
+
 async def close_exchange(port: int, payload: bytes, then: bytes = b"") -> tuple:
     """Authenticates a raw client, sends a close frame with `payload` (and `then` in the
     same write), and returns (the server's close code, text frames after the close)."""
@@ -319,17 +335,7 @@ async def close_exchange(port: int, payload: bytes, then: bytes = b"") -> tuple:
         await raw.send_json({"type": "auth", "id": "a"})
         assert (await raw.recv_json())["type"] == "welcome"
         await raw.send_bytes(ws_frame(OP_CLOSE, payload) + then)
-        texts = []
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                fin, op, data = await raw.recv_frame(max(0.01, deadline - time.monotonic()))
-            except EOFError:
-                return None, texts
-            if op == OP_CLOSE:
-                return close_code_of(data), texts
-            if op == OP_TEXT:
-                texts.append(data)
+        return await read_until_close(raw)
     finally:
         raw.abort()
 
@@ -386,18 +392,7 @@ async def test_nothing_after_the_clients_close_frame_is_acted_on(srv):
         after = (ws_frame(OP_TEXT, b'{"type":"chat","id":"c","data":{"text":"after close"}}') +
                  ws_frame(OP_TEXT, b'{"type":"ping","id":"p"}'))
         await raw.send_bytes(ws_frame(OP_CLOSE, close_payload(1000)) + after)
-        texts = []
-        code = None
-        deadline = time.monotonic() + 5
-        while code is None:
-            try:
-                fin, op, data = await raw.recv_frame(max(0.01, deadline - time.monotonic()))
-            except EOFError:
-                break
-            if op == OP_CLOSE:
-                code = close_code_of(data)
-            elif op == OP_TEXT:
-                texts.append(data)
+        code, texts = await read_until_close(raw)
         assert code == 1000
         assert not any(b'"id":"c"' in t or b'"id":"p"' in t for t in texts), texts
     finally:
@@ -441,18 +436,7 @@ async def test_protocol_violations_close_1002(srv, frames):
         await raw.send_json({"type": "auth", "id": "a"})
         assert (await raw.recv_json())["type"] == "welcome"
         await raw.send_bytes(frames + ws_frame(OP_TEXT, b'{"type":"ping","id":"after"}'))
-        texts = []
-        code = None
-        deadline = time.monotonic() + 5
-        while code is None:
-            try:
-                fin, op, data = await raw.recv_frame(max(0.01, deadline - time.monotonic()))
-            except EOFError:
-                break
-            if op == OP_CLOSE:
-                code = close_code_of(data)
-            elif op == OP_TEXT:
-                texts.append(data)
+        code, texts = await read_until_close(raw)
         assert code == 1002, (code, texts)
         # Nothing in or after the offending frame was acted on.
         assert not any(b'"id":"u"' in t or b'"id":"r"' in t or b'"after"' in t for t in texts)
