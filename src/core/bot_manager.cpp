@@ -297,6 +297,7 @@ std::variant<BotManager::Added, Error> BotManager::add(const LobbyId& lobby_id,
   if (key.empty()) key = kind;
   if (Dispatch* d = find(lobby_id, key)) {
     if (d->state == DispatchState::failed) {
+      d->state = DispatchState::waiting;
       d->attempts = 0;
       d->reason.clear();
       d->declined.clear();
