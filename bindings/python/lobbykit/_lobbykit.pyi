@@ -1,7 +1,7 @@
 # Type stubs of the compiled _lobbykit extension (bindings/python/src). The rest of the
 # package is typed Python. Defaults of the option fields are the C++ ones (options.hpp,
 # client.hpp); they are not restated here.
-from typing import Any, Callable, ClassVar, Dict, Optional, Tuple, overload
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, overload
 
 __version__: str
 _live: Any
@@ -42,6 +42,20 @@ class Limits:
     argon2_memory_kib: int
     argon2_iterations: int
     max_http_body_bytes: int
+    bot_status_interval_ms: int
+    bot_silence_ms: int
+    bot_reclaim_ms: int
+    bot_offer_timeout_ms: int
+    bot_join_timeout_ms: int
+    bot_retry_ms: int
+    bot_max_attempts: int
+    bot_empty_lobby_ms: int
+    max_bots_per_lobby: int
+    max_dispatches: int
+    max_providers: int
+    max_provider_jobs: int
+    max_bot_metadata_bytes: int
+    allow_member_bots: bool
     def __init__(self, **fields: Any) -> None: ...
     def __copy__(self) -> "Limits": ...
     def __deepcopy__(self, memo: Dict[int, Any]) -> "Limits": ...
@@ -54,6 +68,7 @@ class ServerOptions:
     admin_token: str
     static_dir: str
     worker_threads: int
+    provider_keys: List[str]
     limits: Limits
     def __init__(self, **fields: Any) -> None: ...
     def __copy__(self) -> "ServerOptions": ...
@@ -95,6 +110,10 @@ class Server:
     def port(self) -> int: ...
     def subscribe(self, callback: Callable[[str], Any]) -> int: ...
     def unsubscribe(self, id: int) -> None: ...
+    def add_bot(self, lobby_id: str, kind: str, key: str, metadata_json: str) -> str: ...
+    def remove_bot(self, lobby_id: str, key: str) -> str: ...
+    def bots(self) -> str: ...
+    def drain_bot_provider(self, provider_id: str) -> bool: ...
     def _stop_for_exit(self) -> None: ...
 
 class Client:
