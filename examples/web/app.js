@@ -794,7 +794,7 @@ function updatePersonRow(li, p, d, s) {
     if (isBot) avatar.innerHTML = ICONS.bot;
   }
   if (!isBot) setText(avatar, (name || '?').trim().charAt(0).toUpperCase() || '?');
-  avatar.style.setProperty('--h', hue(p?.peer_id || d.dispatch_id));
+  avatar.style.setProperty('--h', hue(d ? d.dispatch_id : p.peer_id)); // a bot keeps its colour
   setText(li.querySelector('.p-label'), name);
   show(li.querySelector('.bot'), isBot);
   show(li.querySelector('.you'), isMe);
