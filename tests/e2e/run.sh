@@ -7,8 +7,8 @@
 #   LOBBYKIT_CHROMIUM  browser binary (default /usr/bin/chromium)
 #   tests/e2e/run.sh [test files...]   (default: every tests/e2e/*.test.mjs)
 #
-# Artifacts (git-ignored): test-artifacts/e2e-two-participants.png and
-# test-artifacts/e2e-logs/<case>/{server,page-*}.log.
+# Artifacts (git-ignored): test-artifacts/e2e-two-participants.png, e2e-bot-{menu,running,waiting}.png,
+# and test-artifacts/e2e-logs/<case>/{server,page-*,provider-*}.log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 e2e="$root/tests/e2e"
