@@ -5,7 +5,9 @@
 // snapshot. Adding a second bot over the lobby's quota shows a readable error. "Remove" takes
 // the bot out on both pages. With a bot running again, the provider is killed (SIGKILL): after
 // the reclaim window both pages show the dispatch waiting because no bot host is available,
-// and "Add a bot" says why it cannot add one.
+// and "Add a bot" says why it cannot add one. A second case: a bot whose offer no provider
+// answers ends "failed" with the reason in words, and "Try again" starts it on a provider
+// that works.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -196,3 +198,46 @@ test('bots: add from the menu, shown with a badge and state, removed, waiting af
     await ada.assertHealthy({ expected: ['bot_quota'] });
     await bob.assertHealthy();
   });
+
+test('bots: a failed dispatch shows why, and "Try again" starts it again', { timeout: T.test }, async (t) => {
+  const h = await setup(t, {
+    name: 'case7-bot-try-again',
+    serverArgs: ['--provider-key', KEY, '--bot-offer-timeout-ms', '500', '--bot-max-attempts', '1',
+      '--bot-reclaim-ms', String(RECLAIM_MS), '--bot-retry-ms', '500'],
+  });
+  const silent = await h.startProvider({ key: KEY, kinds: ['assistant'], name: 'silent', mode: 'ignore' });
+
+  const ada = await h.openPage('ada');
+  await ada.setName('Ada');
+  await ada.setJoinWithMedia(false);
+  await ada.createLobby('Flaky bots');
+  const adaId = await ada.peerId();
+  await ada.byTestId('add-bot').click();
+  await ada.page.locator('[data-testid="bot-kind"][data-kind="assistant"]').click();
+  await silent.waitEvent((e) => e.event === 'offer', { what: 'the offer reached the silent provider' });
+
+  let shown = await waitBotState(ada, 'assistant', 'failed', { reason: 'offer_timeout' });
+  assert.equal(shown.testid, 'bot-dispatch', 'no participant: the bot never came');
+  assert.equal(shown.stateText, 'Failed: no bot host answered in time');
+  assert.equal(shown.badge, 'bot');
+  assert.equal(shown.retry, true);
+  assert.equal(shown.remove, true);
+  const [failed] = await ada.evaluate(() => window.lobbykit.store.getState().bots);
+  assert.equal(failed.attempts, 1);
+
+  // A provider that works replaces the silent one; "Try again" restarts the same dispatch.
+  await silent.stop();
+  const working = await h.startProvider({ key: KEY, kinds: ['assistant'], name: 'working' });
+  const retry = ada.page.locator(`${botRow('assistant')} [data-testid="bot-retry"]`);
+  assert.equal(await retry.getAttribute('aria-label'), 'Try assistant again');
+  await retry.click();
+  const joined = await working.waitEvent((e) => e.event === 'joined', { what: 'the bot joined' });
+  shown = await waitBotState(ada, 'assistant', 'running');
+  assert.equal(shown.peerId, joined.peer_id);
+  assert.equal(shown.retry, false);
+  const bots = await ada.evaluate(() => window.lobbykit.store.getState().bots);
+  assert.deepEqual(bots.map((d) => [d.dispatch_id, d.key]), [[failed.dispatch_id, failed.key]],
+    'the same dispatch, not a second one');
+  await ada.waitParticipants([adaId, joined.peer_id]);
+  await ada.assertHealthy();
+});

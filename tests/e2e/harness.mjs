@@ -163,13 +163,15 @@ export const PROVIDER_SCRIPT = path.join(REPO, 'tests', 'integration', 'provider
 // tests/integration/provider_proc.py as a child process: it registers with the server as a
 // bot provider and joins a bot (without media) to the lobby of every job it accepts. It
 // prints one JSON object per line ({"event": "registered" | "offer" | "accepted" | "joined" |
-// "cancel" | "closed", ...}), collected in `events`.
+// "cancel" | "closed", ...}), collected in `events`. mode 'ignore' leaves offers unanswered,
+// 'decline' declines them.
 export class Provider {
-  constructor(server, { key, kinds = ['assistant'], name = 'e2e-provider' }) {
+  constructor(server, { key, kinds = ['assistant'], name = 'e2e-provider', mode = 'normal' }) {
     this.server = server;
     this.key = key;
     this.kinds = kinds;
     this.name = name;
+    this.mode = mode;
     this.child = null;
     this.events = [];
     this.log = [];
@@ -178,7 +180,7 @@ export class Provider {
 
   async start() {
     const args = [PROVIDER_SCRIPT, '--port', String(this.server.port), '--key', this.key,
-      '--name', this.name, '--kinds', this.kinds.join(',')];
+      '--name', this.name, '--kinds', this.kinds.join(','), '--mode', this.mode];
     this.log.push(`---- ${PYTHON} ${args.join(' ')}`);
     const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
