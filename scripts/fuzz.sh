@@ -40,6 +40,15 @@ max_len() {
   esac
 }
 
+# Flags of one target. The router target finds thousands of features per input, and
+# libFuzzer's entropic scheduler spends most of its time weighing them: without it the target
+# runs about 3x the inputs per second and reaches the same coverage sooner (docs/fuzzing.md).
+target_flags() {
+  case $1 in
+    router) echo -entropic=0 ;;
+  esac
+}
+
 build=${LOBBYKIT_FUZZ_BUILD_DIR:-$root/build-fuzz}
 echo "== build $build (clang-14, libFuzzer + ASan + UBSan)"
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -61,7 +70,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$(dirname "$log")"
   dict=()
   if [ -f "$root/tests/fuzz/dict/$t.dict" ]; then dict=(-dict="$root/tests/fuzz/dict/$t.dict"); fi
-  cmd=("$build/tests/fuzz/fuzz_$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048
+  read -r -a extra <<<"$(target_flags "$t")"
+  cmd=("$build/tests/fuzz/fuzz_$t" "${limit[@]}" "${extra[@]}" -timeout=10 -rss_limit_mb=2048
        -max_len="$(max_len "$t")" "${dict[@]}"
        -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus")
   echo "== fuzz $t ($what): ${cmd[*]}"
