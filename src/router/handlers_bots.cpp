@@ -28,6 +28,19 @@ void write_job(JsonBuilder& b, const core::BotJob& job) {
       .end_object();
 }
 
+// A new dispatch needs a place for its bot: lobby_full when the members and the bots on
+// their way already fill the lobby. A key the lobby has is no new dispatch.
+std::optional<Error> bot_room(Hub::State& s, const core::Lobby& lobby, const std::string& key) {
+  if (s.bots.find(lobby.info.id, key)) return std::nullopt;
+  std::size_t coming = 0;
+  for (const core::Dispatch* d : s.bots.in_lobby(lobby.info.id))
+    if (d->state != core::DispatchState::failed &&
+        (!d->job || d->job->state != core::JobState::joined))
+      ++coming;
+  if (lobby.members.size() + coming < lobby.info.max_participants) return std::nullopt;
+  return make_error(ErrorCode::lobby_full, "The lobby has no place left for a bot.");
+}
+
 }  // namespace
 
 void write_bot_kinds(JsonBuilder& b, const std::vector<core::BotManager::KindInfo>& kinds) {
@@ -82,8 +95,9 @@ void write_dispatch_with_job(JsonBuilder& b, const core::BotManager& bots, const
 std::variant<BotAdded, Error> add_bot(Hub::State& s, const LobbyId& lobby_id,
                                       const std::string& kind, const std::string& key,
                                       const std::string& metadata_json) {
-  if (!s.lobbies.find(lobby_id))
-    return make_error(ErrorCode::lobby_not_found, "There is no such lobby.");
+  const core::Lobby* lobby = s.lobbies.find(lobby_id);
+  if (!lobby) return make_error(ErrorCode::lobby_not_found, "There is no such lobby.");
+  if (auto e = bot_room(s, *lobby, key.empty() ? kind : key)) return *e;
   // Checked as add_bot messages are, so every door gives the same answers.
   rapidjson::Document doc;
   doc.SetObject();
@@ -249,6 +263,10 @@ void handle_add_bot(Hub::State& s, Request& r) {
   }
   protocol::AddBotReq req;
   if (auto e = protocol::decode(r.data, req, s.limits)) {
+    s.fail(r, *e);
+    return;
+  }
+  if (auto e = bot_room(s, *lobby, req.key)) {
     s.fail(r, *e);
     return;
   }

@@ -35,6 +35,7 @@ int status_of(ErrorCode code) {
     case ErrorCode::provider_not_found: return 404;
     case ErrorCode::method_not_allowed: return 405;
     case ErrorCode::lobby_exists:
+    case ErrorCode::lobby_full:
     case ErrorCode::name_taken: return 409;
     case ErrorCode::too_many_lobbies:
     case ErrorCode::too_many_dispatches: return 503;

@@ -383,3 +383,22 @@ async def test_a_bot_credential_works_once_and_only_for_its_lobby(servers):
     again = await Client.connect(srv.port, "bot again")
     e = await again.request("auth", {"credential": a["credential"]})
     assert e["data"]["code"] == "invalid_token"
+
+
+async def test_a_bot_needs_a_place_in_the_lobby(servers):
+    srv = servers.start(*FAST, admin_token=ADMIN)
+    p = await Client.connect(srv.port, "provider")
+    await p.call("provider_hello", {"key": KEY, "name": "x", "kinds": [{"kind": "a"}],
+                                    "max_jobs": 4})
+    c = await authed(srv.port, "Ada")
+    lobby = await make_lobby(c, "pair", max_participants=2)
+    await c.call("join_lobby", {"lobby_id": lobby["id"]})
+    first = (await c.call("add_bot", {"kind": "a", "key": "one"}))["dispatch"]
+    # One member and one bot on its way fill a lobby of two: no second bot.
+    e = await c.request("add_bot", {"kind": "a", "key": "two"})
+    assert e["type"] == "error" and e["data"]["code"] == "lobby_full"
+    r = await admin(srv.port, "PUT", f"/api/admin/lobbies/{lobby['id']}/bots/two", {"kind": "a"})
+    assert r.status == 409 and r.json()["code"] == "lobby_full"
+    # The key it has is no new bot: still answered with that dispatch.
+    again = (await c.call("add_bot", {"kind": "a", "key": "one"}))["dispatch"]
+    assert again["dispatch_id"] == first["dispatch_id"]
