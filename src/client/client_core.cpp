@@ -80,7 +80,7 @@ ClientCore::ClientCore(ClientOptions options, Link& link, EventSink sink, Random
     : options_(std::move(options)), link_(link), sink_(std::move(sink)),
       random_(std::move(random)) {
   snap_.token = options_.token;
-  snap_.is_bot = options_.is_bot;
+  snap_.is_bot = options_.is_bot || !options_.bot_credential.empty();
   if (!options_.name.empty()) {
     intent_.name = options_.name;
     intent_.password = options_.password;
@@ -397,6 +397,8 @@ void ClientCore::send_auth(SteadyMs now) {
   b.begin_object();
   if (!snap_.token.empty())
     b.str("token", snap_.token);
+  else if (!options_.bot_credential.empty())
+    b.str("credential", options_.bot_credential);
   else if (options_.is_bot)
     b.boolean("bot", true);
   b.end_object();

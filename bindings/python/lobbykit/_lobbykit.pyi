@@ -76,6 +76,7 @@ class ClientOptions:
     name: str
     password: str
     is_bot: bool
+    bot_credential: str
     reconnect: ReconnectPolicy
     request_timeout_ms: int
     connect_timeout_ms: int
