@@ -22,6 +22,12 @@ struct NameOf {
   const char* operator()(const event::ParticipantUpdated&) const { return "participant_updated"; }
   const char* operator()(const event::ChatPosted&) const { return "chat_posted"; }
   const char* operator()(const event::SignalRelayed&) const { return "signal_relayed"; }
+  const char* operator()(const event::BotProviderConnected&) const { return "bot_provider_connected"; }
+  const char* operator()(const event::BotProviderDisconnected&) const {
+    return "bot_provider_disconnected";
+  }
+  const char* operator()(const event::BotDispatchUpdated&) const { return "bot_dispatch_updated"; }
+  const char* operator()(const event::BotDispatchRemoved&) const { return "bot_dispatch_removed"; }
 };
 
 struct Fields {
@@ -64,6 +70,22 @@ struct Fields {
   }
   void operator()(const event::SignalRelayed& e) const {
     b.str("lobby_id", e.lobby_id).str("from", e.from).str("to", e.to).str("kind", e.kind);
+  }
+  void operator()(const event::BotProviderConnected& e) const {
+    b.str("provider_id", e.provider_id).str("name", e.name).str("kinds", e.kinds)
+        .boolean("resumed", e.resumed);
+  }
+  void operator()(const event::BotProviderDisconnected& e) const {
+    b.str("provider_id", e.provider_id).str("reason", e.reason);
+  }
+  void operator()(const event::BotDispatchUpdated& e) const {
+    b.key("dispatch");
+    protocol::write(b, e.dispatch);
+    b.str("job_id", e.dispatch.job_id).str("job_state", e.dispatch.job_state)
+        .str("provider_id", e.dispatch.provider_id).str("job_reason", e.job_reason);
+  }
+  void operator()(const event::BotDispatchRemoved& e) const {
+    b.str("dispatch_id", e.dispatch_id).str("lobby_id", e.lobby_id).str("reason", e.reason);
   }
 };
 

@@ -90,6 +90,7 @@ struct Server::Impl {
     } catch (const store::StoreError& e) {
       throw StartError("cannot load the store " + options.store_path + ": " + e.what());
     }
+    hub->set_provider_keys(options.provider_keys);
     http = std::make_unique<router::HttpRouter>(*hub, options.admin_token, options.static_dir);
     transport->attach(*hub, *http);
     in_process->attach(*hub, [t](std::function<void()> fn) { return t->post(std::move(fn)); });

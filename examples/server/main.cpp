@@ -133,6 +133,31 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  o.admin_token = v;
                  return std::string();
                }});
+  f.push_back({"--provider-key", "KEY",
+               "a bot provider key (repeatable; also LOBBYKIT_PROVIDER_KEY); \"sha256:HEX\" "
+               "gives the key's SHA-256 instead (default none: providers are refused)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (v.empty()) return "--provider-key needs a key";
+                 o.provider_keys.push_back(v);
+                 return {};
+               }});
+  f.push_back({"--provider-key-file", "FILE",
+               "bot provider keys, one per line (blank lines and lines starting with # "
+               "are skipped)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 std::FILE* file = std::fopen(v.c_str(), "r");
+                 if (!file) return "--provider-key-file cannot read '" + v + "'";
+                 char line[1024];
+                 while (std::fgets(line, sizeof line, file)) {
+                   std::string key(line);
+                   while (!key.empty() && (key.back() == '\n' || key.back() == '\r' ||
+                                           key.back() == ' ' || key.back() == '\t'))
+                     key.pop_back();
+                   if (!key.empty() && key[0] != '#') o.provider_keys.push_back(key);
+                 }
+                 std::fclose(file);
+                 return {};
+               }});
   f.push_back({"--static", "DIR",
                "directory served at / (default " + (web.empty() ? std::string("none") : web) +
                    " if it exists, else none)",
@@ -221,6 +246,34 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                          "Argon2id iterations"));
   f.push_back(limit_flag("--max-http-body-bytes", "N", &Limits::max_http_body_bytes,
                          "largest HTTP request body, bytes; above: 413"));
+  f.push_back(limit_flag("--bot-status-interval-ms", "MS", &Limits::bot_status_interval_ms,
+                         "how often a bot provider reports its status, ms"));
+  f.push_back(limit_flag("--bot-silence-ms", "MS", &Limits::bot_silence_ms,
+                         "a bot provider silent this long is closed (4008), ms"));
+  f.push_back(limit_flag("--bot-reclaim-ms", "MS", &Limits::bot_reclaim_ms,
+                         "how long a lost provider's jobs wait for it to resume, ms", 0));
+  f.push_back(limit_flag("--bot-offer-timeout-ms", "MS", &Limits::bot_offer_timeout_ms,
+                         "how long a provider has to answer a job offer, ms"));
+  f.push_back(limit_flag("--bot-join-timeout-ms", "MS", &Limits::bot_join_timeout_ms,
+                         "how long an accepted job's bot has to join its lobby, ms"));
+  f.push_back(limit_flag("--bot-retry-ms", "MS", &Limits::bot_retry_ms,
+                         "how often a waiting bot dispatch is tried again, ms"));
+  f.push_back(limit_flag("--bot-max-attempts", "N", &Limits::bot_max_attempts,
+                         "failed attempts before a bot dispatch is failed"));
+  f.push_back(limit_flag("--bot-empty-lobby-ms", "MS", &Limits::bot_empty_lobby_ms,
+                         "a non-persistent lobby without a person this long loses its bots, "
+                         "ms", 0));
+  f.push_back(limit_flag("--max-bots-per-lobby", "N", &Limits::max_bots_per_lobby,
+                         "bot dispatches per lobby", 0));
+  f.push_back(limit_flag("--max-dispatches", "N", &Limits::max_dispatches,
+                         "bot dispatches per server", 0));
+  f.push_back(limit_flag("--max-providers", "N", &Limits::max_providers,
+                         "bot provider connections per server", 0));
+  f.push_back({"--no-member-bots", nullptr, "lobby members may not add or remove bots",
+               [](lobbykit::ServerOptions& o, const std::string&) {
+                 o.limits.allow_member_bots = false;
+                 return std::string();
+               }});
   return f;
 }
 
@@ -292,6 +345,8 @@ void log_event(const lobbykit::Event& ev) {
 int main(int argc, char** argv) {
   lobbykit::ServerOptions options;
   if (const char* token = std::getenv("LOBBYKIT_ADMIN_TOKEN")) options.admin_token = token;
+  if (const char* key = std::getenv("LOBBYKIT_PROVIDER_KEY"); key && *key)
+    options.provider_keys.push_back(key);
   if (is_dir(LOBBYKIT_EXAMPLE_WEB_DIR)) options.static_dir = LOBBYKIT_EXAMPLE_WEB_DIR;
 
   bool want_help = false;

@@ -36,6 +36,21 @@ struct ChatPosted { ChatMessage message; };
 // kind: "description" or "candidate". Payloads are not copied into the event.
 struct SignalRelayed { LobbyId lobby_id; PeerId from; PeerId to; std::string kind; };
 
+// Bots (docs/bots.md). A provider registered (or resumed: resumed = true).
+struct BotProviderConnected {
+  std::string provider_id;
+  std::string name;
+  std::string kinds;  // the kinds it offers, comma-separated
+  bool resumed = false;
+};
+// reason: "closed" (its connection ended) or "silent" (no status within bot_silence_ms);
+// its jobs wait bot_reclaim_ms for it to resume. "gone": the reclaim window passed.
+struct BotProviderDisconnected { std::string provider_id; std::string reason; };
+// A dispatch was added or changed state, or its job did. job_reason: why the previous job
+// ended ("" when none ended with this change).
+struct BotDispatchUpdated { BotDispatch dispatch; std::string job_reason; };
+// reason: "removed", "ended_by_bot", "lobby_removed", "lobby_empty".
+struct BotDispatchRemoved { std::string dispatch_id; LobbyId lobby_id; std::string reason; };
 }  // namespace event
 
 using Event = std::variant<event::SessionCreated, event::SessionResumed,
@@ -43,7 +58,9 @@ using Event = std::variant<event::SessionCreated, event::SessionResumed,
                            event::NameChanged, event::LobbyCreated, event::LobbyRemoved,
                            event::ParticipantJoined, event::ParticipantLeft,
                            event::ParticipantUpdated, event::ChatPosted,
-                           event::SignalRelayed>;
+                           event::SignalRelayed, event::BotProviderConnected,
+                           event::BotProviderDisconnected, event::BotDispatchUpdated,
+                           event::BotDispatchRemoved>;
 
 // Stable snake_case name of an event ("session_created", ...).
 LOBBYKIT_API const char* event_name(const Event& e);

@@ -41,4 +41,22 @@ struct ChatMessage {
   TimeMs time_ms = 0;
 };
 
+// A bot dispatch as members, admins and hosts see it (docs/bots.md): the wish "a bot of
+// `kind` in `lobby_id`" and the state of its current attempt.
+struct BotDispatch {
+  std::string dispatch_id;
+  LobbyId lobby_id;
+  std::string kind;
+  std::string key;            // names the dispatch within its lobby (default: the kind)
+  std::string metadata_json;  // a JSON object handed to the provider ("{}" when none)
+  std::string state;          // "waiting", "starting", "running", "failed"
+  std::string reason;         // why waiting or failed; "" otherwise
+  std::uint32_t attempts = 0; // failed attempts so far
+  PeerId bot_peer_id;         // the bot's session while it has one
+  TimeMs created_ms = 0;
+  std::string job_id;         // the current job, "" when none
+  std::string job_state;      // "offered", "assigned", "joined"; "" when no job
+  std::string provider_id;    // the current job's provider, "" when none
+};
+
 }  // namespace lobbykit

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lobbykit {
 
@@ -41,6 +42,23 @@ struct Limits {
   std::uint32_t argon2_memory_kib = 19 * 1024;  // Argon2id cost (OWASP minimum profile)
   std::uint32_t argon2_iterations = 2;
   std::size_t max_http_body_bytes = 64 * 1024;  // HTTP request bodies (admin, lobby create)
+
+  // Bots (docs/bots.md).
+  std::uint32_t bot_status_interval_ms = 5'000; // a provider's heartbeat interval
+  std::uint32_t bot_silence_ms = 15'000;        // provider silent this long: close 4008
+  std::uint32_t bot_reclaim_ms = 10'000;        // a lost provider's jobs wait for it
+  std::uint32_t bot_offer_timeout_ms = 5'000;   // an offer's answer deadline
+  std::uint32_t bot_join_timeout_ms = 15'000;   // from job_accept to the bot in its lobby
+  std::uint32_t bot_retry_ms = 10'000;          // a waiting dispatch is tried this often
+  std::uint32_t bot_max_attempts = 5;           // failed attempts before "failed"
+  std::uint32_t bot_empty_lobby_ms = 60'000;    // a non-persistent lobby without a person
+                                                // this long loses its bots (lobby_empty)
+  std::size_t max_bots_per_lobby = 4;           // dispatches per lobby
+  std::size_t max_dispatches = 1'000;           // dispatches per server
+  std::size_t max_providers = 100;              // provider connections per server
+  std::uint32_t max_provider_jobs = 1'000;      // the largest max_jobs a provider may offer
+  std::size_t max_bot_metadata_bytes = 4 * 1024; // a dispatch's metadata, as JSON
+  bool allow_member_bots = true;                // members may add_bot / remove_bot
 };
 
 struct ServerOptions {
@@ -50,6 +68,9 @@ struct ServerOptions {
   std::string admin_token;      // empty: the admin API is off (404)
   std::string static_dir;       // served at /; empty: no static files
   unsigned worker_threads = 2;  // password hashing and other slow work
+  // Bot provider keys (docs/bots.md): each a key, or "sha256:HEX" (the key's SHA-256). Only
+  // hashes are kept. Empty: providers are refused.
+  std::vector<std::string> provider_keys;
   Limits limits;
 };
 

@@ -49,6 +49,21 @@ void EventBus::publish(const Event& e) {
                     handlers_.end());
     pending_erase_ = false;
   }
+  // Deferred work runs outside any delivery, first deferred first; what it publishes is
+  // delivered (and may defer more) before the next one runs.
+  while (depth_ == 0 && !deferred_.empty()) {
+    std::function<void()> fn = std::move(deferred_.front());
+    deferred_.pop_front();
+    fn();
+  }
+}
+
+void EventBus::defer(std::function<void()> fn) {
+  if (depth_ == 0) {
+    fn();
+    return;
+  }
+  deferred_.push_back(std::move(fn));
 }
 
 }  // namespace lobbykit::core

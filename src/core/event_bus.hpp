@@ -21,6 +21,10 @@ class EventBus {
   Id subscribe(Handler h);
   void unsubscribe(Id id);
   void publish(const Event& e);
+  // Runs fn once the event being delivered has reached every handler (at once when none
+  // is): a handler that reacts by changing state, which publishes events of its own, uses it
+  // so that every handler sees events in the order the changes happened.
+  void defer(std::function<void()> fn);
   std::size_t subscriber_count() const { return handlers_.size(); }
 
  private:
@@ -33,6 +37,7 @@ class EventBus {
   std::deque<Entry> handlers_;
   Id next_id_ = 1;
   int depth_ = 0;              // >0 while publishing
+  std::deque<std::function<void()>> deferred_;  // defer()red until depth_ is 0
   bool pending_erase_ = false; // some entries were unsubscribed during delivery
 };
 

@@ -22,6 +22,8 @@ enum class CloseCode : std::uint16_t {
   session_closed = 4004,     // the session was removed (expired, admin)
   too_many_sessions = 4005,  // no room for a new session (after the too_many_sessions error)
   flooding = 4006,           // kept sending far over the rate limit (Limits::rate_flood_burst)
+  unauthorized = 4007,       // a provider_hello with a wrong key
+  provider_silent = 4008,    // a provider sent nothing for Limits::bot_silence_ms
 };
 
 // The payload of a close frame a client sent (RFC 6455 5.5.1, 7.4): empty, or a status code

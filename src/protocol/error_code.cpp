@@ -32,6 +32,14 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::not_found: return "not_found";
     case ErrorCode::method_not_allowed: return "method_not_allowed";
     case ErrorCode::too_large: return "too_large";
+    case ErrorCode::unknown_kind: return "unknown_kind";
+    case ErrorCode::bot_quota: return "bot_quota";
+    case ErrorCode::too_many_dispatches: return "too_many_dispatches";
+    case ErrorCode::too_many_providers: return "too_many_providers";
+    case ErrorCode::dispatch_not_found: return "dispatch_not_found";
+    case ErrorCode::provider_not_found: return "provider_not_found";
+    case ErrorCode::job_not_found: return "job_not_found";
+    case ErrorCode::forbidden: return "forbidden";
     case ErrorCode::internal_error: return "internal_error";
   }
   return "internal_error";

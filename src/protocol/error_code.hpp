@@ -38,6 +38,15 @@ enum class ErrorCode {
   not_found,              // HTTP: no such route or file
   method_not_allowed,     // HTTP: route exists, method does not
   too_large,              // HTTP: request body over Limits::max_http_body_bytes
+  // Bots (docs/bots.md).
+  unknown_kind,           // no provider offers that bot kind
+  bot_quota,              // the lobby has Limits::max_bots_per_lobby dispatches
+  too_many_dispatches,    // the server holds Limits::max_dispatches
+  too_many_providers,     // the server holds Limits::max_providers provider connections
+  dispatch_not_found,
+  provider_not_found,
+  job_not_found,          // no such job, or it is no longer offered to / held by this provider
+  forbidden,              // not allowed here (member bots off; a bot joining another lobby)
   internal_error,
 };
 

@@ -4,6 +4,7 @@
 
 #include "protocol/envelope.hpp"
 
+#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace lobbykit::protocol {
@@ -110,7 +111,140 @@ std::optional<Error> checked_name(const char* key, std::string& name, std::size_
 std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out) {
   FieldReader r(data);
   if (auto e = r.string("token", out.token, kMaxTokenBytes)) return e;
+  if (auto e = r.string("credential", out.credential, kMaxTokenBytes)) return e;
+  if (out.token && out.credential)
+    return field_error("credential", "Give at most one of \"token\" and \"credential\".");
   return r.boolean("bot", out.is_bot);
+}
+
+bool valid_bot_word(std::string_view text, std::size_t max_chars) {
+  if (text.empty() || text.size() > max_chars) return false;
+  for (char c : text)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+namespace {
+
+std::optional<Error> bot_word(const char* key, const std::string& text, std::size_t max_chars) {
+  if (valid_bot_word(text, max_chars)) return std::nullopt;
+  return field_error(key, std::string("\"") + key + "\" must be 1 to " +
+                              std::to_string(max_chars) +
+                              " characters of a-z, 0-9, \"_\" and \"-\".");
+}
+
+// Free text for people (a provider's name, a kind's description): 1..max_chars code points
+// under the name rule when required, else at most max_chars of the same.
+std::optional<Error> label(const char* key, std::string& text, std::size_t max_chars,
+                           bool required) {
+  if (text.empty() && !required) return std::nullopt;
+  return checked_name(key, text, max_chars);
+}
+
+}  // namespace
+
+std::optional<Error> decode(const rapidjson::Value& data, ProviderHelloReq& out,
+                            const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.required_string("key", out.key, 256)) return e;
+  if (auto e = r.required_string("name", out.name, kMaxProviderNameChars * 4)) return e;
+  if (auto e = label("name", out.name, kMaxProviderNameChars, true)) return e;
+  std::optional<std::string> version;
+  if (auto e = r.string("version", version, 32)) return e;
+  out.version = version.value_or("");
+  const auto* kinds = r.find("kinds");
+  if (!kinds || !kinds->IsArray() || kinds->Empty() || kinds->Size() > kMaxProviderKinds)
+    return field_error("kinds", "\"kinds\" must be an array of 1 to " +
+                                    std::to_string(kMaxProviderKinds) +
+                                    " objects {kind, description}.");
+  for (const auto& k : kinds->GetArray()) {
+    if (!k.IsObject()) return field_error("kinds", "Each of \"kinds\" must be an object.");
+    FieldReader kr(k);
+    std::string kind;
+    std::optional<std::string> description;
+    if (kr.required_string("kind", kind, kMaxKindChars) || !valid_bot_word(kind, kMaxKindChars))
+      return field_error("kinds.kind", "A kind must be 1 to " + std::to_string(kMaxKindChars) +
+                                           " characters of a-z, 0-9, \"_\" and \"-\".");
+    if (kr.string("description", description, kMaxKindDescriptionChars * 4))
+      return field_error("kinds.description", "A kind's description must be a string.");
+    std::string text = description.value_or("");
+    if (auto e = label("kinds.description", text, kMaxKindDescriptionChars, false)) return e;
+    for (const auto& [seen, d] : out.kinds)
+      if (seen == kind) return field_error("kinds.kind", "The kind \"" + kind + "\" is listed twice.");
+    out.kinds.emplace_back(std::move(kind), std::move(text));
+  }
+  std::optional<std::uint64_t> max_jobs;
+  if (auto e = r.integer("max_jobs", max_jobs, 1, l.max_provider_jobs)) return e;
+  if (!max_jobs) return field_error("max_jobs", "\"max_jobs\" is required.");
+  out.max_jobs = static_cast<std::uint32_t>(*max_jobs);
+  if (const auto* resume = r.find("resume")) {
+    if (!resume->IsObject())
+      return field_error("resume", "\"resume\" must be an object {provider_id, token}.");
+    FieldReader rr(*resume);
+    if (rr.required_string("provider_id", out.resume_id, kMaxIdFieldBytes) ||
+        rr.required_string("token", out.resume_token, kMaxTokenBytes))
+      return field_error("resume", "\"resume\" must be an object {provider_id, token}.");
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, ProviderStatusReq& out) {
+  FieldReader r(data);
+  if (const auto* load = r.find("load")) {
+    if (!load->IsNumber() || !(load->GetDouble() >= 0.0 && load->GetDouble() <= 1.0))
+      return field_error("load", "\"load\" must be a number from 0 to 1.");
+    out.load = load->GetDouble();
+  }
+  if (const auto* jobs = r.find("jobs")) {
+    if (!jobs->IsArray() || jobs->Size() > kMaxProviderJobsListed)
+      return field_error("jobs", "\"jobs\" must be an array of job ids.");
+    for (const auto& j : jobs->GetArray()) {
+      if (!j.IsString() || j.GetStringLength() > kMaxIdFieldBytes ||
+          !valid_utf8(std::string_view(j.GetString(), j.GetStringLength())))
+        return field_error("jobs", "\"jobs\" must be an array of job ids.");
+      out.jobs.emplace_back(j.GetString(), j.GetStringLength());
+    }
+  }
+  return r.boolean("accepting", out.accepting);
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, JobReq& out) {
+  FieldReader r(data);
+  if (auto e = r.required_string("job_id", out.job_id, kMaxIdFieldBytes)) return e;
+  std::optional<std::string> reason;
+  if (auto e = r.string("reason", reason, 200 * 4)) return e;
+  out.reason = reason.value_or("");
+  if (auto e = label("reason", out.reason, 200, false)) return e;
+  return r.boolean("retry", out.retry);
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, AddBotReq& out, const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.required_string("kind", out.kind, kMaxKindChars)) return e;
+  if (auto e = bot_word("kind", out.kind, kMaxKindChars)) return e;
+  std::optional<std::string> key;
+  if (auto e = r.string("key", key, kMaxDispatchKeyChars)) return e;
+  out.key = key.value_or(out.kind);
+  if (auto e = bot_word("key", out.key, kMaxDispatchKeyChars)) return e;
+  out.metadata_json = "{}";
+  if (const auto* m = r.find("metadata")) {
+    if (!m->IsObject()) return field_error("metadata", "\"metadata\" must be a JSON object.");
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    m->Accept(w);
+    if (sb.GetSize() > l.max_bot_metadata_bytes)
+      return field_error("metadata", "\"metadata\" is larger than " +
+                                         std::to_string(l.max_bot_metadata_bytes) +
+                                         " bytes of JSON.");
+    out.metadata_json.assign(sb.GetString(), sb.GetSize());
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> decode_dispatch_id(const rapidjson::Value& data, std::string& out) {
+  FieldReader r(data);
+  return r.required_string("dispatch_id", out, kMaxIdFieldBytes);
 }
 
 std::optional<Error> decode(const rapidjson::Value& data, SetNameReq& out, const Limits& l) {
@@ -295,6 +429,21 @@ Frame error_frame(const Error& e, std::string_view id_raw) {
     if (!e.field.empty()) b.str("field", e.field);
     if (e.retry_after_ms >= 0) b.num("retry_after_ms", e.retry_after_ms);
   });
+}
+
+void write(JsonBuilder& b, const BotDispatch& d) {
+  b.begin_object()
+      .str("dispatch_id", d.dispatch_id)
+      .str("lobby_id", d.lobby_id)
+      .str("kind", d.kind)
+      .str("key", d.key)
+      .str("state", d.state)
+      .str("reason", d.reason)
+      .unum("attempts", d.attempts)
+      .str("bot_peer_id", d.bot_peer_id)
+      .num("created_ms", d.created_ms)
+      .raw("metadata", d.metadata_json.empty() ? std::string_view("{}") : d.metadata_json)
+      .end_object();
 }
 
 }  // namespace lobbykit::protocol

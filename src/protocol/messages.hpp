@@ -15,6 +15,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 namespace lobbykit {
@@ -32,8 +34,42 @@ constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
 constexpr std::uint64_t kMaxMLineIndex = 65535;  // relay_candidate "sdpMLineIndex"
 
 struct AuthReq {
-  std::optional<std::string> token;  // resume this session
-  bool is_bot = false;               // new sessions only
+  std::optional<std::string> token;       // resume this session
+  bool is_bot = false;                    // new sessions only
+  std::optional<std::string> credential;  // a bot's one-time job credential (docs/bots.md)
+};
+
+// Bots (docs/bots.md). Kinds and dispatch keys: 1-32 / 1-64 of a-z, 0-9, "_", "-".
+constexpr std::size_t kMaxKindChars = 32;
+constexpr std::size_t kMaxDispatchKeyChars = 64;
+constexpr std::size_t kMaxProviderKinds = 16;
+constexpr std::size_t kMaxKindDescriptionChars = 200;
+constexpr std::size_t kMaxProviderNameChars = 64;
+constexpr std::size_t kMaxProviderJobsListed = 10'000;
+// Whether text is a bot kind or dispatch key of at most max_chars.
+bool valid_bot_word(std::string_view text, std::size_t max_chars);
+struct ProviderHelloReq {
+  std::string key;
+  std::string name;
+  std::string version;
+  std::vector<std::pair<std::string, std::string>> kinds;  // kind, description
+  std::uint32_t max_jobs = 1;
+  std::string resume_id, resume_token;  // both "" without "resume"
+};
+struct ProviderStatusReq {
+  double load = 0;
+  std::vector<std::string> jobs;
+  bool accepting = true;
+};
+struct JobReq {  // job_accept, job_decline, job_end
+  std::string job_id;
+  std::string reason;
+  bool retry = false;
+};
+struct AddBotReq {
+  std::string kind;
+  std::string key;            // "" for the kind
+  std::string metadata_json;  // "{}" when absent
 };
 struct SetNameReq {
   std::string name;
@@ -86,6 +122,13 @@ std::optional<Error> decode(const rapidjson::Value& data, JoinLobbyReq& out, con
 std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, ProviderHelloReq& out,
+                            const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, ProviderStatusReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, JobReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, AddBotReq& out, const Limits& l);
+// remove_bot: {"dispatch_id"}.
+std::optional<Error> decode_dispatch_id(const rapidjson::Value& data, std::string& out);
 std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out);
 std::optional<Error> check_candidate(const rapidjson::Value& data, RelayFields& out);
 // Writes the checked payload (an object, or null for the end of candidates) at the
@@ -96,6 +139,8 @@ void write_relay_payload(JsonBuilder& b, const RelayFields& f);
 void write(JsonBuilder& b, const Participant& p);
 void write(JsonBuilder& b, const LobbyInfo& l);
 void write(JsonBuilder& b, const ChatMessage& m);
+// A Dispatch of docs/bots.md (metadata_json is written as the object it holds).
+void write(JsonBuilder& b, const BotDispatch& d);
 // An upper bound of the bytes write(b, m) produces (escapes counted): what a message costs
 // in a reply, for the replies that carry many (lobby snapshots, chat_history).
 std::size_t json_size(const ChatMessage& m);

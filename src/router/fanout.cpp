@@ -32,6 +32,12 @@ void Hub::State::on_event(const Event& ev) {
           },
           [&](const event::ParticipantLeft& e) {
             if (core::Session* s = sessions.find(e.peer_id)) sessions.set_lobby(*s, "");
+            // A job's bot that leaves fails its job (after this event reached everyone); a
+            // removed lobby takes its dispatches along instead (LobbyRemoved).
+            if (e.reason != "lobby_removed" && bots.of_bot(e.peer_id)) {
+              const PeerId peer = e.peer_id;
+              bus.defer([this, peer] { bots.bot_gone(peer); });
+            }
             if (e.reason != "left") {
               auto frame = protocol::envelope("lobby_left", "", [&](JsonBuilder& b) {
                 b.str("lobby_id", e.lobby_id).str("reason", e.reason);
@@ -76,6 +82,34 @@ void Hub::State::on_event(const Event& ev) {
               protocol::write(b, e.message);
             });
             broadcast(*lobby, frame, "chat");
+          },
+          [&](const event::SessionClosed& e) {
+            if (bots.of_bot(e.peer_id)) {
+              const PeerId peer = e.peer_id;
+              bus.defer([this, peer] { bots.bot_gone(peer); });
+            }
+          },
+          [&](const event::LobbyRemoved& e) {
+            if (!bots.lobby_has_dispatches(e.lobby_id)) return;
+            const LobbyId id = e.lobby_id;
+            bus.defer([this, id] { bots.remove_lobby(id, "lobby_removed"); });
+          },
+          [&](const event::BotDispatchUpdated& e) {
+            core::Lobby* lobby = lobbies.find(e.dispatch.lobby_id);
+            if (!lobby) return;
+            auto frame = protocol::envelope("bot_dispatch", "", [&](JsonBuilder& b) {
+              b.key("dispatch");
+              protocol::write(b, e.dispatch);
+            });
+            broadcast(*lobby, frame, "bot_dispatch");
+          },
+          [&](const event::BotDispatchRemoved& e) {
+            core::Lobby* lobby = lobbies.find(e.lobby_id);
+            if (!lobby) return;
+            auto frame = protocol::envelope("bot_dispatch_removed", "", [&](JsonBuilder& b) {
+              b.str("lobby_id", e.lobby_id).str("dispatch_id", e.dispatch_id).str("reason", e.reason);
+            });
+            broadcast(*lobby, frame, "bot_dispatch_removed");
           },
           [](const auto&) {},
       },

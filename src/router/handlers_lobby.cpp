@@ -79,6 +79,11 @@ void handle_join_lobby(Hub::State& s, Request& r) {
 void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool audio_muted,
                             bool video_muted) {
   const PeerId& peer = r.session->peer_id;
+  // A job's bot goes where its dispatch is, nowhere else.
+  if (const core::Dispatch* d = bots.of_bot(peer); d && d->lobby_id != lobby.info.id) {
+    fail(r, make_error(ErrorCode::forbidden, "This bot may only join the lobby of its job."));
+    return;
+  }
   core::Member* already = lobby.member(peer);
   if (!already) {
     if (lobby.members.size() >= lobby.info.max_participants) {
@@ -101,6 +106,7 @@ void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool
   reply(r, [&](JsonBuilder& b) { write_lobby_snapshot(b, lobby); });
   // Joining the lobby one is in is a no-op apart from the snapshot.
   if (!already && has_media) introduce(lobby, peer, false);
+  bot_joined(peer);
 }
 
 void handle_leave_lobby(Hub::State& s, Request& r) {

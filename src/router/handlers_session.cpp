@@ -23,13 +23,17 @@ void write_limits(JsonBuilder& b, const Limits& l) {
 }  // namespace
 
 void handle_auth(Hub::State& s, Request& r) {
-  if (r.session) {
+  if (r.session || !r.conn.provider.empty()) {
     s.fail(r, make_error(ErrorCode::already_authenticated, "This connection is already authenticated."));
     return;
   }
   protocol::AuthReq req;
   if (auto e = protocol::decode(r.data, req)) {
     s.fail(r, *e);
+    return;
+  }
+  if (req.credential) {
+    s.auth_bot(r, *req.credential);
     return;
   }
   core::Session* session = nullptr;
@@ -68,6 +72,13 @@ void handle_auth(Hub::State& s, Request& r) {
     session = created.session;
     token = std::move(created.token);
   }
+  s.welcome(r, *session, token, resumed);
+}
+
+void Hub::State::welcome(Request& r, core::Session& session_ref, const std::string& token,
+                         bool resumed) {
+  Hub::State& s = *this;
+  core::Session* session = &session_ref;
   r.conn.peer = session->peer_id;
   s.unauthenticated.erase(r.conn.id);
 

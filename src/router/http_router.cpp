@@ -2,6 +2,9 @@
 // (method, path pattern) -> handler over plain data; the transport does the I/O.
 #include "router/http_router.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <lobbykit/version.hpp>
 
 #include "core/crypto.hpp"
@@ -27,11 +30,15 @@ int status_of(ErrorCode code) {
     case ErrorCode::not_found:
     case ErrorCode::session_not_found:
     case ErrorCode::name_not_found:
-    case ErrorCode::lobby_not_found: return 404;
+    case ErrorCode::lobby_not_found:
+    case ErrorCode::dispatch_not_found:
+    case ErrorCode::provider_not_found: return 404;
     case ErrorCode::method_not_allowed: return 405;
     case ErrorCode::lobby_exists:
     case ErrorCode::name_taken: return 409;
-    case ErrorCode::too_many_lobbies: return 503;
+    case ErrorCode::too_many_lobbies:
+    case ErrorCode::too_many_dispatches: return 503;
+    case ErrorCode::bot_quota: return 429;
     case ErrorCode::lobby_quota: return 429;
     case ErrorCode::internal_error: return 500;
     default: return 400;
@@ -209,6 +216,11 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
       }
       return respond(error_response(ErrorCode::method_not_allowed, "Use GET or POST."));
     }
+    if (match("/api/bots/kinds", path, p)) {
+      if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+      const auto kinds = s.bots.kinds();
+      return respond(json_response(200, [&](JsonBuilder& b) { write_bot_kinds(b, kinds); }));
+    }
     if (path.substr(0, 11) == "/api/admin/" || path == "/api/admin") {
       if (admin_token_.empty())
         return respond(error_response(ErrorCode::not_found, "The admin API is off."));
@@ -265,6 +277,61 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
       return respond(error_response(ErrorCode::lobby_not_found, "There is no such lobby."));
     s.lobbies.remove(p[0], "removed");
     return respond(ok());
+  }
+  if (match("/api/admin/lobbies/{}/bots/{}", path, p)) {
+    if (m == "PUT") {
+      rapidjson::Document doc;
+      if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+      auto kind = doc.FindMember("kind");
+      if (kind == doc.MemberEnd() || !kind->value.IsString())
+        return respond(error_response(
+            Error{ErrorCode::bad_field, "\"kind\" must be a string.", "kind", -1}));
+      std::string metadata;
+      if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && !md->value.IsNull()) {
+        if (!md->value.IsObject())
+          return respond(error_response(
+              Error{ErrorCode::bad_field, "\"metadata\" must be a JSON object.", "metadata", -1}));
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        md->value.Accept(w);
+        metadata.assign(sb.GetString(), sb.GetSize());
+      }
+      auto added = add_bot(s, p[0], std::string(kind->value.GetString(), kind->value.GetStringLength()),
+                           p[1], metadata);
+      if (auto* e = std::get_if<Error>(&added)) return respond(error_response(*e));
+      const auto& a = std::get<BotAdded>(added);
+      return respond(json_response(a.created ? 201 : 200, [&](JsonBuilder& b) {
+        b.key("dispatch");
+        protocol::write(b, a.dispatch);
+      }));
+    }
+    if (m == "DELETE") {
+      if (auto e = remove_bot(s, p[0], p[1])) return respond(error_response(*e));
+      return respond(ok());
+    }
+    return respond(error_response(ErrorCode::method_not_allowed, "Use PUT or DELETE."));
+  }
+  if (match("/api/admin/bots/providers", path, p)) {
+    if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+    return respond(json_response(200, [&](JsonBuilder& b) {
+      b.begin_array("providers");
+      for (const auto* provider : s.bots.providers()) write_provider(b, *provider);
+      b.end_array();
+    }));
+  }
+  if (match("/api/admin/bots/providers/{}/drain", path, p)) {
+    if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
+    if (!s.bots.drain(p[0], true))
+      return respond(error_response(ErrorCode::provider_not_found, "There is no such provider."));
+    return respond(ok());
+  }
+  if (match("/api/admin/bots/dispatches", path, p)) {
+    if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+    return respond(json_response(200, [&](JsonBuilder& b) {
+      b.begin_array("dispatches");
+      for (const auto* d : s.bots.dispatches()) write_dispatch_with_job(b, s.bots, *d);
+      b.end_array();
+    }));
   }
   if (match("/api/admin/sessions/{}/kick", path, p)) {
     if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));

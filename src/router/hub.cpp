@@ -17,26 +17,39 @@ using protocol::CloseCode;
 
 namespace {
 
+// Who may send a message: anyone (the first message of a connection), a client session,
+// or a registered bot provider (docs/bots.md).
+enum class Role { any, client, provider };
+
 struct Route {
   std::string_view type;
-  bool needs_session;  // false only for auth
+  Role role;
   void (*fn)(Hub::State&, Request&);
 };
 
 // The whole protocol surface: message type -> handler.
-constexpr std::array<Route, 12> kRoutes{{
-    {"auth", false, handle_auth},
-    {"set_name", true, handle_set_name},
-    {"ping", true, handle_ping},
-    {"list_lobbies", true, handle_list_lobbies},
-    {"create_lobby", true, handle_create_lobby},
-    {"join_lobby", true, handle_join_lobby},
-    {"leave_lobby", true, handle_leave_lobby},
-    {"chat", true, handle_chat},
-    {"chat_history", true, handle_chat_history},
-    {"update_media", true, handle_update_media},
-    {"relay_description", true, handle_relay_description},
-    {"relay_candidate", true, handle_relay_candidate},
+constexpr std::array<Route, 22> kRoutes{{
+    {"auth", Role::any, handle_auth},
+    {"set_name", Role::client, handle_set_name},
+    {"ping", Role::client, handle_ping},
+    {"list_lobbies", Role::client, handle_list_lobbies},
+    {"create_lobby", Role::client, handle_create_lobby},
+    {"join_lobby", Role::client, handle_join_lobby},
+    {"leave_lobby", Role::client, handle_leave_lobby},
+    {"chat", Role::client, handle_chat},
+    {"chat_history", Role::client, handle_chat_history},
+    {"update_media", Role::client, handle_update_media},
+    {"relay_description", Role::client, handle_relay_description},
+    {"relay_candidate", Role::client, handle_relay_candidate},
+    {"list_bot_kinds", Role::client, handle_list_bot_kinds},
+    {"add_bot", Role::client, handle_add_bot},
+    {"remove_bot", Role::client, handle_remove_bot},
+    {"provider_hello", Role::any, handle_provider_hello},
+    {"provider_status", Role::provider, handle_provider_status},
+    {"job_accept", Role::provider, handle_job_accept},
+    {"job_decline", Role::provider, handle_job_decline},
+    {"job_end", Role::provider, handle_job_end},
+    {"provider_drain", Role::provider, handle_provider_drain},
 }};
 
 const Route* find_route(std::string_view type) {
@@ -64,7 +77,10 @@ Hub::State::State(const Limits& l, core::Clock& c, store::Store& st, Outbox& o,
     : limits(l), clock(c), store(st), out(o), worker(w),
       sessions(limits, clock, store, bus),
       auth(limits, clock, store, worker, sessions, bus),
-      lobbies(limits, clock, store, bus) {}
+      lobbies(limits, clock, store, bus),
+      bots(limits, clock, store, bus) {
+  bots.set_actions(&bot_relay);
+}
 
 Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& outbox,
          core::Worker& worker)
@@ -76,6 +92,10 @@ Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& 
   s.lobbies.load(snap);
   // First subscriber: the router's own reactions go out before any host handler runs.
   s.bus.subscribe([&s](const Event& e) { s.on_event(e); });
+  // Jobs do not survive a restart: the bots they had in lobbies leave, and their dispatches
+  // wait for providers to come back.
+  for (const PeerId& bot : s.bots.load(snap.dispatches))
+    s.end_session(bot, "bot_replaced", CloseCode::session_closed);
   s.route_counters.assign(kRoutes.size(), nullptr);
   const TimeMs now = clock.now_ms();
   s.next_lobby_tick = now + kLobbyTickMs;
@@ -85,6 +105,7 @@ Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& 
 Hub::~Hub() = default;
 
 core::EventBus& Hub::events() { return state_->bus; }
+void Hub::set_provider_keys(const std::vector<std::string>& keys) { state_->bots.set_keys(keys); }
 Metrics& Hub::metrics() { return state_->metrics; }
 
 Metrics::Gauges Hub::gauges() const {
@@ -112,8 +133,17 @@ void Hub::on_close(ConnId id) {
   auto it = s.conns.find(id);
   if (it == s.conns.end()) return;
   PeerId peer = std::move(it->second.peer);
+  const std::string provider = std::move(it->second.provider);
   s.conns.erase(it);
   s.unauthenticated.erase(id);
+  if (!provider.empty()) {
+    auto p = s.provider_conn.find(provider);
+    if (p != s.provider_conn.end() && p->second == id) {
+      s.provider_conn.erase(p);
+      s.bots.disconnected(provider, "closed");
+    }
+    return;
+  }
   if (peer.empty()) return;
   auto owner = s.conn_of.find(peer);
   if (owner == s.conn_of.end() || owner->second != id) return;  // replaced meanwhile
@@ -219,9 +249,20 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
   if (!counter) counter = &metrics.messages_in[std::string(route->type)];
   ++*counter;
   core::Session* session = c.peer.empty() ? nullptr : sessions.find(c.peer);
-  if (route->needs_session && !session) {
+  const bool is_provider = !c.provider.empty();
+  if (is_provider) bots.seen(c.provider);
+  // A connection is a client or a provider for life: the other side's messages are unknown.
+  if ((route->role == Role::client && is_provider) || (route->role == Role::provider && session)) {
+    metrics.messages_in["unknown"]++;
+    fail(c.id, make_error(ErrorCode::unknown_type,
+                   "Unknown message type \"" + std::string(env.type) + "\" on this connection."),
+         env.id_raw);
+    return;
+  }
+  if ((route->role == Role::client && !session) || (route->role == Role::provider && !is_provider)) {
     fail(c.id, make_error(ErrorCode::not_authenticated,
-                   "Authenticate first: the first message must be \"auth\"."),
+                   "Authenticate first: the first message must be \"auth\" (or "
+                   "\"provider_hello\" for a bot provider)."),
          env.id_raw);
     return;
   }
@@ -246,6 +287,8 @@ void Hub::tick() {
   if (now >= s.next_lobby_tick) {
     s.next_lobby_tick = now + kLobbyTickMs;
     s.lobbies.tick();
+    s.bots.tick();
+    s.tick_bots();
     for (const PeerId& peer : s.sessions.idle_expired())
       s.end_session(peer, "expired", CloseCode::session_closed);
   }
@@ -326,6 +369,7 @@ void Hub::State::write_lobby_snapshot(JsonBuilder& b, const core::Lobby& lobby) 
   b.end_array();
   b.boolean("history_complete", page.complete);
   b.unum("last_offset", lobby.last_offset);
+  write_bots(b, lobby.info.id);
 }
 
 void Hub::State::end_session(const PeerId& peer, const std::string& reason, CloseCode code) {

@@ -14,7 +14,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace lobbykit::router {
 
@@ -54,6 +56,9 @@ class Hub {
   void flush_to(std::uint64_t point) {
     if (point > commits_) flush();
   }
+
+  // Bot provider keys (ServerOptions::provider_keys; docs/bots.md).
+  void set_provider_keys(const std::vector<std::string>& keys);
 
   core::EventBus& events();
   Metrics& metrics();

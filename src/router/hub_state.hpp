@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/auth_manager.hpp"
+#include "core/bot_manager.hpp"
 #include "core/lobby_manager.hpp"
 #include "core/session_manager.hpp"
 #include "protocol/envelope.hpp"
@@ -22,7 +23,8 @@ namespace lobbykit::router {
 
 struct Conn {
   ConnId id = 0;
-  PeerId peer;               // "" until authenticated
+  PeerId peer;               // "" until authenticated as a client
+  std::string provider;      // "" until registered as a bot provider (docs/bots.md)
   std::string address;       // address_key() of the peer: per-address limits; "" exempt
   TimeMs opened_ms = 0;
   double tokens = 0;         // rate-limit bucket
@@ -46,6 +48,22 @@ using protocol::ErrorCode;
 using protocol::make_error;
 using protocol::JsonBuilder;
 
+// BotManager's hands: messages to providers, bot sessions to end (handlers_bots.cpp).
+class BotRelay final : public core::BotActions {
+ public:
+  explicit BotRelay(Hub::State& s) : s_(s) {}
+  void offer(const core::BotProviderState& provider, const core::Dispatch& d,
+             const core::BotJob& job) override;
+  void cancel(const std::string& provider_id, const std::string& job_id,
+              std::string_view reason) override;
+  void drain(const std::string& provider_id) override;
+  void close_provider(const std::string& provider_id) override;
+  void remove_bot(const PeerId& bot, std::string_view reason) override;
+
+ private:
+  Hub::State& s_;
+};
+
 struct Hub::State {
   State(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& out,
         core::Worker& worker);
@@ -60,10 +78,14 @@ struct Hub::State {
   core::SessionManager sessions;
   core::AuthManager auth;
   core::LobbyManager lobbies;
+  core::BotManager bots;
+  BotRelay bot_relay{*this};
 
   std::unordered_map<ConnId, Conn> conns;
   std::unordered_map<PeerId, ConnId> conn_of;  // sessions that have a connection now
   std::unordered_set<ConnId> unauthenticated;   // watched for the auth deadline
+  std::unordered_map<std::string, ConnId> provider_conn;  // connected bot providers
+  std::unordered_map<LobbyId, TimeMs> humanless_since;    // lobbies with bots and no person
   protocol::ParseBuffer parse_buffer;           // inbound messages are parsed in it
   int dispatching = 0;                          // dispatch() calls on the stack
   std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
@@ -110,6 +132,18 @@ struct Hub::State {
   void join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool audio_muted,
                   bool video_muted);
 
+  // The session is authenticated on r's connection: registers it and sends the welcome
+  // (with its lobby's snapshot when it is in one; a resume restarts its media pairs).
+  void welcome(Request& r, core::Session& session, const std::string& token, bool resumed);
+  // The lobby's dispatches in a snapshot ("bots"), and the pushes about one.
+  void write_bots(JsonBuilder& b, const LobbyId& lobby);
+  // Bots in a non-persistent lobby without a person for bot_empty_lobby_ms leave.
+  void tick_bots();
+  // A bot's job credential in auth: a new bot session, named after its kind.
+  void auth_bot(Request& r, const std::string& credential);
+  // After a bot session joined a lobby: its job is joined (or it was not a job's bot).
+  void bot_joined(const PeerId& peer) { bots.bot_joined(peer); }
+
   void dispatch(Conn& c, std::string_view text);
   bool take_token(Conn& c);
   // A message over the rate: refused with rate_limited, or the connection closed (4006).
@@ -129,6 +163,32 @@ void handle_chat_history(Hub::State& s, Request& r);
 void handle_update_media(Hub::State& s, Request& r);
 void handle_relay_description(Hub::State& s, Request& r);
 void handle_relay_candidate(Hub::State& s, Request& r);
+void handle_list_bot_kinds(Hub::State& s, Request& r);
+void handle_add_bot(Hub::State& s, Request& r);
+void handle_remove_bot(Hub::State& s, Request& r);
+void handle_provider_hello(Hub::State& s, Request& r);
+void handle_provider_status(Hub::State& s, Request& r);
+void handle_job_accept(Hub::State& s, Request& r);
+void handle_job_decline(Hub::State& s, Request& r);
+void handle_job_end(Hub::State& s, Request& r);
+void handle_provider_drain(Hub::State& s, Request& r);
+
+// Bot operations shared by the admin HTTP API and the host's Server calls (docs/bots.md).
+struct BotAdded {
+  BotDispatch dispatch;
+  bool created = false;  // false: the lobby already had that key
+};
+// Errors: lobby_not_found, bad_field (kind, key or metadata), unknown_kind, bot_quota,
+// too_many_dispatches. metadata_json: "" or a JSON object.
+std::variant<BotAdded, Error> add_bot(Hub::State& s, const LobbyId& lobby_id,
+                                      const std::string& kind, const std::string& key,
+                                      const std::string& metadata_json);
+// Errors: dispatch_not_found (no dispatch with that key in that lobby).
+std::optional<Error> remove_bot(Hub::State& s, const LobbyId& lobby_id, const std::string& key);
+void write_provider(JsonBuilder& b, const core::BotProviderState& p);
+void write_bot_kinds(JsonBuilder& b, const std::vector<core::BotManager::KindInfo>& kinds);
+// A Dispatch with its "job" (or null): what admins see.
+void write_dispatch_with_job(JsonBuilder& b, const core::BotManager& bots, const core::Dispatch& d);
 
 // Lobby creation shared by the WS handler and POST /api/lobbies. creator: the session ("" for
 // HTTP); address: the client's address key, "" when exempt from the per-address quota.

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <utility>
 
 namespace lobbykit::store {
 namespace {
@@ -26,6 +27,7 @@ class MemoryStore final : public Store {
       }
       for (auto it = first; it != messages.end(); ++it) snapshot.chat.push_back(it->second);
     }
+    for (const auto& [order, id] : dispatch_order_) snapshot.dispatches.push_back(dispatches_.at(id));
     return snapshot;
   }
 
@@ -72,6 +74,24 @@ class MemoryStore final : public Store {
     dirty_ = true;
   }
 
+  void put_dispatch(const DispatchRecord& d) override {
+    auto it = dispatches_.find(d.id);
+    if (it == dispatches_.end()) dispatch_order_.emplace(std::make_pair(d.created_ms, next_order_++), d.id);
+    dispatches_[d.id] = d;
+    dirty_ = true;
+  }
+
+  void delete_dispatch(const std::string& id) override {
+    if (dispatches_.erase(id)) {
+      for (auto it = dispatch_order_.begin(); it != dispatch_order_.end(); ++it)
+        if (it->second == id) {
+          dispatch_order_.erase(it);
+          break;
+        }
+    }
+    dirty_ = true;
+  }
+
   void append_chat(const ChatMessage& m, std::size_t keep) override {
     auto& messages = chat_[m.lobby_id];
     if (!messages.emplace(m.offset, m).second) {
@@ -92,6 +112,10 @@ class MemoryStore final : public Store {
   std::map<std::string, NameRecord> names_;
   std::map<LobbyId, LobbyRecord> lobbies_;
   std::map<LobbyId, std::map<std::uint64_t, ChatMessage>> chat_;  // by lobby, then offset
+  std::map<std::string, DispatchRecord> dispatches_;
+  // Load order, as SQLite's: by created_ms, then insertion.
+  std::map<std::pair<TimeMs, std::uint64_t>, std::string> dispatch_order_;
+  std::uint64_t next_order_ = 0;
   bool dirty_ = false;
 };
 

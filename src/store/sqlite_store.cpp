@@ -28,7 +28,8 @@ namespace lobbykit::store {
 namespace {
 
 // The schema version this code reads and writes (0 is an empty, new file).
-constexpr int kSchemaVersion = 1;
+// 2: bot_dispatches. A version-1 file is upgraded in place (the schema script only adds).
+constexpr int kSchemaVersion = 2;
 
 // How long a statement waits for a lock held by another connection to the same file (a backup
 // tool, say) before it fails with StoreError.
@@ -68,6 +69,15 @@ CREATE TABLE IF NOT EXISTS chat (
   text        TEXT    NOT NULL,
   time_ms     INTEGER NOT NULL,
   PRIMARY KEY (lobby_id, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bot_dispatches (
+  id            TEXT    NOT NULL PRIMARY KEY,
+  lobby_id      TEXT    NOT NULL,
+  kind          TEXT    NOT NULL,
+  key           TEXT    NOT NULL,
+  metadata_json TEXT    NOT NULL,
+  created_ms    INTEGER NOT NULL,
+  bot_peer      TEXT    NOT NULL
 ) WITHOUT ROWID;
 )sql";
 
@@ -222,6 +232,11 @@ class SqliteStore final : public Store {
                          " chat WHERE lobby_id = ?1 ORDER BY offset LIMIT 1 OFFSET ?2)",
                          "append_chat");
     count_chat_ = prepare(db, "SELECT COUNT(*) FROM chat WHERE lobby_id = ?", "append_chat");
+    put_dispatch_ = prepare(db,
+                            "INSERT OR REPLACE INTO bot_dispatches (id, lobby_id, kind, key,"
+                            " metadata_json, created_ms, bot_peer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            "put_dispatch");
+    delete_dispatch_ = prepare(db, "DELETE FROM bot_dispatches WHERE id = ?", "delete_dispatch");
   }
 
   ~SqliteStore() override {
@@ -297,6 +312,21 @@ class SqliteStore final : public Store {
       m.text = row.text(4);
       m.time_ms = row.integer(5);
     }
+
+    Statement dispatches = prepare(db,
+                                   "SELECT id, lobby_id, kind, key, metadata_json, created_ms,"
+                                   " bot_peer FROM bot_dispatches ORDER BY created_ms, id",
+                                   "load dispatches");
+    for (Run drow(db, dispatches.get(), "load dispatches"); drow.next_row();) {
+      DispatchRecord& d = snapshot.dispatches.emplace_back();
+      d.id = drow.text(0);
+      d.lobby_id = drow.text(1);
+      d.kind = drow.text(2);
+      d.key = drow.text(3);
+      d.metadata_json = drow.text(4);
+      d.created_ms = drow.integer(5);
+      d.bot_peer = drow.text(6);
+    }
     return snapshot;
   }
 
@@ -349,6 +379,26 @@ class SqliteStore final : public Store {
         .bind(l.created_ms)
         .bind(to_sql(l.last_offset))
         .to_end();
+  }
+
+  void put_dispatch(const DispatchRecord& d) override {
+    ForgetCountsOnError guard(*this);
+    begin_if_needed();
+    Run(db_.get(), put_dispatch_.get(), "put_dispatch")
+        .bind(d.id)
+        .bind(d.lobby_id)
+        .bind(d.kind)
+        .bind(d.key)
+        .bind(d.metadata_json)
+        .bind(d.created_ms)
+        .bind(d.bot_peer)
+        .to_end();
+  }
+
+  void delete_dispatch(const std::string& id) override {
+    ForgetCountsOnError guard(*this);
+    begin_if_needed();
+    Run(db_.get(), delete_dispatch_.get(), "delete_dispatch").bind(id).to_end();
   }
 
   void delete_lobby(const LobbyId& id) override {
@@ -451,6 +501,8 @@ class SqliteStore final : public Store {
   Statement insert_chat_;
   Statement trim_chat_;
   Statement count_chat_;
+  Statement put_dispatch_;
+  Statement delete_dispatch_;
   // Rows in `chat` per lobby, for the lobbies appended to since the store was opened; this
   // connection is the file's only writer.
   std::unordered_map<LobbyId, std::int64_t> chat_rows_;

@@ -45,11 +45,23 @@ struct LobbyRecord {
   std::uint64_t last_offset = 0;  // offset of the newest chat message ever posted
 };
 
+// A bot dispatch (core/bot_manager.hpp, docs/bots.md): durable; its jobs are not.
+struct DispatchRecord {
+  std::string id;
+  LobbyId lobby_id;
+  std::string kind;
+  std::string key;            // unique within the lobby
+  std::string metadata_json;  // a JSON object
+  TimeMs created_ms = 0;
+  PeerId bot_peer;            // the bot session of its last job, "" when none
+};
+
 struct Snapshot {
   std::vector<SessionRecord> sessions;
   std::vector<NameRecord> names;
   std::vector<LobbyRecord> lobbies;
   std::vector<ChatMessage> chat;  // per lobby, oldest first, at most chat_keep each
+  std::vector<DispatchRecord> dispatches;  // oldest first
 };
 
 // Thrown when the underlying storage fails (disk full, corrupt file, ...).
@@ -70,6 +82,8 @@ class Store {
   virtual void delete_name(const std::string& key) = 0;
   virtual void put_lobby(const LobbyRecord& l) = 0;      // insert or replace by id
   virtual void delete_lobby(const LobbyId& id) = 0;      // and its chat history
+  virtual void put_dispatch(const DispatchRecord& d) = 0;  // insert or replace by id
+  virtual void delete_dispatch(const std::string& id) = 0;
   // Appends a message and forgets that lobby's messages older than the newest `keep`.
   virtual void append_chat(const ChatMessage& m, std::size_t keep) = 0;
 

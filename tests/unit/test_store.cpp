@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -134,6 +135,18 @@ ChatMessage message(const LobbyId& lobby_id, std::uint64_t offset,
   m.text = text;
   m.time_ms = 1'700'000'000'000 + static_cast<TimeMs>(offset);
   return m;
+}
+
+DispatchRecord dispatch(const std::string& id, const LobbyId& lobby_id,
+                        TimeMs created_ms = 1'700'000'000'000) {
+  DispatchRecord d;
+  d.id = id;
+  d.lobby_id = lobby_id;
+  d.kind = "assistant";
+  d.key = "assistant";
+  d.metadata_json = "{}";
+  d.created_ms = created_ms;
+  return d;
 }
 
 // Runs `body` twice, as two subcases: on a MemoryStore and on a SqliteStore in a temp file.
@@ -401,7 +414,7 @@ TEST_CASE("SqliteStore: a reopened file holds what was written, the destructor f
                                               message("lobby-1", 4), message("lobby-1", 5)}));
 
   reopened.reset();
-  CHECK(read_user_version(path) == 1);
+  CHECK(read_user_version(path) == 2);
 }
 
 TEST_CASE("SqliteStore: after kill -9 the file holds exactly what was flushed") {
@@ -486,11 +499,59 @@ TEST_CASE("SqliteStore: a file from a newer schema version gives StoreError and 
     auto store = make_sqlite_store(path);
     store->put_lobby(lobby("lobby-1"));
   }
-  REQUIRE(read_user_version(path) == 1);
-  write_user_version(path, 2);
+  REQUIRE(read_user_version(path) == 2);
+  write_user_version(path, 3);
 
-  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 2"), StoreError);
+  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 3"), StoreError);
+  CHECK(read_user_version(path) == 3);
+}
+
+TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and keeps its data") {
+  TempDir dir;
+  const std::string path = dir.file("lobbykit.db");
+  {
+    auto store = make_sqlite_store(path);
+    store->put_lobby(lobby("lobby-1"));
+  }
+  // Make it exactly what version 1 wrote: no bot_dispatches table, user_version 1.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "DROP TABLE bot_dispatches; PRAGMA user_version = 1;", nullptr,
+                       nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  REQUIRE(read_user_version(path) == 1);
+
+  auto store = make_sqlite_store(path);
+  CHECK(show(store->load(10).lobbies) == show(std::vector{lobby("lobby-1")}));
+  store->put_dispatch(dispatch("d-1", "lobby-1"));
+  store->flush();
+  CHECK(store->load(10).dispatches.size() == 1);
+  store.reset();  // closing checkpoints the WAL into the file's header
   CHECK(read_user_version(path) == 2);
+}
+
+TEST_CASE("Store: dispatches round-trip, replace by id, delete, and load oldest first") {
+  for_each_store([](Store& store) {
+    store.put_dispatch(dispatch("d-b", "lobby-1", 2'000));
+    store.put_dispatch(dispatch("d-a", "lobby-2", 1'000));
+    DispatchRecord changed = dispatch("d-b", "lobby-1", 2'000);
+    changed.bot_peer = "peer-bot";
+    changed.metadata_json = R"({"voice":"en"})";
+    store.put_dispatch(changed);
+    Snapshot snap = store.load(10);
+    REQUIRE(snap.dispatches.size() == 2);
+    CHECK(snap.dispatches[0].id == "d-a");
+    CHECK(snap.dispatches[1].id == "d-b");
+    CHECK(snap.dispatches[1].bot_peer == "peer-bot");
+    CHECK(snap.dispatches[1].metadata_json == R"({"voice":"en"})");
+    CHECK(snap.dispatches[1].kind == "assistant");
+    CHECK(snap.dispatches[1].key == "assistant");
+    store.delete_dispatch("d-a");
+    store.delete_dispatch("d-missing");
+    snap = store.load(10);
+    REQUIRE(snap.dispatches.size() == 1);
+    CHECK(snap.dispatches[0].id == "d-b");
+  });
 }
 
 }  // namespace
