@@ -113,6 +113,7 @@ void ProviderCore::stop(SteadyMs now) {
   if (link_busy_) link_.close(1000, "provider stopped");
   link_busy_ = open_ = registered_ = false;
   requests_.fail_all("stopped", "The provider was stopped.", now);
+  fail_deferred("stopped", "The provider was stopped.", now);
   for (auto& [id, job] : jobs_) {
     if (!job.ending) continue;
     Reply r;
@@ -173,6 +174,7 @@ void ProviderCore::connection_ended(std::uint16_t code, SteadyMs now) {
   for (auto& [id, job] : jobs_) job.end_in_flight = false;
   requests_.fail_all("connection_lost", "The connection closed before the server answered.",
                      now);
+  fail_deferred("connection_lost", "The connection closed before the server answered.", now);
   if (!active_) {
     set_state(ConnectionState::disconnected);
     return;
@@ -212,6 +214,7 @@ void ProviderCore::give_up(ClientError e) {
 void ProviderCore::tick(SteadyMs now) {
   Entry entry(*this);
   requests_.expire(now);
+  if (registered_) send_deferred(now);
   if (connect_deadline_ && now >= *connect_deadline_) abandon("no hello result in time", now);
   if (retry_at_ && now >= *retry_at_) open_connection(now);
   if (status_at_ && now >= *status_at_) send_status(now);
@@ -225,16 +228,53 @@ std::optional<SteadyMs> ProviderCore::next_deadline() const {
   consider(connect_deadline_);
   consider(status_at_);
   consider(requests_.next_deadline());
+  for (const Deferred& d : deferred_) consider(d.at);
   return next;
 }
 
 // --- requests --------------------------------------------------------------------------
 
+// A request the server refused with rate_limited goes again after retry_after_ms, on the
+// same connection: a provider's answers must not be lost to a burst.
 void ProviderCore::send_request(std::string_view type, std::string data_json, SteadyMs now,
                                 RequestTable::Done done) {
-  link_.send(requests_.add(type, std::move(data_json),
-                           now + static_cast<SteadyMs>(options_.request_timeout_ms),
-                           std::move(done)));
+  std::string frame_type(type);
+  std::string data = data_json;
+  link_.send(requests_.add(
+      type, std::move(data_json), now + static_cast<SteadyMs>(options_.request_timeout_ms),
+      [this, frame_type = std::move(frame_type), data = std::move(data),
+       done = std::move(done)](const Reply& r, const rapidjson::Value& d, SteadyMs at) mutable {
+        if (r.error && r.error->code == "rate_limited" && registered_) {
+          const SteadyMs wait = std::max<std::int64_t>(r.error->retry_after_ms, 1);
+          deferred_.push_back(Deferred{at + wait, std::move(frame_type), std::move(data),
+                                       std::move(done)});
+          return;
+        }
+        done(r, d, at);
+      }));
+}
+
+void ProviderCore::send_deferred(SteadyMs now) {
+  std::vector<Deferred> due;
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    if (it->at <= now) {
+      due.push_back(std::move(*it));
+      it = deferred_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (Deferred& d : due) send_request(d.type, std::move(d.data_json), now, std::move(d.done));
+}
+
+void ProviderCore::fail_deferred(const char* code, const char* message, SteadyMs now) {
+  std::vector<Deferred> failed;
+  failed.swap(deferred_);
+  for (Deferred& d : failed) {
+    Reply r;
+    r.error = make_client_error(code, message);
+    d.done(r, empty_json_object(), now);
+  }
 }
 
 void ProviderCore::on_text(std::string_view text, SteadyMs now) {
@@ -340,7 +380,7 @@ void ProviderCore::accept(const std::string& job_id, AcceptCallback cb, SteadyMs
   b.begin_object().str("job_id", job_id).end_object();
   send_request("job_accept", b.take(), now,
                [this, job_id, cb = std::move(cb)](const Reply& r, const rapidjson::Value& data,
-                                                  SteadyMs at) {
+                                                  SteadyMs) {
                  AcceptReply out;
                  out.error = r.error;
                  if (!r.error) {
@@ -351,7 +391,6 @@ void ProviderCore::accept(const std::string& job_id, AcceptCallback cb, SteadyMs
                    out.job.bot_name = read_string(data, "bot_name");
                    out.job.join_timeout_ms = read_u32(data, "join_timeout_ms", 0);
                    if (jobs_.emplace(job_id, Job{}).second) job_order_.push_back(job_id);
-                   send_status(at);  // capacity changed
                  }
                  later([cb, out] {
                    if (cb) cb(out);
@@ -425,7 +464,6 @@ void ProviderCore::send_end(const std::string& job_id, SteadyMs now) {
                  }
                  if (r.error && r.error->code == "stopped") return;
                  finish_end(job_id, r);
-                 send_status(at);  // capacity changed
                });
 }
 
@@ -502,14 +540,12 @@ void ProviderCore::on_push(std::string_view type, const rapidjson::Value& d, Ste
     if (it != jobs_.end() && it->second.ending) {
       // Ended on this side already; the server has let it go too.
       finish_end(job_id, Reply{});
-      send_status(now);
       return;
     }
     if (it != jobs_.end()) {
       jobs_.erase(it);
       job_order_.erase(std::remove(job_order_.begin(), job_order_.end(), job_id),
                        job_order_.end());
-      send_status(now);  // capacity changed
     }
     emit(provider_event::Cancel{std::move(job_id), std::move(reason)});
   } else if (type == "drain") {

@@ -3,7 +3,9 @@
 // the reconnect backoff (the client's: backoff_delay_ms), the provider_status heartbeat,
 // the jobs this provider runs, and requests (job_accept, job_decline, job_end,
 // provider_drain) with correlation and timeouts. A job_end that the connection lost is sent
-// again after the next hello; a drain holds for every later connection.
+// again after the next hello; a drain holds for every later connection; a request refused
+// with rate_limited goes again after retry_after_ms. Status goes out every interval, after
+// each hello and when accepting changes (the server counts running jobs itself).
 //
 // No sockets, no threads, no clock: a driver feeds it link events and the current time and
 // calls tick() at next_deadline(); it answers through a Link. Events and callbacks are
@@ -104,6 +106,8 @@ class ProviderCore {
 
   void send_request(std::string_view type, std::string data_json, SteadyMs now,
                     RequestTable::Done done);
+  void send_deferred(SteadyMs now);
+  void fail_deferred(const char* code, const char* message, SteadyMs now);
   void send_hello(SteadyMs now);
   void on_hello_reply(const Reply& r, const rapidjson::Value& data, SteadyMs now);
   void send_status(SteadyMs now);
@@ -126,6 +130,13 @@ class ProviderCore {
   std::map<std::string, Job> jobs_;
   std::vector<std::string> job_order_;  // accept order, for snapshots and status
   RequestTable requests_;
+  struct Deferred {  // a request refused with rate_limited, to send again at `at`
+    SteadyMs at = 0;
+    std::string type;
+    std::string data_json;
+    RequestTable::Done done;
+  };
+  std::vector<Deferred> deferred_;
   std::deque<std::function<void()>> notices_;
   int depth_ = 0;
 

@@ -10,10 +10,7 @@ Skip: LOBBYKIT_SKIP_VOICE=1. Needs Debian's python3-aiortc (hence /usr/bin/pytho
 import asyncio
 import contextlib
 import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
@@ -23,6 +20,7 @@ if os.environ.get("LOBBYKIT_SKIP_VOICE", "") not in ("", "0"):
     pytest.skip("LOBBYKIT_SKIP_VOICE is set", allow_module_level=True)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import server_process  # noqa: E402
 try:
     from voice_peer import VoiceTimeout, direct_call, loopback_ice, measure_track
 except ImportError as e:  # fail, do not skip: the suite should say why it cannot run
@@ -36,8 +34,6 @@ STEP_TIMEOUT = 10.0      # server start, connect, each request, each signaling s
 AUDIO_TIMEOUT = 15.0     # from both peers existing to 1.2 s of audio heard on each side
 TEST_TIMEOUT = 60.0      # the whole scenario
 
-SERVER = os.environ.get("LOBBYKIT_SERVER") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "lobbykit-server")
 TRICKLE = [pytest.param(False, id="sdp-candidates"), pytest.param(True, id="trickle")]
 
 
@@ -64,36 +60,8 @@ def test_voice_media_direct(trickle):
 
 @pytest.fixture
 def voice_server_url():
-    if not os.path.exists(SERVER):
-        pytest.fail(f"no lobbykit-server at {SERVER} (set LOBBYKIT_SERVER)")
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([SERVER, "--port", "0", "--memory", "--no-static"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + STEP_TIMEOUT
-        port = None
-        while port is None:
-            log.seek(0)
-            found = re.search(r"lobbykit-server listening on http://[^\s:]+:(\d+)", log.read())
-            if found:
-                port = int(found.group(1))
-            elif proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"lobbykit-server did not start (exit {proc.poll()}):\n{log.read()}")
-            else:
-                time.sleep(0.02)
+    with server_process() as port:
         yield f"ws://127.0.0.1:{port}/ws"
-        log.seek(0)
-        assert proc.poll() is None, f"lobbykit-server died (exit {proc.returncode}):\n{log.read()}"
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        log.close()
 
 
 # ---------------------------------------------------------------------------------------

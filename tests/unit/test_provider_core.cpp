@@ -265,7 +265,10 @@ TEST_CASE("provider: an offer is an event; accept yields the credential and coun
   CHECK(r.job.lobby_id == "L1");
   CHECK(r.job.bot_name == "assistant 2");
   CHECK(r.job.join_timeout_ms == 15000);
-  // Capacity changed: a status at once, listing the job, load running / max_jobs.
+  // The next heartbeat lists the job, load running / max_jobs (the server counts running
+  // jobs itself: no status of its own for that).
+  CHECK(h.nothing_sent());
+  h.advance_to(h.now + 2000);
   Frame status = h.take("provider_status");
   CHECK(status.strings("jobs") == std::vector<std::string>{"j-1"});
   CHECK(status.data()["load"].GetDouble() == doctest::Approx(0.5));
@@ -306,15 +309,14 @@ TEST_CASE("provider: job_cancel removes the job and frees its place") {
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   h.push("job_cancel", R"({"job_id":"j-1","reason":"removed"})");
   auto cancels = h.all<provider_event::Cancel>();
   REQUIRE(cancels.size() == 1);
   CHECK(cancels[0].job_id == "j-1");
   CHECK(cancels[0].reason == "removed");
-  Frame status = h.take("provider_status");
-  CHECK(status.strings("jobs").empty());
   CHECK(h.core->snapshot().jobs.empty());
+  h.advance_to(h.now + 2000);
+  CHECK(h.take("provider_status").strings("jobs").empty());
 }
 
 TEST_CASE("provider: job_end tells the server and frees the place once it answers") {
@@ -322,7 +324,6 @@ TEST_CASE("provider: job_end tells the server and frees the place once it answer
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   std::optional<Reply> got;
   h.core->end_job("j-1", "asked to leave", false, [&](const Reply& r) { got = r; }, h.now);
   Frame f = h.take("job_end");
@@ -334,8 +335,10 @@ TEST_CASE("provider: job_end tells the server and frees the place once it answer
   h.reply(f, "{}");
   REQUIRE(got);
   CHECK(got->ok());
-  CHECK(h.take("provider_status").strings("jobs").empty());
+  CHECK(h.core->snapshot().jobs.empty());
   CHECK(h.all<provider_event::Cancel>().empty());
+  h.advance_to(h.now + 2000);
+  CHECK(h.take("provider_status").strings("jobs").empty());
 }
 
 TEST_CASE("provider: end_job of a job it does not run fails at once") {
@@ -355,7 +358,6 @@ TEST_CASE("provider: a drop reconnects with backoff and resumes with provider id
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   h.random = 0.25;
   h.drop();
   CHECK(h.core->state() == ConnectionState::reconnecting);
@@ -407,7 +409,6 @@ TEST_CASE("provider: a job_end the connection lost is sent again after the next 
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   std::optional<Reply> got;
   h.core->end_job("j-1", "done", true, [&](const Reply& r) { got = r; }, h.now);
   h.take("job_end");
@@ -430,7 +431,6 @@ TEST_CASE("provider: job_end while disconnected goes out after the next hello") 
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   h.drop();
   std::optional<Reply> got;
   h.core->end_job("j-1", "", false, [&](const Reply& r) { got = r; }, h.now);
@@ -453,7 +453,6 @@ TEST_CASE("provider: a job_cancel for a job being ended settles its end_job") {
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   std::optional<Reply> got;
   h.core->end_job("j-1", "", false, [&](const Reply& r) { got = r; }, h.now);
   h.take("job_end");
@@ -508,6 +507,41 @@ TEST_CASE("provider: set_load is what the heartbeat reports") {
   h.core->set_load(std::nullopt, h.now);
   h.advance_to(h.now + 1000);
   CHECK(h.take("provider_status").data()["load"].GetDouble() == 0.0);
+}
+
+TEST_CASE("provider: a request refused with rate_limited goes again after retry_after_ms") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect(hello_result(false, "[]", 60000));
+  std::optional<AcceptReply> got;
+  h.core->accept("j-1", [&](const AcceptReply& r) { got = r; }, h.now);
+  Frame first = h.take("job_accept");
+  h.reply(first, R"({"code":"rate_limited","error":"slow","retry_after_ms":40})", "error");
+  CHECK_FALSE(got);
+  CHECK(h.core->next_deadline() == h.now + 40);
+  h.advance_to(h.now + 39);
+  CHECK(h.nothing_sent());
+  h.advance_to(h.now + 1);
+  Frame again = h.take("job_accept");
+  CHECK(again.str("job_id") == "j-1");
+  CHECK(again.id() != first.id());
+  h.reply(again, assignment("j-1"));
+  REQUIRE(got);
+  CHECK(got->ok());
+  CHECK(got->job.credential == "cred-j-1");
+}
+
+TEST_CASE("provider: a rate-limited request waiting to go again fails when the connection ends") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect();
+  std::optional<Reply> got;
+  h.core->decline("j-1", "", [&](const Reply& r) { got = r; }, h.now);
+  h.reply(h.take("job_decline"), R"({"code":"rate_limited","error":"slow","retry_after_ms":40})",
+          "error");
+  h.drop();
+  REQUIRE(got);
+  CHECK(got->error->code == "connection_lost");
 }
 
 TEST_CASE("provider: a wrong key gives up without retrying") {
@@ -592,7 +626,6 @@ TEST_CASE("provider: stop closes, fails what is open with stopped, and is final"
   h.core->start(h.now);
   h.connect();
   h.accept("j-1");
-  h.take("provider_status");
   std::optional<Reply> ended;
   std::optional<AcceptReply> accepted;
   h.core->end_job("j-1", "", false, [&](const Reply& r) { ended = r; }, h.now);

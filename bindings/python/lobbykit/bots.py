@@ -277,6 +277,7 @@ class BotProvider:
         self._registered: Optional["asyncio.Future[Registered]"] = None
         self._stop_requested: Optional[asyncio.Event] = None
         self._load_task: Optional["asyncio.Task[None]"] = None
+        self._offer_tasks: Set["asyncio.Task[None]"] = set()  # offers being answered
         self._started = False
         self._stopped = False
 
@@ -326,6 +327,8 @@ class BotProvider:
         self._started = True
         self._loop = asyncio.get_running_loop()
         self._registered = self._loop.create_future()
+        # retrieved here too, so a refusal nobody waits for (wait=False) is not reported
+        self._registered.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._stop_requested = asyncio.Event()
         subscription = Subscription(self._from_core, provider_event_from_json)
         self._subscriptions[int(self._core.subscribe(WeakCall(subscription)))] = subscription
@@ -360,6 +363,8 @@ class BotProvider:
         if self._stopped:
             return
         self._accepting = False
+        for task in list(self._offer_tasks):
+            task.cancel()
         for ctx in list(self._jobs.values()):
             await self._finish(ctx, "provider stopping", retry=True)
         self._stopped = True
@@ -374,7 +379,6 @@ class BotProvider:
         self._subscriptions.clear()
         if self._registered is not None and not self._registered.done():
             self._registered.set_exception(Error("lobbykit.BotProvider: stopped"))
-            self._registered.exception()  # retrieved: nobody may be waiting
         if self._stop_requested is not None:
             self._stop_requested.set()
 
@@ -429,7 +433,9 @@ class BotProvider:
                     event.code, event.message, event.field, event.retry_after_ms))
         elif isinstance(event, JobOffer):
             assert self._loop is not None
-            self._loop.create_task(self._on_offer(event))
+            task = self._loop.create_task(self._on_offer(event))
+            self._offer_tasks.add(task)
+            task.add_done_callback(self._offer_tasks.discard)
         elif isinstance(event, JobCancelled):
             self._on_cancel(event)
         elif isinstance(event, DrainRequested):
