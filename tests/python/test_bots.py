@@ -367,3 +367,76 @@ def test_a_voice_bot_and_a_person_hear_each_other(bot_server, start_provider):
                 await mesh.close()
                 await client.stop()
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+@pytest.mark.skipif(os.environ.get("LOBBYKIT_SKIP_VOICE", "") not in ("", "0"),
+                    reason="LOBBYKIT_SKIP_VOICE is set")
+def test_the_documented_voicebot_echoes_a_person_and_leaves_when_asked(bot_server):
+    """examples/python/voicebot.py, the bot docs/python.md shows, run as its user would run it
+    (with ICE kept on loopback for the test)."""
+    sys.path.insert(0, str(HERE))
+    from voice_peer import loopback_ice, measure_track
+    from lobbykit.media import Mesh, ToneTrack
+    example = HERE.parents[1] / "examples" / "python" / "voicebot.py"
+    assert (HERE.parents[1] / "docs" / "python.md").read_text().count(example.read_text()) == 1, \
+        "docs/python.md does not show examples/python/voicebot.py as it is"
+    http = Http(bot_server)
+    launcher = (f"import sys, runpy; sys.path.insert(0, {str(HERE)!r}); import voice_peer; "
+                f"voice_peer._loopback_acquire(); runpy.run_path({str(example)!r}, "
+                f"run_name='__main__')")
+    proc = subprocess.Popen([PYTHON, "-c", launcher], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                            env=subprocess_env(LOBBYKIT_URL=f"ws://127.0.0.1:{bot_server}/ws",
+                                               LOBBYKIT_PROVIDER_KEY=KEY))
+
+    async def main():
+        with loopback_ice():
+            client = lobbykit.AsyncClient(f"ws://127.0.0.1:{bot_server}/ws", name="Ada")
+            mesh = Mesh(client, audio=ToneTrack(660))
+            events = client.events()
+            try:
+                await asyncio.wait_for(client.start(), TIMEOUT)
+                deadline = time.monotonic() + TIMEOUT
+                while (await client.snapshot()).name != "Ada":  # set after the welcome
+                    assert time.monotonic() < deadline, "name not set"
+                    await asyncio.sleep(0.02)
+                lobby_id = (await client.create_lobby("Echo"))["lobby"]["id"]
+                await client.join_lobby(lobby_id, has_media=True, video_muted=True)
+                await mesh.start()
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, lambda: wait_until(
+                    lambda: http.providers(), what="the voicebot registered"))
+                dispatch = http.add_bot(lobby_id, "echo", "echo")
+                peer_id, track = await asyncio.wait_for(mesh.tracks().__anext__(), 2 * TIMEOUT)
+                # The bot plays our own tone back once our track reached it: wait (bounded)
+                # for a half-second window of it.
+                deadline = time.monotonic() + 15
+                while True:
+                    heard = await measure_track(track, timeout=5, skip_s=0, analyse_s=0.5)
+                    if abs(heard.frequency_hz - 660) <= 10 and heard.rms > 0.05:
+                        break
+                    assert time.monotonic() < deadline, f"no echo of 660 Hz: last {heard}"
+                await client.chat("!leave")
+
+                async def bot_left():
+                    async for e in events:
+                        if isinstance(e, lobbykit.events.ParticipantLeft) and \
+                                e.peer_id == peer_id:
+                            return
+                await asyncio.wait_for(bot_left(), TIMEOUT)
+                await loop.run_in_executor(None, lambda: wait_until(
+                    lambda: dispatch["dispatch_id"] not in http.dispatches(),
+                    what="the dispatch removed"))
+                assert mesh.errors == []
+            finally:
+                await mesh.close()
+                await client.stop()
+    try:
+        asyncio.run(asyncio.wait_for(main(), 60))
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
