@@ -329,7 +329,7 @@ std::variant<BotManager::Added, Error> BotManager::add(const LobbyId& lobby_id,
   return Added{&stored, true};
 }
 
-bool BotManager::remove(const std::string& dispatch_id, const std::string& reason) {
+bool BotManager::remove(std::string dispatch_id, const std::string& reason) {
   Dispatch* d = find(dispatch_id);
   if (!d) return false;
   d->removing = true;
@@ -339,8 +339,9 @@ bool BotManager::remove(const std::string& dispatch_id, const std::string& reaso
 }
 
 void BotManager::remove_lobby(const LobbyId& lobby_id, const std::string& reason) {
-  for (const Dispatch* d : in_lobby(lobby_id)) {
-    const std::string id = d->id;
+  std::vector<std::string> ids;
+  for (const Dispatch* d : in_lobby(lobby_id)) ids.push_back(d->id);
+  for (const std::string& id : ids) {
     if (Dispatch* live = find(id)) {
       live->removing = true;
       if (live->job) end(*live, reason, false, true);
@@ -349,7 +350,7 @@ void BotManager::remove_lobby(const LobbyId& lobby_id, const std::string& reason
   }
 }
 
-void BotManager::erase(const std::string& dispatch_id, const std::string& reason) {
+void BotManager::erase(std::string dispatch_id, const std::string& reason) {
   auto it = dispatches_.find(dispatch_id);
   if (it == dispatches_.end()) return;
   const LobbyId lobby_id = it->second.lobby_id;
@@ -389,7 +390,7 @@ std::vector<LobbyId> BotManager::lobbies() const {
   return out;
 }
 
-void BotManager::place(Dispatch& d) {
+void BotManager::place(Dispatch& d, const std::string& job_reason) {
   if (d.job || d.removing || d.state == DispatchState::failed) return;
   BotProviderState* best = nullptr;
   bool any_offers = false;
@@ -411,7 +412,7 @@ void BotManager::place(Dispatch& d) {
     d.state = DispatchState::waiting;
     d.reason = reason;
     d.retry_at = now + limits_.bot_retry_ms;
-    if (changed) updated(d);
+    if (changed || !job_reason.empty()) updated(d, job_reason);
     return;
   }
   BotJob job;
@@ -426,7 +427,7 @@ void BotManager::place(Dispatch& d) {
   d.job = std::move(job);
   d.state = DispatchState::starting;
   d.reason.clear();
-  updated(d);
+  updated(d, job_reason);
   if (actions_) actions_->offer(*best, d, *d.job);
 }
 
@@ -450,24 +451,27 @@ void BotManager::end(Dispatch& d, const std::string& reason, bool failure, bool 
   if (p) p->jobs.erase(job.id);
   if (failure) ++d.attempts;
   const bool give_up = failure && d.attempts >= limits_.bot_max_attempts;
-  if (give_up) {
-    d.state = DispatchState::failed;
-    d.reason = reason;
-  } else {
-    d.state = DispatchState::waiting;
-    d.reason = reason;
-  }
+  const bool terminal = give_up || d.removing;
   if (!job.bot_peer.empty()) {
     d.last_bot.clear();
     persist(d);
   }
-  updated(d, reason);
+  // One event per transition: a terminal one now, otherwise the placement's below.
+  if (terminal) {
+    d.state = give_up ? DispatchState::failed : DispatchState::waiting;
+    d.reason = reason;
+    updated(d, reason);
+  }
   if (tell_provider && p && p->connected && actions_) actions_->cancel(p->id, job.id, reason);
   if (!job.bot_peer.empty() && actions_)
     actions_->remove_bot(job.bot_peer, d.removing ? std::string_view("left")
                                                   : std::string_view("bot_replaced"));
   // The dispatch may be gone now (remove_bot's events reach handlers that remove things).
-  if (Dispatch* still = find(dispatch_id); still && !give_up) place(*still);
+  if (Dispatch* still = find(dispatch_id); still && !terminal) {
+    still->state = DispatchState::waiting;
+    still->reason.clear();
+    place(*still, reason);
+  }
   if (p && p->connected) place_waiting();
 }
 

@@ -168,7 +168,7 @@ class BotManager {
   std::variant<Added, protocol::Error> add(const LobbyId& lobby_id, const std::string& kind,
                                            std::string key, std::string metadata_json);
   // False when there is no such dispatch. Publishes BotDispatchRemoved.
-  bool remove(const std::string& dispatch_id, const std::string& reason);
+  bool remove(std::string dispatch_id, const std::string& reason);  // a copy: may outlive it
   void remove_lobby(const LobbyId& lobby_id, const std::string& reason);
   Dispatch* find(const std::string& dispatch_id);
   Dispatch* find(const LobbyId& lobby_id, const std::string& key);
@@ -209,14 +209,15 @@ class BotManager {
   BotProviderState* find_provider(const std::string& id);
   BotJob* job_of(const std::string& provider_id, const std::string& job_id, Dispatch** d);
   // Gives the dispatch a job on the best provider, or makes it wait (with its reason).
-  void place(Dispatch& d);
+  // job_reason: why the previous job ended, for the event ("" when none did).
+  void place(Dispatch& d, const std::string& job_reason = {});
   void place_waiting();
   // Ends the dispatch's job. failure: it costs an attempt and the dispatch is placed again
   // (or fails). tell_provider: the provider gets job_cancel(reason).
   void end(Dispatch& d, const std::string& reason, bool failure, bool tell_provider);
   void updated(const Dispatch& d, const std::string& job_reason = {});
   void persist(const Dispatch& d);
-  void erase(const std::string& dispatch_id, const std::string& reason);
+  void erase(std::string dispatch_id, const std::string& reason);
 
   const Limits& limits_;
   Clock& clock_;
