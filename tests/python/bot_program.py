@@ -7,8 +7,9 @@ Kinds (handlers below):
            cancelled; metadata {"leave": TEXT} says TEXT and ends the job instead;
   voice    (--media) sends a tone of metadata["tone_hz"] Hz, measures the first peer's audio
            and says "heard <hz> Hz".
-It prints "registered <provider_id>" once the server accepted it, then "job <id> <event>"
-lines; SIGTERM drains (bounded by --drain-timeout) and exits 0.
+It prints "registered <provider_id> new|resumed" for each hello result, "cancel <job_id>
+<reason>" for each job_cancel, and "job <id> <event>" lines from the handlers; SIGTERM drains
+(bounded by --drain-timeout) and exits 0.
 """
 
 import argparse
@@ -42,8 +43,13 @@ def main():
     provider = lobbykit.BotProvider(args.url, key=args.key, name="test-host", kinds=kinds,
                                     max_jobs=args.max_jobs, media=args.media,
                                     drain_timeout=args.drain_timeout, version="test 1")
-    provider.subscribe(lambda e: say("registered", e.provider_id)
-                       if isinstance(e, lobbykit.bots.Registered) else None)
+
+    def on_event(e):
+        if isinstance(e, lobbykit.bots.Registered):
+            say("registered", e.provider_id, "resumed" if e.resumed else "new")
+        elif isinstance(e, lobbykit.bots.JobCancelled):
+            say("cancel", e.job_id, e.reason)
+    provider.subscribe(on_event)
 
     @provider.handler("greeter")
     async def greeter(ctx: lobbykit.JobContext) -> None:

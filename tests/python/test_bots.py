@@ -440,3 +440,44 @@ def test_the_documented_voicebot_echoes_a_person_and_leaves_when_asked(bot_serve
         if proc.poll() is None:
             proc.kill()
             proc.wait(TIMEOUT)
+
+
+def test_after_a_server_restart_the_provider_reconnects_and_the_dispatch_runs_again(tmp_path):
+    """The server restarts (its store on disk): the provider reconnects with backoff, its
+    old job is cancelled (unknown_job: jobs do not survive a restart) and the dispatch,
+    which does, is offered again and runs on a new job."""
+    db = str(tmp_path / "lobbykit.db")
+    with server_process(*SERVER_FLAGS, db=db) as port:
+        url = f"ws://127.0.0.1:{port}/ws"
+        provider = ProviderProcess(url)
+        try:
+            provider.wait_line(r"^registered p")
+            ada = lobbykit.Client(url, name="Ada")
+            ada.start()
+            try:
+                ada.wait_connected(timeout=TIMEOUT)
+                wait_until(lambda: ada.snapshot().name == "Ada", what="Ada's name")
+                lobby_id = ada.create_lobby("Kept", persistent=True)["lobby"]["id"]
+                ada.join_lobby(lobby_id)
+                Http(port).add_bot(lobby_id, "greeter", "greeter")
+                old_job = provider.wait_line(r"^job (\S+) started").group(1)
+            finally:
+                ada.stop()
+        except BaseException:
+            provider.stop()
+            raise
+    try:
+        with server_process(*SERVER_FLAGS, db=db, port=port):
+            found = {}
+            deadline = time.monotonic() + 3 * TIMEOUT
+            while len(found) < 2:
+                m = provider.wait_line(r"^job (\S+) (started|cancelled)",
+                                       timeout=max(deadline - time.monotonic(), 0))
+                if m.group(1) == old_job and m.group(2) == "cancelled":
+                    found["cancelled"] = m.string
+                elif m.group(1) != old_job and m.group(2) == "started":
+                    found["started"] = m.group(1)
+            assert found["cancelled"] == f"job {old_job} cancelled unknown_job", provider.seen
+    finally:
+        provider.stop()
+    assert provider.proc.returncode == 0
