@@ -357,6 +357,13 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       send_auth(now);
       return;
     }
+    if (!is_transient(*r.error) && snap_.token.empty() && !options_.bot_credential.empty()) {
+      // A bot credential works once, until its join deadline: trying again cannot help.
+      active_ = false;
+      abandon("auth failed", now);
+      report_error(*r.error);
+      return;
+    }
     if (!is_transient(*r.error)) report_error(*r.error);
     abandon("auth failed", now);
     return;

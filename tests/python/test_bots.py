@@ -453,6 +453,8 @@ def test_after_a_server_restart_the_provider_reconnects_and_the_dispatch_runs_ag
         try:
             provider.wait_line(r"^registered p")
             ada = lobbykit.Client(url, name="Ada")
+            log = EventLog()
+            ada.subscribe(log)
             ada.start()
             try:
                 ada.wait_connected(timeout=TIMEOUT)
@@ -461,6 +463,7 @@ def test_after_a_server_restart_the_provider_reconnects_and_the_dispatch_runs_ag
                 ada.join_lobby(lobby_id)
                 Http(port).add_bot(lobby_id, "greeter", "greeter")
                 old_job = provider.wait_line(r"^job (\S+) started").group(1)
+                log.wait_for(is_chat("hello from greeter (attempt 1)"), what="the bot's hello")
             finally:
                 ada.stop()
         except BaseException:
@@ -478,6 +481,37 @@ def test_after_a_server_restart_the_provider_reconnects_and_the_dispatch_runs_ag
                 elif m.group(1) != old_job and m.group(2) == "started":
                     found["started"] = m.group(1)
             assert found["cancelled"] == f"job {old_job} cancelled unknown_job", provider.seen
+            provider.stop()  # while its server runs: it drains and exits
+            assert provider.proc.returncode == 0, provider.seen
     finally:
         provider.stop()
-    assert provider.proc.returncode == 0
+
+
+def test_sigterm_while_the_server_is_gone_still_exits():
+    """A provider whose server vanished drains and stops in bounded time: the job_end it
+    cannot deliver does not hold up its exit."""
+    with server_process(*SERVER_FLAGS) as port:
+        url = f"ws://127.0.0.1:{port}/ws"
+        provider = ProviderProcess(url, "--drain-timeout", "1")
+        try:
+            provider.wait_line(r"^registered p")
+            ada = lobbykit.Client(url, name="Ada")
+            ada.start()
+            try:
+                ada.wait_connected(timeout=TIMEOUT)
+                wait_until(lambda: ada.snapshot().name == "Ada", what="Ada's name")
+                lobby_id = ada.create_lobby("Gone")["lobby"]["id"]
+                ada.join_lobby(lobby_id)
+                Http(port).add_bot(lobby_id, "greeter", "greeter")
+                provider.wait_line(r"^job \S+ started")
+            finally:
+                ada.stop()
+        except BaseException:
+            provider.stop()
+            raise
+    try:
+        provider.proc.send_signal(signal.SIGTERM)
+        # 1 s of drain, then at most one request timeout (10 s) for the job_end
+        assert provider.proc.wait(1 + 10 + TIMEOUT) == 0, provider.seen
+    finally:
+        provider.stop()

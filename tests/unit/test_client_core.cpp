@@ -933,4 +933,20 @@ TEST_CASE("client core: bot_credential makes the first session, later connection
   CHECK_FALSE(again.has("credential"));
 }
 
+TEST_CASE("client core: a refused bot credential is not tried again") {
+  ClientOptions o;
+  o.bot_credential = "used";
+  Harness h(o);
+  h.core->start(h.now);
+  h.core->on_open(h.now);
+  Sent auth = h.take("auth");
+  CHECK(auth.str("credential") == "used");
+  h.error(auth, "invalid_token");
+  CHECK(h.core->state() == ConnectionState::disconnected);
+  CHECK_FALSE(h.core->retry_at());
+  CHECK_FALSE(h.core->next_deadline());
+  REQUIRE(h.count<client_event::Error>() == 1);
+  CHECK(h.all<client_event::Error>()[0].error.code == "invalid_token");
+}
+
 }  // namespace lobbykit::client

@@ -47,6 +47,7 @@ Handler = Callable[["JobContext"], Awaitable[Any]]
 MAX_REASON_CHARS = 200      # job_end's reason (docs/bots.md)
 DRAIN_TIMEOUT_S = 30.0      # how long a drain waits for running jobs by default
 LOAD_INTERVAL_S = 1.0       # how often a load function is sampled
+JOIN_TIMEOUT_MS = 15_000    # a bot's connect-and-join bound when job_accept gives none
 
 
 # -- values --------------------------------------------------------------------------------
@@ -179,6 +180,7 @@ class JobContext:
         self.metadata: Dict[str, Any] = dict(offer.metadata)
         self.attempt = offer.attempt
         self.bot_name = job.bot_name
+        self.join_timeout_ms = job.join_timeout_ms
         self.client: AsyncClient = None  # type: ignore[assignment]  # set before the handler
         self.media: Any = None
         self.cancel_reason: Optional[str] = None
@@ -256,6 +258,7 @@ class BotProvider:
         self.drain_timeout = drain_timeout
         self._load = load
         self._client_options: Dict[str, Any] = dict(client_options or {})
+        self._request_timeout_s = request_timeout_ms / 1000
         self._handlers: Dict[str, Handler] = dict(handlers or {})
         args = (key, name, version, list(self.kinds.items()), max_jobs,
                 reconnect or ReconnectPolicy(), request_timeout_ms, connect_timeout_ms,
@@ -491,9 +494,9 @@ class BotProvider:
             if self.media:
                 from .media import Mesh  # aiortc only when bots have media
                 ctx.media = Mesh(client)
-            await client.start()
-            await client.join_lobby(ctx.lobby_id, has_media=self.media, audio_muted=False,
-                                    video_muted=True)
+            # In the lobby by the server's join deadline, or the job has failed anyway.
+            await asyncio.wait_for(self._join(client, ctx.lobby_id),
+                                   (ctx.join_timeout_ms or JOIN_TIMEOUT_MS) / 1000)
             if ctx.media is not None:
                 await ctx.media.start()
             await self._handlers[ctx.kind](ctx)
@@ -518,13 +521,22 @@ class BotProvider:
                 with contextlib.suppress(Exception):
                     await client.stop()
 
+    async def _join(self, client: AsyncClient, lobby_id: str) -> None:
+        await client.start()
+        # The flags say what the bot sends: audio (with media), never video.
+        await client.join_lobby(lobby_id, has_media=self.media, audio_muted=False,
+                                video_muted=True)
+
     async def _finish(self, ctx: JobContext, reason: str, retry: bool) -> None:
         """Ends a running job from outside its handler and waits for its task."""
         task = ctx._task
         if not ctx._ended:
             ctx._ended = True
-            with contextlib.suppress(Error):
-                await self._end_job(ctx.job_id, reason, retry)
+            # Bounded: while the link is down the core keeps job_end for the next hello,
+            # and stopping must not wait for a server that is gone.
+            with contextlib.suppress(Error, asyncio.TimeoutError):
+                await asyncio.wait_for(self._end_job(ctx.job_id, reason, retry),
+                                       self._request_timeout_s)
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
