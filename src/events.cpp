@@ -101,4 +101,38 @@ std::string event_to_json(const Event& e) {
   return b.take();
 }
 
+std::string to_json(const BotDispatch& d) {
+  JsonBuilder b;
+  protocol::write(b, d);
+  return b.take();
+}
+
+std::string to_json(const BotKindInfo& k) {
+  JsonBuilder b;
+  b.begin_object()
+      .str("kind", k.kind)
+      .str("description", k.description)
+      .boolean("available", k.available)
+      .end_object();
+  return b.take();
+}
+
+std::string to_json(const BotProviderInfo& p) {
+  JsonBuilder b;
+  b.begin_object()
+      .str("provider_id", p.provider_id)
+      .str("name", p.name)
+      .str("version", p.version)
+      .str("kinds", p.kinds)
+      .unum("max_jobs", p.max_jobs)
+      .unum("running", p.running)
+      .key("load");
+  b.w().Double(p.load);
+  b.boolean("accepting", p.accepting)
+      .boolean("connected", p.connected)
+      .num("connected_ms", p.connected_ms)
+      .end_object();
+  return b.take();
+}
+
 }  // namespace lobbykit

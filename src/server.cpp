@@ -3,6 +3,8 @@
 #include "core/clock.hpp"
 #include "router/http_router.hpp"
 #include "router/hub.hpp"
+#include "protocol/messages.hpp"
+#include "router/hub_state.hpp"
 #include "server_access.hpp"
 #include "store/store.hpp"
 #include "transport/in_process.hpp"
@@ -272,6 +274,118 @@ SubscriptionId Server::subscribe(std::function<void(const Event&)> handler) {
 void Server::unsubscribe(SubscriptionId id) {
   router::Hub* hub = impl_->hub.get();
   impl_->on_loop<void>([hub, id] { hub->events().unsubscribe(id); });
+}
+
+std::string bot_outcome_to_json(const BotOutcome& o, bool with_dispatch) {
+  protocol::JsonBuilder b;
+  b.begin_object();
+  if (!o.ok()) {
+    b.str("code", o.code).str("message", o.message);
+  } else if (with_dispatch) {
+    b.key("dispatch");
+    protocol::write(b, o.dispatch);
+    b.boolean("created", o.created);
+  }
+  b.end_object();
+  return b.take();
+}
+
+std::string bot_overview_to_json(const std::vector<BotDispatch>& dispatches,
+                                 const std::vector<BotKindInfo>& kinds,
+                                 const std::vector<BotProviderInfo>& providers) {
+  std::string json = "{\"dispatches\":[";
+  auto list = [&json](const auto& items) {
+    bool first = true;
+    for (const auto& item : items) {
+      json += (first ? "" : ",") + to_json(item);
+      first = false;
+    }
+  };
+  list(dispatches);
+  json += "],\"kinds\":[";
+  list(kinds);
+  json += "],\"providers\":[";
+  list(providers);
+  json += "]}";
+  return json;
+}
+
+BotOutcome Server::add_bot(const LobbyId& lobby_id, const std::string& kind,
+                           const std::string& key, const std::string& metadata_json) {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<BotOutcome>([=] {
+    BotOutcome out;
+    auto added = router::add_bot(hub->state(), lobby_id, kind, key, metadata_json);
+    if (auto* e = std::get_if<protocol::Error>(&added)) {
+      out.code = std::string(protocol::to_string(e->code));
+      out.message = e->message;
+    } else {
+      out.dispatch = std::get<router::BotAdded>(added).dispatch;
+      out.created = std::get<router::BotAdded>(added).created;
+    }
+    hub->flush();
+    return out;
+  });
+}
+
+BotOutcome Server::remove_bot(const LobbyId& lobby_id, const std::string& key) {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<BotOutcome>([=] {
+    BotOutcome out;
+    if (auto e = router::remove_bot(hub->state(), lobby_id, key)) {
+      out.code = std::string(protocol::to_string(e->code));
+      out.message = e->message;
+    }
+    hub->flush();
+    return out;
+  });
+}
+
+std::vector<BotDispatch> Server::bot_dispatches() {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<std::vector<BotDispatch>>([hub] {
+    std::vector<BotDispatch> out;
+    const auto& bots = hub->state().bots;
+    for (const auto* d : bots.dispatches()) out.push_back(bots.view(*d));
+    return out;
+  });
+}
+
+std::vector<BotKindInfo> Server::bot_kinds() {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<std::vector<BotKindInfo>>([hub] {
+    std::vector<BotKindInfo> out;
+    for (const auto& k : hub->state().bots.kinds())
+      out.push_back(BotKindInfo{k.kind, k.description, k.available});
+    return out;
+  });
+}
+
+std::vector<BotProviderInfo> Server::bot_providers() {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<std::vector<BotProviderInfo>>([hub] {
+    std::vector<BotProviderInfo> out;
+    for (const auto* p : hub->state().bots.providers()) {
+      BotProviderInfo info;
+      info.provider_id = p->id;
+      info.name = p->name;
+      info.version = p->version;
+      for (const auto& k : p->kinds) info.kinds += (info.kinds.empty() ? "" : ",") + k.kind;
+      info.max_jobs = p->max_jobs;
+      info.running = static_cast<std::uint32_t>(p->jobs.size());
+      info.load = p->load;
+      info.accepting = p->accepting && !p->draining;
+      info.connected = p->connected;
+      info.connected_ms = p->connected_ms;
+      out.push_back(std::move(info));
+    }
+    return out;
+  });
+}
+
+bool Server::drain_bot_provider(const std::string& provider_id) {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<bool>([=] { return hub->state().bots.drain(provider_id, true); });
 }
 
 namespace detail {

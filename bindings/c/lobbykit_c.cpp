@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstddef>
 #include <cstring>
 #include <future>
 #include <limits>
@@ -126,6 +127,12 @@ bool set_rate(double& field, const rapidjson::Value& v) {
   return true;
 }
 
+bool set_bool(bool& field, const rapidjson::Value& v) {
+  if (!v.IsBool()) return false;
+  field = v.GetBool();
+  return true;
+}
+
 using Value = rapidjson::Value;
 
 struct LimitSetter {
@@ -164,6 +171,20 @@ const LimitSetter kLimitSetters[] = {
     {"argon2_memory_kib", [](Limits& l, const Value& v) { return set_uint(l.argon2_memory_kib, v); }},
     {"argon2_iterations", [](Limits& l, const Value& v) { return set_uint(l.argon2_iterations, v); }},
     {"max_http_body_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_http_body_bytes, v); }},
+    {"bot_status_interval_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_status_interval_ms, v); }},
+    {"bot_silence_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_silence_ms, v); }},
+    {"bot_reclaim_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_reclaim_ms, v); }},
+    {"bot_offer_timeout_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_offer_timeout_ms, v); }},
+    {"bot_join_timeout_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_join_timeout_ms, v); }},
+    {"bot_retry_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_retry_ms, v); }},
+    {"bot_max_attempts", [](Limits& l, const Value& v) { return set_uint(l.bot_max_attempts, v); }},
+    {"bot_empty_lobby_ms", [](Limits& l, const Value& v) { return set_uint(l.bot_empty_lobby_ms, v); }},
+    {"max_bots_per_lobby", [](Limits& l, const Value& v) { return set_uint(l.max_bots_per_lobby, v); }},
+    {"max_dispatches", [](Limits& l, const Value& v) { return set_uint(l.max_dispatches, v); }},
+    {"max_providers", [](Limits& l, const Value& v) { return set_uint(l.max_providers, v); }},
+    {"max_provider_jobs", [](Limits& l, const Value& v) { return set_uint(l.max_provider_jobs, v); }},
+    {"max_bot_metadata_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_bot_metadata_bytes, v); }},
+    {"allow_member_bots", [](Limits& l, const Value& v) { return set_bool(l.allow_member_bots, v); }},
 };
 
 void apply_limits(Limits& limits, const char* json) {
@@ -188,10 +209,17 @@ void check_version(unsigned version, unsigned known, const char* what) {
                                      " (start from the _INIT macro or the _init() function)");
 }
 
+// Version 1 of lk_server_options is version 2 without provider_keys.
+constexpr std::size_t kServerOptionsV1Size = offsetof(lk_server_options, provider_keys);
+
+void check_server_options_version(unsigned version) {
+  if (version != 1) check_version(version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+}
+
 ServerOptions to_cpp(const lk_server_options* o) {
   ServerOptions out;
   if (!o) return out;
-  check_version(o->version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+  check_server_options_version(o->version);
   if (o->host) out.host = o->host;
   require(o->port >= LK_PORT_DEFAULT && o->port <= 65535,
           "lk_server_options.port must be LK_PORT_DEFAULT, LK_PORT_ANY or 1..65535");
@@ -201,6 +229,18 @@ ServerOptions to_cpp(const lk_server_options* o) {
   if (o->static_dir) out.static_dir = o->static_dir;
   if (o->worker_threads) out.worker_threads = o->worker_threads;
   if (o->limits_json) apply_limits(out.limits, o->limits_json);
+  if (o->version >= 2 && o->provider_keys) {
+    std::string keys = o->provider_keys;
+    std::size_t start = 0;
+    while (start <= keys.size()) {
+      std::size_t end = keys.find('\n', start);
+      if (end == std::string::npos) end = keys.size();
+      std::string key = keys.substr(start, end - start);
+      while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+      if (!key.empty()) out.provider_keys.push_back(std::move(key));
+      start = end + 1;
+    }
+  }
   return out;
 }
 
@@ -265,6 +305,17 @@ std::function<void(const std::string&)> event_sink(lk_event_cb cb, void* user_da
 
 // ---- errors, version, memory ---------------------------------------------------------------
 
+namespace {
+
+// A server operation's outcome as the C API returns it: LK_OK, or LK_ERR_REQUEST with the
+// code; *out_json (when not NULL) gets the JSON either way.
+int server_outcome(char** out_json, const lobbykit::BotOutcome& o, bool with_dispatch) {
+  if (out_json) *out_json = copy_out(lobbykit::bot_outcome_to_json(o, with_dispatch));
+  return o.ok() ? kOk : fail(LK_ERR_REQUEST, o.code + ": " + o.message);
+}
+
+}  // namespace
+
 extern "C" {
 
 const lk_error* lk_error_last(void) { return &t_error.view; }
@@ -299,8 +350,11 @@ void lk_free(void* p) { std::free(p); }
 int lk_server_options_init(lk_server_options* opts, unsigned version) {
   return guard([&] {
     require(opts != nullptr, "opts is NULL");
-    check_version(version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
-    *opts = lk_server_options LK_SERVER_OPTIONS_INIT;
+    check_server_options_version(version);
+    const lk_server_options defaults LK_SERVER_OPTIONS_INIT;
+    // A version-1 caller's struct ends before provider_keys: write only what it has.
+    std::memcpy(opts, &defaults, version == 1 ? kServerOptionsV1Size : sizeof defaults);
+    opts->version = version;
     return kOk;
   });
 }
@@ -367,6 +421,49 @@ int lk_server_subscribe(uint64_t* out_id, lk_server* server, lk_event_cb cb, voi
 int lk_server_unsubscribe(lk_server* server, uint64_t id) {
   return guard([&] {
     server_of(server).unsubscribe(id);
+    return kOk;
+  });
+}
+
+int lk_server_add_bot(char** out_json, lk_server* server, const char* lobby_id, const char* kind,
+                      const char* key, const char* metadata_json) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr && kind != nullptr, "lobby_id or kind is NULL");
+    return server_outcome(
+        out_json, s.add_bot(lobby_id, kind, key ? key : "", metadata_json ? metadata_json : ""),
+        true);
+  });
+}
+
+int lk_server_remove_bot(char** out_json, lk_server* server, const char* lobby_id,
+                         const char* key) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr && key != nullptr, "lobby_id or key is NULL");
+    return server_outcome(out_json, s.remove_bot(lobby_id, key), false);
+  });
+}
+
+int lk_server_bots(char** out_json, lk_server* server) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    const std::string json =
+        lobbykit::bot_overview_to_json(s.bot_dispatches(), s.bot_kinds(), s.bot_providers());
+    if (out_json) *out_json = copy_out(json);
+    return kOk;
+  });
+}
+
+int lk_server_drain_bot_provider(lk_server* server, const char* provider_id) {
+  return guard([&] {
+    Server& s = server_of(server);
+    require(provider_id != nullptr, "provider_id is NULL");
+    if (!s.drain_bot_provider(provider_id))
+      return fail(LK_ERR_REQUEST, "provider_not_found: There is no such provider.");
     return kOk;
   });
 }

@@ -11,6 +11,9 @@ const params = new URLSearchParams(location.search);
 const profile = params.get('profile');
 const NAME_KEY = `lobbykit.lastName${profile ? `.${profile}` : ''}`;
 const LOBBY_LIST_REFRESH_MS = 5000;
+// Bot kinds come and go with the bot hosts (providers) and have no push: asked again this
+// often while the lobby is shown, and whenever the "Add a bot" menu opens.
+const BOT_KINDS_REFRESH_MS = 15000;
 const BANNER_SHOW_MS = 12000;
 
 const store = new Store();
@@ -46,12 +49,18 @@ const el = {
   camera: $('camera'), stopMedia: $('stop-media'), participantList: $('participant-list'),
   videos: $('videos'), chatList: $('chat-list'), chatForm: $('chat-form'),
   chatInput: $('chat-input'), audioSink: $('audio-sink'),
+  addBot: $('add-bot'), botMenu: $('bot-menu'), addBotNote: $('add-bot-note'),
+  botAnnouncer: $('bot-announcer'),
 };
 
 // UI-only state that no other part of the client needs.
 const ui = {
   editingName: false,
   pendingInviteLobby: params.get('lobby'), // join this once a name is set
+  botMenuOpen: false,
+  // What the bot announcer last knew: the lobby and dispatch_id -> {name, said}.
+  botLobby: null,
+  botSaid: new Map(),
 };
 
 // ---- errors in plain words ---------------------------------------------------------------
@@ -87,6 +96,11 @@ const ERROR_TEXT = {
   media_not_found: 'No microphone or camera was found. You can still listen and chat.',
   media_busy: 'The microphone or camera is being used by another program.',
   media_failed: 'The microphone or camera could not be started.',
+  unknown_kind: 'No bot host offers that kind of bot any more. Pick another one.',
+  bot_quota: 'This lobby already has as many bots as it may have. Remove one first.',
+  too_many_dispatches: 'The server is running as many bots as it can. Please try again later.',
+  forbidden: 'This server does not let lobby members add or remove bots.',
+  dispatch_not_found: 'That bot is not in the lobby any more.',
 };
 
 function badFieldText(e, context) {
@@ -114,6 +128,9 @@ const CONTEXT_PREFIX = {
   rejoin: 'You could not get back into the lobby: ',
   restore_media: 'Your microphone could not be re-shared after reconnecting: ',
   camera: 'The camera did not start: ',
+  add_bot: 'The bot could not be added: ',
+  remove_bot: 'The bot could not be removed: ',
+  bot_kinds: 'The list of bots could not be loaded: ',
 };
 
 function describeError(e) {
@@ -125,17 +142,59 @@ function describeError(e) {
   return prefix ? prefix + text.charAt(0).toLowerCase() + text.slice(1) : text;
 }
 
-// Runs an action with its button state in the store; failures become the shown error.
-async function run(action, fn) {
-  if (store.getState().busy[action]) return undefined;
-  store.setBusy(action, true);
+// ---- bots in plain words (states and reasons: docs/bots.md) -----------------------------
+
+const BOT_WAITING_TEXT = {
+  no_provider: 'no bot host is available',
+  no_capacity: 'every bot host is busy',
+  declined: 'the bot hosts turned it down; trying again soon',
+};
+
+const BOT_FAILED_TEXT = {
+  offer_timeout: 'no bot host answered in time',
+  join_timeout: 'the bot did not arrive in time',
+  provider_lost: 'its bot host went away',
+  bot_left: 'the bot left the lobby',
+  failed: 'the bot stopped with an error',
+  declined: 'every bot host turned it down',
+};
+
+// One line for a dispatch's state, e.g. "Waiting: no bot host is available".
+function botStateText(d) {
+  switch (d.state) {
+    case 'running':
+      return 'Running';
+    case 'starting':
+      return d.attempts > 0 ? 'Starting again…' : 'Starting…';
+    case 'waiting':
+      return `Waiting: ${BOT_WAITING_TEXT[d.reason] || 'for a bot host'}`;
+    case 'failed':
+      return `Failed: ${BOT_FAILED_TEXT[d.reason] || d.reason || 'for an unknown reason'}`;
+    default:
+      return d.state;
+  }
+}
+
+// Why no bot can be added now, or null. botKinds null: not asked yet, so nothing to say.
+function noBotReason(kinds) {
+  if (!kinds) return null;
+  if (!kinds.length) return 'No bot host is available, so there are no bots to add right now.';
+  if (!kinds.some((k) => k.available)) return 'Every bot host is busy right now. Try again in a moment.';
+  return null;
+}
+
+// Runs an action with its button state in the store (under busyKey: one per bot for the bot
+// buttons); failures become the shown error, with the action as its context.
+async function run(action, fn, busyKey = action) {
+  if (store.getState().busy[busyKey]) return undefined;
+  store.setBusy(busyKey, true);
   try {
     return await fn();
   } catch (e) {
     store.setError(e, action);
     return undefined;
   } finally {
-    store.setBusy(action, false);
+    store.setBusy(busyKey, false);
   }
 }
 
@@ -302,6 +361,123 @@ el.chatForm.addEventListener('submit', (ev) => {
   });
 });
 
+// ---- bots ----
+
+function refreshBotKinds() {
+  if (!connection.connected || !store.getState().lobby) return;
+  connection.listBotKinds().catch((e) => {
+    if (!e.transient) store.setError(e, 'bot_kinds');
+  });
+}
+
+function botMenuItems() {
+  return [...el.botMenu.querySelectorAll('[role="menuitem"]')];
+}
+
+function focusBotItem(i) {
+  const items = botMenuItems();
+  if (items.length) items[(i + items.length) % items.length].focus();
+}
+
+// Asks the server for the kinds, then opens the menu with the focus on the first (or last)
+// kind that can be added; when none can, says why instead.
+async function openBotMenu(where = 'first') {
+  const kinds = await run('bot_kinds', () => connection.listBotKinds());
+  if (!kinds || !store.getState().lobby) return;
+  const reason = noBotReason(kinds);
+  if (reason) {
+    setText(el.botAnnouncer, reason);
+    return;
+  }
+  ui.botMenuOpen = true;
+  render();
+  const ready = botMenuItems().filter((li) => li.getAttribute('aria-disabled') !== 'true');
+  (where === 'last' ? ready[ready.length - 1] : ready[0])?.focus();
+}
+
+function closeBotMenu({ focusButton = false } = {}) {
+  if (!ui.botMenuOpen) return;
+  ui.botMenuOpen = false;
+  render();
+  if (focusButton) el.addBot.focus();
+}
+
+function chooseBotKind(item) {
+  if (!item || item.getAttribute('aria-disabled') === 'true') return;
+  const kind = item.dataset.kind;
+  closeBotMenu({ focusButton: true });
+  run('add_bot', async () => {
+    await connection.addBot(kind);
+    if (store.getState().error?.context === 'add_bot') store.setError(null);
+  });
+}
+
+el.addBot.addEventListener('click', () => {
+  // Also when aria-disabled: the server is asked again, a bot host may be back.
+  if (ui.botMenuOpen) closeBotMenu();
+  else openBotMenu();
+});
+
+el.addBot.addEventListener('keydown', (ev) => {
+  if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+  ev.preventDefault();
+  openBotMenu(ev.key === 'ArrowUp' ? 'last' : 'first');
+});
+
+// The menu keys of the WAI-ARIA menu button pattern, plus type-ahead on the kind's name.
+el.botMenu.addEventListener('keydown', (ev) => {
+  const items = botMenuItems();
+  const i = items.indexOf(document.activeElement);
+  switch (ev.key) {
+    case 'ArrowDown': focusBotItem(i + 1); break;
+    case 'ArrowUp': focusBotItem(i - 1); break;
+    case 'Home': focusBotItem(0); break;
+    case 'End': focusBotItem(items.length - 1); break;
+    case 'Escape': closeBotMenu({ focusButton: true }); break;
+    case 'Enter':
+    case ' ':
+      chooseBotKind(items[i]);
+      break;
+    case 'Tab':
+      closeBotMenu();
+      return; // the focus moves on as usual
+    default: {
+      if (ev.key.length !== 1 || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      const c = ev.key.toLowerCase();
+      [...items.slice(i + 1), ...items.slice(0, i + 1)].find((li) => li.dataset.kind.startsWith(c))?.focus();
+    }
+  }
+  ev.preventDefault();
+});
+
+el.botMenu.addEventListener('click', (ev) => chooseBotKind(ev.target.closest('[role="menuitem"]')));
+
+el.botMenu.addEventListener('focusout', (ev) => {
+  if (ev.relatedTarget && !ev.relatedTarget.closest('#bot-control')) closeBotMenu();
+});
+
+document.addEventListener('pointerdown', (ev) => {
+  if (ui.botMenuOpen && !ev.target.closest('#bot-control')) closeBotMenu();
+});
+
+// "Remove" and "Try again" in a bot's row.
+el.participantList.addEventListener('click', (ev) => {
+  const button = ev.target.closest('button[data-action]');
+  const id = button?.closest('[data-dispatch-id]')?.dataset.dispatchId;
+  const d = id && store.getState().bots.find((x) => x.dispatch_id === id);
+  if (!d) return;
+  const busyKey = `bot:${d.dispatch_id}`;
+  if (button.dataset.action === 'retry') {
+    run('add_bot', () => connection.addBot(d.kind, { key: d.key }), busyKey);
+    return;
+  }
+  run('remove_bot', async () => {
+    await connection.removeBot(d.dispatch_id);
+    // The row went away with the focus in it: keep the focus in the people card.
+    if (document.activeElement === document.body) el.addBot.focus();
+  }, busyKey);
+});
+
 el.errorDismiss.addEventListener('click', () => store.setError(null));
 el.noticeDismiss.addEventListener('click', () => store.setNotice(null));
 el.retryNow.addEventListener('click', () => connection.retryNow());
@@ -362,6 +538,7 @@ function hue(id) {
 const ICONS = {
   mic: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9h-2z"/></svg>',
   micOff: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M19 11h-2c0 .7-.2 1.4-.5 2l1.5 1.5A7 7 0 0 0 19 11zm-4 .2V5a3 3 0 0 0-5.9-.8L15 10v1.2zM4.3 3 3 4.3l6 6V11a3 3 0 0 0 4.5 2.6l1.6 1.6A5 5 0 0 1 7 11H5a7 7 0 0 0 6 6.9V21h2v-3.1c1-.1 1.9-.5 2.7-1l3.9 4L21 19.7 4.3 3z"/></svg>',
+  bot: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 2h2v3h4a3 3 0 0 1 3 3v9a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3V8a3 3 0 0 1 3-3h4V2zM9 10.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm6 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zM8 16v1.5h8V16H8zM1 10h2v5H1v-5zm20 0h2v5h-2v-5z"/></svg>',
   cam: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M17 10.5V7a1 1 0 0 0-1-1H4a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1v-3.5l4 4v-11l-4 4z"/></svg>',
 };
 
@@ -465,7 +642,11 @@ function renderViews(s) {
       if (from !== null) el.nameInput.focus();
     }
     if (view === 'lobbies') refreshLobbies();
-    if (view === 'lobby') el.chatList.scrollTop = el.chatList.scrollHeight;
+    if (view === 'lobby') {
+      el.chatList.scrollTop = el.chatList.scrollHeight;
+      refreshBotKinds();
+    }
+    if (from === 'lobby') ui.botMenuOpen = false;
   }
   show(el.me, !!s.session?.name);
   setText(el.myName, s.session?.name || '');
@@ -517,9 +698,7 @@ function renderLobby(s) {
   el.lobbyView.dataset.lobbyId = s.lobby.id;
   show(el.lobbyPrivate, !!s.lobby.private);
   setText(el.lobbyId, s.lobby.id);
-  setText(el.peopleCount, String(s.participants.length));
 
-  const me = s.session?.peerId;
   const m = s.media;
   show(el.shareMedia, !m.sharing);
   show(el.mute, m.sharing);
@@ -536,64 +715,196 @@ function renderLobby(s) {
   setText(el.camera, m.video ? 'Camera off' : 'Camera on');
   el.leave.disabled = !!s.busy.leave;
 
-  reconcile(el.participantList, s.participants, (p) => p.peer_id, () => {
-    const li = h('li', { class: 'participant', 'data-testid': 'participant' });
+  const rows = peopleRows(s);
+  setText(el.peopleCount, String(rows.length));
+  reconcile(el.participantList, rows, (r) => r.key, () => {
+    const li = h('li', { class: 'participant' });
     li.innerHTML = '<span class="avatar" aria-hidden="true"></span>'
-      + '<div class="p-main"><div class="p-name"><span class="p-label"></span><span class="badge bot" hidden>bot</span>'
-      + '<span class="you" hidden>you</span></div><div class="p-sub"></div></div>'
+      + '<div class="p-main"><div class="p-name"><span class="p-label"></span>'
+      + '<span class="badge bot" data-testid="bot-badge" hidden>bot</span>'
+      + '<span class="you" hidden>you</span></div><div class="p-sub"></div>'
+      + '<div class="p-bot" hidden><span class="bot-state" data-testid="bot-state"></span>'
+      + '<button type="button" class="link" data-action="retry" data-testid="bot-retry">Try again</button>'
+      + '<button type="button" class="link danger" data-action="remove" data-testid="bot-remove">Remove</button>'
+      + '</div></div>'
       + '<span class="p-mic"></span><span class="pair" data-testid="pair-state"></span>';
     return li;
-  }, (li, p) => {
-    const isMe = p.peer_id === me;
-    const pair = s.peers[p.peer_id];
-    let pairState;
-    if (isMe) pairState = 'self';
-    else if (!p.has_media || !m.sharing) pairState = 'none';
-    else pairState = pair ? pair.connectionState : 'new';
-    li.dataset.peerId = p.peer_id;
-    li.dataset.name = p.name;
-    li.dataset.online = String(p.connected !== false);
-    li.dataset.connectionState = pairState;
-    li.dataset.hasMedia = String(!!p.has_media);
-    li.dataset.audioMuted = String(!!p.audio_muted);
-    li.classList.toggle('away', p.connected === false);
-    li.classList.toggle('is-me', isMe);
-    const avatar = li.querySelector('.avatar');
-    setText(avatar, (p.name || '?').trim().charAt(0).toUpperCase() || '?');
-    avatar.style.setProperty('--h', hue(p.peer_id));
-    setText(li.querySelector('.p-label'), p.name || '(no name)');
-    show(li.querySelector('.bot'), !!p.is_bot);
-    show(li.querySelector('.you'), isMe);
-    let sub;
+  }, (li, { p, d }) => updatePersonRow(li, p, d, s));
+
+  renderBotControl(s);
+  renderChat(s);
+}
+
+// The people list: people in join order, then bots. A bot added with add_bot has its row
+// from the moment it is added (waiting, starting, failed), holding its bot's participant
+// entry once the bot is in the lobby, so the row and a focused button in it stay put through
+// every state. Rows: {key, p: Participant or null, d: Dispatch or null}.
+function peopleRows(s) {
+  const present = new Map(s.participants.map((p) => [p.peer_id, p]));
+  const dispatched = new Set(s.bots.map((d) => d.bot_peer_id).filter((id) => id && present.has(id)));
+  const people = [];
+  const otherBots = [];
+  for (const p of s.participants) {
+    if (dispatched.has(p.peer_id)) continue;
+    (p.is_bot ? otherBots : people).push({ key: p.peer_id, p, d: null });
+  }
+  const bots = s.bots.map((d) => ({ key: `bot:${d.dispatch_id}`, p: present.get(d.bot_peer_id) || null, d }));
+  return [...people, ...otherBots, ...bots];
+}
+
+function setData(node, name, value) {
+  if (value === undefined || value === null) delete node.dataset[name];
+  else if (node.dataset[name] !== value) node.dataset[name] = value;
+}
+
+// One row of the people list: participant p (or null: a bot not in the lobby yet or any
+// more) and its bot dispatch d (or null).
+function updatePersonRow(li, p, d, s) {
+  const online = s.connection.state === ConnectionState.CONNECTED;
+  const me = s.session?.peerId;
+  const isMe = !!p && p.peer_id === me;
+  const isBot = !!d || !!p?.is_bot;
+  const name = p ? p.name || '(no name)' : d.kind;
+  li.setAttribute('data-testid', p ? 'participant' : 'bot-dispatch');
+  setData(li, 'bot', String(isBot));
+
+  let pairState = 'none';
+  if (isMe) pairState = 'self';
+  else if (p && p.has_media && s.media.sharing) pairState = s.peers[p.peer_id]?.connectionState || 'new';
+  setData(li, 'peerId', p?.peer_id);
+  setData(li, 'name', p?.name);
+  setData(li, 'online', p ? String(p.connected !== false) : undefined);
+  setData(li, 'connectionState', p ? pairState : undefined);
+  setData(li, 'hasMedia', p ? String(!!p.has_media) : undefined);
+  setData(li, 'audioMuted', p ? String(!!p.audio_muted) : undefined);
+  setData(li, 'dispatchId', d?.dispatch_id);
+  setData(li, 'botKind', d?.kind);
+  setData(li, 'botState', d?.state);
+  li.classList.toggle('away', !!p && p.connected === false);
+  li.classList.toggle('is-me', isMe);
+  li.classList.toggle('is-bot', isBot);
+  li.classList.toggle('not-in-lobby', !p);
+
+  // Bots are drawn as audio-only: a robot face, never a camera, whatever their flags say.
+  const avatar = li.querySelector('.avatar');
+  const look = isBot ? 'bot' : 'letter';
+  if (avatar.dataset.look !== look) {
+    avatar.dataset.look = look;
+    avatar.textContent = '';
+    if (isBot) avatar.innerHTML = ICONS.bot;
+  }
+  if (!isBot) setText(avatar, (name || '?').trim().charAt(0).toUpperCase() || '?');
+  avatar.style.setProperty('--h', hue(d ? d.dispatch_id : p.peer_id)); // a bot keeps its colour
+  setText(li.querySelector('.p-label'), name);
+  show(li.querySelector('.bot'), isBot);
+  show(li.querySelector('.you'), isMe);
+
+  let sub = '';
+  if (p) {
     if (p.connected === false) sub = 'reconnecting…';
     else if (!p.has_media) sub = 'chat only';
     else if (p.audio_muted) sub = 'muted';
-    else sub = 'microphone on';
-    if (p.has_media && p.video_muted === false) sub += ' · camera on';
-    setText(li.querySelector('.p-sub'), sub);
-    const mic = li.querySelector('.p-mic');
-    const micState = !p.has_media ? '' : (p.audio_muted ? 'off' : 'on');
-    if (mic.dataset.state !== micState) {
-      mic.dataset.state = micState;
-      mic.innerHTML = micState === 'on' ? ICONS.mic : micState === 'off' ? ICONS.micOff : '';
-      if (micState) {
-        mic.setAttribute('role', 'img');
-        mic.setAttribute('aria-label', micState === 'on' ? 'microphone on' : 'muted');
-      } else {
-        mic.removeAttribute('role');
-        mic.removeAttribute('aria-label');
-      }
-    }
-    const pairEl = li.querySelector('.pair');
-    pairEl.dataset.state = pairState;
-    const show_ = pairState !== 'self' && pairState !== 'none';
-    pairEl.hidden = !show_;
-    setText(pairEl, show_ ? PAIR_TEXT[pairState] || pairState : '');
-    pairEl.title = show_ ? `Media link: ${pairState}` : '';
-  });
+    else sub = isBot ? 'audio only' : 'microphone on';
+    if (!isBot && p.has_media && p.video_muted === false) sub += ' · camera on';
+  }
+  const subEl = li.querySelector('.p-sub');
+  setText(subEl, sub);
+  show(subEl, !!sub);
 
-  renderChat(s);
+  const botEl = li.querySelector('.p-bot');
+  show(botEl, !!d);
+  if (d) {
+    const stateEl = botEl.querySelector('.bot-state');
+    setData(stateEl, 'state', d.state);
+    setData(stateEl, 'reason', d.reason || '');
+    setText(stateEl, botStateText(d));
+    const busy = !online || !!s.busy[`bot:${d.dispatch_id}`];
+    const retry = botEl.querySelector('[data-action="retry"]');
+    show(retry, d.state === 'failed');
+    retry.disabled = busy;
+    retry.setAttribute('aria-label', `Try ${name} again`);
+    const remove = botEl.querySelector('[data-action="remove"]');
+    remove.disabled = busy;
+    remove.setAttribute('aria-label', `Remove ${name}`);
+  }
+
+  const mic = li.querySelector('.p-mic');
+  const micState = !p?.has_media ? '' : (p.audio_muted ? 'off' : 'on');
+  if (mic.dataset.state !== micState) {
+    mic.dataset.state = micState;
+    mic.innerHTML = micState === 'on' ? ICONS.mic : micState === 'off' ? ICONS.micOff : '';
+    if (micState) {
+      mic.setAttribute('role', 'img');
+      mic.setAttribute('aria-label', micState === 'on' ? 'microphone on' : 'muted');
+    } else {
+      mic.removeAttribute('role');
+      mic.removeAttribute('aria-label');
+    }
+  }
+  const pairEl = li.querySelector('.pair');
+  pairEl.dataset.state = pairState;
+  const showPair = pairState !== 'self' && pairState !== 'none';
+  pairEl.hidden = !showPair;
+  setText(pairEl, showPair ? PAIR_TEXT[pairState] || pairState : '');
+  pairEl.title = showPair ? `Media link: ${pairState}` : '';
 }
+
+// The "Add a bot" button and its menu. With no bot to add, the button stays focusable but
+// aria-disabled, described by the sentence that says why; pressing it asks the server again.
+function renderBotControl(s) {
+  const online = s.connection.state === ConnectionState.CONNECTED;
+  const reason = noBotReason(s.botKinds);
+  if (ui.botMenuOpen && (reason || !online)) {
+    const hadFocus = el.botMenu.contains(document.activeElement);
+    ui.botMenuOpen = false;
+    show(el.botMenu, false);
+    if (hadFocus) el.addBot.focus();
+  }
+  el.addBot.disabled = !online;
+  el.addBot.setAttribute('aria-disabled', String(!!reason));
+  el.addBot.setAttribute('aria-busy', String(!!s.busy.bot_kinds));
+  el.addBot.setAttribute('aria-expanded', String(ui.botMenuOpen));
+  if (reason) el.addBot.setAttribute('aria-describedby', 'add-bot-note');
+  else el.addBot.removeAttribute('aria-describedby');
+  setText(el.addBotNote, reason || '');
+  show(el.addBotNote, !!reason);
+  show(el.botMenu, ui.botMenuOpen);
+  reconcile(el.botMenu, s.botKinds || [], (k) => k.kind, (k) => {
+    // Kinds are 1-32 of a-z 0-9 _ - (docs/bots.md), so they make valid ids.
+    const li = h('li', { role: 'menuitem', tabindex: '-1', 'data-testid': 'bot-kind',
+      'aria-labelledby': `bot-kind-${k.kind}`, 'aria-describedby': `bot-kind-${k.kind}-about` });
+    li.append(h('span', { class: 'k-name', id: `bot-kind-${k.kind}` }),
+      h('span', { class: 'k-about', id: `bot-kind-${k.kind}-about` }));
+    return li;
+  }, (li, k) => {
+    setData(li, 'kind', k.kind);
+    setData(li, 'available', String(!!k.available));
+    li.setAttribute('aria-disabled', String(!k.available));
+    setText(li.querySelector('.k-name'), k.kind);
+    const about = k.description || 'No description.';
+    setText(li.querySelector('.k-about'), k.available ? about : `${about} (Busy: every bot host for it is full.)`);
+  });
+}
+
+// Says bot changes in the polite live region: "assistant: Running." Changes only, not the
+// bots a lobby already had when it was shown.
+function announceBots(s) {
+  const lobbyId = s.lobby?.id ?? null;
+  const now = new Map(s.bots.map((d) => {
+    const p = d.bot_peer_id && s.participants.find((x) => x.peer_id === d.bot_peer_id);
+    const name = p?.name || d.kind;
+    return [d.dispatch_id, { name, said: `${name}: ${botStateText(d)}.` }];
+  }));
+  if (ui.botLobby === lobbyId) {
+    const lines = [];
+    for (const [id, b] of now) if (ui.botSaid.get(id)?.said !== b.said) lines.push(b.said);
+    for (const [id, b] of ui.botSaid) if (!now.has(id)) lines.push(`${b.name} was removed.`);
+    if (lines.length) setText(el.botAnnouncer, lines.join(' '));
+  }
+  ui.botLobby = lobbyId;
+  ui.botSaid = now;
+}
+
 
 function renderChat(s) {
   const list = el.chatList;
@@ -650,7 +961,7 @@ function renderMedia(s) {
   }
   for (const p of s.participants) {
     const pair = s.peers[p.peer_id];
-    if (p.peer_id !== s.session?.peerId && p.has_media && p.video_muted === false && pair?.stream
+    if (p.peer_id !== s.session?.peerId && !p.is_bot && p.has_media && p.video_muted === false && pair?.stream
         && pair.stream.getVideoTracks().length) {
       tiles.push({ id: p.peer_id, name: p.name, stream: pair.stream });
     }
@@ -679,6 +990,7 @@ function render() {
   renderButtons(s);
   renderLobbies(s);
   renderLobby(s);
+  announceBots(s);
   renderMedia(s);
 }
 
@@ -700,9 +1012,19 @@ setInterval(() => {
 setInterval(() => {
   if (currentView(store.getState()) === 'lobbies' && document.visibilityState !== 'hidden') refreshLobbies();
 }, LOBBY_LIST_REFRESH_MS);
+setInterval(() => {
+  if (currentView(store.getState()) === 'lobby' && document.visibilityState !== 'hidden') refreshBotKinds();
+}, BOT_KINDS_REFRESH_MS);
+
+// A bot waiting for a host: the kinds on offer have likely changed too.
+connection.on('bot_dispatch', (d) => {
+  if (d.dispatch?.state === 'waiting') refreshBotKinds();
+});
 
 connection.on('welcome', () => {
   const s = store.getState();
+  // The server may have restarted, or its bot hosts changed while we were away.
+  if (currentView(s) === 'lobby') refreshBotKinds();
   if (ui.pendingInviteLobby && s.session?.name && !s.lobby && !connection.intent.lobbyId) {
     const id = ui.pendingInviteLobby;
     ui.pendingInviteLobby = null;

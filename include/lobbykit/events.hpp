@@ -67,4 +67,9 @@ LOBBYKIT_API const char* event_name(const Event& e);
 // The event as a JSON object {"type": name, ...fields}; the C ABI and Python use this.
 LOBBYKIT_API std::string event_to_json(const Event& e);
 
+// JSON objects of the bot value types, as docs/bots.md shows them (C ABI and Python).
+LOBBYKIT_API std::string to_json(const BotDispatch& d);
+LOBBYKIT_API std::string to_json(const BotKindInfo& k);
+LOBBYKIT_API std::string to_json(const BotProviderInfo& p);
+
 }  // namespace lobbykit

@@ -96,7 +96,7 @@ typedef void (*lk_event_cb)(const char *event_json, void *user_data);
 
 typedef struct lk_server lk_server;
 
-#define LK_SERVER_OPTIONS_VERSION 1
+#define LK_SERVER_OPTIONS_VERSION 2  /* 2 added provider_keys; version 1 structs still work */
 #define LK_PORT_DEFAULT (-1) /* the library's default port (8080) */
 #define LK_PORT_ANY 0        /* any free port: lk_server_port() tells which */
 
@@ -110,10 +110,13 @@ typedef struct lk_server_options {
   unsigned worker_threads; /* threads for slow work (password hashing); 0: default (2) */
   const char *limits_json; /* NULL, or a JSON object overriding some limits by name, e.g.
                               {"max_participants": 16, "resume_grace_ms": 5000}; the names
-                              and defaults are in docs/protocol.md ("Limits") */
+                              and defaults are in docs/protocol.md ("Limits") and
+                              docs/bots.md ("Limits") */
+  const char *provider_keys; /* version 2: bot provider keys, one per line, each a key or
+                                "sha256:HEX" (docs/bots.md); NULL or "": providers refused */
 } lk_server_options;
 
-#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL}
+#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL, NULL}
 
 /* Fills opts with defaults for this version; LK_ERR_INVALID for an unknown version. */
 LK_API int lk_server_options_init(lk_server_options *opts, unsigned version);
@@ -142,6 +145,24 @@ LK_API int lk_server_unsubscribe(lk_server *server, uint64_t id);
 /* Runs fn(user_data) on the server's loop thread soon. After lk_server_stop() it is
  * dropped: fn never runs. */
 LK_API int lk_server_post(lk_server *server, void (*fn)(void *user_data), void *user_data);
+
+/* Bots (docs/bots.md): the admin HTTP API's operations, for the host. Safe from any thread,
+ * callbacks included; each is durable when it returns. *out_json (may be NULL) receives a
+ * string to lk_free: on LK_OK the result, on LK_ERR_REQUEST {"code", "message"} with a code
+ * of docs/protocol.md (lobby_not_found, unknown_kind, bot_quota, bad_field, ...).
+ * add_bot: key NULL or "" means the kind, metadata_json NULL or a JSON object; the result is
+ * {"dispatch": Dispatch, "created": bool} (created false: the lobby had that key already). */
+LK_API int lk_server_add_bot(char **out_json, lk_server *server, const char *lobby_id,
+                             const char *kind, const char *key, const char *metadata_json);
+/* Result {} ; LK_ERR_REQUEST dispatch_not_found when the lobby has no bot with that key. */
+LK_API int lk_server_remove_bot(char **out_json, lk_server *server, const char *lobby_id,
+                                const char *key);
+/* Result {"dispatches": [Dispatch], "kinds": [{"kind", "description", "available"}],
+ * "providers": [{"provider_id", "name", "version", "kinds", "max_jobs", "running", "load",
+ * "accepting", "connected", "connected_ms"}]}. */
+LK_API int lk_server_bots(char **out_json, lk_server *server);
+/* No more offers to that provider; it is told to drain. LK_ERR_REQUEST provider_not_found. */
+LK_API int lk_server_drain_bot_provider(lk_server *server, const char *provider_id);
 
 /* ---- Client ------------------------------------------------------------------------- */
 

@@ -59,4 +59,25 @@ struct BotDispatch {
   std::string provider_id;    // the current job's provider, "" when none
 };
 
+// A bot kind some provider offers.
+struct BotKindInfo {
+  std::string kind;
+  std::string description;
+  bool available = false;  // a provider could take one now
+};
+
+// A bot provider as admins see it.
+struct BotProviderInfo {
+  std::string provider_id;
+  std::string name;
+  std::string version;
+  std::string kinds;           // comma-separated
+  std::uint32_t max_jobs = 0;
+  std::uint32_t running = 0;   // jobs it holds
+  double load = 0;             // its own report, 0..1
+  bool accepting = false;      // gets offers (not draining, says it accepts)
+  bool connected = false;      // false during its reclaim window
+  TimeMs connected_ms = 0;
+};
+
 }  // namespace lobbykit

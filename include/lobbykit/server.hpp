@@ -13,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace lobbykit {
 
@@ -23,6 +25,25 @@ class LOBBYKIT_API StartError : public std::runtime_error {
 };
 
 using SubscriptionId = std::uint64_t;
+
+// The outcome of a host's bot operation: ok(), or an error code of docs/protocol.md
+// ("lobby_not_found", "unknown_kind", "bot_quota", "bad_field", "dispatch_not_found", ...)
+// with a sentence.
+struct BotOutcome {
+  std::string code;     // "" on success
+  std::string message;
+  BotDispatch dispatch;  // add_bot: the dispatch (new, or the one with that key)
+  bool created = false;  // add_bot: false when the lobby already had that key
+  bool ok() const { return code.empty(); }
+};
+
+// JSON forms for the C ABI and Python: an outcome is {"dispatch", "created"} when ok (add_bot;
+// {} for remove_bot), else {"code", "message"}; the overview is {"dispatches", "kinds",
+// "providers"}.
+LOBBYKIT_API std::string bot_outcome_to_json(const BotOutcome& o, bool with_dispatch);
+LOBBYKIT_API std::string bot_overview_to_json(const std::vector<BotDispatch>& dispatches,
+                                              const std::vector<BotKindInfo>& kinds,
+                                              const std::vector<BotProviderInfo>& providers);
 
 namespace detail {
 struct ServerAccess;  // lets a Client in the same process attach (src/server_access.hpp)
@@ -50,6 +71,20 @@ class LOBBYKIT_API Server {
   // Handlers run on the loop thread, in subscription order, for every event.
   SubscriptionId subscribe(std::function<void(const Event&)> handler);
   void unsubscribe(SubscriptionId id);
+
+  // Bots (docs/bots.md): the same operations as the admin HTTP API. Safe from any thread,
+  // event handlers included; each runs on the loop thread, is durable when it returns, and
+  // works before start() and after stop() too.
+  // Puts a bot of `kind` into the lobby under `key` ("" means the kind); idempotent per key.
+  // metadata_json: "" or a JSON object handed to the provider.
+  BotOutcome add_bot(const LobbyId& lobby_id, const std::string& kind,
+                     const std::string& key = {}, const std::string& metadata_json = {});
+  BotOutcome remove_bot(const LobbyId& lobby_id, const std::string& key);
+  std::vector<BotDispatch> bot_dispatches();
+  std::vector<BotKindInfo> bot_kinds();
+  std::vector<BotProviderInfo> bot_providers();
+  // No more offers to that provider; it is told to drain. False: no such provider.
+  bool drain_bot_provider(const std::string& provider_id);
 
  private:
   friend struct detail::ServerAccess;

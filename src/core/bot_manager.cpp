@@ -456,11 +456,12 @@ void BotManager::end(Dispatch& d, const std::string& reason, bool failure, bool 
     d.last_bot.clear();
     persist(d);
   }
-  // One event per transition: a terminal one now, otherwise the placement's below.
+  // One event per transition: failed now; a removal's is BotDispatchRemoved (erase());
+  // otherwise the placement's below.
   if (terminal) {
     d.state = give_up ? DispatchState::failed : DispatchState::waiting;
     d.reason = reason;
-    updated(d, reason);
+    if (give_up) updated(d, reason);
   }
   if (tell_provider && p && p->connected && actions_) actions_->cancel(p->id, job.id, reason);
   if (!job.bot_peer.empty() && actions_)

@@ -9,6 +9,7 @@
 #include "protocol/envelope.hpp"
 #include "protocol/error_code.hpp"
 #include "protocol/json.hpp"
+#include "protocol/messages.hpp"
 #include "router/hub.hpp"
 
 #include <rapidjson/document.h>

@@ -302,7 +302,8 @@ static void test_options_init(void) {
   CHECK(lk_client_options_init(&co, LK_CLIENT_OPTIONS_VERSION) == LK_OK);
   CHECK(co.version == LK_CLIENT_OPTIONS_VERSION);
   CHECK(co.url == NULL && co.name == NULL && co.reconnect_disabled == 0);
-  CHECK(lk_server_options_init(&so, 2) == LK_ERR_INVALID);
+  CHECK(so.provider_keys == NULL);
+  CHECK(lk_server_options_init(&so, LK_SERVER_OPTIONS_VERSION + 1) == LK_ERR_INVALID);
   CHECK(lk_client_options_init(NULL, LK_CLIENT_OPTIONS_VERSION) == LK_ERR_INVALID);
 }
 
@@ -760,6 +761,69 @@ static void test_post(void) {
   inbox_destroy(&posted);
 }
 
+/* Bots from the host: options version 1 still works, version 2 takes provider keys; the
+ * operations answer with JSON, errors with their docs/protocol.md code. */
+static void test_bots(void) {
+  lk_server *server = NULL;
+  lk_server_options v1;
+  char *json = NULL;
+  /* A version-1 caller's struct has no provider_keys: init must not write it and new must
+   * not read it (it holds garbage here). */
+  memset(&v1, 0x5a, sizeof v1);
+  CHECK(lk_server_options_init(&v1, 1) == LK_OK);
+  CHECK(v1.version == 1);
+  CHECK(v1.limits_json == NULL);
+  {
+    const unsigned char *tail = (const unsigned char *)&v1.provider_keys;
+    CHECK(tail[0] == 0x5a);
+  }
+  v1.host = "127.0.0.1";
+  v1.port = LK_PORT_ANY;
+  v1.store_path = "";
+  v1.limits_json = kCheapLimits;
+  CHECK(lk_server_new(&server, &v1) == LK_OK);
+  lk_server_free(server);
+  server = NULL;
+
+  {
+    lk_server_options o = LK_SERVER_OPTIONS_INIT;
+    o.host = "127.0.0.1";
+    o.port = LK_PORT_ANY;
+    o.store_path = "";
+    o.limits_json = "{\"max_bots_per_lobby\": 2, \"allow_member_bots\": false}";
+    o.provider_keys = "first-key\nsha256:0000000000000000000000000000000000000000000000000000000000000000\n";
+    REQUIRE(lk_server_new(&server, &o) == LK_OK);
+    {
+      lk_server *refused = NULL;
+      o.limits_json = "{\"allow_member_bots\": 1}";
+      CHECK(lk_server_new(&refused, &o) == LK_ERR_INVALID);
+      CHECK(refused == NULL);
+    }
+    CHECK(strstr(lk_error_last()->message, "allow_member_bots") != NULL);
+  }
+  CHECK(lk_server_start(server) == LK_OK);
+
+  CHECK(lk_server_add_bot(&json, server, "no-such-lobby", "assistant", NULL, NULL) ==
+        LK_ERR_REQUEST);
+  REQUIRE(json != NULL);
+  CHECK(strstr(json, "\"code\":\"lobby_not_found\"") != NULL);
+  CHECK(strstr(lk_error_last()->message, "lobby_not_found") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_add_bot(&json, server, "x", NULL, NULL, NULL) == LK_ERR_INVALID);
+  CHECK(json == NULL);
+  CHECK(lk_server_remove_bot(&json, server, "no-such-lobby", "assistant") == LK_ERR_REQUEST);
+  CHECK(json != NULL && strstr(json, "dispatch_not_found") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_bots(&json, server) == LK_OK);
+  CHECK(json != NULL && strcmp(json, "{\"dispatches\":[],\"kinds\":[],\"providers\":[]}") == 0);
+  lk_free(json);
+  CHECK(lk_server_drain_bot_provider(server, "p-none") == LK_ERR_REQUEST);
+  CHECK(strstr(lk_error_last()->message, "provider_not_found") != NULL);
+  lk_server_free(server);
+}
+
 /* ---- runner ------------------------------------------------------------------------ */
 
 typedef struct test_case {
@@ -781,6 +845,7 @@ static const test_case kCases[] = {
     {"server_freed_by_its_callback", test_server_freed_by_its_callback},
     {"unsubscribe", test_unsubscribe},
     {"post", test_post},
+    {"bots", test_bots},
 };
 
 int main(int argc, char **argv) {

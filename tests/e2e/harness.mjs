@@ -155,6 +155,101 @@ export class Server {
   }
 }
 
+// ---- a bot provider ---------------------------------------------------------------------------
+
+export const PYTHON = process.env.LOBBYKIT_PYTHON || '/usr/bin/python3';
+export const PROVIDER_SCRIPT = path.join(REPO, 'tests', 'integration', 'provider_proc.py');
+
+// tests/integration/provider_proc.py as a child process: it registers with the server as a
+// bot provider and joins a bot (without media) to the lobby of every job it accepts. It
+// prints one JSON object per line ({"event": "registered" | "offer" | "accepted" | "joined" |
+// "cancel" | "closed", ...}), collected in `events`. mode 'ignore' leaves offers unanswered,
+// 'decline' declines them.
+export class Provider {
+  constructor(server, { key, kinds = ['assistant'], name = 'e2e-provider', mode = 'normal' }) {
+    this.server = server;
+    this.key = key;
+    this.kinds = kinds;
+    this.name = name;
+    this.mode = mode;
+    this.child = null;
+    this.events = [];
+    this.log = [];
+    this._waiters = new Set();
+  }
+
+  async start() {
+    const args = [PROVIDER_SCRIPT, '--port', String(this.server.port), '--key', this.key,
+      '--name', this.name, '--kinds', this.kinds.join(','), '--mode', this.mode];
+    this.log.push(`---- ${PYTHON} ${args.join(' ')}`);
+    const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    liveChildren.add(child);
+    child.exitInfo = null;
+    child.exited = once(child, 'exit').then(([code, signal]) => {
+      child.exitInfo = { code, signal };
+      liveChildren.delete(child);
+      this.log.push(`---- exited: code=${code} signal=${signal}`);
+      return child.exitInfo;
+    });
+    readline.createInterface({ input: child.stderr }).on('line', (l) => this.log.push(`[err] ${l}`));
+    readline.createInterface({ input: child.stdout }).on('line', (l) => {
+      this.log.push(`[out] ${l}`);
+      let ev;
+      try {
+        ev = JSON.parse(l);
+      } catch {
+        return;
+      }
+      this.events.push(ev);
+      for (const w of [...this._waiters]) w(ev);
+    });
+    await this.waitEvent((e) => e.event === 'registered', { what: 'provider registered' });
+    return this;
+  }
+
+  // Resolves with the first event (seen already or to come) for which pred(event) is true.
+  waitEvent(pred, { timeout = T.ui, what = 'provider event' } = {}) {
+    const seen = this.events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    let waiter;
+    const found = new Promise((resolve, reject) => {
+      waiter = (ev) => {
+        if (pred(ev)) resolve(ev);
+      };
+      this._waiters.add(waiter);
+      this.child.exited.then((info) => reject(new Error(
+        `the provider exited (${JSON.stringify(info)}) while waiting for ${what}:\n${this.log.slice(-20).join('\n')}`)));
+    });
+    return withDeadline(found, timeout, what).finally(() => this._waiters.delete(waiter));
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  get running() {
+    return !!this.child && !this.child.exitInfo;
+  }
+
+  // Sends `signal` to the provider process (by its PID) and waits until it has exited.
+  async kill(signal = 'SIGKILL') {
+    const child = this.child;
+    if (!child || child.exitInfo) return child?.exitInfo ?? null;
+    process.kill(child.pid, signal);
+    return withDeadline(child.exited, T.processExit, `provider exit after ${signal}`);
+  }
+
+  async stop() {
+    if (!this.running) return;
+    try {
+      await this.kill('SIGTERM');
+    } catch {
+      if (this.running) await this.kill('SIGKILL');
+    }
+  }
+}
+
 // ---- the harness of one test ----------------------------------------------------------------
 
 // Starts a server and a browser for one test, and cleans both up after it (t.after).
@@ -171,6 +266,7 @@ class Harness {
     this.name = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
     this.serverArgs = serverArgs;
     this.pages = [];
+    this.providers = [];
   }
 
   async init() {
@@ -185,6 +281,13 @@ class Harness {
 
   get url() {
     return this.server.url;
+  }
+
+  // Starts a bot provider process against this test's server (stopped in cleanup).
+  async startProvider(options) {
+    const p = new Provider(this.server, options);
+    this.providers.push(p);
+    return p.start();
   }
 
   // A new page in its own browser context (its own localStorage, so its own session).
@@ -213,6 +316,7 @@ class Harness {
     } catch {
       // the browser is gone already
     }
+    for (const p of this.providers) await p.stop();
     await this.server?.stop();
     try {
       const logDir = path.join(ARTIFACTS, 'e2e-logs', this.name);
@@ -220,6 +324,9 @@ class Harness {
       await writeFile(path.join(logDir, 'server.log'), `${this.server?.log.join('\n') ?? ''}\n`);
       for (const p of this.pages) {
         await writeFile(path.join(logDir, `page-${p.label}.log`), `${p.log.join('\n')}\n`);
+      }
+      for (const [i, p] of this.providers.entries()) {
+        await writeFile(path.join(logDir, `provider-${i + 1}.log`), `${p.log.join('\n')}\n`);
       }
     } catch (e) {
       this.t.diagnostic(`could not write logs: ${e.message}`);

@@ -4,7 +4,8 @@
 // 4 chat, 5 chat_history, 6 update_media, 7 relay_description, 8 relay_candidate (the rest of
 // the input is the "data" object as JSON), 9 check_name/name_key (a byte for the length
 // limit, then the raw name), 10 the value encoders (fields from the input), 11..15 as 1..5 under tight
-// limits. Beyond no crash, leak or undefined behaviour, it checks:
+// limits; except 'A'..'E', which pick the bot requests of docs/bots.md: provider_hello,
+// provider_status, job_accept/decline/end, add_bot, remove_bot. Beyond no crash, leak or undefined behaviour, it checks:
 // - a decoded request keeps its documented bounds (names cleaned and within their length,
 //   no control characters; chat text 1..max bytes; integers in range; exactly one of
 //   lobby_id and name; text fields valid UTF-8);
@@ -240,6 +241,60 @@ void decode_request(int which, const Limits& l, std::string_view json) {
     case 8:
       relay_round_trip(data, true, json);
       break;
+    case 9:
+      drive<protocol::ProviderHelloReq>(
+          data, json, [&](auto& d, auto& r) { return protocol::decode(d, r, l); },
+          [&](const protocol::ProviderHelloReq& r) {
+            check_clean_name(r.name, protocol::kMaxProviderNameChars, json);
+            FUZZ_CHECK(!r.kinds.empty() && r.kinds.size() <= protocol::kMaxProviderKinds, json);
+            for (const auto& [kind, description] : r.kinds) {
+              FUZZ_CHECK(protocol::valid_bot_word(kind, protocol::kMaxKindChars), json);
+              if (!description.empty())
+                check_clean_name(description, protocol::kMaxKindDescriptionChars, json);
+            }
+            FUZZ_CHECK(r.max_jobs >= 1 && r.max_jobs <= l.max_provider_jobs, json);
+            FUZZ_CHECK(r.resume_id.empty() == r.resume_token.empty(), json);
+          });
+      break;
+    case 10:
+      drive<protocol::ProviderStatusReq>(
+          data, json, [](auto& d, auto& r) { return protocol::decode(d, r); },
+          [&](const protocol::ProviderStatusReq& r) {
+            FUZZ_CHECK(r.load >= 0.0 && r.load <= 1.0, json);
+            FUZZ_CHECK(r.jobs.size() <= protocol::kMaxProviderJobsListed, json);
+            for (const auto& j : r.jobs)
+              check_text(std::optional<std::string>(j), protocol::kMaxIdFieldBytes, json);
+          });
+      break;
+    case 11:
+      drive<protocol::JobReq>(data, json, [](auto& d, auto& r) { return protocol::decode(d, r); },
+                              [&](const protocol::JobReq& r) {
+                                check_text(std::optional<std::string>(r.job_id),
+                                           protocol::kMaxIdFieldBytes, json);
+                                if (!r.reason.empty()) check_clean_name(r.reason, 200, json);
+                              });
+      break;
+    case 12:
+      drive<protocol::AddBotReq>(
+          data, json, [&](auto& d, auto& r) { return protocol::decode(d, r, l); },
+          [&](const protocol::AddBotReq& r) {
+            FUZZ_CHECK(protocol::valid_bot_word(r.kind, protocol::kMaxKindChars), json);
+            FUZZ_CHECK(protocol::valid_bot_word(r.key, protocol::kMaxDispatchKeyChars), json);
+            FUZZ_CHECK(r.metadata_json.size() <= std::max<std::size_t>(2, l.max_bot_metadata_bytes),
+                       json);
+            rapidjson::Document m;
+            FUZZ_CHECK(!protocol::parse_object(r.metadata_json, m), json);
+          });
+      break;
+    case 13: {
+      std::string id;
+      if (std::optional<Error> e = protocol::decode_dispatch_id(data, id)) {
+        check_refusal(*e, json);
+        break;
+      }
+      check_text(std::optional<std::string>(id), protocol::kMaxIdFieldBytes, json);
+      break;
+    }
   }
 }
 
@@ -344,7 +399,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const Limits kDefault;
   static const Limits kTight = tight_limits();
   Input in(data, size);
-  const int which = in.byte() % 16;
+  const std::uint8_t selector = in.byte();
+  if (selector >= 'A' && selector <= 'E') {  // the bot requests (docs/bots.md)
+    decode_request(9 + (selector - 'A'), kDefault, in.rest());
+    return 0;
+  }
+  const int which = selector % 16;
   if (which <= 8) decode_request(which, kDefault, in.rest());
   else if (which == 9) names(in);
   else if (which == 10) encoders(in);

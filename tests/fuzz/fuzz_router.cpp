@@ -31,6 +31,9 @@
 // - chat pushes on one connection have strictly increasing offsets per lobby; lobby
 //   snapshots list as many participants as they say, no more than the lobby allows, and
 //   history in increasing offsets up to last_offset;
+// - a bot dispatch in any frame has a documented state (docs/bots.md); requests include the
+//   members' bot messages and the provider protocol (the hub accepts the key
+//   "test-provider-key"), referring to job ids, credentials and providers it sent;
 // - the metrics count every frame sent, and the gauges stay consistent (no more connected
 //   sessions than open connections, no more sessions and lobbies than allowed).
 #include "deterministic_random.hpp"
@@ -89,6 +92,16 @@ Limits tight_limits() {
   l.max_lobbies_per_address = 2;
   l.password_attempts = 2;
   l.password_lockout_ms = 1'000;
+  l.bot_offer_timeout_ms = 1'000;
+  l.bot_join_timeout_ms = 2'000;
+  l.bot_silence_ms = 3'000;
+  l.bot_reclaim_ms = 2'000;
+  l.bot_retry_ms = 1'000;
+  l.bot_empty_lobby_ms = 5'000;
+  l.max_bots_per_lobby = 2;
+  l.max_dispatches = 3;
+  l.max_providers = 2;
+  l.max_provider_jobs = 3;
   return l;
 }
 
@@ -275,7 +288,11 @@ class Run {
     static constexpr const char* kTypes[] = {
         "auth",         "set_name",     "ping",     "list_lobbies",      "create_lobby",
         "join_lobby",   "leave_lobby",  "chat",     "chat_history",      "update_media",
-        "relay_description", "relay_candidate", "join_lobby", "chat", "unknown"};
+        "relay_description", "relay_candidate", "join_lobby", "chat", "unknown",
+        // Bots (docs/bots.md): the members' messages and the provider protocol.
+        "list_bot_kinds", "add_bot",     "remove_bot", "provider_hello", "provider_status",
+        "job_accept",     "job_decline", "job_end",    "provider_drain", "job_accept"};
+    static constexpr const char* kKinds[] = {"assistant", "reader", "Bad Kind", ""};
     static constexpr const char* kNames[] = {"Ada", "ada", "Bo", " Cy ", "Dé", "Ellen-Maria",
                                              "x\u0085y", ""};
     static constexpr const char* kPasswords[] = {"pw", "secret", "x", ""};
@@ -302,7 +319,42 @@ class Run {
     if (type == "auth") {
       if (bits & 1) b.str("token", known(in, tokens_));
       else if (bits & 2) b.str("token", "0123456789abcdef0123456789abcdef");
+      else if (bits & 8) b.str("credential", known(in, credentials_));
       if (bits & 4) b.boolean("bot", true);
+    } else if (type == "add_bot") {
+      b.str("kind", in.pick(kKinds));
+      if (bits & 1) b.str("key", bits & 2 ? "second" : "assistant");
+      if (bits & 4) b.key("metadata").begin_object().str("lang", "en").end_object();
+    } else if (type == "remove_bot") {
+      b.str("dispatch_id", known(in, dispatches_));
+    } else if (type == "provider_hello") {
+      b.str("key", bits & 1 ? "wrong-key" : "test-provider-key").str("name", in.pick(kNames));
+      b.begin_array("kinds");
+      b.begin_object().str("kind", in.pick(kKinds)).str("description", "for fuzzing").end_object();
+      if (bits & 2) b.begin_object().str("kind", "reader").end_object();
+      b.end_array();
+      b.unum("max_jobs", 1 + (bits >> 5));
+      if (bits & 4) {
+        const std::size_t i = in.byte();
+        b.key("resume").begin_object();
+        if (!providers_.empty()) b.str("provider_id", providers_[i % providers_.size()].first)
+                                     .str("token", providers_[i % providers_.size()].second);
+        else b.str("provider_id", "p-0").str("token", "t");
+        b.end_object();
+      }
+    } else if (type == "provider_status") {
+      if (bits & 1) b.key("load").w().Double((bits >> 4) / 10.0);
+      if (bits & 2) {
+        b.begin_array("jobs");
+        b.value(known(in, jobs_));
+        if (bits & 8) b.value("j-unknown");
+        b.end_array();
+      }
+      if (bits & 4) b.boolean("accepting", false);
+    } else if (type == "job_accept" || type == "job_decline" || type == "job_end") {
+      b.str("job_id", known(in, jobs_));
+      if (bits & 1) b.str("reason", "done");
+      if (bits & 2) b.boolean("retry", true);
     } else if (type == "set_name") {
       b.str("name", in.pick(kNames));
       if (bits & 1) b.str("password", in.pick(kPasswords));
@@ -419,6 +471,25 @@ class Run {
       last = off->value.GetUint64();
     } else if (type == "peer_added" || type == "participant_joined") {
       remember(peers_, str(data, "peer_id"));
+    } else if (type == "job_offer") {
+      remember(jobs_, str(data, "job_id"));
+    } else if (type == "result") {
+      // Bot values to refer to later: credentials, providers, dispatches.
+      remember(credentials_, str(data, "credential"));
+      if (!str(data, "provider_id").empty() && !str(data, "token").empty()) {
+        auto entry = std::make_pair(str(data, "provider_id"), str(data, "token"));
+        if (std::find(providers_.begin(), providers_.end(), entry) == providers_.end()) {
+          if (providers_.size() == kMaxKnown) providers_.erase(providers_.begin());
+          providers_.push_back(entry);
+        }
+      }
+    }
+    if (auto d = data.FindMember("dispatch"); d != data.MemberEnd() && d->value.IsObject()) {
+      remember(dispatches_, str(d->value, "dispatch_id"));
+      const std::string state = str(d->value, "state");
+      FUZZ_CHECK(state == "waiting" || state == "starting" || state == "running" ||
+                     state == "failed",
+                 "a dispatch state that is not documented: " + text);
     }
 
     // Lobby snapshots (welcome, join_lobby) and lobbies (create_lobby, list_lobbies).
@@ -492,6 +563,8 @@ class Run {
   std::uint64_t frames_ = 0;
   std::uint64_t frames_at_start_ = 0;  // frames sent before the current hub (restart)
   std::vector<std::string> tokens_, peers_, lobbies_;
+  std::vector<std::string> jobs_, credentials_, dispatches_;
+  std::vector<std::pair<std::string, std::string>> providers_;  // id, resume token
   std::map<std::string, PeerId> token_peer_;
   std::set<std::string> echoed_tokens_;  // tokens a client sent where they may be echoed
 };

@@ -117,6 +117,15 @@ messages_seeds = {
     "11-set-name-tight": ";" + j({"name": "Bob", "password": "ab"}),
     "12-create-lobby-tight": "<" + j({"name": "Room", "max_participants": 3}),
     "15-chat-history-tight": "?" + j({"after": 0, "limit": 1}),
+    # 'A'..'E': the bot requests of docs/bots.md.
+    "A-provider-hello": "A" + j({"key": "k", "name": "voicebot host", "version": "1.0",
+                                 "kinds": [{"kind": "assistant", "description": "Answers"},
+                                           {"kind": "reader"}],
+                                 "max_jobs": 4, "resume": {"provider_id": "p-1", "token": "t"}}),
+    "B-provider-status": "B" + j({"load": 0.25, "jobs": ["j-1", "j-2"], "accepting": True}),
+    "C-job": "C" + j({"job_id": "j-1", "reason": "done", "retry": False}),
+    "D-add-bot": "D" + j({"kind": "assistant", "key": "helper-2", "metadata": {"lang": "en"}}),
+    "E-remove-bot": "E" + j({"dispatch_id": "d-1"}),
 }
 write("messages", messages_seeds)
 
@@ -126,7 +135,10 @@ write("messages", messages_seeds)
 # the id mode, a flags byte and the choices its type reads, in that order.
 
 TYPES = ["auth", "set_name", "ping", "list_lobbies", "create_lobby", "join_lobby", "leave_lobby",
-         "chat", "chat_history", "update_media", "relay_description", "relay_candidate"]
+         "chat", "chat_history", "update_media", "relay_description", "relay_candidate",
+         "join_lobby", "chat", "unknown", "list_bot_kinds", "add_bot", "remove_bot",
+         "provider_hello", "provider_status", "job_accept", "job_decline", "job_end",
+         "provider_drain", "job_accept"]
 NAMES = ["Ada", "ada", "Bo", " Cy ", "D\u00e9", "Ellen-Maria", "x\u0085y", ""]
 LOBBY_NAMES = ["Standup", "standup", "Room", "Lobby \u00dcn\u00efcode", "a-very-long-lobby-name",
                "Lab", "Caf\u00e9"]
@@ -182,7 +194,20 @@ DEFAULT, TIGHT = b"\x00", b"\x01"
 two_users = (op_open(0) + auth(0) + op_open(1) + auth(1)
              + set_name(0, "Ada") + set_name(1, "Bo")
              + create(0, "Standup") + join_known(0, 0, media=True) + join_named(1, "Standup", media=True))
+# A member adds a bot; a provider (key "test-provider-key") accepts; the bot authenticates with
+# the credential and joins; status, removal, a provider drain and the silence deadline follow.
+with_bot = (op_open(0) + auth(0) + set_name(0, "Ada") + create(0, "Standup") + join_known(0, 0)
+            + op_open(1) + req(1, "provider_hello", NAMES.index("Bo"), 0, bits=0x20)
+            + req(0, "list_bot_kinds") + req(0, "add_bot", 0, bits=4)
+            + req(1, "job_accept", 0) + op_open(2) + req(2, "auth", 0, bits=8)
+            + req(2, "join_lobby", 0, bits=2))
 router_seeds = {
+    "bots": DEFAULT + with_bot + req(1, "provider_status", 0, bits=3 | 8)
+        + req(0, "remove_bot", 0) + req(1, "provider_drain") + req(0, "add_bot", 1)
+        + op_advance(1000) + op_advance(2001) + op_advance(5001),
+    "bots-provider-lost": TIGHT + with_bot + op_close(1) + op_advance(2001) + op_advance(1000)
+        + op_open(3) + req(3, "provider_hello", 0, 0, bits=4) + req(3, "job_decline", 0)
+        + req(3, "job_end", 0, bits=2) + op_restart() + op_open(0) + auth(0, 0),
     "auth-ping": DEFAULT + op_open(0) + auth(0) + req(0, "ping") + req(0, "list_lobbies", id_mode=2),
     "two-users-mesh": DEFAULT + two_users
         + req(0, "relay_description", 1, 0) + req(1, "relay_description", 0, 1)

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace lobbykit::testing {
 
@@ -70,7 +71,10 @@ class FakeOutbox final : public router::Outbox {
 struct HubRig {
   explicit HubRig(const Limits& l = test_limits()) : limits(l) { start(); }
 
-  void start() { hub = std::make_unique<router::Hub>(limits, clock, *store, out, worker); }
+  void start() {
+    hub = std::make_unique<router::Hub>(limits, clock, *store, out, worker);
+    hub->set_provider_keys(provider_keys);
+  }
   // The process dies after its last flush; a new hub loads the same store.
   void restart() {
     hub->flush();
@@ -83,6 +87,7 @@ struct HubRig {
   std::unique_ptr<store::Store> store = store::make_memory_store();
   FakeOutbox out;
   Limits limits;
+  std::vector<std::string> provider_keys{"test-provider-key"};  // bot providers (docs/bots.md)
   std::unique_ptr<router::Hub> hub;
 };
 

@@ -4,7 +4,7 @@ docs/protocol.md ("Values"), snake_case where the JSON is not."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ._decode import json_key
 
@@ -81,3 +81,19 @@ class Snapshot:
     last_offset: int = 0
     history_complete: bool = True
     last_error: Optional[ErrorInfo] = None
+
+
+@dataclass(frozen=True)
+class BotDispatch:
+    """A bot dispatch (docs/bots.md): the wish "a bot of ``kind`` in ``lobby_id``" and its
+    state: "waiting" (``reason`` says why), "starting", "running" or "failed"."""
+    dispatch_id: str
+    lobby_id: str
+    kind: str
+    key: str = ""
+    state: str = "waiting"
+    reason: str = ""
+    attempts: int = 0
+    bot_peer_id: str = ""
+    created_ms: int = 0
+    metadata: Dict[str, Any] = field(default_factory=dict)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Dict, Optional
 
 from . import _lobbykit
 from ._callbacks import Subscription, WeakCall
 from ._lobbykit import ServerOptions
 from ._options import with_overrides
+from .errors import RequestError
 from .server_events import ServerEvent, server_event_from_json
 
 
@@ -66,6 +68,34 @@ class Server:
         self._core.unsubscribe(sub_id)
         self._subscriptions.pop(sub_id, None)
 
+    # -- bots (docs/bots.md) ---------------------------------------------------------------
+    # The admin HTTP API's bot operations, for the host. Safe from any thread and from this
+    # server's callbacks; each is durable when it returns. Failures raise RequestError with
+    # a code of docs/protocol.md (lobby_not_found, unknown_kind, bot_quota, bad_field, ...).
+
+    def add_bot(self, lobby_id: str, kind: str, key: str = "",
+                metadata: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Puts a bot of ``kind`` into the lobby under ``key`` (default: the kind); the same
+        key again returns the existing dispatch. Returns ``{"dispatch": {...}, "created":
+        bool}`` (the Dispatch object of docs/bots.md)."""
+        metadata_json = "" if metadata is None else json.dumps(metadata)
+        return _outcome(self._core.add_bot(lobby_id, kind, key, metadata_json))
+
+    def remove_bot(self, lobby_id: str, key: str) -> None:
+        """Takes the bot with that key out of the lobby (its dispatch ends)."""
+        _outcome(self._core.remove_bot(lobby_id, key))
+
+    def bots(self) -> Dict[str, Any]:
+        """``{"dispatches": [...], "kinds": [...], "providers": [...]}`` as docs/bots.md
+        shows them."""
+        result: Dict[str, Any] = json.loads(self._core.bots())
+        return result
+
+    def drain_bot_provider(self, provider_id: str) -> None:
+        """No more offers to that provider; it is told to drain."""
+        if not self._core.drain_bot_provider(provider_id):
+            raise RequestError("provider_not_found", "There is no such provider.")
+
     def __enter__(self) -> "Server":
         self.start()
         return self
@@ -75,3 +105,10 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<lobbykit.Server {self.options.host}:{self.port}>"
+
+
+def _outcome(text: str) -> Dict[str, Any]:
+    result: Dict[str, Any] = json.loads(text)
+    if "code" in result:
+        raise RequestError(result["code"], result.get("message", ""))
+    return result

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Tuple, Type
 
 from ._decode import decode, json_key
-from .model import ChatMessage, Lobby, Participant
+from .model import BotDispatch, ChatMessage, Lobby, Participant
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,46 @@ class SignalRelayed(ServerEvent):
 
 
 @dataclass(frozen=True)
+class BotProviderConnected(ServerEvent):
+    """A bot provider registered (or resumed)."""
+    type: str = field(default="bot_provider_connected", init=False)
+    provider_id: str
+    name: str
+    kinds: str  # comma-separated
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class BotProviderDisconnected(ServerEvent):
+    """A bot provider's connection ended ('closed', 'silent'), or its reclaim window passed
+    ('gone')."""
+    type: str = field(default="bot_provider_disconnected", init=False)
+    provider_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BotDispatchUpdated(ServerEvent):
+    """A bot dispatch was added or changed state, or its job did; ``job_reason`` says why
+    the previous job ended ("" when none did)."""
+    type: str = field(default="bot_dispatch_updated", init=False)
+    dispatch: BotDispatch
+    job_id: str = ""
+    job_state: str = ""
+    provider_id: str = ""
+    job_reason: str = ""
+
+
+@dataclass(frozen=True)
+class BotDispatchRemoved(ServerEvent):
+    """A bot dispatch is gone: 'removed', 'ended_by_bot', 'lobby_removed', 'lobby_empty'."""
+    type: str = field(default="bot_dispatch_removed", init=False)
+    dispatch_id: str
+    lobby_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class UnknownServerEvent(ServerEvent):
     """An event kind this version of the package does not know; ``data`` is its JSON."""
     type: str = field(default="", init=True)
@@ -128,7 +168,8 @@ class UnknownServerEvent(ServerEvent):
 _CLASSES: Tuple[Type[ServerEvent], ...] = (
     SessionCreated, SessionResumed, SessionDisconnected, SessionClosed, NameChanged,
     LobbyCreated, LobbyRemoved, ParticipantJoined, ParticipantLeft, ParticipantUpdated,
-    ChatPosted, SignalRelayed)
+    ChatPosted, SignalRelayed, BotProviderConnected, BotProviderDisconnected,
+    BotDispatchUpdated, BotDispatchRemoved)
 _KINDS: Dict[str, Type[ServerEvent]] = {cls.type: cls for cls in _CLASSES}
 
 
@@ -144,6 +185,7 @@ def server_event_from_json(text: str) -> ServerEvent:
 __all__ = [
     "ServerEvent", "SessionCreated", "SessionResumed", "SessionDisconnected", "SessionClosed",
     "NameChanged", "LobbyCreated", "LobbyRemoved", "ParticipantJoined", "ParticipantLeft",
-    "ParticipantUpdated", "ChatPosted", "SignalRelayed", "UnknownServerEvent",
+    "ParticipantUpdated", "ChatPosted", "SignalRelayed", "BotProviderConnected",
+    "BotProviderDisconnected", "BotDispatchUpdated", "BotDispatchRemoved", "UnknownServerEvent",
     "server_event_from_json",
 ]

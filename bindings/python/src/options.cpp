@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "bindings.hpp"
 
 namespace lobbykit::python {
@@ -111,6 +113,26 @@ void bind_options(py::module_& m) {
       .field("argon2_iterations", &Limits::argon2_iterations, "Argon2id time cost.")
       .field("max_http_body_bytes", &Limits::max_http_body_bytes,
              "HTTP request bodies (admin, lobby create).")
+      .field("bot_status_interval_ms", &Limits::bot_status_interval_ms,
+             "A bot provider's heartbeat interval.")
+      .field("bot_silence_ms", &Limits::bot_silence_ms, "Provider silent this long: close 4008.")
+      .field("bot_reclaim_ms", &Limits::bot_reclaim_ms, "A lost provider's jobs wait this long.")
+      .field("bot_offer_timeout_ms", &Limits::bot_offer_timeout_ms, "A job offer's deadline.")
+      .field("bot_join_timeout_ms", &Limits::bot_join_timeout_ms,
+             "From job_accept to the bot in its lobby.")
+      .field("bot_retry_ms", &Limits::bot_retry_ms, "A waiting dispatch is tried this often.")
+      .field("bot_max_attempts", &Limits::bot_max_attempts, "Failed attempts before 'failed'.")
+      .field("bot_empty_lobby_ms", &Limits::bot_empty_lobby_ms,
+             "A non-persistent lobby without a person this long loses its bots.")
+      .field("max_bots_per_lobby", &Limits::max_bots_per_lobby, "Dispatches per lobby.")
+      .field("max_dispatches", &Limits::max_dispatches, "Dispatches per server.")
+      .field("max_providers", &Limits::max_providers, "Provider connections per server.")
+      .field("max_provider_jobs", &Limits::max_provider_jobs,
+             "The largest max_jobs a provider may announce.")
+      .field("max_bot_metadata_bytes", &Limits::max_bot_metadata_bytes,
+             "A dispatch's metadata, bytes of JSON.")
+      .field("allow_member_bots", &Limits::allow_member_bots,
+             "Members may add_bot / remove_bot.")
       .finish();
 
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
@@ -122,6 +144,8 @@ void bind_options(py::module_& m) {
       .field("static_dir", &ServerOptions::static_dir, "Served at /; empty: no static files.")
       .field("worker_threads", &ServerOptions::worker_threads,
              "Password hashing and other slow work.")
+      .field("provider_keys", &ServerOptions::provider_keys,
+             "Bot provider keys (a list; each a key or 'sha256:HEX'); empty refuses providers.")
       .field("limits", &ServerOptions::limits, "A Limits.")
       .finish();
 

@@ -85,6 +85,35 @@ void bind_server(py::module_& m) {
       .def("unsubscribe", &PyServer::unsubscribe, py::arg("id"),
            "After it returns the callback does not run again.")
       .def(
+          "add_bot",
+          [](PyServer& s, const std::string& lobby_id, const std::string& kind,
+             const std::string& key, const std::string& metadata_json) {
+            return bot_outcome_to_json(s.server().add_bot(lobby_id, kind, key, metadata_json),
+                                       true);
+          },
+          py::arg("lobby_id"), py::arg("kind"), py::arg("key"), py::arg("metadata_json"),
+          py::call_guard<GilReleased>(), "JSON text: {dispatch, created} or {code, message}.")
+      .def(
+          "remove_bot",
+          [](PyServer& s, const std::string& lobby_id, const std::string& key) {
+            return bot_outcome_to_json(s.server().remove_bot(lobby_id, key), false);
+          },
+          py::arg("lobby_id"), py::arg("key"), py::call_guard<GilReleased>(),
+          "JSON text: {} or {code, message}.")
+      .def(
+          "bots",
+          [](PyServer& s) {
+            Server& server = s.server();
+            return bot_overview_to_json(server.bot_dispatches(), server.bot_kinds(),
+                                        server.bot_providers());
+          },
+          py::call_guard<GilReleased>(), "JSON text: {dispatches, kinds, providers}.")
+      .def(
+          "drain_bot_provider",
+          [](PyServer& s, const std::string& id) { return s.server().drain_bot_provider(id); },
+          py::arg("provider_id"), py::call_guard<GilReleased>(),
+          "False when there is no such provider.")
+      .def(
           "_stop_for_exit",
           [](PyServer& s) {
             s.drop_callbacks();

@@ -586,6 +586,12 @@ export class ConnectionManager {
       case 'participant_left':
         if (inLobby(d.lobby_id)) this.store.removeParticipant(d.peer_id);
         break;
+      case 'bot_dispatch':
+        if (d.dispatch && inLobby(d.dispatch.lobby_id)) this.store.upsertBot(d.dispatch);
+        break;
+      case 'bot_dispatch_removed':
+        if (inLobby(d.lobby_id)) this.store.removeBot(d.dispatch_id);
+        break;
       case 'chat':
         if (inLobby(d.lobby_id) && d.message) {
           // A gap in offsets is a message we missed: fetch it.
@@ -743,6 +749,42 @@ export class ConnectionManager {
     const r = await this.request('update_media', patch);
     if (r.participant) this.store.upsertParticipant(r.participant);
     return r.participant;
+  }
+
+  // ---- bots (docs/bots.md) ----
+
+  // The bot kinds the server's providers offer: [{kind, description, available}]. `available`
+  // is false when every provider of the kind is full or draining.
+  async listBotKinds() {
+    const r = await this.request('list_bot_kinds', {});
+    const kinds = r.kinds || [];
+    this.store.setBotKinds(kinds);
+    return kinds;
+  }
+
+  // Asks for a bot of `kind` in our lobby; resolves with its Dispatch. `key` (default: the
+  // kind) names the dispatch in the lobby: the same key again returns that dispatch, and
+  // restarts it when it failed. `metadata`: an object handed to the bot's provider.
+  async addBot(kind, { key, metadata } = {}) {
+    const data = { kind };
+    if (key !== undefined) data.key = key;
+    if (metadata !== undefined) data.metadata = metadata;
+    const r = await this.request('add_bot', data);
+    // The server sends the result after the bot_dispatch pushes the add caused, and pushes
+    // every later change, so the result is never older than what the store holds.
+    if (r.dispatch) this.store.upsertBot(r.dispatch);
+    return r.dispatch || null;
+  }
+
+  // Takes a bot out of our lobby for good. A dispatch the server no longer has is gone
+  // already, which is what was asked for.
+  async removeBot(dispatchId) {
+    try {
+      await this.request('remove_bot', { dispatch_id: dispatchId });
+    } catch (e) {
+      if (e.code !== 'dispatch_not_found') throw e;
+    }
+    this.store.removeBot(dispatchId);
   }
 
   relayDescription(to, description) {

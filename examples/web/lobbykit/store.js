@@ -1,5 +1,5 @@
-// The single source of truth for the browser client: session, lobby, participants, chat,
-// connection state, per-peer media state and the last error. The connection and peer managers
+// The single source of truth for the browser client: session, lobby, participants, bot
+// dispatches, chat, connection state, per-peer media state and the last error. The connection and peer managers
 // write to it through the named methods below; the UI only reads it (getState / subscribe).
 // State objects are replaced, never mutated, so a listener can compare old and new by identity.
 
@@ -26,6 +26,9 @@ function initialState() {
     lobbies: [],            // public lobbies, as the last list_lobbies returned them
     lobby: null,            // the Lobby the session is in, or null
     participants: [],       // Participant[] of that lobby, in join order
+    bots: [],               // Dispatch[] of that lobby (docs/bots.md), oldest first
+    botKinds: null,         // [{kind, description, available}] as list_bot_kinds last said, or
+                            //   null before the first answer
     chat: [],               // ChatMessage[] ordered by offset, no duplicates
     historyComplete: true,  // false when the server no longer keeps some older messages
     lastOffset: 0,          // highest chat offset seen in this lobby
@@ -59,6 +62,13 @@ function mergeChat(existing, incoming) {
   }
   if (!added) return existing;
   return [...byOffset.values()].sort((a, b) => a.offset - b.offset);
+}
+
+// Dispatches in the order they were added (ties by id), so a bot keeps its place in the list
+// through every state change.
+function sortDispatches(list) {
+  return [...list].sort((a, b) => (a.created_ms - b.created_ms)
+    || (a.dispatch_id < b.dispatch_id ? -1 : a.dispatch_id > b.dispatch_id ? 1 : 0));
 }
 
 export class Store {
@@ -135,6 +145,7 @@ export class Store {
     this._set({
       lobby: snap.lobby,
       participants: snap.participants || [],
+      bots: sortDispatches(snap.bots || []),
       chat,
       historyComplete: same ? this._state.historyComplete && snap.history_complete !== false
         : snap.history_complete !== false,
@@ -143,7 +154,8 @@ export class Store {
   }
 
   clearLobby() {
-    this._set({ lobby: null, participants: [], chat: [], historyComplete: true, lastOffset: 0 });
+    this._set({ lobby: null, participants: [], bots: [], chat: [], historyComplete: true,
+      lastOffset: 0 });
   }
 
   upsertParticipant(p) {
@@ -155,6 +167,24 @@ export class Store {
 
   removeParticipant(peerId) {
     this._set({ participants: this._state.participants.filter((x) => x.peer_id !== peerId) });
+  }
+
+  // A dispatch added or changed (a bot_dispatch push or an add_bot result); ignored unless it
+  // belongs to the lobby shown.
+  upsertBot(d) {
+    if (!d || !this._state.lobby || d.lobby_id !== this._state.lobby.id) return;
+    const list = this._state.bots;
+    const i = list.findIndex((x) => x.dispatch_id === d.dispatch_id);
+    this._set({ bots: i < 0 ? sortDispatches([...list, d]) : list.map((x, j) => (j === i ? d : x)) });
+  }
+
+  removeBot(dispatchId) {
+    if (!this._state.bots.some((x) => x.dispatch_id === dispatchId)) return;
+    this._set({ bots: this._state.bots.filter((x) => x.dispatch_id !== dispatchId) });
+  }
+
+  setBotKinds(kinds) {
+    this._set({ botKinds: kinds });
   }
 
   addChat(messages, { complete } = {}) {
