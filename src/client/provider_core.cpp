@@ -528,7 +528,8 @@ void ProviderCore::on_push(std::string_view type, const rapidjson::Value& d, Ste
     o.kind = read_string(d, "kind");
     o.lobby_id = read_string(d, "lobby_id");
     o.lobby_name = read_string(d, "lobby_name");
-    if (const rapidjson::Value* m = protocol::read_object(d, "metadata")) o.metadata_json = to_json(*m);
+    if (const rapidjson::Value* m = protocol::read_object(d, "metadata"))
+      o.metadata_json = to_json(*m);
     o.attempt = read_u32(d, "attempt", 1);
     o.timeout_ms = read_u32(d, "timeout_ms", 0);
     if (o.job_id.empty()) return;

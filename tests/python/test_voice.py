@@ -103,7 +103,8 @@ class Member:
             elif ev.type == "description":
                 self.log.append((ev.type, ev.description.type))
             elif ev.type == "candidate":
-                self.log.append((ev.type, ev.candidate is not None and bool(ev.candidate.candidate)))
+                relayed = ev.candidate is not None and bool(ev.candidate.candidate)
+                self.log.append((ev.type, relayed))
             elif ev.type in ("peer_removed", "error"):
                 self.log.append((ev.type, ev))
 
