@@ -50,6 +50,9 @@ struct ClientOptions {
   std::string name;      // taken after the welcome of a new session when not empty
   std::string password;  // with name: protect it or prove it
   bool is_bot = false;
+  // A bot's job credential (docs/bots.md, job_accept): the first session is made with
+  // auth {"credential"} (a bot, named by the server); later connections resume it by token.
+  std::string bot_credential;
   ReconnectPolicy reconnect;
   std::uint32_t request_timeout_ms = 10'000;  // a request without reply fails with "timeout"
   std::uint32_t connect_timeout_ms = 10'000;  // from opening a connection to its welcome

@@ -5,5 +5,6 @@
 #include <lobbykit/events.hpp>
 #include <lobbykit/model.hpp>
 #include <lobbykit/options.hpp>
+#include <lobbykit/provider.hpp>
 #include <lobbykit/server.hpp>
 #include <lobbykit/version.hpp>

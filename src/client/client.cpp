@@ -5,6 +5,7 @@
 
 #include "client/client_core.hpp"
 #include "client/in_process_link.hpp"
+#include "client/loop_host.hpp"
 #include "client/ws_url.hpp"
 #include "protocol/json.hpp"
 #include "server_access.hpp"
@@ -36,21 +37,18 @@ void fail_now(const ReplyCallback& cb, const char* code, const char* message) {
 
 }  // namespace
 
-struct Client::Impl final : client::LinkListener {
-  enum class Run { idle, running, stopping, stopped };
-
+struct Client::Impl final : client::LoopHost {
   struct Sub {
     std::uint64_t id;
     std::function<void(const ClientEvent&)> fn;
     bool active = true;
   };
 
-  // Set at construction. The loop is thread-safe where its interface says so; the core
-  // belongs to the loop thread, or to whoever holds mu while no loop runs.
-  std::unique_ptr<client::Loop> loop;
+  // The core belongs to the loop thread, or to whoever holds the host's lock while no loop
+  // runs (LoopHost::on_loop).
   std::unique_ptr<client::ClientCore> core;
 
-  // Loop thread (or under mu while no loop runs).
+  // Loop thread (or under the host's lock while no loop runs).
   std::mt19937_64 rng{std::random_device{}()};
   std::uniform_real_distribution<double> unit{0.0, 1.0};
   std::vector<std::shared_ptr<Sub>> subs;
@@ -58,16 +56,10 @@ struct Client::Impl final : client::LinkListener {
 
   // Any thread.
   std::atomic<ConnectionState> state{ConnectionState::disconnected};
-  std::mutex mu;                // guards the fields below
-  std::condition_variable cv;   // signalled when run becomes stopped
-  Run run = Run::idle;
-  std::thread::id loop_thread;  // the thread inside serve(), while it is
-  std::thread thread;           // the loop thread start() made
-  bool free_when_done = false;  // destroyed from its own handler: serve() frees it
 
-  Impl(ClientOptions options, std::unique_ptr<client::Loop> l) : loop(std::move(l)) {
+  Impl(ClientOptions options, std::unique_ptr<client::Loop> l) : LoopHost(std::move(l)) {
     core = std::make_unique<client::ClientCore>(
-        std::move(options), *loop, [this](const ClientEvent& e) { dispatch(e); },
+        std::move(options), loop(), [this](const ClientEvent& e) { dispatch(e); },
         [this] { return unit(rng); });
     core->set_state_observer([this](ConnectionState s) { state.store(s); });
   }
@@ -75,7 +67,7 @@ struct Client::Impl final : client::LinkListener {
   static client::SteadyMs now() { return client::steady_now_ms(); }
 
   // After every core call on the loop thread: its next deadline is the loop's timer.
-  void rearm() { loop->wake_at(core->next_deadline()); }
+  void rearm() { loop().wake_at(core->next_deadline()); }
 
   // client::LinkListener: the loop reports; loop thread.
   void on_open() override {
@@ -95,6 +87,16 @@ struct Client::Impl final : client::LinkListener {
     rearm();
   }
 
+  // client::LoopHost; loop thread.
+  void begin() override {
+    core->start(now());
+    rearm();
+  }
+  void halt() override {
+    core->stop(now());
+    rearm();
+  }
+
   void dispatch(const ClientEvent& e) {
     const auto list = subs;  // a handler may subscribe or unsubscribe
     for (const auto& s : list) {
@@ -107,68 +109,6 @@ struct Client::Impl final : client::LinkListener {
         std::fprintf(stderr, "lobbykit: a client event handler threw an unknown exception\n");
       }
     }
-  }
-
-  bool on_loop_thread() const { return loop_thread == std::this_thread::get_id(); }
-
-  // Body of run() and of start()'s thread; run is already running.
-  void serve() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      loop_thread = std::this_thread::get_id();
-    }
-    loop->post([this] {
-      core->start(now());
-      rearm();
-    });
-    try {
-      loop->run(*this);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "lobbykit: the client loop failed: %s\n", e.what());
-    }
-    bool free_me = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      run = Run::stopped;
-      loop_thread = std::thread::id();
-      free_me = free_when_done;
-      cv.notify_all();
-    }
-    if (free_me) delete this;
-  }
-
-  // Loop thread: stops the core and asks the loop to end after the work at hand.
-  void stop_here() {
-    core->stop(now());
-    rearm();
-    loop->request_stop();
-  }
-
-  // Runs fn with the core to itself and returns its result: on the loop thread (posted,
-  // waiting, unless this is it), or here under mu when no loop runs.
-  template <class R, class Fn>
-  R on_loop(Fn fn) {
-    std::unique_lock<std::mutex> lock(mu);
-    if (on_loop_thread()) {
-      lock.unlock();
-      return fn();
-    }
-    if (run == Run::idle || run == Run::stopped) return fn();
-    auto promise = std::make_shared<std::promise<R>>();
-    std::future<R> result = promise->get_future();
-    const bool posted = loop->post([promise, fn]() mutable {
-      if constexpr (std::is_void_v<R>) {
-        fn();
-        promise->set_value();
-      } else {
-        promise->set_value(fn());
-      }
-    });
-    lock.unlock();
-    if (posted) return result.get();  // a posted task always runs, at the latest as the loop ends
-    lock.lock();
-    cv.wait(lock, [this] { return run == Run::stopped; });
-    return fn();
   }
 };
 
@@ -185,96 +125,23 @@ Client::Client(Server& server, ClientOptions options)
           std::move(options),
           std::make_unique<client::InProcessLoop>(detail::ServerAccess::in_process(server)))) {}
 
-Client::~Client() {
-  if (!impl_) return;
-  Impl& d = *impl_;
-  {
-    std::unique_lock<std::mutex> lock(d.mu);
-    if (d.on_loop_thread()) {
-      // From one of its own handlers: the loop is on the stack below. Stop it, and let
-      // serve() free the rest once the loop has ended.
-      lock.unlock();
-      d.stop_here();
-      lock.lock();
-      d.run = Impl::Run::stopping;
-      d.free_when_done = true;
-      if (d.thread.joinable()) d.thread.detach();
-      impl_.release();
-      return;
-    }
-  }
-  stop();
-  std::thread t;
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    t = std::move(d.thread);
-  }
-  if (t.joinable()) t.join();
-}
+Client::~Client() { client::LoopHost::dispose(std::unique_ptr<client::LoopHost>(impl_.release())); }
 
 void Client::run() {
   Impl* d = impl_.get();
-  {
-    std::lock_guard<std::mutex> lock(d->mu);
-    if (d->run == Impl::Run::stopped) return;
-    if (d->run != Impl::Run::idle)
-      throw std::logic_error("lobbykit::Client::run: the client is already running");
-    d->run = Impl::Run::running;
-  }
-  d->serve();  // may free *d (destroyed from a handler); `this` may be gone too
+  d->run();  // may free *d (destroyed from a handler); `this` may be gone too
 }
 
-void Client::start() {
-  Impl& d = *impl_;
-  std::lock_guard<std::mutex> lock(d.mu);
-  if (d.run != Impl::Run::idle) return;
-  d.run = Impl::Run::running;
-  d.thread = std::thread([impl = &d] { impl->serve(); });
-}
+void Client::start() { impl_->start(); }
 
-void Client::stop() {
-  Impl& d = *impl_;
-  std::unique_lock<std::mutex> lock(d.mu);
-  switch (d.run) {
-    case Impl::Run::idle:
-      d.run = Impl::Run::stopped;  // never ran: nothing to close
-      d.cv.notify_all();
-      return;
-    case Impl::Run::running:
-      d.run = Impl::Run::stopping;
-      if (d.on_loop_thread()) {
-        lock.unlock();
-        d.stop_here();  // the loop ends once the handler returns
-        return;
-      }
-      d.loop->post([impl = &d] { impl->stop_here(); });
-      break;
-    case Impl::Run::stopping:
-    case Impl::Run::stopped:
-      break;
-  }
-  if (d.on_loop_thread()) return;
-  d.cv.wait(lock, [&d] { return d.run == Impl::Run::stopped; });
-  if (d.thread.joinable()) {
-    std::thread t = std::move(d.thread);
-    lock.unlock();
-    t.join();
-  }
-}
+void Client::stop() { impl_->stop(); }
 
 void Client::reconnect() {
   Impl& d = *impl_;
-  auto again = [impl = &d] {
+  d.call_soon([impl = &d] {
     impl->core->reconnect(Impl::now());
     impl->rearm();
-  };
-  std::unique_lock<std::mutex> lock(d.mu);
-  if (d.on_loop_thread()) {
-    lock.unlock();
-    again();
-  } else if (d.run == Impl::Run::running) {
-    d.loop->post(again);  // refused only when the loop is ending: nothing to do then
-  }
+  });  // not taken when no loop runs: nothing to do then
 }
 
 ConnectionState Client::state() const { return impl_->state.load(); }
@@ -307,32 +174,20 @@ void Client::unsubscribe(std::uint64_t id) {
 
 void Client::request(const std::string& type, const std::string& data_json, ReplyCallback cb) {
   Impl& d = *impl_;
-  std::unique_lock<std::mutex> lock(d.mu);
-  if (d.on_loop_thread()) {
-    lock.unlock();
-    d.core->request(type, data_json, std::move(cb), Impl::now());
-    d.rearm();
-    return;
-  }
-  switch (d.run) {
-    case Impl::Run::idle:
-      lock.unlock();
-      fail_now(cb, "not_connected", "The client is not started.");
-      return;
-    case Impl::Run::stopped:
-      lock.unlock();
-      fail_now(cb, "stopped", "The client was stopped.");
-      return;
-    case Impl::Run::running:
-    case Impl::Run::stopping:
-      break;
-  }
-  const bool posted = d.loop->post([impl = &d, type, data_json, cb] {
+  switch (d.call_soon([impl = &d, type, data_json, cb] {
     impl->core->request(type, data_json, cb, Impl::now());
     impl->rearm();
-  });
-  lock.unlock();
-  if (!posted) fail_now(cb, "stopped", "The client was stopped.");
+  })) {
+    case client::LoopHost::Call::here:
+    case client::LoopHost::Call::posted:
+      return;
+    case client::LoopHost::Call::idle:
+      fail_now(cb, "not_connected", "The client is not started.");
+      return;
+    case client::LoopHost::Call::stopped:
+      fail_now(cb, "stopped", "The client was stopped.");
+      return;
+  }
 }
 
 std::future<Reply> Client::request(const std::string& type, const std::string& data_json) {

@@ -1,11 +1,12 @@
 #include "client/client_core.hpp"
 
+#include "client/request_table.hpp"
+
 #include "protocol/client_decode.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/json.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -17,17 +18,6 @@ using protocol::JsonBuilder;
 
 namespace {
 
-ClientError read_error(const rapidjson::Value& data) {
-  ClientError e;
-  e.code = protocol::read_string(data, "code");
-  if (e.code.empty()) e.code = "internal_error";
-  e.message = protocol::read_string(data, "error");
-  if (e.message.empty()) e.message = "The server reported an error.";
-  e.field = protocol::read_string(data, "field");
-  e.retry_after_ms = protocol::read_int(data, "retry_after_ms", -1);
-  return e;
-}
-
 const Participant* find_participant(const std::vector<Participant>& list, const PeerId& peer) {
   auto it = std::find_if(list.begin(), list.end(),
                          [&](const Participant& p) { return p.peer_id == peer; });
@@ -38,19 +28,8 @@ JoinOptions media_of(const Participant& p) {
   return JoinOptions{p.has_media, p.audio_muted, p.video_muted};
 }
 
-std::string to_json(const rapidjson::Value& v) {
-  JsonBuilder b;
-  v.Accept(b.w());
-  return b.take();
-}
-
 void log_error(const char* what, const char* detail) {
   std::fprintf(stderr, "lobbykit: %s: %s\n", what, detail);
-}
-
-const rapidjson::Value& empty_object() {
-  static const rapidjson::Value kEmpty(rapidjson::kObjectType);
-  return kEmpty;
 }
 
 }  // namespace
@@ -80,7 +59,7 @@ ClientCore::ClientCore(ClientOptions options, Link& link, EventSink sink, Random
     : options_(std::move(options)), link_(link), sink_(std::move(sink)),
       random_(std::move(random)) {
   snap_.token = options_.token;
-  snap_.is_bot = options_.is_bot;
+  snap_.is_bot = options_.is_bot || !options_.bot_credential.empty();
   if (!options_.name.empty()) {
     intent_.name = options_.name;
     intent_.password = options_.password;
@@ -146,7 +125,7 @@ void ClientCore::stop(SteadyMs now) {
   if (link_busy_) link_.close(1000, "client stopped");
   link_busy_ = open_ = authed_ = false;
   catching_up_ = catch_up_again_ = false;
-  fail_pending("stopped", "The client was stopped.", now);
+  requests_.fail_all("stopped", "The client was stopped.", now);
   set_state(ConnectionState::disconnected);
 }
 
@@ -194,7 +173,8 @@ void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
   link_busy_ = open_ = authed_ = false;
   connect_deadline_.reset();
   catching_up_ = catch_up_again_ = false;
-  fail_pending("connection_lost", "The connection closed before the server answered.", now);
+  requests_.fail_all("connection_lost", "The connection closed before the server answered.",
+                     now);
   if (!active_) {
     set_state(ConnectionState::disconnected);
     return;
@@ -250,19 +230,7 @@ void ClientCore::give_up(ClientError e) {
 
 void ClientCore::tick(SteadyMs now) {
   Entry entry(*this);
-  std::vector<std::int64_t> late;
-  for (const auto& [id, p] : pending_)
-    if (p.deadline <= now) late.push_back(id);
-  for (std::int64_t id : late) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;  // an earlier timeout's continuation settled it
-    Pending p = std::move(it->second);
-    pending_.erase(it);
-    Reply r;
-    r.error = make_client_error("timeout", "The server did not answer " + p.type + " within " +
-                                        std::to_string(options_.request_timeout_ms) + " ms.");
-    p.done(r, empty_object(), now);
-  }
+  requests_.expire(now);
   if (connect_deadline_ && now >= *connect_deadline_) abandon("no welcome in time", now);
   if (retry_at_ && now >= *retry_at_) open_connection(now);
 }
@@ -273,18 +241,8 @@ std::optional<SteadyMs> ClientCore::next_deadline() const {
     if (!next || t < *next) next = t;
   };
   if (connect_deadline_) consider(*connect_deadline_);
-  for (const auto& [id, p] : pending_) consider(p.deadline);
+  if (auto t = requests_.next_deadline()) consider(*t);
   return next;
-}
-
-void ClientCore::fail_pending(const char* code, const char* message, SteadyMs now) {
-  std::map<std::int64_t, Pending> failed;
-  failed.swap(pending_);
-  for (auto& [id, p] : failed) {
-    Reply r;
-    r.error = make_client_error(code, message);
-    p.done(r, empty_object(), now);
-  }
 }
 
 // --- requests --------------------------------------------------------------------------
@@ -319,13 +277,19 @@ void ClientCore::request(const std::string& type, const std::string& data_json,
 
 void ClientCore::send_request(const std::string& type, std::string data_json, SteadyMs now,
                               Done done) {
-  const std::int64_t id = next_id_++;
-  JsonBuilder b;
-  b.begin_object().str("type", type).num("id", id).raw("data", data_json).end_object();
-  pending_.emplace(id, Pending{type, std::move(data_json),
-                               now + static_cast<SteadyMs>(options_.request_timeout_ms),
-                               std::move(done)});
-  link_.send(b.take());
+  const SteadyMs deadline = now + static_cast<SteadyMs>(options_.request_timeout_ms);
+  std::string sent = data_json;
+  link_.send(requests_.add(
+      type, std::move(data_json), deadline,
+      [this, type, sent = std::move(sent), done = std::move(done)](
+          const Reply& r, const rapidjson::Value& data, SteadyMs at) {
+        if (!r.error) {
+          apply_result(type, sent, data);
+        } else if (type == "leave_lobby" && r.error->code == "not_in_lobby") {
+          drop_lobby("left");  // out of the lobby on the server already: here too
+        }
+        done(r, data, at);
+      }));
 }
 
 void ClientCore::on_text(std::string_view text, SteadyMs now) {
@@ -334,53 +298,29 @@ void ClientCore::on_text(std::string_view text, SteadyMs now) {
   rapidjson::Document doc;
   protocol::Envelope env;
   if (protocol::parse_envelope(text, doc, env)) return;  // not an envelope: nothing to do
-  if (!env.id_raw.empty()) {
-    std::int64_t id = 0;
-    const char* first = env.id_raw.data();
-    const char* last = first + env.id_raw.size();
-    auto [end, ec] = std::from_chars(first, last, id);
-    if (ec == std::errc() && end == last) on_reply(id, env.type, *env.data, now);
-    return;  // a reply to no request of ours (timed out already): dropped
-  }
+  if (requests_.settle(env, now)) return;  // a reply (a late one is dropped)
   if (authed_) on_push(env.type, *env.data, now);
 }
 
-void ClientCore::on_reply(std::int64_t id, std::string_view type, const rapidjson::Value& data,
-                          SteadyMs now) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  Pending p = std::move(it->second);
-  pending_.erase(it);
-  Reply r;
-  r.data_json = to_json(data);
-  if (type == "error") {
-    r.error = read_error(data);
-    // Out of the lobby on the server already: out of it here too.
-    if (p.type == "leave_lobby" && r.error->code == "not_in_lobby") drop_lobby("left");
-  } else {
-    apply_result(p, data);
-  }
-  p.done(r, data, now);
-}
-
 // The store follows every successful result, whoever asked (the user or the restore).
-void ClientCore::apply_result(const Pending& p, const rapidjson::Value& data) {
-  if (p.type == "set_name") {
+void ClientCore::apply_result(const std::string& type, const std::string& sent_json,
+                              const rapidjson::Value& data) {
+  if (type == "set_name") {
     take_name(protocol::read_string(data, "name"));
     rapidjson::Document sent;
-    sent.Parse(p.data_json.data(), p.data_json.size());
+    sent.Parse(sent_json.data(), sent_json.size());
     intent_.password = sent.HasParseError() ? std::string()
                                             : protocol::read_string(sent, "password");
-  } else if (p.type == "join_lobby") {
+  } else if (type == "join_lobby") {
     protocol::LobbySnapshot s = protocol::read_lobby_snapshot(data);
     if (s.lobby.id.empty()) return;
     apply_snapshot(s, true);
     intent_.lobby = s.lobby.id;
     if (const Participant* me = find_participant(snap_.participants, snap_.peer_id))
       intent_.media = media_of(*me);
-  } else if (p.type == "leave_lobby") {
+  } else if (type == "leave_lobby") {
     drop_lobby("left");
-  } else if (p.type == "update_media") {
+  } else if (type == "update_media") {
     const rapidjson::Value* v = protocol::read_object(data, "participant");
     if (!v) return;
     Participant me = protocol::read_participant(*v);
@@ -397,6 +337,8 @@ void ClientCore::send_auth(SteadyMs now) {
   b.begin_object();
   if (!snap_.token.empty())
     b.str("token", snap_.token);
+  else if (!options_.bot_credential.empty())
+    b.str("credential", options_.bot_credential);
   else if (options_.is_bot)
     b.boolean("bot", true);
   b.end_object();
@@ -413,6 +355,13 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       // The session is gone (expired, or the server lost it): start a new one.
       snap_.token.clear();
       send_auth(now);
+      return;
+    }
+    if (!is_transient(*r.error) && snap_.token.empty() && !options_.bot_credential.empty()) {
+      // A bot credential works once, until its join deadline: trying again cannot help.
+      active_ = false;
+      abandon("auth failed", now);
+      report_error(*r.error);
       return;
     }
     if (!is_transient(*r.error)) report_error(*r.error);
@@ -673,7 +622,7 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
     }
     emit(std::move(c));
   } else if (type == "error") {
-    report_error(read_error(d));
+    report_error(read_client_error(d));
   }
 }
 

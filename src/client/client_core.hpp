@@ -12,6 +12,7 @@
 #include <lobbykit/client.hpp>
 
 #include "client/link.hpp"
+#include "client/request_table.hpp"
 
 #include <rapidjson/document.h>
 
@@ -85,13 +86,7 @@ class ClientCore {
 
  private:
   // An internal continuation: the reply, its data object, and the time it came.
-  using Done = std::function<void(const Reply&, const rapidjson::Value&, SteadyMs)>;
-  struct Pending {
-    std::string type;
-    std::string data_json;  // as sent
-    SteadyMs deadline = 0;
-    Done done;
-  };
+  using Done = RequestTable::Done;
   struct Completion {
     ReplyCallback cb;
     Reply reply;
@@ -132,13 +127,11 @@ class ClientCore {
   void abandon(std::string_view reason, SteadyMs now);
   void schedule_reconnect(SteadyMs now);
   void give_up(ClientError e);
-  void fail_pending(const char* code, const char* message, SteadyMs now);
 
   // Requests.
   void send_request(const std::string& type, std::string data_json, SteadyMs now, Done done);
-  void on_reply(std::int64_t id, std::string_view type, const rapidjson::Value& data,
-                SteadyMs now);
-  void apply_result(const Pending& p, const rapidjson::Value& data);
+  void apply_result(const std::string& type, const std::string& sent_json,
+                    const rapidjson::Value& data);
   void send_auth(SteadyMs now);
   void on_auth_reply(const Reply& r, const rapidjson::Value& data, SteadyMs now);
 
@@ -182,8 +175,7 @@ class ClientCore {
   std::optional<SteadyMs> retry_at_;
   std::optional<SteadyMs> connect_deadline_;
 
-  std::map<std::int64_t, Pending> pending_;  // by request id
-  std::int64_t next_id_ = 1;
+  RequestTable requests_;
 
   std::size_t chat_kept_ = kDefaultChatKept;
   std::uint64_t settled_ = 0;  // every offset up to this one is in chat or gone for good

@@ -188,3 +188,47 @@ def subprocess_env(**extra: str) -> dict:
         [package_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.update(extra)
     return env
+
+
+SERVER_BINARY = os.environ.get("LOBBYKIT_SERVER") or str(ROOT / "build" / "lobbykit-server")
+
+
+@contextlib.contextmanager
+def server_process(*flags: str, port: int = 0, db: Optional[str] = None) -> Iterator[int]:
+    """A lobbykit-server process (LOBBYKIT_SERVER) on 127.0.0.1, on `port` (0: a free one),
+    in memory or in the SQLite file `db`, with extra command-line flags; yields its port.
+    Fails the test if it does not start or dies before the end."""
+    import re
+    import subprocess
+    import tempfile
+    if not os.path.exists(SERVER_BINARY):
+        pytest.fail(f"no lobbykit-server at {SERVER_BINARY} (set LOBBYKIT_SERVER)")
+    log = tempfile.TemporaryFile(mode="w+")
+    store = ["--db", db] if db else ["--memory"]
+    proc = subprocess.Popen([SERVER_BINARY, "--port", str(port), *store, "--no-static", *flags],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        listening = None
+        while listening is None:
+            log.seek(0)
+            found = re.search(r"lobbykit-server listening on http://[^\s:]+:(\d+)", log.read())
+            if found:
+                listening = int(found.group(1))
+            elif proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"lobbykit-server did not start (exit {proc.poll()}):\n{log.read()}")
+            else:
+                time.sleep(0.02)  # the port appears in its log: nothing to wait on
+        yield listening
+        log.seek(0)
+        assert proc.poll() is None, f"lobbykit-server died (exit {proc.returncode}):\n{log.read()}"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        log.close()

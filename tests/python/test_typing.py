@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import lobbykit
-from lobbykit import _lobbykit, events, server_events
+from lobbykit import _lobbykit, bots, events, server_events
 from conftest import ROOT, subprocess_env
 
 PACKAGE = Path(lobbykit.__file__).resolve().parent
@@ -69,7 +69,7 @@ def test_every_public_name_is_typed():
 def test_stub_matches_the_compiled_classes():
     classes = stub_classes()
     for name in ("Limits", "ServerOptions", "ReconnectPolicy", "ClientOptions", "Server",
-                 "Client"):
+                 "Client", "BotProvider"):
         runtime = getattr(_lobbykit, name)
         public = {a for a in dir(runtime) if not a.startswith("__")}
         stubbed = set()
@@ -97,6 +97,7 @@ def cxx_kinds(header, namespace):
 
 def test_every_cxx_event_kind_has_a_class():
     assert cxx_kinds("client.hpp", "client_event") == set(events._KINDS)
+    assert cxx_kinds("provider.hpp", "provider_event") == set(bots._EVENT_TYPES)
     assert cxx_kinds("events.hpp", "event") == set(server_events._KINDS)
     for kinds in (events._KINDS, server_events._KINDS):
         for kind, cls in kinds.items():

@@ -10,10 +10,7 @@ Skip: LOBBYKIT_SKIP_VOICE=1. Needs Debian's python3-aiortc (hence /usr/bin/pytho
 import asyncio
 import contextlib
 import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
@@ -23,8 +20,9 @@ if os.environ.get("LOBBYKIT_SKIP_VOICE", "") not in ("", "0"):
     pytest.skip("LOBBYKIT_SKIP_VOICE is set", allow_module_level=True)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import server_process  # noqa: E402
 try:
-    from voice_peer import VoicePeer, VoiceTimeout, direct_call
+    from voice_peer import VoiceTimeout, direct_call, loopback_ice, measure_track
 except ImportError as e:  # fail, do not skip: the suite should say why it cannot run
     raise ImportError(f"voice test needs aiortc/av/numpy (Debian python3-aiortc, run "
                       f"/usr/bin/python3) or LOBBYKIT_SKIP_VOICE=1: {e}") from e
@@ -36,8 +34,6 @@ STEP_TIMEOUT = 10.0      # server start, connect, each request, each signaling s
 AUDIO_TIMEOUT = 15.0     # from both peers existing to 1.2 s of audio heard on each side
 TEST_TIMEOUT = 60.0      # the whole scenario
 
-SERVER = os.environ.get("LOBBYKIT_SERVER") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "lobbykit-server")
 TRICKLE = [pytest.param(False, id="sdp-candidates"), pytest.param(True, id="trickle")]
 
 
@@ -64,53 +60,28 @@ def test_voice_media_direct(trickle):
 
 @pytest.fixture
 def voice_server_url():
-    if not os.path.exists(SERVER):
-        pytest.fail(f"no lobbykit-server at {SERVER} (set LOBBYKIT_SERVER)")
-    log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen([SERVER, "--port", "0", "--memory", "--no-static"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + STEP_TIMEOUT
-        port = None
-        while port is None:
-            log.seek(0)
-            found = re.search(r"lobbykit-server listening on http://[^\s:]+:(\d+)", log.read())
-            if found:
-                port = int(found.group(1))
-            elif proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"lobbykit-server did not start (exit {proc.poll()}):\n{log.read()}")
-            else:
-                time.sleep(0.02)
+    with server_process() as port:
         yield f"ws://127.0.0.1:{port}/ws"
-        log.seek(0)
-        assert proc.poll() is None, f"lobbykit-server died (exit {proc.returncode}):\n{log.read()}"
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        log.close()
 
 
 # ---------------------------------------------------------------------------------------
-# lobbykit glue: the only code that touches the lobbykit API; adapt here when it changes.
-# lobbykit API used: AsyncClient(url, name=), events() (made before start()), start()/stop(), snapshot().name, create_lobby(name)["lobby"]["id"], join_lobby(id, has_media=), send_description(to, type, sdp), send_candidate(to, candidate|None, sdp_mid, sdp_mline_index); events .type, PeerAdded.peer_id/.should_offer, Description.from_/.description.type/.sdp, Candidate.from_/.candidate (IceCandidate .candidate/.sdp_mid/.sdp_mline_index, or None), ErrorEvent.code/.message
+# Through lobbykit: each participant is an AsyncClient whose managed mesh is followed by the
+# shipped lobbykit.media.Mesh, sending a tone and handing out the peer's incoming track.
+# lobbykit API used: AsyncClient(url, name=), events() (made before start()), start()/stop(),
+# snapshot().name, create_lobby(name)["lobby"]["id"], join_lobby(id, has_media=),
+# media.Mesh(client, audio=, trickle=), Mesh.start()/tracks()/peers/errors/close(),
+# media.ToneTrack(hz); events .type, PeerAdded.should_offer, Description.description.type,
+# Candidate.candidate.
 
-class Signaling:
-    """One lobbykit participant, reduced to what the voice test needs. Events come out
-    normalized: ("peer_added", peer_id, should_offer), ("description", from, type, sdp),
-    ("candidate", from, (candidate, sdp_mid, sdp_mline_index) or None), (other_type, ev)."""
-
-    def __init__(self, url, name):
+class Member:
+    def __init__(self, url, name, tone_hz, trickle):
         import lobbykit
+        from lobbykit.media import Mesh, ToneTrack
         self.name = name
         self.client = lobbykit.AsyncClient(url, name=name)
+        self.mesh = Mesh(self.client, audio=ToneTrack(tone_hz), trickle=trickle)
         self.events = self.client.events()     # before start(): no event missed
-        self.queue = asyncio.Queue()
+        self.log = []                          # (type, detail) of the mesh's events
         self._pump = None
         self._started = False
 
@@ -122,9 +93,28 @@ class Signaling:
         while (await self.client.snapshot()).name != self.name:
             assert time.monotonic() < deadline, f"{self.name}: name not set in time"
             await asyncio.sleep(0.02)
-        self._pump = asyncio.ensure_future(self._pump_events())
+        await self.mesh.start()
+        self._pump = asyncio.ensure_future(self._record())
+
+    async def _record(self):
+        async for ev in self.events:
+            if ev.type == "peer_added":
+                self.log.append((ev.type, ev.should_offer))
+            elif ev.type == "description":
+                self.log.append((ev.type, ev.description.type))
+            elif ev.type == "candidate":
+                relayed = ev.candidate is not None and bool(ev.candidate.candidate)
+                self.log.append((ev.type, relayed))
+            elif ev.type in ("peer_removed", "error"):
+                self.log.append((ev.type, ev))
+
+    async def first_track(self):
+        async for peer_id, track in self.mesh.tracks():
+            return peer_id, track
+        raise AssertionError(f"{self.name}: the mesh closed without a track")
 
     async def stop(self):
+        await self.mesh.close()
         if self._pump:
             self._pump.cancel()
             with contextlib.suppress(BaseException):
@@ -132,158 +122,51 @@ class Signaling:
         if self._started:
             await asyncio.wait_for(self.client.stop(), STEP_TIMEOUT)
 
-    async def create_lobby(self, name):
-        result = await asyncio.wait_for(self.client.create_lobby(name), STEP_TIMEOUT)
-        return result["lobby"]["id"]
-
-    async def join(self, lobby_id):
-        await asyncio.wait_for(self.client.join_lobby(lobby_id, has_media=True), STEP_TIMEOUT)
-
-    async def send_description(self, to, type_, sdp):
-        await asyncio.wait_for(self.client.send_description(to, type_, sdp), STEP_TIMEOUT)
-
-    async def send_candidate(self, to, cand):
-        line, mid, index = cand if cand else (None, None, None)
-        await asyncio.wait_for(self.client.send_candidate(to, line, mid, index), STEP_TIMEOUT)
-
-    async def _pump_events(self):
-        async for ev in self.events:
-            if ev.type == "peer_added":
-                item = (ev.type, ev.peer_id, ev.should_offer)
-            elif ev.type == "description":
-                item = (ev.type, ev.from_, ev.description.type, ev.description.sdp)
-            elif ev.type == "candidate":
-                c = ev.candidate
-                item = (ev.type, ev.from_,
-                        (c.candidate, c.sdp_mid, c.sdp_mline_index) if c and c.candidate else None)
-            elif ev.type == "error":
-                item = (ev.type, f"{ev.code}: {ev.message}")
-            else:
-                item = (ev.type, ev)
-            await self.queue.put(item)
-
-
-# ---------------------------------------------------------------------------------------
-# A participant: answers the managed mesh with VoicePeers.
-
-class Participant:
-    def __init__(self, sig, name, tone_hz, trickle):
-        self.sig, self.name, self.tone_hz, self.trickle = sig, name, tone_hz, trickle
-        self.peers = {}              # peer id -> VoicePeer
-        self.offered_to = []
-        self.log = []                # (type, ...) of every event, for failure messages
-        self.peer_ready = asyncio.Event()
-
-    async def run(self):
-        while True:
-            item = await self.sig.queue.get()
-            self.log.append(item if item[0] == "candidate" else
-                            item[:2] if item[0] in ("peer_added", "description", "error") else
-                            item[:1])
-            await self._handle(item)
-
-    async def _send_local_candidates(self, peer_id, peer):
-        for cand in peer.local_candidates():
-            await self.sig.send_candidate(peer_id, cand)
-
-    async def _handle(self, item):
-        kind = item[0]
-        if kind == "peer_added":
-            _, peer_id, should_offer = item
-            assert peer_id not in self.peers, f"{self.name}: second peer_added for {peer_id}"
-            peer = self.peers[peer_id] = VoicePeer(self.name, self.tone_hz, trickle=self.trickle)
-            self.peer_ready.set()
-            if should_offer:
-                self.offered_to.append(peer_id)
-                await self.sig.send_description(peer_id, "offer", await peer.make_offer())
-                await self._send_local_candidates(peer_id, peer)
-        elif kind == "description":
-            _, sender, type_, sdp = item
-            peer = self.peers.get(sender)
-            assert peer is not None, f"{self.name}: description from unknown peer {sender}"
-            if type_ == "offer":
-                answer = await peer.accept_offer(sdp)
-                await self.sig.send_description(sender, "answer", answer)
-                await self._send_local_candidates(sender, peer)
-            elif type_ == "answer":
-                await peer.accept_answer(sdp)
-            else:
-                raise AssertionError(f"{self.name}: unexpected description type {type_!r}")
-        elif kind == "candidate":
-            _, sender, cand = item
-            peer = self.peers.get(sender)
-            assert peer is not None, f"{self.name}: candidate from unknown peer {sender}"
-            await peer.add_candidate(*(cand or (None,)))
-        elif kind == "peer_removed":
-            raise AssertionError(f"{self.name}: unexpected peer_removed {item[1]!r}")
-        elif kind == "error":
-            raise AssertionError(f"{self.name}: server error {item[1]!r}")
-
-    async def close(self):
-        for peer in self.peers.values():
-            await peer.close()
-
-
-async def _until_first_failure(main, *background):
-    """Await `main`; fail as soon as a background task (an event loop) fails."""
-    main = asyncio.ensure_future(main)
-    done, _ = await asyncio.wait([main, *background], return_when=asyncio.FIRST_COMPLETED)
-    for t in done:
-        if t is not main:
-            main.cancel()
-            t.result()   # raises the background failure
-            raise AssertionError("an event loop ended early")
-    return main.result()
-
 
 async def voice_call(url, trickle):
-    ada_sig, bob_sig = Signaling(url, "Ada"), Signaling(url, "Bob")
-    ada = Participant(ada_sig, "Ada", TONE_ADA, trickle)
-    bob = Participant(bob_sig, "Bob", TONE_BOB, trickle)
-    loops = []
-    try:
-        await ada_sig.start()
-        await bob_sig.start()
-        loops = [asyncio.ensure_future(ada.run()), asyncio.ensure_future(bob.run())]
-        lobby_id = await ada_sig.create_lobby(f"voice-{uuid.uuid4().hex[:8]}")
-        assert lobby_id, "create_lobby returned no lobby id"
-        await ada_sig.join(lobby_id)
-        await bob_sig.join(lobby_id)
-
-        async def both_peers():
-            await ada.peer_ready.wait()
-            await bob.peer_ready.wait()
+    with loopback_ice():
+        ada = Member(url, "Ada", TONE_ADA, trickle)
+        bob = Member(url, "Bob", TONE_BOB, trickle)
         try:
-            await _until_first_failure(asyncio.wait_for(both_peers(), STEP_TIMEOUT), *loops)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"no peer_added within {STEP_TIMEOUT}s: Ada saw {ada.log}, "
-                                 f"Bob saw {bob.log}") from None
-        (bob_id,), (ada_id,) = ada.peers, bob.peers
-        # the managed mesh: the newcomer (Bob) offers, and only he
-        assert bob.offered_to == [ada_id] and ada.offered_to == [], \
-            f"offers: Ada -> {ada.offered_to}, Bob -> {bob.offered_to}"
-
-        ada_peer, bob_peer = ada.peers[bob_id], bob.peers[ada_id]
-        try:
-            ada_heard, bob_heard = await _until_first_failure(asyncio.gather(
-                ada_peer.measured_frequency(AUDIO_TIMEOUT),
-                bob_peer.measured_frequency(AUDIO_TIMEOUT)), *loops)
-        except VoiceTimeout as e:
-            raise VoiceTimeout(f"{e}\nAda saw {ada.log}\nBob saw {bob.log}") from None
-        for peer in (ada_peer, bob_peer):
-            ips = peer.local_candidate_ips()
-            assert ips and set(ips) == {"127.0.0.1"}, f"{peer.name} candidates on {ips}"
-            if trickle:   # every candidate came through lobbykit's relay
-                assert peer.candidates_added >= 1, f"{peer.name}: no relayed candidate used"
-        return ada_heard, bob_heard, ada.log, bob.log
-    finally:
-        for t in loops:
-            t.cancel()
-        await ada.close()
-        await bob.close()
-        for sig in (ada_sig, bob_sig):
-            with contextlib.suppress(Exception):
-                await sig.stop()
+            await ada.start()
+            await bob.start()
+            lobby = await asyncio.wait_for(
+                ada.client.create_lobby(f"voice-{uuid.uuid4().hex[:8]}"), STEP_TIMEOUT)
+            lobby_id = lobby["lobby"]["id"]
+            await asyncio.wait_for(ada.client.join_lobby(lobby_id, has_media=True), STEP_TIMEOUT)
+            await asyncio.wait_for(bob.client.join_lobby(lobby_id, has_media=True), STEP_TIMEOUT)
+            try:
+                (bob_id, ada_track), (ada_id, bob_track) = await asyncio.wait_for(
+                    asyncio.gather(ada.first_track(), bob.first_track()), STEP_TIMEOUT)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no incoming track within {STEP_TIMEOUT}s: Ada saw "
+                                     f"{ada.log}, Bob saw {bob.log}") from None
+            try:
+                ada_heard, bob_heard = await asyncio.gather(
+                    measure_track(ada_track, AUDIO_TIMEOUT),
+                    measure_track(bob_track, AUDIO_TIMEOUT))
+            except VoiceTimeout as e:
+                raise VoiceTimeout(f"{e}\nAda saw {ada.log}\nBob saw {bob.log}") from None
+            # the managed mesh: the newcomer (Bob) offers, and only he
+            assert ("peer_added", True) in bob.log and ("peer_added", False) in ada.log, \
+                f"Ada saw {ada.log}, Bob saw {bob.log}"
+            assert ("description", "offer") in ada.log and ("description", "answer") in bob.log
+            assert ("description", "offer") not in bob.log
+            for member, other in ((ada, bob_id), (bob, ada_id)):
+                assert member.mesh.errors == [], f"{member.name}: {member.mesh.errors}"
+                sdp = member.mesh.peers[other].localDescription.sdp
+                ips = [ln.split()[4] for ln in sdp.splitlines() if ln.startswith("a=candidate:")]
+                assert ips and set(ips) == {"127.0.0.1"}, f"{member.name} candidates on {ips}"
+                if trickle:   # the candidates came one by one through lobbykit's relay
+                    assert ("candidate", True) in member.log, f"{member.name}: {member.log}"
+                else:
+                    assert ("candidate", True) not in member.log, f"{member.name}: {member.log}"
+                assert ("candidate", False) in member.log  # end of candidates, relayed
+            return ada_heard, bob_heard, ada.log, bob.log
+        finally:
+            for member in (ada, bob):
+                with contextlib.suppress(Exception):
+                    await member.stop()
 
 
 @pytest.mark.parametrize("trickle", TRICKLE)

@@ -14,6 +14,10 @@ With trickle=True the SDP this peer sends carries no candidates; they are handed
 local_candidates() (ending with None = end of candidates) and must be delivered to the
 other side's add_candidate(), so the candidate path of the signaling is load-bearing.
 
+For peers of the shipped lobbykit.media.Mesh: ``with loopback_ice():`` keeps ICE on
+127.0.0.1, and ``await measure_track(track, timeout)`` measures an incoming track. The tone
+source is the shipped lobbykit.media.ToneTrack.
+
 Needs Debian's aiortc 1.4 / PyAV / numpy (run with /usr/bin/python3).
 """
 
@@ -21,17 +25,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import logging
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import aioice.ice
-import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
+from lobbykit.media import ToneTrack
 
 log = logging.getLogger("voice_peer")
 
@@ -71,40 +74,6 @@ def _loopback_release() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-class ToneTrack(AudioStreamTrack):
-    """A sine tone: 48 kHz mono s16, 20 ms frames, pts in samples (time_base 1/48000),
-    paced in real time against the event loop's monotonic clock."""
-
-    def __init__(self, freq_hz: float, amplitude: float = 0.5):
-        super().__init__()
-        self.freq_hz = float(freq_hz)
-        self.amplitude = amplitude
-        self._start: Optional[float] = None
-        self._pts = 0
-        self.frames_sent = 0
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        else:
-            self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / SAMPLE_RATE - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        n = self._pts + np.arange(FRAME_SAMPLES)
-        samples = self.amplitude * 32767 * np.sin(2 * np.pi * self.freq_hz * n / SAMPLE_RATE)
-        frame = av.AudioFrame.from_ndarray(
-            samples.astype(np.int16).reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self.frames_sent += 1
-        return frame
-
-
 @dataclass
 class Measurement:
     frequency_hz: float   # dominant frequency (Hann-windowed FFT peak, parabolic interpolation)
@@ -131,6 +100,51 @@ def dominant_frequency(samples: np.ndarray, sample_rate: int) -> float:
         if denom != 0:
             shift = 0.5 * (a - c) / denom
     return (k + shift) * sample_rate / len(x)
+
+
+class loopback_ice:
+    """``with loopback_ice():`` aioice gathers on 127.0.0.1 only inside the block (for
+    lobbykit.media.Mesh peers in tests)."""
+
+    def __enter__(self) -> "loopback_ice":
+        _loopback_acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _loopback_release()
+
+
+async def measure_track(track, timeout: float, skip_s: float = 0.2,
+                        analyse_s: float = 1.0) -> Measurement:
+    """Reads an incoming audio track until skip + analyse seconds of audio came (at most
+    `timeout` s) and returns the dominant frequency. Raises VoiceTimeout otherwise."""
+    skip = int(skip_s * 1000 / FRAME_MS)
+    need = skip + int(analyse_s * 1000 / FRAME_MS)
+    chunks: List[np.ndarray] = []
+    frames = 0
+    rate = SAMPLE_RATE
+
+    async def read() -> None:
+        nonlocal frames, rate
+        while frames < need:
+            frame = await track.recv()
+            frames += 1
+            if frames <= skip:
+                continue
+            data = frame.to_ndarray()
+            channels = len(frame.layout.channels)
+            mono = data[0] if frame.format.is_planar else data.reshape(-1, channels)[:, 0]
+            rate = frame.sample_rate
+            chunks.append(mono.copy())
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except (asyncio.TimeoutError, MediaStreamError):
+        raise VoiceTimeout(f"{frames} audio frames received within {timeout:.1f}s, "
+                           f"needed {need}") from None
+    audio = np.concatenate(chunks)
+    return Measurement(frequency_hz=dominant_frequency(audio, rate), frames=frames,
+                       analysed_s=len(audio) / rate,
+                       rms=float(np.sqrt(np.mean((audio / 32768.0) ** 2))), sample_rate=rate)
 
 
 # ---------------------------------------------------------------------------------------

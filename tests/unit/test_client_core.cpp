@@ -917,4 +917,36 @@ TEST_CASE("client snapshot JSON form") {
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
 }
 
+TEST_CASE("client core: bot_credential makes the first session, later connections resume") {
+  ClientOptions o;
+  o.bot_credential = "cred-1";
+  Harness h(o);
+  h.core->start(h.now);
+  Sent auth = h.connect(h.welcome_data("b1", "tok-b", "assistant", false));
+  CHECK(auth.str("credential") == "cred-1");
+  CHECK_FALSE(auth.has("token"));
+  CHECK_FALSE(auth.has("bot"));
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  Sent again = h.connect(h.welcome_data("b1", "tok-b", "assistant", true));
+  CHECK(again.str("token") == "tok-b");
+  CHECK_FALSE(again.has("credential"));
+}
+
+TEST_CASE("client core: a refused bot credential is not tried again") {
+  ClientOptions o;
+  o.bot_credential = "used";
+  Harness h(o);
+  h.core->start(h.now);
+  h.core->on_open(h.now);
+  Sent auth = h.take("auth");
+  CHECK(auth.str("credential") == "used");
+  h.error(auth, "invalid_token");
+  CHECK(h.core->state() == ConnectionState::disconnected);
+  CHECK_FALSE(h.core->retry_at());
+  CHECK_FALSE(h.core->next_deadline());
+  REQUIRE(h.count<client_event::Error>() == 1);
+  CHECK(h.all<client_event::Error>()[0].error.code == "invalid_token");
+}
+
 }  // namespace lobbykit::client

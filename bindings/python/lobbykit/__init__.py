@@ -9,12 +9,14 @@ WebSocket or in-process), with blocking or asyncio requests and typed events.
         client.join_lobby(lobby["id"])
         client.chat("hello")
 
-docs/python.md has the threading rules: which thread calls each callback, what a callback
+Bots: lobbykit.BotProvider runs bots for a server (lobbykit.bots), lobbykit.media gives
+them audio with aiortc. docs/python.md has the threading rules: which thread calls each callback, what a callback
 may call, and how shutdown works."""
 
-from . import events, server_events
+from . import bots, events, media, server_events
 from ._lobbykit import ClientOptions, Limits, ReconnectPolicy, ServerOptions, __version__
 from .aio import AsyncClient, EventStream
+from .bots import BotProvider, JobContext, JobOffer
 from .client import Client
 from .errors import CLIENT_CODES, Error, RequestError, StartError
 from .events import ClientEvent
@@ -27,6 +29,7 @@ __all__ = [
     "__version__",
     "Limits", "ServerOptions", "ReconnectPolicy", "ClientOptions",
     "Server", "Client", "AsyncClient", "EventStream",
+    "BotProvider", "JobContext", "JobOffer", "bots", "media",
     "Error", "StartError", "RequestError", "CLIENT_CODES",
     "ClientEvent", "ServerEvent", "events", "server_events",
     "Participant", "Lobby", "ChatMessage", "ErrorInfo", "SessionDescription", "IceCandidate",

@@ -10,5 +10,6 @@ namespace py = pybind11;
 void bind_options(py::module_& m);  // Limits, ServerOptions, ReconnectPolicy, ClientOptions
 void bind_server(py::module_& m);   // Server
 void bind_client(py::module_& m);   // Client (after Server: it attaches to one)
+void bind_provider(py::module_& m); // BotProvider (after Server, likewise)
 
 }  // namespace lobbykit::python

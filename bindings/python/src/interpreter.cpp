@@ -25,16 +25,19 @@ bool finalizing() {
 }
 
 // atexit: runs on the main thread with the GIL, before the interpreter finalises and while
-// every other thread still runs. Stops clients first (they may be attached to a server),
-// then servers; each drops its callbacks first. Then waits for the threads that were inside
-// a GIL-released call (a run() in a daemon thread, a blocking request) to take the GIL back.
+// every other thread still runs. Stops clients and bot providers first (they may be attached
+// to a server), then servers; each drops its callbacks first. Then waits for the threads
+// that were inside a GIL-released call (a run() in a daemon thread, a blocking request) to
+// take the GIL back.
 void exit_hook() {
   g_exiting = true;
   py::list objects(module_attr("_live"));  // strong references: nothing goes while it stops
   py::object client_type = module_attr("Client");
+  py::object provider_type = module_attr("BotProvider");
   for (int pass = 0; pass < 2; ++pass) {
     for (py::handle obj : objects) {
-      const bool is_client = py::isinstance(obj, client_type);
+      const bool is_client =
+          py::isinstance(obj, client_type) || py::isinstance(obj, provider_type);
       if (is_client == (pass == 0)) obj.attr("_stop_for_exit")();
     }
   }

@@ -34,6 +34,7 @@ PYBIND11_MODULE(_lobbykit, m) {
   bind_options(m);
   bind_server(m);
   bind_client(m);
+  bind_provider(m);
 
   m.def("in_callback", &in_callback,
         "True on a thread that is running a lobbykit callback (waiting calls would deadlock).");

@@ -167,6 +167,8 @@ void bind_options(py::module_& m) {
              "Taken after the welcome of a new session when not empty.")
       .field("password", &ClientOptions::password, "With name: protect it or prove it.")
       .field("is_bot", &ClientOptions::is_bot, "Mark a new session as a bot.")
+      .field("bot_credential", &ClientOptions::bot_credential,
+             "A bot job's credential (BotProvider): the first session authenticates with it.")
       .field("reconnect", &ClientOptions::reconnect, "A ReconnectPolicy.")
       .field("request_timeout_ms", &ClientOptions::request_timeout_ms,
              "A request without reply fails with 'timeout'.")
