@@ -449,7 +449,14 @@ void BotManager::end(Dispatch& d, const std::string& reason, bool failure, bool 
   if (!job.bot_peer.empty()) by_bot_.erase(job.bot_peer);
   BotProviderState* p = find_provider(job.provider_id);
   if (p) p->jobs.erase(job.id);
-  if (failure) ++d.attempts;
+  // A failure costs an attempt. A bot that ran for a while before it failed starts a fresh
+  // count; one that fails right after joining does not, so a crashing bot ends "failed"
+  // instead of being restarted forever.
+  if (failure) {
+    const bool ran = job.state == JobState::joined &&
+                     clock_.now_ms() - job.since_ms >= kStableJobMs;
+    d.attempts = ran ? 1 : d.attempts + 1;
+  }
   const bool give_up = failure && d.attempts >= limits_.bot_max_attempts;
   const bool terminal = give_up || d.removing;
   if (!job.bot_peer.empty()) {
@@ -510,7 +517,6 @@ void BotManager::bot_joined(const PeerId& bot) {
   d->job->since_ms = clock_.now_ms();
   d->job->deadline_ms = 0;
   d->state = DispatchState::running;
-  d->attempts = 0;  // it ran: later failures start a fresh count
   d->reason.clear();
   updated(*d);
 }

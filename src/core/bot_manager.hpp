@@ -8,7 +8,8 @@
 //   accepting, not draining, connected provider that offers the kind, has a free job slot
 //   and did not decline this dispatch lately, with the lowest max(load, jobs / max_jobs).
 // - A failed job (offer_timeout, join_timeout, provider_lost, bot_left, failed) costs an
-//   attempt; at bot_max_attempts the dispatch is "failed". A decline costs none.
+//   attempt; at bot_max_attempts the dispatch is "failed". A decline costs none. A job that
+//   ran kStableJobMs before it failed starts the count anew.
 // - A dispatch without a job is "waiting" and is placed again when a provider registers,
 //   reports, or frees a slot, and at least every bot_retry_ms.
 // - A provider whose connection ends keeps its jobs for bot_reclaim_ms: resuming (its id and
@@ -35,6 +36,10 @@
 namespace lobbykit::core {
 
 enum class JobState { offered, assigned, joined };
+
+// A joined job that ran this long before it failed does not add to its dispatch's earlier
+// failed attempts: the count starts again from this failure.
+constexpr TimeMs kStableJobMs = 60'000;
 enum class DispatchState { waiting, starting, running, failed };
 std::string_view to_string(JobState s);
 std::string_view to_string(DispatchState s);

@@ -434,3 +434,36 @@ TEST_CASE("BotManager: after a restart dispatches are restored waiting, old bots
 
 }  // namespace
 }  // namespace lobbykit::core
+
+namespace lobbykit::core {
+namespace {
+
+TEST_CASE("BotManager: a bot that fails right after joining ends failed; one that ran starts anew") {
+  Limits l;
+  l.bot_max_attempts = 3;
+  l.bot_silence_ms = 10 * 60'000;
+  Rig rig(l);
+  rig.provider("one", 4);
+  Dispatch& d = rig.add();
+  // Crashes at once, three times: failed (not restarted forever).
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(d.job);
+    rig.run(d, "bot-" + std::to_string(i));
+    rig.bots->bot_gone("bot-" + std::to_string(i));
+  }
+  CHECK(d.state == DispatchState::failed);
+  CHECK(d.reason == "bot_left");
+  // Started again; this time the bot runs a while before it fails: a fresh count.
+  rig.bots->add("lobby-1", "assistant", "", "{}");
+  rig.run(d, "bot-a");
+  rig.bots->bot_gone("bot-a");
+  CHECK(d.attempts == 1);
+  rig.run(d, "bot-b");
+  rig.clock.advance(kStableJobMs);
+  rig.bots->bot_gone("bot-b");
+  CHECK(d.attempts == 1);
+  CHECK(d.state == DispatchState::starting);
+}
+
+}  // namespace
+}  // namespace lobbykit::core
