@@ -504,11 +504,21 @@ class Report:
         L.extend(self.idle_table())
         L.extend(self.chat_table())
         L.extend(self.callgrind_section())
+        L.extend(self.bots_section())
         L.extend(self.pass_notes())
         L.extend(self.noise_table())
         L.extend(self.method())
         with open(path, "w") as f:
             f.write("\n".join(L) + "\n")
+
+    # The bot figures come from their own program (bench/bots/bench_bots.py), which writes
+    # bench/results/bots.md with the command that printed them.
+    def bots_section(self):
+        path = os.path.join(ROOT, "bench", "results", "bots.md")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return f.read().rstrip("\n").split("\n") + [""]
 
     # Each target: (name, measured text, goal text, met, gap text)
     def targets(self):
