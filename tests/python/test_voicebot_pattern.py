@@ -151,6 +151,31 @@ def test_wait_ready_without_a_name_and_when_stopped(server, transport):
         idle.wait_ready(timeout=TIMEOUT)
 
 
+def test_waiting_to_start_from_a_callback_is_refused(server, transport):
+    """start() with a name waits for the loops; in a lobbykit callback it would wait for the
+    loop that runs the callback."""
+    outcomes = []
+    log = EventLog()
+
+    def on_event(event):
+        if isinstance(event, lobbykit.server_events.SessionCreated) and not outcomes:
+            named = lobbykit.Client(target_of(server, transport), name="Inner")
+            for call in (named.start, named.wait_ready):
+                try:
+                    call()
+                    outcomes.append("returned")
+                except RuntimeError:
+                    outcomes.append("refused")
+            outcomes.append(named.state)
+            log(event)
+
+    server.subscribe(on_event)
+    with lobbykit.Client(target_of(server, transport)) as first:
+        first.wait_connected(timeout=TIMEOUT)
+        log.wait_for(lambda e: True)
+    assert outcomes == ["refused", "refused", "disconnected"]
+
+
 def test_a_resumed_client_sees_its_lobby_and_what_changed_while_away(server, transport):
     """Ada is away (another connection took her session, 4001) while Cy leaves and Bo joins;
     when she takes it back, her Welcome shows the lobby and its members, and the changes come
