@@ -403,6 +403,7 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       // A bot credential works once, until its join deadline: trying again cannot help.
       active_ = false;
       abandon("auth failed", now);
+      settle_ready(r);  // the outcome of starting: the credential's error
       report_error(*r.error);
       return;
     }

@@ -1077,11 +1077,14 @@ TEST_CASE("client core: a refused bot credential is not tried again") {
   ClientOptions o;
   o.bot_credential = "used";
   Harness h(o);
+  Answer ready;
+  h.core->when_ready(ready.cb());
   h.core->start(h.now);
   h.core->on_open(h.now);
   Sent auth = h.take("auth");
   CHECK(auth.str("credential") == "used");
   h.error(auth, "invalid_token");
+  CHECK(ready.reply().error->code == "invalid_token");  // starting failed with it
   CHECK(h.core->state() == ConnectionState::disconnected);
   CHECK_FALSE(h.core->retry_at());
   CHECK_FALSE(h.core->next_deadline());
