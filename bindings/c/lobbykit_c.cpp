@@ -9,6 +9,7 @@
 #include <rapidjson/document.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstddef>
@@ -266,6 +267,31 @@ ClientOptions to_cpp(const lk_client_options* o) {
 std::pair<int, std::string> reply_to_c(const Reply& r) {
   if (r.ok()) return {LK_OK, r.data_json};
   return {LK_ERR_REQUEST, lobbykit::client_error_to_json(*r.error)};
+}
+
+// The waiting calls: refused inside a callback; LK_OK or LK_ERR_REQUEST with the reply's
+// JSON in *out_json (when out_json is not NULL).
+template <class Wait>
+int wait_reply(char** out_json, const char* what, Wait wait) {
+  if (out_json) *out_json = nullptr;
+  std::string json;
+  const int status = guard([&] {
+    refuse_in_callback(what);
+    const Reply r = wait();
+    auto [code, text] = reply_to_c(r);
+    json = std::move(text);
+    if (code != LK_OK) return fail(code, r.error->code + ": " + r.error->message);
+    return kOk;
+  });
+  if (status != LK_OK && status != LK_ERR_REQUEST) return status;
+  if (out_json) {
+    const int copied = guard([&] {
+      *out_json = copy_out(json);
+      return kOk;
+    });
+    if (copied != LK_OK) return copied;
+  }
+  return status;
 }
 
 }  // namespace
@@ -632,27 +658,26 @@ int lk_client_request(lk_client* client, const char* type, const char* data_json
 
 int lk_client_request_wait(char** out_json, lk_client* client, const char* type,
                            const char* data_json) {
-  if (out_json) *out_json = nullptr;
-  std::string json;
-  const int status = guard([&] {
+  return wait_reply(out_json, "lk_client_request_wait", [&] {
     Client& c = client_of(client);
     require(type != nullptr && *type != '\0', "type is NULL or empty");
-    refuse_in_callback("lk_client_request_wait");
-    const Reply r = c.request(type, data_json ? data_json : "").get();
-    auto [code, text] = reply_to_c(r);
-    json = std::move(text);
-    if (code != LK_OK) return fail(code, r.error->code + ": " + r.error->message);
-    return kOk;
+    return c.request(type, data_json ? data_json : "").get();
   });
-  if (status != LK_OK && status != LK_ERR_REQUEST) return status;
-  if (out_json) {
-    const int copied = guard([&] {
-      *out_json = copy_out(json);
-      return kOk;
-    });
-    if (copied != LK_OK) return copied;
-  }
-  return status;
+}
+
+int lk_client_wait_ready(char** out_json, lk_client* client, uint32_t timeout_ms) {
+  return wait_reply(out_json, "lk_client_wait_ready", [&] {
+    std::future<Reply> ready = client_of(client).ready();
+    if (timeout_ms != 0 &&
+        ready.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+      Reply r;
+      r.error = lobbykit::ClientError{
+          "timeout", "The client was not ready within " + std::to_string(timeout_ms) + " ms.",
+          "", -1};
+      return r;
+    }
+    return ready.get();
+  });
 }
 
 }  // extern "C"

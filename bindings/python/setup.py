@@ -2,13 +2,18 @@
 the liblobbykit.so it links (found through an $ORIGIN RPATH) into the package, so the
 installed package needs nothing else. The version is the CMake project's.
 
-CMake builds only the extension and the library (no tests, no examples), in
-build/temp.*/cmake, which later builds reuse. CMAKE_BUILD_PARALLEL_LEVEL sets the jobs."""
+CMake builds only the extension and the library (no tests, no examples). Nothing is written
+into the checkout (it may be read-only): setuptools and CMake build in
+$LOBBYKIT_PYTHON_BUILD_DIR when it is set (kept, so later installs rebuild only what
+changed), else in a temporary directory removed when the build ends.
+CMAKE_BUILD_PARALLEL_LEVEL sets the jobs."""
 
+import atexit
 import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -24,6 +29,17 @@ def project_version() -> str:
     if not found:
         raise RuntimeError(f"no project(lobbykit VERSION ...) in {ROOT / 'CMakeLists.txt'}")
     return found.group(1)
+
+
+def build_base() -> str:
+    """Where setuptools (build/, the egg-info) and CMake work: never the checkout."""
+    kept = os.environ.get("LOBBYKIT_PYTHON_BUILD_DIR")
+    if kept:
+        os.makedirs(kept, exist_ok=True)
+        return os.path.abspath(kept)
+    temporary = tempfile.mkdtemp(prefix="lobbykit-python-build-")
+    atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+    return temporary
 
 
 class CMakeBuild(build_ext):
@@ -61,8 +77,11 @@ class CMakeBuild(build_ext):
             shutil.copyfile(library, package_dir / library.name)
 
 
+BUILD_BASE = build_base()
+
 setup(
     version=project_version(),
+    options={"build": {"build_base": BUILD_BASE}, "egg_info": {"egg_base": BUILD_BASE}},
     ext_modules=[Extension("lobbykit._lobbykit", sources=[])],
     cmdclass={"build_ext": CMakeBuild},
 )

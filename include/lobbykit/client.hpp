@@ -101,7 +101,16 @@ struct ClientSnapshot {
 
 namespace client_event {
 struct StateChanged { ConnectionState state; };
-struct Welcome { PeerId peer_id; std::string token; std::string name; bool resumed = false; };
+// The server accepted the connection. lobby and participants: the lobby the session is in
+// on the server, as the welcome says (a resumed session); nullopt and empty when in none.
+struct Welcome {
+  PeerId peer_id;
+  std::string token;
+  std::string name;
+  bool resumed = false;
+  std::optional<LobbyInfo> lobby;
+  std::vector<Participant> participants;
+};
 // A lobby snapshot was applied (joined, or rejoined after the server lost the membership);
 // snapshot() has its participants and chat.
 struct LobbyJoined { LobbyInfo lobby; };
@@ -109,7 +118,11 @@ struct LobbyJoined { LobbyInfo lobby; };
 // "lobby_removed", or "rejoin_failed" (the membership was lost while away and joining
 // again failed; an Error event says why).
 struct LobbyLeft { LobbyId lobby_id; std::string reason; };
+// The participant events follow the server's pushes and, after a resume or a rejoin of
+// the lobby shown, the differences from what was shown before.
 struct ParticipantJoined { Participant participant; };
+// reason: the server's ("left", "grace_expired", "kicked", "lobby_removed"), or "missed":
+// gone while this client was away (seen in the snapshot of a resume or rejoin).
 struct ParticipantLeft { PeerId peer_id; std::string reason; };
 struct ParticipantUpdated { Participant participant; };
 struct NameChanged { std::string name; };
@@ -188,8 +201,19 @@ class LOBBYKIT_API Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  void start();  // connects and serves on a thread of its own
-  void run();    // connects and serves on the calling thread until stop()
+  // Connects and serves on a thread of its own; returns at once. The future is ready()'s:
+  // start().get() waits until the client is ready and says whether its name was taken.
+  std::future<Reply> start();
+  void run();  // connects and serves on the calling thread until stop()
+  // The outcome of starting, settled once: ok when the first welcome came and the name of
+  // ClientOptions::name (if any) is taken -- data {"peer_id", "token", "name", "resumed"};
+  // or the error: the name's (name_taken, wrong_password, bad_field, ...: the client stays
+  // connected, without a name, and an Error event says it too), why the client stopped
+  // trying first ("gave_up", "replaced", "kicked"), or "stopped". A lost connection does
+  // not settle it: the next welcome asks for the name again. cb runs once on the loop
+  // thread (on the calling thread, at once, when it is settled and no loop runs).
+  void ready(ReplyCallback cb);
+  std::future<Reply> ready();
   // Closes the connection (1000), fails open requests with "stopped" and ends the loop.
   // Idempotent. From another thread it returns once the loop has ended.
   void stop();

@@ -208,8 +208,20 @@ LK_API int lk_client_new(lk_client **out, const lk_client_options *opts);
  * other client; free clients before their server to keep things simple. */
 LK_API int lk_client_new_in_process(lk_client **out, lk_server *server,
                                     const lk_client_options *opts);
-/* Connects and serves on a thread of its own. */
+/* Connects and serves on a thread of its own; returns at once (lk_client_wait_ready waits
+ * for the outcome). */
 LK_API int lk_client_start(lk_client *client);
+/* Waits until the client is ready: its first welcome came and the name of
+ * lk_client_options.name, if any, is taken (with a password, that takes a while: joining
+ * before it fails with name_required). Settled once per client. LK_OK: *out_json is
+ * {"peer_id", "token", "name", "resumed"}. LK_ERR_REQUEST: *out_json is the error (see
+ * lk_reply_cb): the name's code (name_taken, wrong_password, bad_field, ...; the client
+ * stays connected without a name), "gave_up", "replaced" or "kicked" when it stopped
+ * trying first, "stopped", or "timeout" when timeout_ms (0: no limit) passed first (the
+ * client keeps trying). out_json may be NULL; else free it with lk_free(). Call it after
+ * lk_client_start, or from another thread while lk_client_run serves. LK_ERR_STATE inside
+ * any lobbykit callback. */
+LK_API int lk_client_wait_ready(char **out_json, lk_client *client, uint32_t timeout_ms);
 /* Connects and serves on the calling thread until lk_client_stop(). */
 LK_API int lk_client_run(lk_client *client);
 /* Closes the connection, fails requests in flight with "stopped", ends the loop. */

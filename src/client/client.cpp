@@ -132,9 +132,31 @@ void Client::run() {
   d->run();  // may free *d (destroyed from a handler); `this` may be gone too
 }
 
-void Client::start() { impl_->start(); }
+std::future<Reply> Client::start() {
+  std::future<Reply> outcome = ready();
+  impl_->start();
+  return outcome;
+}
 
-void Client::stop() { impl_->stop(); }
+void Client::ready(ReplyCallback cb) {
+  Impl& d = *impl_;
+  d.on_loop<void>([&d, cb = std::move(cb)]() mutable { d.core->when_ready(std::move(cb)); });
+}
+
+std::future<Reply> Client::ready() {
+  auto promise = std::make_shared<std::promise<Reply>>();
+  std::future<Reply> result = promise->get_future();
+  ready([promise](const Reply& r) { promise->set_value(r); });
+  return result;
+}
+
+void Client::stop() {
+  impl_->stop();
+  // A client that never ran has a core that never started: stop it too, which settles
+  // ready() with "stopped" (after a loop ran, the core is stopped already: nothing to do).
+  Impl& d = *impl_;
+  d.on_loop<void>([&d] { d.core->stop(Impl::now()); });
+}
 
 void Client::reconnect() {
   Impl& d = *impl_;

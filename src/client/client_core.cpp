@@ -105,6 +105,46 @@ void ClientCore::report_error(ClientError e) {
   emit(client_event::Error{std::move(e)});
 }
 
+// --- ready: the outcome of starting ----------------------------------------------------
+
+void ClientCore::when_ready(ReplyCallback cb) {
+  Entry entry(*this);
+  if (ready_)
+    complete(std::move(cb), *ready_);
+  else
+    ready_waiters_.push_back(std::move(cb));
+}
+
+void ClientCore::settle_ready(Reply r) {
+  if (ready_) return;
+  ready_ = std::move(r);
+  for (auto& cb : std::exchange(ready_waiters_, {})) complete(std::move(cb), *ready_);
+}
+
+void ClientCore::settle_ready_ok(bool resumed) {
+  Reply r;
+  JsonBuilder b;
+  b.begin_object()
+      .str("peer_id", snap_.peer_id)
+      .str("token", snap_.token)
+      .str("name", snap_.name)
+      .boolean("resumed", resumed)
+      .end_object();
+  r.data_json = b.take();
+  settle_ready(std::move(r));
+}
+
+namespace {
+
+Reply error_reply(ClientError e) {
+  Reply r;
+  r.data_json = client_error_to_json(e);
+  r.error = std::move(e);
+  return r;
+}
+
+}  // namespace
+
 // --- lifecycle -------------------------------------------------------------------------
 
 void ClientCore::start(SteadyMs now) {
@@ -126,6 +166,7 @@ void ClientCore::stop(SteadyMs now) {
   link_busy_ = open_ = authed_ = false;
   catching_up_ = catch_up_again_ = false;
   requests_.fail_all("stopped", "The client was stopped.", now);
+  settle_ready(error_reply(make_client_error("stopped", "The client was stopped.")));
   set_state(ConnectionState::disconnected);
 }
 
@@ -225,6 +266,7 @@ void ClientCore::give_up(ClientError e) {
   active_ = false;
   retry_at_.reset();
   set_state(ConnectionState::disconnected);
+  settle_ready(error_reply(e));
   report_error(std::move(e));
 }
 
@@ -361,6 +403,7 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       // A bot credential works once, until its join deadline: trying again cannot help.
       active_ = false;
       abandon("auth failed", now);
+      settle_ready(r);  // the outcome of starting: the credential's error
       report_error(*r.error);
       return;
     }
@@ -382,7 +425,13 @@ void ClientCore::on_welcome(const protocol::Welcome& w, SteadyMs now) {
   snap_.name = w.name;
   if (w.chat_history != 0) chat_kept_ = static_cast<std::size_t>(w.chat_history);
   set_state(ConnectionState::connected);
-  emit(client_event::Welcome{w.peer_id, w.token, w.name, w.resumed});
+  client_event::Welcome welcome{w.peer_id, w.token, w.name, w.resumed, std::nullopt, {}};
+  if (w.lobby) {
+    welcome.lobby = w.lobby->lobby;
+    welcome.lobby->participant_count = static_cast<std::uint32_t>(w.lobby->participants.size());
+    welcome.participants = w.lobby->participants;
+  }
+  emit(std::move(welcome));
 
   // Show the server's lobby unless another one is wanted: then keep showing ours until the
   // rejoin answers.
@@ -401,29 +450,38 @@ void ClientCore::on_welcome(const protocol::Welcome& w, SteadyMs now) {
 void ClientCore::restore(const protocol::Welcome& w, SteadyMs now) {
   if (!intent_.name) {
     intent_.name = w.name;
-  } else if (w.resumed && w.name != *intent_.name) {
+  } else if (w.resumed && w.name != *intent_.name && !name_asked_) {
     // The session kept its name on the server and it changed while we were away (an admin
     // renamed it, or someone proved the password and took it): accept that.
     take_name(w.name);
     emit(client_event::NameChanged{w.name});
   } else if (!intent_.name->empty() && w.name != *intent_.name) {
-    // A new session (the old one ended): take the name again, with its password if known.
+    // A new session (the old one ended), or the name's first set_name was lost with its
+    // connection: take the name (again), with its password if known.
     JsonBuilder b;
     b.begin_object().str("name", *intent_.name);
     if (!intent_.password.empty()) b.str("password", intent_.password);
     b.end_object();
+    name_asked_ = true;
     send_request("set_name", b.take(), now,
                  [this, w](const Reply& r, const rapidjson::Value&, SteadyMs at) {
                    if (r.error) {
-                     if (is_transient(*r.error)) return;
+                     if (is_transient(*r.error)) return;  // the next welcome asks again
+                     name_asked_ = false;
                      intent_.name = std::string();
                      intent_.password.clear();
+                     settle_ready(r);
                      report_error(*r.error);
+                   } else {
+                     name_asked_ = false;
+                     settle_ready_ok(w.resumed);
                    }
                    restore_lobby(w, at);
                  });
     return;
   }
+  name_asked_ = false;
+  settle_ready_ok(w.resumed);
   restore_lobby(w, now);
 }
 
@@ -643,13 +701,34 @@ void ClientCore::apply_snapshot(const protocol::LobbySnapshot& s, bool announce)
     snap_.history_complete = s.history_complete;
     settled_ = s.last_offset;  // the history holds everything the server still has
   }
+  std::vector<Participant> before = std::exchange(snap_.participants, s.participants);
   snap_.lobby = s.lobby;
-  snap_.participants = s.participants;
   snap_.lobby->participant_count = static_cast<std::uint32_t>(snap_.participants.size());
   std::vector<ChatMessage> added = merge_chat(s.history);
   if (announce || !same) emit(client_event::LobbyJoined{*snap_.lobby});
   if (same) {
+    announce_differences(before);
     for (auto& m : added) emit(client_event::Chat{std::move(m)});
+  }
+}
+
+// The same lobby seen anew (a resume, a rejoin): what changed meanwhile comes as the events
+// the pushes would have made, so whoever tracks members by events stays right. Those gone
+// leave with reason "missed" (the real one was not seen).
+void ClientCore::announce_differences(const std::vector<Participant>& before) {
+  const auto& now = snap_.participants;
+  for (const auto& p : before)
+    if (!find_participant(now, p.peer_id))
+      emit(client_event::ParticipantLeft{p.peer_id, "missed"});
+  for (const auto& p : now) {
+    const Participant* old = find_participant(before, p.peer_id);
+    if (!old) {
+      emit(client_event::ParticipantJoined{p});
+    } else if (old->name != p.name || old->has_media != p.has_media ||
+               old->audio_muted != p.audio_muted || old->video_muted != p.video_muted ||
+               old->is_bot != p.is_bot || old->connected != p.connected) {
+      emit(client_event::ParticipantUpdated{p});
+    }
   }
 }
 

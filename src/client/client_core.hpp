@@ -74,6 +74,11 @@ class ClientCore {
   // queued like events.
   void request(const std::string& type, const std::string& data_json, ReplyCallback cb,
                SteadyMs now);
+  // cb is called once (queued like events; at once if settled already) with the outcome of
+  // starting (Client::ready): ok when the first welcome came and the name of
+  // ClientOptions::name is settled, data {"peer_id", "token", "name", "resumed"}; or the
+  // name's error, why the core gave up first (gave_up, replaced, kicked), or "stopped".
+  void when_ready(ReplyCallback cb);
 
   ConnectionState state() const { return snap_.state; }
   const ClientSnapshot& snapshot() const { return snap_; }
@@ -120,6 +125,8 @@ class ClientCore {
   void complete(ReplyCallback cb, Reply reply);
   void set_state(ConnectionState s);
   void report_error(ClientError e);
+  void settle_ready(Reply r);
+  void settle_ready_ok(bool resumed);
 
   // Connection lifecycle.
   void open_connection(SteadyMs now);
@@ -147,6 +154,7 @@ class ClientCore {
   void on_push(std::string_view type, const rapidjson::Value& data, SteadyMs now);
   bool in_lobby(const std::string& lobby_id) const;
   void apply_snapshot(const protocol::LobbySnapshot& s, bool announce);
+  void announce_differences(const std::vector<Participant>& before);
   void clear_lobby_view();
   void drop_lobby(const std::string& reason);
   void upsert_participant(const Participant& p);
@@ -176,6 +184,10 @@ class ClientCore {
   std::optional<SteadyMs> connect_deadline_;
 
   RequestTable requests_;
+
+  std::optional<Reply> ready_;              // the outcome of starting, once settled
+  std::vector<ReplyCallback> ready_waiters_;  // when_ready() callers until then
+  bool name_asked_ = false;  // the intent's name is sent and not settled: ask again if lost
 
   std::size_t chat_kept_ = kDefaultChatKept;
   std::uint64_t settled_ = 0;  // every offset up to this one is in chat or gone for good

@@ -32,7 +32,11 @@ struct Fields {
   void operator()(const client_event::StateChanged& e) const { b.str("state", to_string(e.state)); }
   void operator()(const client_event::Welcome& e) const {
     b.str("peer_id", e.peer_id).str("token", e.token).str("name", e.name)
-        .boolean("resumed", e.resumed);
+        .boolean("resumed", e.resumed).key("lobby");
+    if (e.lobby) protocol::write(b, *e.lobby); else b.w().Null();
+    b.begin_array("participants");
+    for (const auto& p : e.participants) protocol::write(b, p);
+    b.end_array();
   }
   void operator()(const client_event::LobbyJoined& e) const {
     b.key("lobby");

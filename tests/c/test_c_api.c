@@ -171,11 +171,13 @@ static void ws_url(char *out, size_t n, lk_server *server) {
   snprintf(out, n, "ws://127.0.0.1:%d/ws", lk_server_port(server));
 }
 
-static lk_client *new_client(lk_server *server, int in_process, const char *name) {
+static lk_client *new_client_with_password(lk_server *server, int in_process,
+                                           const char *name, const char *password) {
   lk_client *client = NULL;
   char url[64];
   lk_client_options o = LK_CLIENT_OPTIONS_INIT;
   o.name = name;
+  o.password = password;
   o.reconnect_initial_delay_ms = 50;
   o.reconnect_max_delay_ms = 400;
   if (in_process) {
@@ -186,6 +188,10 @@ static lk_client *new_client(lk_server *server, int in_process, const char *name
     if (lk_client_new(&client, &o) != LK_OK) return NULL;
   }
   return client;
+}
+
+static lk_client *new_client(lk_server *server, int in_process, const char *name) {
+  return new_client_with_password(server, in_process, name, NULL);
 }
 
 /* Starts the client and waits until it is welcomed under its name. */
@@ -541,10 +547,62 @@ done:
   inbox_destroy(&r.replies);
 }
 
+/* lk_client_wait_ready returns once the name is settled, or with the name's error. */
+static void test_wait_ready(void) {
+  lk_server *server = new_server(NULL);
+  lk_client *ada = NULL, *bo = NULL, *idle = NULL;
+  char *reply = NULL;
+  REQUIRE(server != NULL);
+  CHECK(lk_server_start(server) == LK_OK);
+  ada = new_client_with_password(server, 0, "Ada", "secret");
+  bo = new_client_with_password(server, 1, "Ada", "guess");
+  idle = new_client(server, 1, NULL);
+  if (!ada || !bo || !idle) goto done;
+
+  CHECK(lk_client_start(ada) == LK_OK);
+  CHECK(lk_client_wait_ready(&reply, ada, WAIT_SECONDS * 1000) == LK_OK);
+  CHECK(reply && strstr(reply, "\"name\":\"Ada\"") != NULL);
+  CHECK(reply && strstr(reply, "\"resumed\":false") != NULL);
+  lk_free(reply);
+  reply = NULL;
+  /* Right after it, what needs the name works (with a password it used to fail). */
+  CHECK(lk_client_request_wait(NULL, ada, "create_lobby", "{\"name\":\"Ready\"}") == LK_OK);
+  CHECK(lk_client_request_wait(NULL, ada, "join_lobby", "{\"name\":\"Ready\"}") == LK_OK);
+
+  /* The name's error is the outcome, settled once. */
+  CHECK(lk_client_start(bo) == LK_OK);
+  CHECK(lk_client_wait_ready(&reply, bo, WAIT_SECONDS * 1000) == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"wrong_password\"") != NULL);
+  CHECK(strstr(lk_error_last()->message, "wrong_password") != NULL);
+  lk_free(reply);
+  reply = NULL;
+  CHECK(lk_client_wait_ready(NULL, bo, 0) == LK_ERR_REQUEST);
+  CHECK(strstr(lk_error_last()->message, "wrong_password") != NULL);
+
+  /* Never started: the timeout passes; stopped: "stopped". */
+  CHECK(lk_client_wait_ready(&reply, idle, 50) == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"timeout\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+  CHECK(lk_client_stop(idle) == LK_OK);
+  CHECK(lk_client_wait_ready(&reply, idle, 0) == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"stopped\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+  CHECK(lk_client_wait_ready(NULL, NULL, 0) == LK_ERR_INVALID);
+
+done:
+  lk_client_free(ada);
+  lk_client_free(bo);
+  lk_client_free(idle);
+  lk_server_free(server);
+}
+
 /* What callbacks may and may not call. */
 typedef struct reentry {
   lk_client *client;
   int wait_status;
+  int ready_status;
   int run_status;
   int done;
   pthread_mutex_t mu;
@@ -555,6 +613,7 @@ static void on_welcome_try_blocking(const char *json, void *user_data) {
   if (!strstr(json, "\"type\":\"welcome\"")) return;
   pthread_mutex_lock(&r->mu);
   r->wait_status = lk_client_request_wait(NULL, r->client, "ping", NULL);
+  r->ready_status = lk_client_wait_ready(NULL, r->client, 1000);
   r->run_status = lk_client_run(r->client);
   r->done = 1;
   pthread_mutex_unlock(&r->mu);
@@ -579,6 +638,7 @@ static void test_callbacks_refuse_blocking_calls(void) {
     pthread_mutex_lock(&r.mu);
     CHECK(r.done == 1);
     CHECK(r.wait_status == LK_ERR_STATE);
+    CHECK(r.ready_status == LK_ERR_STATE);
     CHECK(r.run_status == LK_ERR_STATE);
     pthread_mutex_unlock(&r.mu);
     /* Outside callbacks the same call works. */
@@ -840,6 +900,7 @@ static const test_case kCases[] = {
     {"in_process_conversation", test_in_process_conversation},
     {"request_errors", test_request_errors},
     {"async_request", test_async_request},
+    {"wait_ready", test_wait_ready},
     {"callbacks_refuse_blocking_calls", test_callbacks_refuse_blocking_calls},
     {"client_freed_by_its_callback", test_client_freed_by_its_callback},
     {"server_freed_by_its_callback", test_server_freed_by_its_callback},

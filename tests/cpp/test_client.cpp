@@ -367,6 +367,11 @@ TEST_CASE("client: the server restarts on the same port; the client resumes and 
       [](const client_event::Welcome& w) { return w.resumed; });
   CHECK(a_welcome.peer_id == peer_a);
   CHECK(a_welcome.token == token_a);
+  // The welcome shows the lobby it resumed into, with its members.
+  REQUIRE(a_welcome.lobby.has_value());
+  CHECK(a_welcome.lobby->id == lobby);
+  CHECK(a_welcome.participants.size() == 2);
+  CHECK(a_welcome.lobby->participant_count == 2);
   REQUIRE(a.events.wait([&] { return a.snap().chat.size() == 5; }));
   ClientSnapshot s = a.snap();
   CHECK(s.peer_id == peer_a);
@@ -387,6 +392,46 @@ TEST_CASE("client: the server restarts on the same port; the client resumes and 
   a.client.reset();
   b.client.reset();
   server.reset();
+}
+
+TEST_CASE("client: start() settles once the name is taken, or fails with the error of the name") {
+  Server server(server_options());
+  server.start();
+  for (Via via : {Via::socket, Via::in_process}) {
+    CAPTURE(name_of(via));
+    const std::string name = via == Via::socket ? "Ada" : "Ida";
+    ClientOptions oa = client_options(name);
+    oa.password = "secret";
+    Peer a(via, server, oa);
+    rapidjson::Document ready = ok(a.client->start());
+    CHECK(std::string(ready["name"].GetString()) == name);
+    CHECK(std::string(ready["peer_id"].GetString()) == a.snap().peer_id);
+    // At once, what needs the name works (with a password, it used to fail name_required).
+    CreateLobbyOptions create;
+    create.name = "Ready " + name;
+    const std::string lobby = ok(a.client->create_lobby(create))["lobby"]["id"].GetString();
+    ok(a.client->join_lobby(lobby));
+
+    ClientOptions ob = client_options(name);
+    ob.password = "guess";
+    Peer b(via, server, ob);
+    Reply refused = get(b.client->start());
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error->code == "wrong_password");
+    CHECK(get(b.client->ready()).error->code == "wrong_password");  // settled once
+    CHECK(b.events.wait_for<client_event::Error>().error.code == "wrong_password");
+    CHECK(b.client->state() == ConnectionState::connected);  // still there, without a name
+    CHECK(b.snap().name.empty());
+
+    Peer c(via, server, client_options(name + "x"));
+    ok(c.client->start());
+    Peer d(via, server, client_options(name + "x"));
+    CHECK(get(d.client->start()).error->code == "name_taken");
+  }
+  // Stopped before it ever ran: "stopped".
+  Client idle(server, client_options("Zed"));
+  idle.stop();
+  CHECK(get(idle.ready()).error->code == "stopped");
 }
 
 TEST_CASE("client: a request the server does not answer in time fails with timeout") {

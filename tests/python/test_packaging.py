@@ -1,10 +1,13 @@
-"""The package installed, then used with nothing else: `pip install` into a fresh venv
-(offline, Debian's pip and setuptools) and `cmake --install` of a build; each then runs
-examples/python/host.py from an unrelated directory. Slow (pip builds the library once;
-later runs reuse bindings/python/build). LOBBYKIT_SKIP_PACKAGING=1 skips them."""
+"""The package installed, then used with nothing else: the install commands of
+docs/python.md ("Install") run as written, from a read-only copy of the checkout, into a
+fresh venv (offline, Debian's pip, setuptools and wheel), and `cmake --install` of a build;
+each then runs examples/python/host.py from an unrelated directory. Slow (pip builds the
+library from scratch). LOBBYKIT_SKIP_PACKAGING=1 skips them."""
 
 import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -61,15 +64,71 @@ def check_host_and_origin(python, env, tmp_path, inside: Path):
     assert not Path(library).resolve().is_relative_to(ROOT / "build"), library
 
 
+def documented_install() -> list:
+    """The commands of the sh block under "## Install" in docs/python.md, as written."""
+    text = (ROOT / "docs" / "python.md").read_text()
+    section = text.split("\n## Install", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    lines = [line.strip() for line in block.replace("\\\n", " ").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def read_only_copy(dest: Path) -> Path:
+    """The checkout's files (tracked and new, as in the working tree), copied to dest and
+    made read-only."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return dest
+
+
+def tree_state(root: Path) -> dict:
+    """Every path under root with its size and mtime (root may write anywhere: the
+    permissions alone prove nothing, this does)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in [root, *root.rglob("*")]}
+
+
+def make_writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_the_readme_shows_the_documented_install():
+    commands = documented_install()
+    assert commands == [
+        "/usr/bin/python3 -m venv --system-site-packages ~/lk",
+        "~/lk/bin/pip install --no-build-isolation --no-index ./bindings/python"], commands
+    readme = (ROOT / "README.md").read_text()
+    for command in commands:
+        assert command in readme, f"README.md does not show: {command}"
+
+
 @pytest.mark.timeout(BUILD_TIMEOUT_S + 300)
-def test_pip_install_into_a_venv(tmp_path):
-    venv = tmp_path / "venv"
+def test_pip_install_as_documented_from_a_read_only_checkout(tmp_path):
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    read_only_copy(checkout)
+    before = tree_state(checkout)
+    home = tmp_path / "home"          # ~/lk of the documented commands
+    home.mkdir()
     env = clean_env()
-    run([SYSTEM_PYTHON, "-m", "venv", "--system-site-packages", str(venv)], RUN_TIMEOUT_S,
-        env=env)
+    env["HOME"] = str(home)
+    env.pop("LOBBYKIT_PYTHON_BUILD_DIR", None)
+    try:
+        script = "set -e\n" + "\n".join(documented_install()) + "\n"
+        run(["bash", "-c", script], BUILD_TIMEOUT_S, env=env, cwd=checkout)
+        assert tree_state(checkout) == before, "the install wrote into the checkout"
+    finally:
+        make_writable(checkout)
+    venv = home / "lk"
     python = str(venv / "bin" / "python")
-    run([python, "-m", "pip", "install", "--no-build-isolation", "--no-index",
-         str(ROOT / "bindings" / "python")], BUILD_TIMEOUT_S, env=env, cwd=tmp_path)
     site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"],
                     RUN_TIMEOUT_S, env=env).strip())
     installed = sorted(p.name for p in (site / "lobbykit").iterdir())

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import time
 import uuid
 
 import pytest
@@ -87,12 +86,8 @@ class Member:
 
     async def start(self):
         self._started = True
-        await asyncio.wait_for(self.client.start(), STEP_TIMEOUT)
-        # join_lobby needs the name, which the client sets by itself after the welcome
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while (await self.client.snapshot()).name != self.name:
-            assert time.monotonic() < deadline, f"{self.name}: name not set in time"
-            await asyncio.sleep(0.02)
+        ready = await asyncio.wait_for(self.client.start(), STEP_TIMEOUT)
+        assert ready["name"] == self.name  # start() returns once the name is taken
         await self.mesh.start()
         self._pump = asyncio.ensure_future(self._record())
 

@@ -648,6 +648,146 @@ TEST_CASE("client core: a resumed session whose name changed keeps the server's 
   CHECK(h.all<client_event::NameChanged>().back().name == "Renamed");
 }
 
+TEST_CASE("client core: ready settles once the welcome and the configured name are") {
+  ClientOptions o;
+  o.name = "Ada";
+  o.password = "pw";
+  Harness h(o);
+  Answer ready;
+  h.core->when_ready(ready.cb());
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "tok", "", false));
+  CHECK(h.core->state() == ConnectionState::connected);
+  Sent set = h.take("set_name");
+  CHECK_FALSE(ready.got->has_value());  // connected, but the name is not settled yet
+
+  SUBCASE("the name is taken: ok, with the session and the name") {
+    h.reply(set, R"({"name":"Ada","protected":true})");
+    REQUIRE(ready.reply().ok());
+    rapidjson::Document d;
+    d.Parse(ready.reply().data_json.c_str());
+    REQUIRE(d.IsObject());
+    CHECK(std::string(d["peer_id"].GetString()) == "p1");
+    CHECK(std::string(d["token"].GetString()) == "tok");
+    CHECK(std::string(d["name"].GetString()) == "Ada");
+    CHECK_FALSE(d["resumed"].GetBool());
+  }
+  SUBCASE("the name is refused: the name's error, and the Error event as before") {
+    h.error(set, "wrong_password");
+    REQUIRE_FALSE(ready.reply().ok());
+    CHECK(ready.reply().error->code == "wrong_password");
+    CHECK(h.all<client_event::Error>().at(0).error.code == "wrong_password");
+    CHECK(h.core->state() == ConnectionState::connected);
+    CHECK(h.core->snapshot().name.empty());
+  }
+  SUBCASE("the connection drops before the answer: the next welcome asks again") {
+    h.drop();
+    CHECK_FALSE(ready.got->has_value());
+    h.advance_to(*h.core->retry_at());
+    h.connect(h.welcome_data("p1", "tok", "", true));  // resumed, the name never arrived
+    Sent again = h.take("set_name");
+    CHECK(again.str("name") == "Ada");
+    CHECK(again.str("password") == "pw");
+    CHECK(h.count<client_event::NameChanged>() == 0);  // not taken as the server's ""
+    CHECK_FALSE(ready.got->has_value());
+    h.error(again, "name_taken");
+    CHECK(ready.reply().error->code == "name_taken");
+  }
+  // Settled once: later callers get the same outcome at once; later welcomes change nothing.
+  Answer later;
+  h.core->when_ready(later.cb());
+  CHECK(later.reply().ok() == ready.reply().ok());
+  CHECK(later.reply().data_json == ready.reply().data_json);
+}
+
+TEST_CASE("client core: ready without a name, and when the client stops or gives up first") {
+  SUBCASE("no name: the first welcome") {
+    Harness h;
+    Answer ready;
+    h.core->when_ready(ready.cb());
+    h.core->start(h.now);
+    h.core->on_open(h.now);
+    CHECK_FALSE(ready.got->has_value());
+    h.reply(h.take("auth"), h.welcome_data("p1", "tok", "Old", true), "welcome");
+    REQUIRE(ready.reply().ok());
+    CHECK(ready.reply().data_json ==
+          R"({"peer_id":"p1","token":"tok","name":"Old","resumed":true})");
+  }
+  SUBCASE("stopped first") {
+    Harness h;
+    Answer ready;
+    h.core->when_ready(ready.cb());
+    h.core->start(h.now);
+    h.core->stop(h.now);
+    CHECK(ready.reply().error->code == "stopped");
+  }
+  SUBCASE("gave up first") {
+    ClientOptions o;
+    o.name = "Ada";
+    o.reconnect.enabled = false;
+    Harness h(o);
+    Answer ready;
+    h.core->when_ready(ready.cb());
+    h.core->start(h.now);
+    h.drop();
+    CHECK(ready.reply().error->code == "gave_up");
+  }
+}
+
+TEST_CASE("client core: the welcome shows the lobby, and a resume announces what changed") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect(h.welcome_data(
+      "p1", "tok", "Ada", true,
+      snapshot("L", "[" + participant("p1", "Ada") + "," + participant("p2", "Bo") + "]", "[]",
+               0)));
+  h.take("chat_history");
+  auto welcomes = h.all<client_event::Welcome>();
+  REQUIRE(welcomes.size() == 1);
+  REQUIRE(welcomes[0].lobby.has_value());
+  CHECK(welcomes[0].lobby->id == "L");
+  CHECK(welcomes[0].lobby->participant_count == 2);
+  REQUIRE(welcomes[0].participants.size() == 2);
+  CHECK(welcomes[0].participants[1].name == "Bo");
+  CHECK(client_event_to_json(welcomes[0]).find(R"("participants":[{"peer_id":"p1")") !=
+        std::string::npos);
+  CHECK(h.count<client_event::LobbyJoined>() == 1);
+  CHECK(h.count<client_event::ParticipantJoined>() == 0);  // the snapshot is the start
+
+  // Away: Bo left, Cy joined, our media changed on the server.
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  h.events.clear();
+  h.connect(h.welcome_data(
+      "p1", "tok", "Ada", true,
+      snapshot("L", "[" + participant("p1", "Ada", true) + "," + participant("p3", "Cy") + "]",
+               "[]", 0)));
+  auto w = h.all<client_event::Welcome>();
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].participants.size() == 2);
+  auto left = h.all<client_event::ParticipantLeft>();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].peer_id == "p2");
+  CHECK(left[0].reason == "missed");
+  auto joined = h.all<client_event::ParticipantJoined>();
+  REQUIRE(joined.size() == 1);
+  CHECK(joined[0].participant.peer_id == "p3");
+  auto updated = h.all<client_event::ParticipantUpdated>();
+  REQUIRE(updated.size() == 1);
+  CHECK(updated[0].participant.peer_id == "p1");
+  CHECK(updated[0].participant.has_media);
+  CHECK(h.count<client_event::LobbyJoined>() == 0);  // the same lobby: no new join
+  CHECK(h.core->snapshot().participants.size() == 2);
+
+  // A welcome without a lobby says so.
+  Harness bare;
+  bare.core->start(bare.now);
+  bare.connect(bare.welcome_data("p1", "tok", "", false));
+  CHECK_FALSE(bare.all<client_event::Welcome>().at(0).lobby.has_value());
+  CHECK(client_event_to_json(bare.all<client_event::Welcome>().at(0)).find(
+            R"("lobby":null,"participants":[])") != std::string::npos);
+}
+
 TEST_CASE("client core: close codes") {
   Harness h;
   h.core->start(h.now);
@@ -937,11 +1077,14 @@ TEST_CASE("client core: a refused bot credential is not tried again") {
   ClientOptions o;
   o.bot_credential = "used";
   Harness h(o);
+  Answer ready;
+  h.core->when_ready(ready.cb());
   h.core->start(h.now);
   h.core->on_open(h.now);
   Sent auth = h.take("auth");
   CHECK(auth.str("credential") == "used");
   h.error(auth, "invalid_token");
+  CHECK(ready.reply().error->code == "invalid_token");  // starting failed with it
   CHECK(h.core->state() == ConnectionState::disconnected);
   CHECK_FALSE(h.core->retry_at());
   CHECK_FALSE(h.core->next_deadline());

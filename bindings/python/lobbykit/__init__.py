@@ -3,8 +3,7 @@ WebSocket or in-process), with blocking or asyncio requests and typed events.
 
     import lobbykit
     with lobbykit.Server(port=0, store_path="") as server, \\
-         lobbykit.Client(server, name="Ada") as client:
-        client.wait_connected(timeout=10)
+         lobbykit.Client(server, name="Ada") as client:  # ready: "Ada" is taken
         lobby = client.create_lobby("Standup")["lobby"]
         client.join_lobby(lobby["id"])
         client.chat("hello")

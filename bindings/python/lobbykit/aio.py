@@ -3,19 +3,23 @@
 Nothing here blocks the event loop. Requests go through the core's callback form and come
 back with ``loop.call_soon_threadsafe``; events do the same, in order, into every stream
 returned by events(). stop() and snapshot(), which wait for the client's loop thread, run in
-the loop's default executor."""
+the loop's default executor.
+
+No event is lost between construction and the first events() call: until then they are
+kept (up to EVENT_BACKLOG) and the first stream starts with them."""
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 import weakref
-from typing import Any, Awaitable, List, Optional, Union
+from typing import Any, Awaitable, Callable, List, Optional, Union
 
 from ._lobbykit import ClientOptions
 from ._requests import Data, RequestHelpers
-from .client import Client
+from .client import Client, dump_data, reply_outcome
 from .errors import Error, RequestError
-from .events import ClientEvent, StateChanged
+from .events import ClientEvent, EventsDropped, StateChanged
 from .model import ErrorInfo, Snapshot
 from .server import Server
 
@@ -23,9 +27,10 @@ _END = object()  # the end of a stream
 
 
 class EventStream:
-    """The client's events from the moment the stream was made, in order, until the
-    client is stopped (then iteration ends). ``async for event in client.events():``;
-    ``aclose()`` (or leaving ``async with``) detaches it."""
+    """The client's events in order until the client is stopped (then iteration ends): the
+    first stream of a client from the client's construction on, later ones from the moment
+    they were made. ``async for event in client.events():``; ``aclose()`` (or leaving
+    ``async with``) detaches it."""
 
     def __init__(self, client: "AsyncClient") -> None:
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
@@ -82,7 +87,14 @@ class AsyncClient(RequestHelpers[Awaitable[Data]]):
     Every request helper returns an awaitable (an asyncio Future) of the result's data and
     fails with RequestError; the request is sent when the helper is called. Only the event
     loop's thread may use the object. ``async with AsyncClient(...) as c:`` starts it
-    (waiting for the connection) and stops it at the end."""
+    (waiting until it is ready: connected, and its name taken) and stops it at the end.
+
+    Events that come before the first events() call are kept for that first stream, up to
+    EVENT_BACKLOG of them; past that the newer ones are dropped, a RuntimeWarning says so at
+    once, and the first stream gets an events.EventsDropped with their count where they
+    are missing."""
+
+    EVENT_BACKLOG = 10_000  # events kept for the first stream, before events() is called
 
     def __init__(self, target: Union[str, Server], options: Optional[ClientOptions] = None,
                  **overrides: Any) -> None:
@@ -93,6 +105,9 @@ class AsyncClient(RequestHelpers[Awaitable[Data]]):
         self._why: Optional[ErrorInfo] = None  # why it went 'disconnected' last
         self._stopped = False
         self._down = False  # the last state delivered here is 'disconnected' (gave up, ...)
+        # Until the first events(): what the first stream will start with. None after.
+        self._backlog: Optional[List[ClientEvent]] = []
+        self._backlog_dropped = 0
         # Subscribed before start(): no event is missed and nothing waits for a loop.
         self._client.subscribe(self._on_event)
 
@@ -106,12 +121,28 @@ class AsyncClient(RequestHelpers[Awaitable[Data]]):
         """'disconnected', 'connecting', 'connected' or 'reconnecting'. Never waits."""
         return self._client.state
 
-    async def start(self, wait: bool = True) -> None:
-        """Starts the client's own thread and, with wait, waits until it is connected (see
-        wait_connected(); bound it with asyncio.wait_for)."""
-        self._client.start()
-        if wait:
-            await self.wait_connected()
+    async def start(self, wait: bool = True) -> Optional[Data]:
+        """Starts the client's own thread. With wait (bound it with asyncio.wait_for) it
+        returns once the client is ready — welcomed, and the name of options.name taken —
+        with wait_ready()'s result; if that fails (the name's RequestError: name_taken,
+        wrong_password, ...; gave_up; cancelled) the client is stopped and the error raised.
+        Without wait it returns None at once."""
+        self._client._core.start()
+        if not wait:
+            return None
+        try:
+            return await self.wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def wait_ready(self) -> Data:
+        """The outcome of starting, settled once per client (Client.wait_ready): ``{"peer_id",
+        "token", "name", "resumed"}``, or RequestError with the name's code (the client
+        stays connected without a name), 'gave_up' / 'replaced' / 'kicked', or 'stopped'."""
+        future: "asyncio.Future[Data]" = self._loop.create_future()
+        self._client._core.ready(self._settler(future))
+        return await future
 
     async def wait_connected(self) -> None:
         """Returns once the client is connected (its welcome came); raises Error if it gives
@@ -147,8 +178,15 @@ class AsyncClient(RequestHelpers[Awaitable[Data]]):
         return await self._loop.run_in_executor(None, self._client.snapshot)
 
     def events(self) -> EventStream:
-        """A stream of the events from now on (make it before start() to see them all)."""
+        """A stream of the events: the first one from the client's construction on (nothing
+        is lost before it is made), later ones from now on."""
         stream = EventStream(self)
+        if self._backlog is not None:
+            for event in self._backlog:
+                stream._put(event)
+            if self._backlog_dropped:
+                stream._put(EventsDropped(count=self._backlog_dropped))
+            self._backlog = None
         if self._stopped:
             stream._end()
         else:
@@ -160,16 +198,21 @@ class AsyncClient(RequestHelpers[Awaitable[Data]]):
         data or RequestError (the server's code, or 'timeout', 'not_connected',
         'connection_lost', 'stopped', 'bad_json')."""
         future: "asyncio.Future[Data]" = self._loop.create_future()
+        self._client._core.request(type, dump_data(data), self._settler(future))
+        return future
+
+    def _settler(self, future: "asyncio.Future[Data]") -> Callable[[Any, str], None]:
+        """A core reply callback that settles future on the event loop."""
         loop = self._loop
 
-        def done(result: Optional[Data], error: Optional[RequestError]) -> None:
+        def done(error: Any, data_json: str) -> None:
+            result, failure = reply_outcome(error, data_json)
             try:   # the client's loop thread, or this one when the client is not running
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(_settle, future, result, failure)
             except RuntimeError:
                 pass  # the event loop is closed: nobody waits any more
 
-        self._client.request_with_callback(type, data, done)
-        return future
+        return done
 
     async def __aenter__(self) -> "AsyncClient":
         await self.start()
@@ -199,8 +242,22 @@ class AsyncClient(RequestHelpers[Awaitable[Data]]):
             elif event.state == "disconnected":
                 self._why = why
                 self._fail_waiters()
+        if self._backlog is not None:
+            self._keep(event)
         for stream in list(self._streams):
             stream._put(event)
+
+    def _keep(self, event: ClientEvent) -> None:  # the event loop, before the first events()
+        assert self._backlog is not None
+        if len(self._backlog) < self.EVENT_BACKLOG:
+            self._backlog.append(event)
+            return
+        self._backlog_dropped += 1
+        if self._backlog_dropped == 1:
+            warnings.warn(f"lobbykit: {self.EVENT_BACKLOG} events are waiting for "
+                          "AsyncClient.events() to be called; newer ones are dropped until "
+                          "then (the first stream reports how many)", RuntimeWarning,
+                          stacklevel=2)
 
     def _fail_waiters(self) -> None:
         for waiter in self._waiters:

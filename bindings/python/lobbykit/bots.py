@@ -209,8 +209,10 @@ class JobContext:
             raise asyncio.CancelledError  # the handler asked to end itself: it ends here
 
     def events(self) -> Any:
-        """The bot client's events from now on (AsyncClient.events()); the lobby as it was
-        when the bot joined is in ``await ctx.client.snapshot()``."""
+        """A stream of the bot client's events (AsyncClient.events()): from now on, or from
+        the client's construction when it is the client's first stream (a bot without
+        media: its connection and join come first). The lobby as it was when the bot
+        joined is in ``await ctx.client.snapshot()``."""
         return self.client.events()
 
     def __repr__(self) -> str:

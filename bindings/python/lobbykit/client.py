@@ -52,7 +52,8 @@ class Client(RequestHelpers[Data]):
     that wait for a reply (request() and the helpers, wait_connected()) raise RuntimeError on
     a thread that is running a lobbykit callback: there they would wait for themselves.
     stop() from this client's own callback returns at once. ``with Client(...) as c:``
-    starts it and stops it at the end.
+    starts it (with a name, waiting until the name is taken) and stops it at the end.
+    Subscribe before starting to see every event.
     """
 
     def __init__(self, target: Union[str, Server], options: Optional[ClientOptions] = None,
@@ -71,9 +72,47 @@ class Client(RequestHelpers[Data]):
         self._subscriptions: Dict[int, Subscription[ClientEvent]] = {}
         self._stopped = False
 
-    def start(self) -> None:
-        """Connects and serves on a thread of its own; returns at once."""
+    def start(self, timeout: Optional[float] = None) -> Optional[Data]:
+        """Connects and serves on a thread of its own. Without a name (options.name "") it
+        returns None at once. With a name it returns once the client is ready — welcomed,
+        and the name taken — with wait_ready()'s result; if that fails (the name's
+        RequestError: name_taken, wrong_password, ...; gave_up; TimeoutError after timeout
+        seconds) the client is stopped and the error raised. Waiting from a lobbykit callback
+        raises RuntimeError: there, subscribe to events instead."""
+        if not self.options.name:
+            self._core.start()
+            return None
+        self._refuse_in_callback("start() with a name")
         self._core.start()
+        try:
+            return self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: Optional[float] = None) -> Data:
+        """Waits for the outcome of starting, settled once per client: the first welcome
+        came and the name of options.name, if any, is taken. Returns ``{"peer_id", "token",
+        "name", "resumed"}``; raises RequestError with the name's code (name_taken,
+        wrong_password, password_required, bad_field, ...: the client stays connected
+        without a name), 'gave_up' / 'replaced' / 'kicked' when it stopped trying first, or
+        'stopped'; TimeoutError after timeout seconds (the client keeps trying)."""
+        self._refuse_in_callback("wait_ready()")
+        done = threading.Event()
+        outcome: List[Tuple[Optional[Data], Optional[RequestError]]] = []
+
+        def settled(error: Any, data_json: str) -> None:
+            outcome.append(reply_outcome(error, data_json))
+            done.set()
+
+        self._core.ready(settled)
+        if not done.wait(timeout):
+            raise TimeoutError(f"lobbykit: not ready after {timeout} s (state {self.state})")
+        result, failure = outcome[0]
+        if failure is not None:
+            raise failure
+        assert result is not None
+        return result
 
     def run(self) -> None:
         """Connects and serves on the calling thread until stop(); the GIL is released
@@ -138,9 +177,7 @@ class Client(RequestHelpers[Data]):
     def wait_connected(self, timeout: Optional[float] = None) -> None:
         """Waits until the client is connected (its welcome came). Raises TimeoutError after
         timeout seconds, and Error if the client gives up or stops meanwhile."""
-        if _lobbykit.in_callback():
-            raise RuntimeError("lobbykit: wait_connected() from a lobbykit callback would "
-                               "wait for the loop that runs the callback")
+        self._refuse_in_callback("wait_connected()")
         done = threading.Event()
         # (state, last error) of the first 'connected' or 'disconnected'
         outcome: List[Tuple[str, Optional[ErrorInfo]]] = []
@@ -170,6 +207,12 @@ class Client(RequestHelpers[Data]):
                 raise Error("lobbykit: the client stopped trying to connect" + why)
         finally:
             self.unsubscribe(sub_id)
+
+    @staticmethod
+    def _refuse_in_callback(what: str) -> None:
+        if _lobbykit.in_callback():
+            raise RuntimeError(f"lobbykit: {what} from a lobbykit callback would wait for the "
+                               "loop that runs the callback")
 
     def _gave_up(self) -> bool:
         last = self.snapshot().last_error

@@ -28,12 +28,16 @@ class StateChanged(ClientEvent):
 
 @dataclass(frozen=True)
 class Welcome(ClientEvent):
-    """The server accepted the connection (new session, or resumed when ``resumed``)."""
+    """The server accepted the connection (new session, or resumed when ``resumed``).
+    ``lobby`` and ``participants``: the lobby the session is in on the server, with its
+    members (a resumed session); None and () when in none."""
     type: str = field(default="welcome", init=False)
     peer_id: str
     token: str
     name: str = ""
     resumed: bool = False
+    lobby: Optional[Lobby] = None
+    participants: Tuple[Participant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,15 @@ class LobbyLeft(ClientEvent):
 
 @dataclass(frozen=True)
 class ParticipantJoined(ClientEvent):
-    """Someone joined our lobby."""
+    """Someone joined our lobby (or, seen after a resume or rejoin, joined it meanwhile)."""
     type: str = field(default="participant_joined", init=False)
     participant: Participant
 
 
 @dataclass(frozen=True)
 class ParticipantLeft(ClientEvent):
-    """Someone left our lobby: 'left', 'grace_expired', 'kicked' or 'lobby_removed'."""
+    """Someone left our lobby: 'left', 'grace_expired', 'kicked', 'lobby_removed', or
+    'missed' (gone while this client was away: seen after a resume or rejoin)."""
     type: str = field(default="participant_left", init=False)
     peer_id: str
     reason: str
@@ -139,6 +144,15 @@ class ErrorEvent(ClientEvent):
 
 
 @dataclass(frozen=True)
+class EventsDropped(ClientEvent):
+    """Python only (AsyncClient.events()): ``count`` events are missing here — they came
+    while more than AsyncClient.EVENT_BACKLOG events waited for the first events() call.
+    snapshot() has the state they would have told."""
+    type: str = field(default="events_dropped", init=False)
+    count: int
+
+
+@dataclass(frozen=True)
 class UnknownClientEvent(ClientEvent):
     """An event kind this version of the package does not know; ``data`` is its JSON."""
     type: str = field(default="", init=True)
@@ -164,5 +178,6 @@ def client_event_from_json(text: str) -> ClientEvent:
 __all__ = [
     "ClientEvent", "StateChanged", "Welcome", "LobbyJoined", "LobbyLeft", "ParticipantJoined",
     "ParticipantLeft", "ParticipantUpdated", "NameChanged", "Chat", "PeerAdded", "PeerRemoved",
-    "Description", "Candidate", "ErrorEvent", "UnknownClientEvent", "client_event_from_json",
+    "Description", "Candidate", "ErrorEvent", "EventsDropped", "UnknownClientEvent",
+    "client_event_from_json",
 ]

@@ -24,6 +24,12 @@ py::tuple reply_args(const Reply& r) {
   return py::make_tuple(error, r.data_json);
 }
 
+// GIL held. callback(error, data_json) once, on whichever thread the reply comes.
+ReplyCallback reply_callback(py::object callback) {
+  auto cb = std::make_shared<PyCallback>(std::move(callback));
+  return [cb](const Reply& r) { cb->call([&r] { return reply_args(r); }, /*once=*/true); };
+}
+
 }  // namespace
 
 PyClient::PyClient(ClientOptions options) {
@@ -72,11 +78,15 @@ void PyClient::drop_callbacks() {
 }
 
 void PyClient::request(const std::string& type, const std::string& data_json, py::object callback) {
-  auto cb = std::make_shared<PyCallback>(std::move(callback));
+  ReplyCallback cb = reply_callback(std::move(callback));
   GilReleased released;
-  client_->request(type, data_json, [cb](const Reply& r) {
-    cb->call([&r] { return reply_args(r); }, /*once=*/true);
-  });
+  client_->request(type, data_json, std::move(cb));
+}
+
+void PyClient::ready(py::object callback) {
+  ReplyCallback cb = reply_callback(std::move(callback));
+  GilReleased released;
+  client_->ready(std::move(cb));
 }
 
 py::tuple PyClient::request_blocking(const std::string& type, const std::string& data_json) {
@@ -145,6 +155,9 @@ void bind_client(py::module_& m) {
       .def("request", &PyClient::request, py::arg("type"), py::arg("data_json"),
            py::arg("callback"),
            "Sends a request; callback(error, data_json) runs once on the loop thread.")
+      .def("ready", &PyClient::ready, py::arg("callback"),
+           "callback(error, data_json) runs once with the outcome of starting (Client::ready): "
+           "on the loop thread, or at once on this thread when it is settled and no loop runs.")
       .def("request_blocking", &PyClient::request_blocking, py::arg("type"), py::arg("data_json"),
            "Sends a request and waits (GIL released); returns (error, data_json).")
       .def(

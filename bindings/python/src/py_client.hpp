@@ -31,6 +31,8 @@ class PyClient {
   // callback(error, data_json) once, on the loop thread (or at once on this thread when no
   // loop runs); error is None or (code, message, field, retry_after_ms).
   void request(const std::string& type, const std::string& data_json, py::object callback);
+  // callback(error, data_json) once with the outcome of starting (Client::ready), as above.
+  void ready(py::object callback);
   // Waits for the reply with the GIL released; returns (error, data_json) as above.
   py::tuple request_blocking(const std::string& type, const std::string& data_json);
 
