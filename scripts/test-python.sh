@@ -43,3 +43,9 @@ if grep -q '^LOBBYKIT_SANITIZE:BOOL=ON$' "$build/CMakeCache.txt"; then
   export LOBBYKIT_SKIP_PACKAGING=${LOBBYKIT_SKIP_PACKAGING:-1}
 fi
 "$python" -m pytest -q -p no:cacheprovider "$root/tests/python" "$@"
+# The voicebot example's own tests (speech, resampling, its track and replies; no server):
+# once, in the uninstrumented build.
+if ! grep -q '^LOBBYKIT_SANITIZE:BOOL=ON$' "$build/CMakeCache.txt"; then
+  echo "== voicebot tests (examples/voicebot)"
+  "$python" -m pytest -q -p no:cacheprovider "$root/examples/voicebot/tests"
+fi
