@@ -165,9 +165,14 @@ export const PROVIDER_SCRIPT = path.join(REPO, 'tests', 'integration', 'provider
 // prints one JSON object per line ({"event": "registered" | "offer" | "accepted" | "joined" |
 // "cancel" | "closed", ...}), collected in `events`. mode 'ignore' leaves offers unanswered,
 // 'decline' declines them.
+// argv (with env) runs another provider program instead, e.g. examples/voicebot; start() then
+// does not wait for a "registered" line (the caller waits on the server instead).
 export class Provider {
-  constructor(server, { key, kinds = ['assistant'], name = 'e2e-provider', mode = 'normal' }) {
+  constructor(server, { key, kinds = ['assistant'], name = 'e2e-provider', mode = 'normal',
+    argv = null, env = null }) {
     this.server = server;
+    this.argv = argv;
+    this.env = env;
     this.key = key;
     this.kinds = kinds;
     this.name = name;
@@ -179,10 +184,13 @@ export class Provider {
   }
 
   async start() {
-    const args = [PROVIDER_SCRIPT, '--port', String(this.server.port), '--key', this.key,
+    const args = this.argv ?? [PROVIDER_SCRIPT, '--port', String(this.server.port), '--key', this.key,
       '--name', this.name, '--kinds', this.kinds.join(','), '--mode', this.mode];
     this.log.push(`---- ${PYTHON} ${args.join(' ')}`);
-    const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(PYTHON, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: this.env ? { ...process.env, ...this.env } : process.env,
+    });
     this.child = child;
     liveChildren.add(child);
     child.exitInfo = null;
@@ -204,7 +212,7 @@ export class Provider {
       this.events.push(ev);
       for (const w of [...this._waiters]) w(ev);
     });
-    await this.waitEvent((e) => e.event === 'registered', { what: 'provider registered' });
+    if (!this.argv) await this.waitEvent((e) => e.event === 'registered', { what: 'provider registered' });
     return this;
   }
 
@@ -253,16 +261,18 @@ export class Provider {
 // ---- the harness of one test ----------------------------------------------------------------
 
 // Starts a server and a browser for one test, and cleans both up after it (t.after).
-export async function setup(t, { name, serverArgs = [] } = {}) {
-  const h = new Harness(t, name || t.name, serverArgs);
+// chromiumArgs: extra flags for this test's browser (e.g. a WAV file as the microphone).
+export async function setup(t, { name, serverArgs = [], chromiumArgs = [] } = {}) {
+  const h = new Harness(t, name || t.name, serverArgs, chromiumArgs);
   t.after(() => h.cleanup());
   await h.init();
   return h;
 }
 
 class Harness {
-  constructor(t, name, serverArgs) {
+  constructor(t, name, serverArgs, chromiumArgs = []) {
     this.t = t;
+    this.chromiumArgs = chromiumArgs;
     this.name = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
     this.serverArgs = serverArgs;
     this.pages = [];
@@ -275,7 +285,7 @@ class Harness {
     this.browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...this.chromiumArgs],
     });
   }
 
