@@ -63,6 +63,7 @@ struct Server::Impl {
   std::unique_ptr<router::Hub> hub;
   std::unique_ptr<router::HttpRouter> http;
   std::uint16_t port = 0;
+  router::Hooks hooks;          // loop thread (or before the loop runs)
 
   std::mutex mu;                // guards everything below
   std::condition_variable cv;   // signalled when state becomes stopped
@@ -112,6 +113,17 @@ struct Server::Impl {
   }
 
   bool on_loop_thread() const { return loop_thread == std::this_thread::get_id(); }
+
+  // Sets one hook of the server's set and hands the set to the hub, on the loop thread. The
+  // hooks' answers come back through the transport's post().
+  template <class Hook>
+  void set_hook(Hook router::Hooks::*which, Hook hook) {
+    on_loop<void>([this, which, hook = std::move(hook)]() mutable {
+      hooks.*which = std::move(hook);
+      transport::LwsTransport* t = transport.get();
+      hub->set_hooks(hooks, [t](std::function<void()> fn) { t->post(std::move(fn)); });
+    });
+  }
 
   // Body of run(); state is already running. Returns after a clean shutdown.
   void serve() {
@@ -258,6 +270,15 @@ void Server::stop() {
 }
 
 std::uint16_t Server::port() const { return impl_->port; }
+
+void Server::on_authenticate(AuthHook hook) {
+  impl_->set_hook(&router::Hooks::authenticate, std::move(hook));
+}
+void Server::on_join(JoinHook hook) { impl_->set_hook(&router::Hooks::join, std::move(hook)); }
+void Server::on_create_lobby(CreateLobbyHook hook) {
+  impl_->set_hook(&router::Hooks::create_lobby, std::move(hook));
+}
+void Server::on_chat(ChatHook hook) { impl_->set_hook(&router::Hooks::chat, std::move(hook)); }
 
 void Server::post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(impl_->mu);

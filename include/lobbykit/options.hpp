@@ -59,6 +59,11 @@ struct Limits {
   std::uint32_t max_provider_jobs = 1'000;      // the largest max_jobs a provider may offer
   std::size_t max_bot_metadata_bytes = 4 * 1024; // a dispatch's metadata, as JSON
   bool allow_member_bots = true;                // members may add_bot / remove_bot
+
+  // Host hooks (docs/embedding.md "Hooks").
+  std::uint32_t hook_timeout_ms = 5'000;        // a hook's answer deadline: then hook_timeout
+  std::size_t max_held_messages = 64;           // a client's messages waiting behind a hook
+  std::size_t max_held_bytes = 256 * 1024;      // ... and their bytes; more closes it (4006)
 };
 
 struct ServerOptions {

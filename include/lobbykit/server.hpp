@@ -7,6 +7,7 @@
 
 #include <lobbykit/events.hpp>
 #include <lobbykit/export.hpp>
+#include <lobbykit/hooks.hpp>
 #include <lobbykit/options.hpp>
 
 #include <cstdint>
@@ -71,6 +72,14 @@ class LOBBYKIT_API Server {
   // Handlers run on the loop thread, in subscription order, for every event.
   SubscriptionId subscribe(std::function<void(const Event&)> handler);
   void unsubscribe(SubscriptionId id);
+
+  // Decision hooks (lobbykit/hooks.hpp; docs/embedding.md "Hooks"): the host allows, denies
+  // or adjusts. Safe from any thread, at any time; an empty function removes the hook. Hooks
+  // run on the loop thread and answer through their Decision, now or later, from any thread.
+  void on_authenticate(AuthHook hook);
+  void on_join(JoinHook hook);
+  void on_create_lobby(CreateLobbyHook hook);
+  void on_chat(ChatHook hook);
 
   // Bots (docs/bots.md): the same operations as the admin HTTP API. Safe from any thread,
   // event handlers included; each runs on the loop thread, is durable when it returns, and

@@ -103,6 +103,11 @@ SessionManager::Created SessionManager::create(bool is_bot, std::string address)
   return {&stored, std::move(token)};
 }
 
+const Session* SessionManager::peek(std::string_view token) const {
+  auto it = by_token_hash_.find(sha256_hex(token));
+  return it == by_token_hash_.end() ? nullptr : &sessions_.at(it->second);
+}
+
 Session* SessionManager::resume(std::string_view token) {
   auto it = by_token_hash_.find(sha256_hex(token));
   if (it == by_token_hash_.end()) return nullptr;

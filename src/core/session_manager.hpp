@@ -61,6 +61,8 @@ class SessionManager {
   // The session owning token, now marked connected; nullptr when unknown.
   // Publishes SessionResumed.
   Session* resume(std::string_view token);
+  // The session a token belongs to, without resuming it; nullptr when unknown.
+  const Session* peek(std::string_view token) const;
   // The connection of a session went away. Publishes SessionDisconnected.
   void disconnected(Session& s);
 

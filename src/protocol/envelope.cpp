@@ -1,4 +1,5 @@
 #include "protocol/envelope.hpp"
+#include "protocol/json.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -134,10 +135,7 @@ std::optional<Error> read_envelope(const rapidjson::Value& doc, Envelope& env) {
     const auto& id = it->value;
     if (id.IsString() && id.GetStringLength() <= kMaxIdBytes &&
         valid_utf8({id.GetString(), id.GetStringLength()})) {
-      rapidjson::StringBuffer sb;
-      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-      id.Accept(w);
-      env.id_raw.assign(sb.GetString(), sb.GetSize());
+      env.id_raw = to_json(id);
     } else if (id.IsInt64()) {
       env.id_raw = std::to_string(id.GetInt64());
     } else if (!id.IsNull()) {

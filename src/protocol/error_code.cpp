@@ -40,6 +40,9 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::provider_not_found: return "provider_not_found";
     case ErrorCode::job_not_found: return "job_not_found";
     case ErrorCode::forbidden: return "forbidden";
+    case ErrorCode::denied: return "denied";
+    case ErrorCode::hook_timeout: return "hook_timeout";
+    case ErrorCode::hook_failed: return "hook_failed";
     case ErrorCode::internal_error: return "internal_error";
   }
   return "internal_error";

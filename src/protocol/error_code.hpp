@@ -47,6 +47,10 @@ enum class ErrorCode {
   provider_not_found,
   job_not_found,          // no such job, or it is no longer offered to / held by this provider
   forbidden,              // not allowed here (member bots off; a bot joining another lobby)
+  // Host hooks (docs/embedding.md).
+  denied,                 // the host's hook refused; "reason" carries the host's own code
+  hook_timeout,           // the host's hook did not answer within Limits::hook_timeout_ms
+  hook_failed,            // the host's hook threw, or dropped its decision unanswered
   internal_error,
 };
 
@@ -54,15 +58,22 @@ std::string_view to_string(ErrorCode code);
 
 // An error about to be sent: code, a sentence for people, and optional details.
 struct Error {
-  ErrorCode code;
+  Error() = default;
+  Error(ErrorCode c, std::string m, std::string f = {}, std::int64_t retry = -1,
+        std::string r = {})
+      : code(c), message(std::move(m)), field(std::move(f)), retry_after_ms(retry),
+        reason(std::move(r)) {}
+
+  ErrorCode code = ErrorCode::internal_error;
   std::string message;
   std::string field;                // bad_field: the path of the offending field, e.g. data.name
   std::int64_t retry_after_ms = -1; // too_many_attempts / rate_limited: when to try again
+  std::string reason;               // denied: the host's reason code
 };
 
 // An error with just a code and a sentence.
 inline Error make_error(ErrorCode code, std::string message) {
-  return Error{code, std::move(message), {}, -1};
+  return Error{code, std::move(message), {}, -1, {}};
 }
 
 }  // namespace lobbykit::protocol

@@ -2,6 +2,7 @@
 // and the envelope framing every outbound message shares.
 #pragma once
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -87,6 +88,14 @@ class JsonBuilder {
   rapidjson::StringBuffer* buf_;  // from the pool, back to it when done
   Writer w_;
 };
+
+// A JSON value as compact text.
+inline std::string to_json(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
 
 // Serializes a complete envelope {"type": type, "id"?: id, "data": {...}}. write_data gets
 // the builder positioned inside the data object. id_raw is the request id as raw JSON

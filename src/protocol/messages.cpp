@@ -11,7 +11,7 @@ namespace lobbykit::protocol {
 namespace {
 
 Error field_error(const char* field, std::string message) {
-  return Error{ErrorCode::bad_field, std::move(message), std::string("data.") + field, -1};
+  return Error{ErrorCode::bad_field, std::move(message), std::string("data.") + field, -1, {}};
 }
 
 // Reads typed fields from a data object. Absent optional fields keep their defaults; the
@@ -230,14 +230,11 @@ std::optional<Error> decode(const rapidjson::Value& data, AddBotReq& out, const 
   out.metadata_json = "{}";
   if (const auto* m = r.find("metadata")) {
     if (!m->IsObject()) return field_error("metadata", "\"metadata\" must be a JSON object.");
-    rapidjson::StringBuffer sb;
-    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-    m->Accept(w);
-    if (sb.GetSize() > l.max_bot_metadata_bytes)
+    out.metadata_json = to_json(*m);
+    if (out.metadata_json.size() > l.max_bot_metadata_bytes)
       return field_error("metadata", "\"metadata\" is larger than " +
                                          std::to_string(l.max_bot_metadata_bytes) +
                                          " bytes of JSON.");
-    out.metadata_json.assign(sb.GetString(), sb.GetSize());
   }
   return std::nullopt;
 }
@@ -428,6 +425,7 @@ Frame error_frame(const Error& e, std::string_view id_raw) {
     b.str("code", to_string(e.code)).str("error", e.message);
     if (!e.field.empty()) b.str("field", e.field);
     if (e.retry_after_ms >= 0) b.num("retry_after_ms", e.retry_after_ms);
+    if (!e.reason.empty()) b.str("reason", e.reason);
   });
 }
 

@@ -14,10 +14,6 @@ using protocol::CloseCode;
 
 namespace {
 
-// Bot names: the kind, numbered when the name is taken ("assistant 2"). Past this many
-// tries the bot gets "bot <peer id>", which no one else can hold.
-constexpr int kBotNameTries = 50;
-
 void write_job(JsonBuilder& b, const core::BotJob& job) {
   b.begin_object()
       .str("job_id", job.id)
@@ -108,7 +104,7 @@ std::variant<BotAdded, Error> add_bot(Hub::State& s, const LobbyId& lobby_id,
   rapidjson::Document metadata;
   if (!metadata_json.empty()) {
     if (protocol::parse_object(metadata_json, metadata))
-      return Error{ErrorCode::bad_field, "\"metadata\" must be a JSON object.", "data.metadata", -1};
+      return Error{ErrorCode::bad_field, "\"metadata\" must be a JSON object.", "data.metadata", -1, {}};
     doc.AddMember("metadata", rapidjson::Value(metadata, a), a);
   }
   protocol::AddBotReq req;
@@ -231,13 +227,9 @@ void Hub::State::auth_bot(Request& r, const std::string& credential) {
   auto created = sessions.create(true, "");
   core::Session* session = created.session;
   const PeerId peer = session->peer_id;
-  for (int i = 1; i <= kBotNameTries + 1; ++i) {
-    const std::string name = i > kBotNameTries ? "bot " + peer
-                             : i == 1          ? kind
-                                               : kind + " " + std::to_string(i);
-    auto outcome = auth.admin_rename(peer, name);
-    if (!outcome.error) break;
-  }
+  // The kind, numbered when taken ("assistant 2"); at worst "bot <peer id>", which no one
+  // else can hold.
+  claim_numbered_name(peer, kind, "bot " + peer);
   if (core::Dispatch* still = bots.find(dispatch_id)) bots.bot_authenticated(*still, peer);
   session = sessions.find(peer);
   if (!session) return;

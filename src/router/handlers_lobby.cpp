@@ -13,12 +13,50 @@ core::Lobby* require_lobby(Hub::State& s, Request& r) {
   return lobby;
 }
 
+// The settings of a create_lobby request after the host's adjustments, checked as a client's
+// own are.
+std::variant<protocol::CreateLobbyReq, Error> adjusted(const Hub::State& s,
+                                                       const protocol::CreateLobbyReq& req,
+                                                       const CreateLobbyDecision& d) {
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  const std::string& name = d.name ? *d.name : req.name;
+  doc.AddMember("name", rapidjson::Value(name.data(), static_cast<rapidjson::SizeType>(name.size()), a), a);
+  doc.AddMember("private", d.is_private.value_or(req.is_private), a);
+  doc.AddMember("persistent", d.persistent.value_or(req.persistent), a);
+  if (auto max = d.max_participants ? d.max_participants : req.max_participants)
+    doc.AddMember("max_participants", *max, a);
+  protocol::CreateLobbyReq out;
+  if (auto e = protocol::decode(doc, out, s.limits)) {
+    e->message = "The server's adjustment is not valid: " + e->message;
+    return *e;
+  }
+  return out;
+}
+
+CreateLobbyRequest hook_request(const protocol::CreateLobbyReq& req, const PeerId& creator,
+                                const std::string& address) {
+  CreateLobbyRequest q;
+  q.peer_id = creator;
+  q.address = address;
+  q.name = req.name;
+  q.is_private = req.is_private;
+  q.persistent = req.persistent;
+  q.max_participants = req.max_participants.value_or(0);
+  return q;
+}
+
 }  // namespace
 
 std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data,
                                                const PeerId& creator, const std::string& address) {
   protocol::CreateLobbyReq req;
   if (auto e = protocol::decode(data, req, s.limits)) return *e;
+  return create_lobby(s, req, creator, address);
+}
+
+std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const protocol::CreateLobbyReq& req,
+                                               const PeerId& creator, const std::string& address) {
   core::LobbyManager::CreateParams p;
   p.name = req.name;
   p.is_private = req.is_private;
@@ -38,8 +76,10 @@ void handle_list_lobbies(Hub::State& s, Request& r) {
   });
 }
 
-void handle_create_lobby(Hub::State& s, Request& r) {
-  auto created = create_lobby(s, r.data, r.session->peer_id, r.conn.address);
+namespace {
+
+void finish_create_lobby(Hub::State& s, Request& r, const protocol::CreateLobbyReq& req) {
+  auto created = create_lobby(s, req, r.session->peer_id, r.conn.address);
   if (auto* e = std::get_if<Error>(&created)) {
     s.fail(r, *e);
     return;
@@ -49,6 +89,50 @@ void handle_create_lobby(Hub::State& s, Request& r) {
     b.key("lobby");
     protocol::write(b, lobby->info);
   });
+}
+
+}  // namespace
+
+void handle_create_lobby(Hub::State& s, Request& r) {
+  protocol::CreateLobbyReq req;
+  if (auto e = protocol::decode(r.data, req, s.limits)) {
+    s.fail(r, *e);
+    return;
+  }
+  if (!s.hooks.create_lobby) {
+    finish_create_lobby(s, r, req);
+    return;
+  }
+  s.ask(r, s.hooks.create_lobby, hook_request(req, r.session->peer_id, r.conn.remote),
+        [&s, req](Request& waiting, CreateLobbyDecision& d) {
+          if (!waiting.session) return;
+          auto settings = adjusted(s, req, d);
+          if (auto* e = std::get_if<Error>(&settings)) {
+            s.fail(waiting, *e);
+            return;
+          }
+          finish_create_lobby(s, waiting, std::get<protocol::CreateLobbyReq>(settings));
+        });
+}
+
+void create_lobby_hooked(Hub::State& s, const protocol::CreateLobbyReq& req,
+                         const std::string& remote, const std::string& address,
+                         std::function<void(std::variant<core::Lobby*, Error>)> done) {
+  if (!s.hooks.create_lobby) {
+    done(create_lobby(s, req, "", address));
+    return;
+  }
+  auto refuse = [done](const Error& e) { done(e); };
+  s.ask_detached(s.hooks.create_lobby, hook_request(req, "", remote),
+                 [&s, req, address, done](CreateLobbyDecision& d) {
+                   auto settings = adjusted(s, req, d);
+                   if (auto* e = std::get_if<Error>(&settings)) {
+                     done(*e);
+                     return;
+                   }
+                   done(create_lobby(s, std::get<protocol::CreateLobbyReq>(settings), "", address));
+                 },
+                 refuse);
 }
 
 void handle_join_lobby(Hub::State& s, Request& r) {
@@ -73,7 +157,27 @@ void handle_join_lobby(Hub::State& s, Request& r) {
     s.fail(r, make_error(ErrorCode::lobby_not_found, "There is no such lobby."));
     return;
   }
-  s.join_lobby(r, *lobby, req.has_media, req.audio_muted, req.video_muted);
+  // The host hears of new members; a member joining again, or a job's bot (the host's own
+  // add_bot put it there), goes on without asking.
+  if (!s.hooks.join || lobby->member(r.session->peer_id) || s.bots.of_bot(r.session->peer_id)) {
+    s.join_lobby(r, *lobby, req.has_media, req.audio_muted, req.video_muted);
+    return;
+  }
+  JoinRequest q;
+  q.peer_id = r.session->peer_id;
+  q.name = r.session->name;
+  q.is_bot = r.session->is_bot;
+  q.lobby = lobby->info;
+  q.has_media = req.has_media;
+  s.ask(r, s.hooks.join, q, [&s, req, id = lobby->info.id](Request& waiting, JoinDecision&) {
+    if (!waiting.session) return;
+    core::Lobby* still = s.lobbies.find(id);
+    if (!still) {
+      s.fail(waiting, make_error(ErrorCode::lobby_not_found, "There is no such lobby."));
+      return;
+    }
+    s.join_lobby(waiting, *still, req.has_media, req.audio_muted, req.video_muted);
+  });
 }
 
 void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool audio_muted,
@@ -124,9 +228,39 @@ void handle_chat(Hub::State& s, Request& r) {
     s.fail(r, *e);
     return;
   }
-  const ChatMessage& m = s.lobbies.post_chat(*lobby, r.session->peer_id, r.session->name,
-                                             std::move(req.text));
-  s.reply(r, [&](JsonBuilder& b) { b.unum("offset", m.offset); });
+  if (!s.hooks.chat) {
+    const ChatMessage& m = s.lobbies.post_chat(*lobby, r.session->peer_id, r.session->name,
+                                               std::move(req.text));
+    s.reply(r, [&](JsonBuilder& b) { b.unum("offset", m.offset); });
+    return;
+  }
+  ChatRequest q;
+  q.peer_id = r.session->peer_id;
+  q.name = r.session->name;
+  q.lobby_id = lobby->info.id;
+  q.text = std::move(req.text);
+  s.ask(r, s.hooks.chat, q, [&s, q](Request& waiting, ChatDecision& d) {
+    // Still in the lobby it wrote to: a message does not follow its writer elsewhere.
+    if (!waiting.session || waiting.session->lobby_id != q.lobby_id) {
+      s.fail(waiting, make_error(ErrorCode::not_in_lobby,
+                                 "You left the lobby before this message was sent."));
+      return;
+    }
+    core::Lobby* lobby = s.lobbies.find(q.lobby_id);
+    if (!lobby) {
+      s.fail(waiting, make_error(ErrorCode::not_in_lobby, "The lobby is gone."));
+      return;
+    }
+    std::string text = d.text ? std::move(*d.text) : q.text;
+    if (text.empty() || text.size() > s.limits.max_chat_bytes || !protocol::valid_utf8(text)) {
+      s.fail(waiting, make_error(ErrorCode::hook_failed,
+                                 "The server's rewrite of this message is not a valid chat text."));
+      return;
+    }
+    const ChatMessage& m = s.lobbies.post_chat(*lobby, waiting.session->peer_id,
+                                               waiting.session->name, std::move(text));
+    s.reply(waiting, [&](JsonBuilder& b) { b.unum("offset", m.offset); });
+  });
 }
 
 void handle_chat_history(Hub::State& s, Request& r) {

@@ -20,6 +20,27 @@ void write_limits(JsonBuilder& b, const Limits& l) {
       .end_object();
 }
 
+// The auth request's data for the authenticate hook: without the session token and any
+// password, which are the client's secrets.
+std::string without_secrets(const rapidjson::Value& data) {
+  rapidjson::Document copy;
+  copy.CopyFrom(data, copy.GetAllocator());
+  if (copy.IsObject()) {
+    copy.RemoveMember("token");
+    copy.RemoveMember("password");
+  }
+  return protocol::to_json(copy);
+}
+
+void fail_unknown_token(Hub::State& s, Request& r) {
+  s.fail(r, make_error(ErrorCode::invalid_token,
+                       "That session token is unknown or expired; authenticate without a token "
+                       "to start a new session."));
+}
+
+void finish_auth(Hub::State& s, Request& r, const protocol::AuthReq& req,
+                 const AuthDecision* decision);
+
 }  // namespace
 
 void handle_auth(Hub::State& s, Request& r) {
@@ -36,15 +57,44 @@ void handle_auth(Hub::State& s, Request& r) {
     s.auth_bot(r, *req.credential);
     return;
   }
+  if (!s.hooks.authenticate) {
+    finish_auth(s, r, req, nullptr);
+    return;
+  }
+  AuthRequest q;
+  q.address = r.conn.remote;
+  q.data_json = without_secrets(r.data);
+  q.is_bot = req.is_bot;
+  if (req.token) {
+    // The hook hears only of resumes that can happen.
+    const core::Session* found = s.sessions.peek(*req.token);
+    if (!found) {
+      fail_unknown_token(s, r);
+      return;
+    }
+    q.resume = true;
+    q.peer_id = found->peer_id;
+    q.name = found->name;
+    q.is_bot = found->is_bot;
+  }
+  s.ask(r, s.hooks.authenticate, q, [&s, req](Request& waiting, AuthDecision& d) {
+    finish_auth(s, waiting, req, &d);
+  });
+}
+
+namespace {
+
+// The rest of auth, after the authenticate hook allowed it (decision) or with no hook
+// (nullptr).
+void finish_auth(Hub::State& s, Request& r, const protocol::AuthReq& req,
+                 const AuthDecision* decision) {
   core::Session* session = nullptr;
   std::string token;
   const bool resumed = req.token.has_value();
   if (resumed) {
     session = s.sessions.resume(*req.token);
     if (!session) {
-      s.fail(r, make_error(ErrorCode::invalid_token,
-                    "That session token is unknown or expired; authenticate without a token "
-                    "to start a new session."));
+      fail_unknown_token(s, r);
       return;
     }
     token = *req.token;
@@ -68,12 +118,21 @@ void handle_auth(Hub::State& s, Request& r) {
       s.close_conn(r.conn.id, CloseCode::too_many_sessions, "no room for a new session");
       return;
     }
-    auto created = s.sessions.create(req.is_bot, r.conn.address);
+    const bool is_bot = decision && decision->is_bot ? *decision->is_bot : req.is_bot;
+    auto created = s.sessions.create(is_bot, r.conn.address);
     session = created.session;
     token = std::move(created.token);
+    if (decision && decision->name) {
+      const PeerId peer = session->peer_id;
+      s.claim_numbered_name(peer, *decision->name);
+      session = s.sessions.find(peer);
+      if (!session) return;
+    }
   }
   s.welcome(r, *session, token, resumed);
 }
+
+}  // namespace
 
 void Hub::State::welcome(Request& r, core::Session& session_ref, const std::string& token,
                          bool resumed) {
@@ -114,6 +173,16 @@ void Hub::State::welcome(Request& r, core::Session& session_ref, const std::stri
   s.send(r.conn.id, welcome, "welcome");
   // The resumed client has new peer connections to build: restart its pairs.
   if (member && member->p.has_media) s.introduce(*lobby, session->peer_id, true);
+}
+
+bool Hub::State::claim_numbered_name(const PeerId& peer, const std::string& base,
+                                     const std::string& fallback) {
+  constexpr int kTries = 50;
+  for (int i = 1; i <= kTries; ++i) {
+    const std::string name = i == 1 ? base : base + " " + std::to_string(i);
+    if (!auth.admin_rename(peer, name).error) return true;
+  }
+  return !fallback.empty() && !auth.admin_rename(peer, fallback).error;
 }
 
 void handle_set_name(Hub::State& s, Request& r) {

@@ -42,6 +42,10 @@ int status_of(ErrorCode code) {
     case ErrorCode::bot_quota: return 429;
     case ErrorCode::lobby_quota: return 429;
     case ErrorCode::internal_error: return 500;
+    case ErrorCode::forbidden:
+    case ErrorCode::denied: return 403;
+    case ErrorCode::hook_failed:
+    case ErrorCode::hook_timeout: return 503;
     default: return 400;
   }
 }
@@ -50,12 +54,13 @@ HttpResponse error_response(const Error& e) {
   JsonBuilder b;
   b.begin_object().str("code", protocol::to_string(e.code)).str("error", e.message);
   if (!e.field.empty()) b.str("field", e.field);
+  if (!e.reason.empty()) b.str("reason", e.reason);
   b.end_object();
   return HttpResponse{status_of(e.code), "application/json", b.take(), ""};
 }
 
 HttpResponse error_response(ErrorCode code, std::string message) {
-  return error_response(Error{code, std::move(message), {}, -1});
+  return error_response(Error{code, std::move(message), {}, -1, {}});
 }
 
 template <typename F>
@@ -207,13 +212,19 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
         // The admin creates lobbies for others: no per-address quota.
         const bool admin = !admin_token_.empty() &&
                            core::constant_time_equal(bearer_token(req.authorization), admin_token_);
-        auto created = create_lobby(s, doc, "", admin ? std::string() : address_key(req.address));
-        if (auto* e = std::get_if<Error>(&created)) return respond(error_response(*e));
-        const core::Lobby* lobby = std::get<core::Lobby*>(created);
-        return respond(json_response(201, [&](JsonBuilder& b) {
-          b.key("lobby");
-          protocol::write(b, lobby->info);
-        }));
+        protocol::CreateLobbyReq create;
+        if (auto e = protocol::decode(doc, create, s.limits)) return respond(error_response(*e));
+        auto done = [respond](std::variant<core::Lobby*, Error> created) {
+          if (auto* e = std::get_if<Error>(&created)) return respond(error_response(*e));
+          const core::Lobby* lobby = std::get<core::Lobby*>(created);
+          respond(json_response(201, [&](JsonBuilder& b) {
+            b.key("lobby");
+            protocol::write(b, lobby->info);
+          }));
+        };
+        // The admin's lobbies need no one's leave; everyone else's go through the host's hook.
+        if (admin) return done(create_lobby(s, create, "", ""));
+        return create_lobby_hooked(s, create, req.address, address_key(req.address), done);
       }
       return respond(error_response(ErrorCode::method_not_allowed, "Use GET or POST."));
     }
@@ -286,16 +297,13 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
       auto kind = doc.FindMember("kind");
       if (kind == doc.MemberEnd() || !kind->value.IsString())
         return respond(error_response(
-            Error{ErrorCode::bad_field, "\"kind\" must be a string.", "kind", -1}));
+            Error{ErrorCode::bad_field, "\"kind\" must be a string.", "kind", -1, {}}));
       std::string metadata;
       if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && !md->value.IsNull()) {
         if (!md->value.IsObject())
           return respond(error_response(
-              Error{ErrorCode::bad_field, "\"metadata\" must be a JSON object.", "metadata", -1}));
-        rapidjson::StringBuffer sb;
-        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-        md->value.Accept(w);
-        metadata.assign(sb.GetString(), sb.GetSize());
+              Error{ErrorCode::bad_field, "\"metadata\" must be a JSON object.", "metadata", -1, {}}));
+        metadata = protocol::to_json(md->value);
       }
       auto added = add_bot(s, p[0], std::string(kind->value.GetString(), kind->value.GetStringLength()),
                            p[1], metadata);
@@ -369,7 +377,7 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
                                             "\"password\" must be a string of 1 to " +
                                                 std::to_string(s.limits.max_password_bytes) +
                                                 " bytes.",
-                                            "password", -1}));
+                                            "password", -1, {}}));
       password.emplace(it->value.GetString(), it->value.GetStringLength());
     } else if (m != "DELETE") {
       return respond(error_response(ErrorCode::method_not_allowed, "Use PUT or DELETE."));

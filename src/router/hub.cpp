@@ -105,6 +105,12 @@ Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& 
 Hub::~Hub() = default;
 
 core::EventBus& Hub::events() { return state_->bus; }
+void Hub::set_hooks(Hooks hooks, std::function<void(std::function<void()>)> post) {
+  State& s = *state_;
+  s.hooks = std::move(hooks);
+  s.gate->set_post(std::move(post));
+}
+
 void Hub::set_provider_keys(const std::vector<std::string>& keys) { state_->bots.set_keys(keys); }
 Metrics& Hub::metrics() { return state_->metrics; }
 
@@ -120,6 +126,7 @@ void Hub::on_open(ConnId id, std::string_view address) {
   Conn c;
   c.id = id;
   c.address = address_key(address);
+  if (address != kInProcessAddress) c.remote = std::string(address);
   c.opened_ms = now;
   c.tokens = s.limits.rate_burst;
   c.flood_tokens = s.limits.rate_flood_burst;
@@ -158,7 +165,17 @@ void Hub::on_message(ConnId id, std::string_view text) {
   State& s = *state_;
   auto it = s.conns.find(id);
   if (it == s.conns.end() || it->second.closing) return;
-  s.dispatch(it->second, text);
+  Conn& c = it->second;
+  // Counted when it arrives, also when it has to wait behind a hook.
+  if (!s.take_token(c)) {
+    s.refuse_for_rate(c, text);
+    return;
+  }
+  if (c.held_by) {
+    s.hold(c, text);
+    return;
+  }
+  s.dispatch(c, text);
 }
 
 bool Hub::State::take_token(Conn& c) {
@@ -214,10 +231,6 @@ void Hub::State::refuse_for_rate(Conn& c, std::string_view text) {
 }
 
 void Hub::State::dispatch(Conn& c, std::string_view text) {
-  if (!take_token(c)) {
-    refuse_for_rate(c, text);
-    return;
-  }
   if (!protocol::valid_utf8(text)) {
     metrics.messages_in["invalid"]++;
     close_conn(c.id, CloseCode::invalid_payload, "message is not valid UTF-8");
@@ -273,6 +286,7 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
 void Hub::tick() {
   State& s = *state_;
   const TimeMs now = s.clock.now_ms();
+  s.tick_hooks();
   if (!s.unauthenticated.empty()) {
     std::vector<ConnId> late;
     for (ConnId id : s.unauthenticated) {
@@ -306,6 +320,94 @@ void Hub::shutdown() {
   for (const auto& [id, c] : s.conns) ids.push_back(id);
   for (ConnId id : ids) s.close_conn(id, CloseCode::going_away, "server shutting down");
   flush();
+}
+
+// --- hooks (hub_state.hpp: ask) ------------------------------------------------------
+
+Error denial_error(const Denial& d) {
+  // The host's reason when it is a code ([a-z0-9_]{1,64}), else the generic one.
+  bool code = !d.reason.empty() && d.reason.size() <= 64;
+  for (char ch : d.reason)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) code = false;
+  Error e = make_error(ErrorCode::denied, d.message.empty() ? "The server refused this request."
+                                                            : d.message);
+  e.reason = code ? d.reason : "denied";
+  return e;
+}
+
+void Hub::State::settle(std::uint64_t call, const std::function<void(Request&)>& go) {
+  auto it = pending_hooks.find(call);
+  if (it == pending_hooks.end()) return;  // answered already, or timed out
+  PendingHook p = std::move(it->second);
+  pending_hooks.erase(it);
+  auto c = conns.find(p.conn);
+  if (c == conns.end() || c->second.held_by != call) return;  // the client went meanwhile
+  Conn& conn = c->second;
+  conn.held_by = 0;
+  if (!conn.closing) {
+    core::Session* session = conn.peer.empty() ? nullptr : sessions.find(conn.peer);
+    static const rapidjson::Value kNoData(rapidjson::kObjectType);
+    Request r{conn, session, p.type, p.id_raw, kNoData};
+    go(r);
+  }
+  run_held(p.conn);
+}
+
+void Hub::State::settle_detached(std::uint64_t call, const std::function<void()>& go) {
+  auto it = pending_hooks.find(call);
+  if (it == pending_hooks.end()) return;
+  pending_hooks.erase(it);
+  go();
+}
+
+void Hub::State::settle_failed(std::uint64_t call, const Error& e) {
+  auto it = pending_hooks.find(call);
+  if (it == pending_hooks.end()) return;
+  if (it->second.conn) {
+    settle(call, [&](Request& r) { fail(r, e); });
+    return;
+  }
+  auto refuse = std::move(it->second.refuse);
+  pending_hooks.erase(it);
+  if (refuse) refuse(e);
+}
+
+void Hub::State::run_held(ConnId id) {
+  for (;;) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    Conn& c = it->second;
+    if (c.held_by || c.held.empty()) return;
+    if (c.closing) {
+      c.held.clear();
+      c.held_bytes = 0;
+      return;
+    }
+    std::string text = std::move(c.held.front());
+    c.held.pop_front();
+    c.held_bytes -= text.size();
+    dispatch(c, text);
+  }
+}
+
+void Hub::State::hold(Conn& c, std::string_view text) {
+  if (c.held.size() >= limits.max_held_messages ||
+      c.held_bytes + text.size() > limits.max_held_bytes) {
+    metrics.messages_in["rate_limited"]++;
+    close_conn(c.id, CloseCode::flooding, "too many messages waiting for the host's decision");
+    return;
+  }
+  c.held.emplace_back(text);
+  c.held_bytes += text.size();
+}
+
+void Hub::State::tick_hooks() {
+  const TimeMs now = clock.now_ms();
+  while (!pending_hooks.empty() && pending_hooks.begin()->second.deadline <= now) {
+    settle_failed(pending_hooks.begin()->first,
+                  make_error(ErrorCode::hook_timeout,
+                             "The server did not decide on this request in time; try again."));
+  }
 }
 
 void Hub::State::send(ConnId conn, const protocol::Frame& frame, std::string_view type) {

@@ -8,11 +8,13 @@
 #include "core/clock.hpp"
 #include "core/event_bus.hpp"
 #include "core/worker.hpp"
+#include "router/hooks.hpp"
 #include "router/metrics.hpp"
 #include "router/outbox.hpp"
 #include "store/store.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +58,10 @@ class Hub {
   void flush_to(std::uint64_t point) {
     if (point > commits_) flush();
   }
+
+  // The host's decision hooks (router/hooks.hpp). post runs a closure on the loop thread
+  // from any thread: the hooks' answers come back through it. Loop thread.
+  void set_hooks(Hooks hooks, std::function<void(std::function<void()>)> post);
 
   // Bot provider keys (ServerOptions::provider_keys; docs/bots.md).
   void set_provider_keys(const std::vector<std::string>& keys);

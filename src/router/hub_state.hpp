@@ -10,10 +10,16 @@
 #include "protocol/error_code.hpp"
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
+#include "router/hooks.hpp"
 #include "router/hub.hpp"
 
 #include <rapidjson/document.h>
 
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,12 +33,18 @@ struct Conn {
   PeerId peer;               // "" until authenticated as a client
   std::string provider;      // "" until registered as a bot provider (docs/bots.md)
   std::string address;       // address_key() of the peer: per-address limits; "" exempt
+  std::string remote;        // the peer's address as the transport gave it (for hooks)
   TimeMs opened_ms = 0;
   double tokens = 0;         // rate-limit bucket
   double flood_tokens = 0;   // messages it may still send while over the rate
   TimeMs refilled_ms = 0;    // of both buckets
   TimeMs rate_notice_ms = -1;  // when the last rate_limited error without an id went out
   bool closing = false;      // close requested; further messages are ignored
+  // While one of its requests waits for a host hook (Hub::State::ask), the connection's
+  // later messages wait too, in order, and run once the hook has answered.
+  std::uint64_t held_by = 0;      // the hook call it waits for; 0: none
+  std::deque<std::string> held;   // messages that arrived meanwhile
+  std::size_t held_bytes = 0;
 };
 
 // One inbound message while its handler runs.
@@ -68,6 +80,7 @@ class BotRelay final : public core::BotActions {
 struct Hub::State {
   State(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& out,
         core::Worker& worker);
+  ~State() { gate->close(); }
 
   const Limits limits;
   core::Clock& clock;
@@ -92,6 +105,54 @@ struct Hub::State {
   std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
   TimeMs next_lobby_tick = 0;
   TimeMs next_session_scan = 0;
+
+  // Host hooks (router/hooks.hpp) and the calls waiting for their answers, by call number:
+  // numbers grow with time and every call has the same timeout, so the first entry is the
+  // first to time out.
+  Hooks hooks;
+  std::shared_ptr<HookGate> gate = std::make_shared<HookGate>(nullptr);
+  struct PendingHook {
+    ConnId conn = 0;     // the connection that waits; 0 for a call without one (HTTP)
+    std::string type;    // of the request that waits
+    std::string id_raw;  // its id
+    TimeMs deadline = 0;
+    std::function<void(const Error&)> refuse;  // without a connection: tells the refusal
+  };
+  std::map<std::uint64_t, PendingHook> pending_hooks;
+  std::uint64_t hook_calls = 0;
+
+  // Asks a host hook about request r and holds r's connection until it answers (or its
+  // deadline passes). An allowing decision runs then(request, decision) on the loop thread
+  // later, with the connection, its session and the request's id (not its data: decode
+  // first, and look up again whatever may have changed meanwhile). A denial, a timeout, a
+  // throw or a dropped decision is answered with denied / hook_timeout / hook_failed. Must be
+  // the last thing a handler does with r.
+  template <class D, class Req, class Then>
+  void ask(Request& r, const std::function<void(const Req&, Decision<D>)>& hook, const Req& req,
+           Then then);
+  // The same for a request without a connection (HTTP): then(decision) when allowed, else
+  // refuse(error).
+  template <class D, class Req, class Then>
+  void ask_detached(const std::function<void(const Req&, Decision<D>)>& hook, const Req& req,
+                    Then then, std::function<void(const Error&)> refuse);
+  // Calls the hook for call number `call` (already in pending_hooks); allowed(decision) runs
+  // on the loop thread if it allows.
+  template <class D, class Req, class Allowed>
+  void invoke_hook(std::uint64_t call, const std::function<void(const Req&, Decision<D>)>& hook,
+                   const Req& req, Allowed allowed);
+  // The answer to hook call `call`: runs go with the waiting request unless the call is over
+  // (timed out) or its connection gone, then lets the connection's held messages run.
+  void settle(std::uint64_t call, const std::function<void(Request&)>& go);
+  // The same for a call without a connection.
+  void settle_detached(std::uint64_t call, const std::function<void()>& go);
+  // Refuses a hook call with its error (denied, deadline passed, hook failed).
+  void settle_failed(std::uint64_t call, const Error& e);
+  // Runs the connection's held messages until one waits for a hook again.
+  void run_held(ConnId conn);
+  // A message arriving while its connection waits for a hook; over the limits it closes the
+  // connection (4006).
+  void hold(Conn& c, std::string_view text);
+  void tick_hooks();
 
   // Sending. Every frame goes through send() so metrics see it.
   void send(ConnId conn, const protocol::Frame& frame, std::string_view type);
@@ -140,6 +201,10 @@ struct Hub::State {
   void write_bots(JsonBuilder& b, const LobbyId& lobby);
   // Bots in a non-persistent lobby without a person for bot_empty_lobby_ms leave.
   void tick_bots();
+  // Names a session `base`, or "base 2", "base 3", ... while those are taken, then
+  // `fallback` (when given). False when none could be claimed (e.g. base is not a valid name).
+  bool claim_numbered_name(const PeerId& peer, const std::string& base,
+                           const std::string& fallback = {});
   // A bot's job credential in auth: a new bot session, named after its kind.
   void auth_bot(Request& r, const std::string& credential);
   // After a bot session joined a lobby: its job is joined (or it was not a job's bot).
@@ -195,5 +260,78 @@ void write_dispatch_with_job(JsonBuilder& b, const core::BotManager& bots, const
 // HTTP); address: the client's address key, "" when exempt from the per-address quota.
 std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data,
                                                const PeerId& creator, const std::string& address);
+std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const protocol::CreateLobbyReq& req,
+                                               const PeerId& creator, const std::string& address);
+// POST /api/lobbies: through the create_lobby hook when the host set one (remote: the
+// client's address as the transport gave it); done runs on the loop thread, maybe later.
+void create_lobby_hooked(Hub::State& s, const protocol::CreateLobbyReq& req,
+                         const std::string& remote, const std::string& address,
+                         std::function<void(std::variant<core::Lobby*, Error>)> done);
+
+// A host's refusal as the client sees it (code "denied", the host's reason).
+Error denial_error(const Denial& d);
+
+template <class D, class Req, class Then>
+void Hub::State::ask(Request& r, const std::function<void(const Req&, Decision<D>)>& hook,
+                     const Req& req, Then then) {
+  const std::uint64_t call = ++hook_calls;
+  PendingHook& p = pending_hooks[call];
+  p.conn = r.conn.id;
+  p.type = std::string(r.type);
+  p.id_raw = r.id_raw;
+  p.deadline = clock.now_ms() + limits.hook_timeout_ms;
+  r.conn.held_by = call;
+  State* self = this;
+  invoke_hook(call, hook, req, [self, call, then](D& d) {
+    self->settle(call, [&](Request& waiting) { then(waiting, d); });
+  });
+}
+
+template <class D, class Req, class Then>
+void Hub::State::ask_detached(const std::function<void(const Req&, Decision<D>)>& hook,
+                              const Req& req, Then then,
+                              std::function<void(const Error&)> refuse) {
+  const std::uint64_t call = ++hook_calls;
+  PendingHook& p = pending_hooks[call];
+  p.deadline = clock.now_ms() + limits.hook_timeout_ms;
+  p.refuse = std::move(refuse);
+  State* self = this;
+  invoke_hook(call, hook, req, [self, call, then](D& d) {
+    self->settle_detached(call, [&] { then(d); });
+  });
+}
+
+template <class D, class Req, class Allowed>
+void Hub::State::invoke_hook(std::uint64_t call,
+                             const std::function<void(const Req&, Decision<D>)>& hook,
+                             const Req& req, Allowed allowed) {
+  std::shared_ptr<HookGate> g = gate;
+  State* self = this;
+  Decision<D> decision([g, self, call, allowed](std::optional<D> d) {
+    g->post([g, self, call, allowed, d = std::move(d)]() mutable {
+      if (!g->open()) return;  // the hub went meanwhile
+      if (!d) {
+        self->settle_failed(call, make_error(ErrorCode::hook_failed,
+                                             "The server could not decide on this request; "
+                                             "try again later."));
+      } else if (!d->allow) {
+        self->settle_failed(call, denial_error(d->denial));
+      } else {
+        allowed(*d);
+      }
+    });
+  });
+  bool threw = false;
+  try {
+    hook(req, decision);
+  } catch (...) {
+    threw = true;  // what it threw is the host's business, not the client's
+  }
+  if (threw && !decision.answered()) {
+    decision.resolve(D::denied("", {}));  // no later answer counts
+    settle_failed(call, make_error(ErrorCode::hook_failed,
+                                   "The server could not decide on this request; try again later."));
+  }
+}
 
 }  // namespace lobbykit::router
