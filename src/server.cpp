@@ -1,6 +1,7 @@
 #include <lobbykit/server.hpp>
 
 #include "core/clock.hpp"
+#include "hooks_json.hpp"
 #include "router/http_router.hpp"
 #include "router/hub.hpp"
 #include "protocol/messages.hpp"
@@ -279,6 +280,22 @@ void Server::on_create_lobby(CreateLobbyHook hook) {
   impl_->set_hook(&router::Hooks::create_lobby, std::move(hook));
 }
 void Server::on_chat(ChatHook hook) { impl_->set_hook(&router::Hooks::chat, std::move(hook)); }
+
+void Server::on_hook_json(const std::string& name, JsonHook hook) {
+  const bool remove = !hook;
+  if (name == "authenticate") {
+    on_authenticate(remove ? AuthHook() : detail::json_auth_hook(std::move(hook)));
+  } else if (name == "join") {
+    on_join(remove ? JoinHook() : detail::json_join_hook(std::move(hook)));
+  } else if (name == "create_lobby") {
+    on_create_lobby(remove ? CreateLobbyHook() : detail::json_create_lobby_hook(std::move(hook)));
+  } else if (name == "chat") {
+    on_chat(remove ? ChatHook() : detail::json_chat_hook(std::move(hook)));
+  } else {
+    throw std::invalid_argument("no hook named \"" + name +
+                                "\" (authenticate, join, create_lobby, chat)");
+  }
+}
 
 void Server::post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(impl_->mu);

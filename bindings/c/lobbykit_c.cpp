@@ -306,6 +306,11 @@ struct lk_client {
   Alive alive = make_alive();
 };
 
+// One pending decision of a C hook: lk_decision_resolve() answers and frees it.
+struct lk_decision {
+  lobbykit::Decision<lobbykit::JsonDecision> decision;
+};
+
 namespace {
 
 Server& server_of(const lk_server* s) {
@@ -440,6 +445,42 @@ int lk_server_subscribe(uint64_t* out_id, lk_server* server, lk_event_cb cb, voi
     const auto id = s.subscribe(
         [sink = std::move(sink)](const lobbykit::Event& e) { sink(lobbykit::event_to_json(e)); });
     if (out_id) *out_id = id;
+    return kOk;
+  });
+}
+
+int lk_server_set_hook(lk_server* server, int hook, lk_hook_cb cb, void* user_data) {
+  return guard([&] {
+    Server& s = server_of(server);
+    static const char* const kNames[] = {"authenticate", "join", "create_lobby", "chat"};
+    require(hook >= LK_HOOK_AUTHENTICATE && hook <= LK_HOOK_CHAT, "unknown hook");
+    lobbykit::JsonHook json_hook;
+    if (cb) {
+      json_hook = [cb, user_data, alive = server->alive](
+                      const std::string& request, lobbykit::Decision<lobbykit::JsonDecision> d) {
+        if (!alive->load()) return;  // unanswered: refused with hook_failed
+        auto* decision = new lk_decision{std::move(d)};
+        CallbackScope scope;
+        cb(request.c_str(), decision, user_data);
+      };
+    }
+    s.on_hook_json(kNames[hook], std::move(json_hook));
+    return kOk;
+  });
+}
+
+int lk_decision_resolve(lk_decision* decision, const char* decision_json) {
+  return guard([&] {
+    require(decision != nullptr, "decision is NULL");
+    std::unique_ptr<lk_decision> owned(decision);
+    const std::string json = decision_json ? decision_json : "{}";
+    rapidjson::Document doc;
+    doc.Parse(json.c_str(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      owned->decision.resolve(lobbykit::JsonDecision{json});  // refused with hook_failed
+      return fail(LK_ERR_INVALID, "decision_json is not a JSON object");
+    }
+    owned->decision.resolve(lobbykit::JsonDecision{json});
     return kOk;
   });
 }
@@ -673,7 +714,7 @@ int lk_client_wait_ready(char** out_json, lk_client* client, uint32_t timeout_ms
       Reply r;
       r.error = lobbykit::ClientError{
           "timeout", "The client was not ready within " + std::to_string(timeout_ms) + " ms.",
-          "", -1};
+          "", -1, ""};
       return r;
     }
     return ready.get();

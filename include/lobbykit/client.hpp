@@ -69,6 +69,7 @@ struct ClientError {
   std::string message;
   std::string field;                 // bad_field: which one, e.g. "data.name"
   std::int64_t retry_after_ms = -1;  // too_many_attempts, rate_limited: when to retry
+  std::string reason;                // denied: the host's reason code
 };
 
 class LOBBYKIT_API RequestError : public std::runtime_error {
@@ -164,7 +165,7 @@ LOBBYKIT_API std::string client_event_to_json(const ClientEvent& e);
 // "lobby" (object or null), "participants", "chat", "last_offset", "history_complete",
 // "last_error" (object or null)}. The C ABI and Python use this.
 LOBBYKIT_API std::string client_snapshot_to_json(const ClientSnapshot& s);
-// An error as a JSON object: {"code", "message", "field"?, "retry_after_ms"?}.
+// An error as a JSON object: {"code", "message", "field"?, "retry_after_ms"?, "reason"?}.
 LOBBYKIT_API std::string client_error_to_json(const ClientError& e);
 
 // A request's outcome: the result's data object as JSON text, or the error.

@@ -190,9 +190,20 @@ class Decision {
   std::shared_ptr<State> state_;
 };
 
+// A decision as a JSON object, for hooks spoken in JSON (Server::on_hook_json; the C ABI
+// and Python use them): {"allow": bool (default true), "reason", "message", and the fields
+// the hook may adjust}; docs/embedding.md "Hooks in JSON".
+struct JsonDecision {
+  std::string json = "{}";
+  static JsonDecision allowed() { return {}; }
+  static JsonDecision denied(std::string reason, std::string message = {});
+};
+
 using AuthHook = std::function<void(const AuthRequest&, Decision<AuthDecision>)>;
 using JoinHook = std::function<void(const JoinRequest&, Decision<JoinDecision>)>;
 using CreateLobbyHook = std::function<void(const CreateLobbyRequest&, Decision<CreateLobbyDecision>)>;
 using ChatHook = std::function<void(const ChatRequest&, Decision<ChatDecision>)>;
+// request_json: {"hook": "authenticate" | "join" | "create_lobby" | "chat", ...the request}.
+using JsonHook = std::function<void(const std::string& request_json, Decision<JsonDecision>)>;
 
 }  // namespace lobbykit

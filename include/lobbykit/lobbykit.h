@@ -146,6 +146,29 @@ LK_API int lk_server_unsubscribe(lk_server *server, uint64_t id);
  * dropped: fn never runs. */
 LK_API int lk_server_post(lk_server *server, void (*fn)(void *user_data), void *user_data);
 
+/* Decision hooks (docs/embedding.md "Hooks"): the host allows, denies or adjusts.
+ * cb runs on the server's loop thread with the request as JSON ({"hook": name, ...}) and a
+ * decision the host must answer exactly once with lk_decision_resolve(), from any thread,
+ * now or later; meanwhile that client's request (and its later messages) wait, everyone else
+ * is served. Unanswered after the hook timeout (limit hook_timeout_ms, 5 s), the client is
+ * refused with hook_timeout, but the decision still has to be resolved to free it. */
+typedef enum lk_hook {
+  LK_HOOK_AUTHENTICATE = 0,
+  LK_HOOK_JOIN = 1,
+  LK_HOOK_CREATE_LOBBY = 2,
+  LK_HOOK_CHAT = 3
+} lk_hook;
+typedef struct lk_decision lk_decision;
+typedef void (*lk_hook_cb)(const char *request_json, lk_decision *decision, void *user_data);
+/* Sets (cb not NULL) or removes (cb NULL) one hook; LK_ERR_INVALID for an unknown hook. */
+LK_API int lk_server_set_hook(lk_server *server, int hook, lk_hook_cb cb, void *user_data);
+/* Answers and frees the decision. decision_json: NULL (allow) or an object {"allow": bool,
+ * "reason": "code", "message": "sentence", ...adjustments: authenticate "name", "is_bot",
+ * "roles", "metadata"; create_lobby "name", "private", "persistent", "max_participants";
+ * chat "text"}. LK_ERR_INVALID when it is not such an object: the decision is still used up,
+ * and the client refused with hook_failed. */
+LK_API int lk_decision_resolve(lk_decision *decision, const char *decision_json);
+
 /* Bots (docs/bots.md): the admin HTTP API's operations, for the host. Safe from any thread,
  * callbacks included; each is durable when it returns. *out_json (may be NULL) receives a
  * string to lk_free: on LK_OK the result, on LK_ERR_REQUEST {"code", "message"} with a code

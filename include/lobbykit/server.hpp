@@ -80,6 +80,9 @@ class LOBBYKIT_API Server {
   void on_join(JoinHook hook);
   void on_create_lobby(CreateLobbyHook hook);
   void on_chat(ChatHook hook);
+  // The same in JSON (for bindings): name is "authenticate", "join", "create_lobby" or
+  // "chat" (std::invalid_argument otherwise); an empty hook removes it.
+  void on_hook_json(const std::string& name, JsonHook hook);
 
   // Bots (docs/bots.md): the same operations as the admin HTTP API. Safe from any thread,
   // event handlers included; each runs on the loop thread, is durable when it returns, and

@@ -2,6 +2,7 @@
 // ABI and Python), and RequestError.
 #include <lobbykit/client.hpp>
 
+#include "client/request_table.hpp"
 #include "protocol/json.hpp"
 #include "protocol/messages.hpp"
 
@@ -84,17 +85,12 @@ struct Fields {
     if (e.username_fragment) b.str("usernameFragment", *e.username_fragment);
     b.end_object();
   }
-  void operator()(const client_event::Error& e) const {
-    b.str("code", e.error.code).str("message", e.error.message);
-    if (!e.error.field.empty()) b.str("field", e.error.field);
-    if (e.error.retry_after_ms >= 0) b.num("retry_after_ms", e.error.retry_after_ms);
-  }
+  void operator()(const client_event::Error& e) const { client::write_client_error_fields(b, e.error); }
 };
 
 void write_error(JsonBuilder& b, const ClientError& e) {
-  b.begin_object().str("code", e.code).str("message", e.message);
-  if (!e.field.empty()) b.str("field", e.field);
-  if (e.retry_after_ms >= 0) b.num("retry_after_ms", e.retry_after_ms);
+  b.begin_object();
+  client::write_client_error_fields(b, e);
   b.end_object();
 }
 

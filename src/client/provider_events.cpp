@@ -1,6 +1,7 @@
 // Names and JSON forms of the bot provider's events and snapshot (Python uses these).
 #include <lobbykit/provider.hpp>
 
+#include "client/request_table.hpp"
 #include "protocol/json.hpp"
 
 #include <rapidjson/document.h>
@@ -53,11 +54,7 @@ struct Fields {
     b.str("job_id", e.job_id).str("reason", e.reason);
   }
   void operator()(const provider_event::Drain&) const {}
-  void operator()(const provider_event::Error& e) const {
-    b.str("code", e.error.code).str("message", e.error.message);
-    if (!e.error.field.empty()) b.str("field", e.error.field);
-    if (e.error.retry_after_ms >= 0) b.num("retry_after_ms", e.error.retry_after_ms);
-  }
+  void operator()(const provider_event::Error& e) const { client::write_client_error_fields(b, e.error); }
 };
 
 }  // namespace

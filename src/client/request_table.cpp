@@ -18,7 +18,15 @@ ClientError read_client_error(const rapidjson::Value& data) {
   if (e.message.empty()) e.message = "The server reported an error.";
   e.field = protocol::read_string(data, "field");
   e.retry_after_ms = protocol::read_int(data, "retry_after_ms", -1);
+  e.reason = protocol::read_string(data, "reason");
   return e;
+}
+
+void write_client_error_fields(protocol::JsonBuilder& b, const ClientError& e) {
+  b.str("code", e.code).str("message", e.message);
+  if (!e.field.empty()) b.str("field", e.field);
+  if (e.retry_after_ms >= 0) b.num("retry_after_ms", e.retry_after_ms);
+  if (!e.reason.empty()) b.str("reason", e.reason);
 }
 
 const rapidjson::Value& empty_json_object() {

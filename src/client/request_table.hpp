@@ -7,6 +7,7 @@
 
 #include "client/link.hpp"
 #include "protocol/envelope.hpp"
+#include "protocol/json.hpp"
 
 #include <rapidjson/document.h>
 
@@ -22,6 +23,8 @@ namespace lobbykit::client {
 // The ClientError an error frame's data carries ({"code", "error", "field"?,
 // "retry_after_ms"?}); a missing code is "internal_error".
 ClientError read_client_error(const rapidjson::Value& data);
+// Its fields, into an open JSON object: code, message, field?, retry_after_ms?, reason?.
+void write_client_error_fields(protocol::JsonBuilder& b, const ClientError& e);
 
 // The data of a failed request: {}.
 const rapidjson::Value& empty_json_object();

@@ -884,6 +884,120 @@ static void test_bots(void) {
   lk_server_free(server);
 }
 
+/* Hooks: a chat hook that answers at once (rewriting), a join hook answered later from
+ * this thread, and an authenticate hook that sees the client's own credential field. */
+typedef struct hook_box {
+  inbox requests;         /* every request_json the hooks saw */
+  pthread_mutex_t mu;
+  lk_decision *join;      /* the join decision waiting for this thread */
+} hook_box;
+
+static void on_chat_hook(const char *request, lk_decision *d, void *user) {
+  hook_box *h = user;
+  inbox_push(&h->requests, request);
+  if (strstr(request, "darn") != NULL)
+    lk_decision_resolve(d, "{\"text\":\"d*** (moderated)\"}");
+  else if (strstr(request, "spam") != NULL)
+    lk_decision_resolve(d, "{\"allow\":false,\"reason\":\"spam\",\"message\":\"No ads.\"}");
+  else if (strstr(request, "broken") != NULL)
+    CHECK(lk_decision_resolve(d, "not json") == LK_ERR_INVALID);
+  else
+    lk_decision_resolve(d, NULL);
+}
+
+static void on_join_hook(const char *request, lk_decision *d, void *user) {
+  hook_box *h = user;
+  pthread_mutex_lock(&h->mu);
+  h->join = d;
+  pthread_mutex_unlock(&h->mu);
+  inbox_push(&h->requests, request); /* after: whoever sees the request finds the decision */
+}
+
+static void test_hooks(void) {
+  lk_server *server = new_server(NULL);
+  lk_client *ada = NULL;
+  inbox events;
+  reply_box r;
+  hook_box h;
+  char *reply = NULL;
+  char lobby_id[64], data[128];
+  lk_decision *join = NULL;
+
+  inbox_init(&events);
+  inbox_init(&h.requests);
+  inbox_init(&r.replies);
+  pthread_mutex_init(&h.mu, NULL);
+  h.join = NULL;
+  r.calls = 0;
+  r.status = 1;
+  REQUIRE(server != NULL);
+  CHECK(lk_server_set_hook(server, 7, on_chat_hook, &h) == LK_ERR_INVALID);
+  CHECK(lk_server_set_hook(server, LK_HOOK_CHAT, on_chat_hook, &h) == LK_OK);
+  CHECK(lk_server_set_hook(server, LK_HOOK_JOIN, on_join_hook, &h) == LK_OK);
+  CHECK(lk_server_start(server) == LK_OK);
+
+  ada = new_client(server, 0, "Ada");
+  REQUIRE(ada != NULL);
+  lk_client_subscribe(NULL, ada, on_event, &events);
+  CHECK(connect_client(ada, &events, "Ada"));
+  CHECK(lk_client_request_wait(&reply, ada, "create_lobby", "{\"name\":\"Hooked\"}") == LK_OK);
+  REQUIRE(reply && json_string(reply, "id", lobby_id, sizeof lobby_id));
+  lk_free(reply);
+  reply = NULL;
+
+  /* The join waits for this thread's answer. */
+  snprintf(data, sizeof data, "{\"lobby_id\":\"%s\"}", lobby_id);
+  CHECK(lk_client_request(ada, "join_lobby", data, on_reply, &r) == LK_OK);
+  CHECK(inbox_wait(&h.requests, "\"hook\":\"join\"") >= 0);
+  CHECK(inbox_wait(&h.requests, "\"name\":\"Hooked\"") >= 0);
+  pthread_mutex_lock(&h.mu);
+  join = h.join;
+  h.join = NULL;
+  pthread_mutex_unlock(&h.mu);
+  REQUIRE(join != NULL);
+  CHECK(r.calls == 0);
+  CHECK(lk_decision_resolve(join, "{\"allow\":false,\"reason\":\"closed\",\"message\":\"Not yet.\"}") == LK_OK);
+  CHECK(inbox_wait(&r.replies, "\"reason\":\"closed\"") >= 0);
+  CHECK(inbox_wait(&r.replies, "\"code\":\"denied\"") >= 0);
+
+  /* Again, allowed this time. */
+  CHECK(lk_client_request(ada, "join_lobby", data, on_reply, &r) == LK_OK);
+  for (join = NULL; join == NULL;) {
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    pthread_mutex_lock(&h.mu);
+    join = h.join;
+    h.join = NULL;
+    pthread_mutex_unlock(&h.mu);
+    if (!join) nanosleep(&pause, NULL);
+  }
+  CHECK(lk_decision_resolve(join, NULL) == LK_OK);
+  CHECK(inbox_wait(&r.replies, "\"participants\"") >= 0);
+
+  /* Chat: rewritten, denied, and a decision that is not JSON (hook_failed). */
+  CHECK(lk_client_request_wait(NULL, ada, "chat", "{\"text\":\"darn it\"}") == LK_OK);
+  CHECK(inbox_wait(&events, "d*** (moderated)") >= 0);
+  CHECK(lk_client_request_wait(&reply, ada, "chat", "{\"text\":\"spam spam\"}") == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"reason\":\"spam\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+  CHECK(lk_client_request_wait(&reply, ada, "chat", "{\"text\":\"broken\"}") == LK_ERR_REQUEST);
+  CHECK(reply && strstr(reply, "\"code\":\"hook_failed\"") != NULL);
+  lk_free(reply);
+  reply = NULL;
+
+  /* Removed: chat goes through untouched. */
+  CHECK(lk_server_set_hook(server, LK_HOOK_CHAT, NULL, NULL) == LK_OK);
+  CHECK(lk_client_request_wait(NULL, ada, "chat", "{\"text\":\"darn again\"}") == LK_OK);
+  CHECK(inbox_wait(&events, "\"text\":\"darn again\"") >= 0);
+
+  lk_client_free(ada);
+  lk_server_free(server);
+  inbox_destroy(&events);
+  inbox_destroy(&h.requests);
+  inbox_destroy(&r.replies);
+  pthread_mutex_destroy(&h.mu);
+}
+
 /* ---- runner ------------------------------------------------------------------------ */
 
 typedef struct test_case {
@@ -907,6 +1021,7 @@ static const test_case kCases[] = {
     {"unsubscribe", test_unsubscribe},
     {"post", test_post},
     {"bots", test_bots},
+    {"hooks", test_hooks},
 };
 
 int main(int argc, char **argv) {

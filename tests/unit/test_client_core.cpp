@@ -1045,7 +1045,7 @@ TEST_CASE("client snapshot JSON form") {
   s.chat.push_back(ChatMessage{"L1", 3, "p1", "Ada", "hi", 7});
   s.last_offset = 3;
   s.history_complete = false;
-  s.last_error = ClientError{"rate_limited", "slow down", "", 11};
+  s.last_error = ClientError{"rate_limited", "slow down", "", 11, ""};
   CHECK(client_snapshot_to_json(s) ==
         R"({"state":"connected","peer_id":"p1","token":"t","name":"Ada","is_bot":false,)"
         R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
