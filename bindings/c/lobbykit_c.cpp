@@ -186,6 +186,9 @@ const LimitSetter kLimitSetters[] = {
     {"max_provider_jobs", [](Limits& l, const Value& v) { return set_uint(l.max_provider_jobs, v); }},
     {"max_bot_metadata_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_bot_metadata_bytes, v); }},
     {"allow_member_bots", [](Limits& l, const Value& v) { return set_bool(l.allow_member_bots, v); }},
+    {"hook_timeout_ms", [](Limits& l, const Value& v) { return set_uint(l.hook_timeout_ms, v); }},
+    {"max_held_messages", [](Limits& l, const Value& v) { return set_uint(l.max_held_messages, v); }},
+    {"max_held_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_held_bytes, v); }},
 };
 
 void apply_limits(Limits& limits, const char* json) {

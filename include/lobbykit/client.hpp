@@ -53,6 +53,10 @@ struct ClientOptions {
   // A bot's job credential (docs/bots.md, job_accept): the first session is made with
   // auth {"credential"} (a bot, named by the server); later connections resume it by token.
   std::string bot_credential;
+  // More fields for every auth message, as a JSON object ("" for none): what the server's
+  // authenticate hook asks for (an invitation code, say; docs/embedding.md). The client's
+  // own fields (token, credential, bot) are not overridden.
+  std::string auth_data_json;
   ReconnectPolicy reconnect;
   std::uint32_t request_timeout_ms = 10'000;  // a request without reply fails with "timeout"
   std::uint32_t connect_timeout_ms = 10'000;  // from opening a connection to its welcome

@@ -383,6 +383,17 @@ void ClientCore::send_auth(SteadyMs now) {
     b.str("credential", options_.bot_credential);
   else if (options_.is_bot)
     b.boolean("bot", true);
+  if (!options_.auth_data_json.empty()) {
+    rapidjson::Document extra;
+    extra.Parse(options_.auth_data_json.c_str(), options_.auth_data_json.size());
+    if (!extra.HasParseError() && extra.IsObject()) {
+      for (const auto& m : extra.GetObject()) {
+        const std::string_view key(m.name.GetString(), m.name.GetStringLength());
+        if (key == "token" || key == "credential" || key == "bot") continue;
+        b.raw(key, protocol::to_json(m.value));
+      }
+    }
+  }
   b.end_object();
   send_request("auth", b.take(), now,
                [this](const Reply& r, const rapidjson::Value& data, SteadyMs at) {
@@ -399,8 +410,10 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       send_auth(now);
       return;
     }
-    if (!is_transient(*r.error) && snap_.token.empty() && !options_.bot_credential.empty()) {
-      // A bot credential works once, until its join deadline: trying again cannot help.
+    if ((!is_transient(*r.error) && snap_.token.empty() && !options_.bot_credential.empty()) ||
+        r.error->code == "denied") {
+      // A bot credential works once, until its join deadline: trying again cannot help; a
+      // host that refused this client would refuse it again.
       active_ = false;
       abandon("auth failed", now);
       settle_ready(r);  // the outcome of starting: the credential's error

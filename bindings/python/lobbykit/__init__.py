@@ -12,13 +12,14 @@ Bots: lobbykit.BotProvider runs bots for a server (lobbykit.bots), lobbykit.medi
 them audio with aiortc. docs/python.md has the threading rules: which thread calls each callback, what a callback
 may call, and how shutdown works."""
 
-from . import bots, events, media, server_events
+from . import bots, events, hooks, media, server_events
 from ._lobbykit import ClientOptions, Limits, ReconnectPolicy, ServerOptions, __version__
 from .aio import AsyncClient, EventStream
 from .bots import BotProvider, JobContext, JobOffer
 from .client import Client
 from .errors import CLIENT_CODES, Error, RequestError, StartError
 from .events import ClientEvent
+from .hooks import Denied
 from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, Participant,
                     SessionDescription, Snapshot)
 from .server import Server
@@ -29,7 +30,7 @@ __all__ = [
     "Limits", "ServerOptions", "ReconnectPolicy", "ClientOptions",
     "Server", "Client", "AsyncClient", "EventStream",
     "BotProvider", "JobContext", "JobOffer", "bots", "media",
-    "Error", "StartError", "RequestError", "CLIENT_CODES",
+    "Error", "StartError", "RequestError", "CLIENT_CODES", "Denied", "hooks",
     "ClientEvent", "ServerEvent", "events", "server_events",
     "Participant", "Lobby", "ChatMessage", "ErrorInfo", "SessionDescription", "IceCandidate",
     "Snapshot",

@@ -31,6 +31,12 @@ class RequestError(Error):
         self.data: Dict[str, Any] = dict(data or {})
 
     @property
+    def reason(self) -> Optional[str]:
+        """With the code "denied": the host's own reason code (docs/embedding.md)."""
+        reason = self.data.get("reason")
+        return reason if isinstance(reason, str) else None
+
+    @property
     def error(self) -> ErrorInfo:
         return ErrorInfo(self.code, self.message, self.field, self.retry_after_ms)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Callable, Dict, Optional
 
@@ -10,6 +11,7 @@ from ._callbacks import Subscription, WeakCall
 from ._lobbykit import ServerOptions
 from ._options import with_overrides
 from .errors import RequestError
+from .hooks import Hook, native_hook
 from .server_events import ServerEvent, server_event_from_json
 
 
@@ -67,6 +69,40 @@ class Server:
         """After it returns the callback does not run again."""
         self._core.unsubscribe(sub_id)
         self._subscriptions.pop(sub_id, None)
+
+    # -- hooks (docs/embedding.md, "Hooks"; lobbykit.hooks) -------------------------------
+    # Each takes a function or an async def (which runs in the asyncio loop it is registered
+    # from, or loop=); None removes the hook. Safe from any thread.
+
+    def on_authenticate(self, hook: Optional[Hook], *,
+                        loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        """Decides on every auth: request {"hook", "address", "data" (the auth data without
+        token and password), "resume", "peer_id", "name", "is_bot"}; may set "name",
+        "is_bot", "roles", "metadata"."""
+        self._set_hook("authenticate", hook, loop)
+
+    def on_join(self, hook: Optional[Hook], *,
+                loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        """Decides on a session joining a lobby it is not in: request {"hook", "peer_id",
+        "name", "is_bot", "roles", "lobby" (the lobby object), "has_media"}."""
+        self._set_hook("join", hook, loop)
+
+    def on_create_lobby(self, hook: Optional[Hook], *,
+                        loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        """Decides on a new lobby (WebSocket or POST /api/lobbies): request {"hook",
+        "peer_id", "address", "name", "private", "persistent", "max_participants"}; may
+        change "name", "private", "persistent", "max_participants"."""
+        self._set_hook("create_lobby", hook, loop)
+
+    def on_chat(self, hook: Optional[Hook], *,
+                loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        """Decides on a chat message before it is stored and broadcast: request {"hook",
+        "peer_id", "name", "lobby_id", "text"}; may rewrite "text"."""
+        self._set_hook("chat", hook, loop)
+
+    def _set_hook(self, name: str, hook: Optional[Hook],
+                  loop: Optional[asyncio.AbstractEventLoop]) -> None:
+        self._core.set_hook(name, None if hook is None else native_hook(hook, loop))
 
     # -- bots (docs/bots.md) ---------------------------------------------------------------
     # The admin HTTP API's bot operations, for the host. Safe from any thread and from this

@@ -133,6 +133,11 @@ void bind_options(py::module_& m) {
              "A dispatch's metadata, bytes of JSON.")
       .field("allow_member_bots", &Limits::allow_member_bots,
              "Members may add_bot / remove_bot.")
+      .field("hook_timeout_ms", &Limits::hook_timeout_ms,
+             "A decision hook's answer deadline; then hook_timeout.")
+      .field("max_held_messages", &Limits::max_held_messages,
+             "A client's messages waiting behind a hook; more closes it (4006).")
+      .field("max_held_bytes", &Limits::max_held_bytes, "... and their bytes.")
       .finish();
 
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
@@ -169,6 +174,8 @@ void bind_options(py::module_& m) {
       .field("is_bot", &ClientOptions::is_bot, "Mark a new session as a bot.")
       .field("bot_credential", &ClientOptions::bot_credential,
              "A bot job's credential (BotProvider): the first session authenticates with it.")
+      .field("auth_data_json", &ClientOptions::auth_data_json,
+             "More auth fields as a JSON object text, for the server's authenticate hook.")
       .field("reconnect", &ClientOptions::reconnect, "A ReconnectPolicy.")
       .field("request_timeout_ms", &ClientOptions::request_timeout_ms,
              "A request without reply fails with 'timeout'.")

@@ -2,6 +2,9 @@
 #include "py_server.hpp"
 
 #include <lobbykit/events.hpp>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -48,9 +51,78 @@ void PyServer::unsubscribe(std::uint64_t id) {
 void PyServer::drop_callbacks() {
   for (auto& entry : callbacks_) entry.second->drop();
   callbacks_.clear();
+  for (auto& entry : hooks_) entry.second->drop();
+  hooks_.clear();
+}
+
+namespace {
+
+// A hook's decision as Python holds it: answered once with resolve(json), or given up with
+// fail() (the client is refused with hook_failed); dropping it unanswered does the same.
+class PyDecision {
+ public:
+  explicit PyDecision(Decision<JsonDecision> d) : d_(std::move(d)) {}
+  void resolve(std::string json) {
+    std::optional<Decision<JsonDecision>> d = take();
+    if (d) d->resolve(JsonDecision{std::move(json)});
+  }
+  void fail() { take(); }
+  bool answered() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !d_ || d_->answered();
+  }
+
+ private:
+  std::optional<Decision<JsonDecision>> take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::optional<Decision<JsonDecision>> d = std::move(d_);
+    d_.reset();
+    return d;
+  }
+  std::mutex mu_;
+  std::optional<Decision<JsonDecision>> d_;
+};
+
+}  // namespace
+
+void PyServer::set_hook(const std::string& name, py::object callback) {
+  JsonHook hook;
+  std::shared_ptr<PyCallback> cb;
+  if (!callback.is_none()) {
+    cb = std::make_shared<PyCallback>(std::move(callback));
+    hook = [cb](const std::string& request, Decision<JsonDecision> d) {
+      auto decision = std::make_shared<PyDecision>(std::move(d));
+      // A callback that raises, or is gone, leaves the decision to Python's garbage
+      // collector or to this closure: unanswered, it refuses with hook_failed.
+      cb->call([&request, decision] { return py::make_tuple(request, decision); });
+    };
+  }
+  {
+    GilReleased released;
+    try {
+      server_->on_hook_json(name, std::move(hook));
+    } catch (const std::invalid_argument& e) {
+      py::gil_scoped_acquire gil;
+      throw py::value_error(e.what());
+    }
+  }
+  auto old = hooks_.find(name);
+  if (old != hooks_.end()) {
+    old->second->drop();
+    hooks_.erase(old);
+  }
+  if (cb) hooks_[name] = std::move(cb);
 }
 
 void bind_server(py::module_& m) {
+  py::class_<PyDecision, std::shared_ptr<PyDecision>>(
+      m, "HookDecision", "A hook's pending decision: answer it once, from any thread.")
+      .def("resolve", &PyDecision::resolve, py::arg("decision_json"),
+           py::call_guard<GilReleased>(),
+           "Answers with a decision object as JSON text; later answers are ignored.")
+      .def("fail", &PyDecision::fail, py::call_guard<GilReleased>(),
+           "Gives up: the client is refused with hook_failed.")
+      .def_property_readonly("answered", &PyDecision::answered);
   py::class_<PyServer>(m, "Server",
                        "The lobbykit server, embedded (the lobbykit.Server wrapper is the "
                        "public class). Event callbacks get the event as JSON text, on the "
@@ -84,6 +156,8 @@ void bind_server(py::module_& m) {
            "callback(json_text) runs on the server's loop thread for every event. Returns an id.")
       .def("unsubscribe", &PyServer::unsubscribe, py::arg("id"),
            "After it returns the callback does not run again.")
+      .def("set_hook", &PyServer::set_hook, py::arg("name"), py::arg("callback"),
+           "callback(request_json, decision) runs on the loop thread; None removes the hook.")
       .def(
           "add_bot",
           [](PyServer& s, const std::string& lobby_id, const std::string& kind,

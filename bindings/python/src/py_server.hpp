@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <lobbykit/server.hpp>
 #include <map>
+#include <string>
 #include <memory>
 
 #include "py_callback.hpp"
@@ -24,10 +25,14 @@ class PyServer {
   std::uint64_t subscribe(py::object callback);
   void unsubscribe(std::uint64_t id);
   void drop_callbacks();
+  // Sets (callback not None) or removes a decision hook by name; callback(request_json,
+  // decision) runs on the loop thread. ValueError for an unknown name.
+  void set_hook(const std::string& name, py::object callback);
 
  private:
   std::unique_ptr<Server> server_;
   std::map<std::uint64_t, std::shared_ptr<PyCallback>> callbacks_;  // GIL
+  std::map<std::string, std::shared_ptr<PyCallback>> hooks_;        // GIL
 };
 
 }  // namespace lobbykit::python
