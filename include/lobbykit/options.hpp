@@ -59,6 +59,11 @@ struct Limits {
   std::uint32_t max_provider_jobs = 1'000;      // the largest max_jobs a provider may offer
   std::size_t max_bot_metadata_bytes = 4 * 1024; // a dispatch's metadata, as JSON
   bool allow_member_bots = true;                // members may add_bot / remove_bot
+
+  // Access tokens (docs/embedding.md, "Access tokens and roles").
+  std::size_t max_metadata_bytes = 4 * 1024;    // a session's metadata (a token's "metadata"),
+                                                // bytes of JSON
+  std::uint32_t token_skew_ms = 30'000;         // clock skew allowed on "exp" and "nbf"
 };
 
 struct ServerOptions {
@@ -72,6 +77,13 @@ struct ServerOptions {
   // hashes are kept. Empty: providers are refused.
   std::vector<std::string> provider_keys;
   Limits limits;
+  // Access tokens (docs/embedding.md): the HMAC-SHA256 secret, at least 32 bytes
+  // (kMinTokenSecretBytes in token.hpp; shorter: StartError). Empty: tokens are off and an
+  // auth with one is refused (invalid_access_token).
+  std::string token_secret;
+  // Every client auth needs a valid access token (access_token_required without one); bot
+  // sessions made with a job credential, and bot providers, are exempt.
+  bool require_token = false;
 };
 
 }  // namespace lobbykit

@@ -40,6 +40,9 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::provider_not_found: return "provider_not_found";
     case ErrorCode::job_not_found: return "job_not_found";
     case ErrorCode::forbidden: return "forbidden";
+    case ErrorCode::invalid_access_token: return "invalid_access_token";
+    case ErrorCode::access_token_expired: return "access_token_expired";
+    case ErrorCode::access_token_required: return "access_token_required";
     case ErrorCode::internal_error: return "internal_error";
   }
   return "internal_error";

@@ -14,10 +14,6 @@ using protocol::CloseCode;
 
 namespace {
 
-// Bot names: the kind, numbered when the name is taken ("assistant 2"). Past this many
-// tries the bot gets "bot <peer id>", which no one else can hold.
-constexpr int kBotNameTries = 50;
-
 void write_job(JsonBuilder& b, const core::BotJob& job) {
   b.begin_object()
       .str("job_id", job.id)
@@ -231,13 +227,9 @@ void Hub::State::auth_bot(Request& r, const std::string& credential) {
   auto created = sessions.create(true, "");
   core::Session* session = created.session;
   const PeerId peer = session->peer_id;
-  for (int i = 1; i <= kBotNameTries + 1; ++i) {
-    const std::string name = i > kBotNameTries ? "bot " + peer
-                             : i == 1          ? kind
-                                               : kind + " " + std::to_string(i);
-    auto outcome = auth.admin_rename(peer, name);
-    if (!outcome.error) break;
-  }
+  // The kind, numbered when taken ("assistant 2"); at last "bot <peer id>", which no one
+  // else can hold.
+  give_numbered_name(*this, peer, kind, "bot " + peer);
   if (core::Dispatch* still = bots.find(dispatch_id)) bots.bot_authenticated(*still, peer);
   session = sessions.find(peer);
   if (!session) return;

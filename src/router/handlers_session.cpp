@@ -36,6 +36,12 @@ void handle_auth(Hub::State& s, Request& r) {
     s.auth_bot(r, *req.credential);
     return;
   }
+  auto access = verify_auth_token(s, req);
+  if (auto* e = std::get_if<Error>(&access)) {
+    s.fail(r, *e);
+    return;
+  }
+  const auto& claims = std::get<std::optional<core::AccessClaims>>(access);
   core::Session* session = nullptr;
   std::string token;
   const bool resumed = req.token.has_value();
@@ -71,6 +77,7 @@ void handle_auth(Hub::State& s, Request& r) {
     auto created = s.sessions.create(req.is_bot, r.conn.address);
     session = created.session;
     token = std::move(created.token);
+    if (claims) apply_access_claims(s, *session, *claims);
   }
   s.welcome(r, *session, token, resumed);
 }
@@ -100,7 +107,11 @@ void Hub::State::welcome(Request& r, core::Session& session_ref, const std::stri
         .boolean("is_bot", session->is_bot)
         .boolean("resumed", resumed)
         .boolean("name_protected", !session->name.empty() && s.auth.is_protected(session->name))
-        .num("protocol_version", protocol::kProtocolVersion);
+        .num("protocol_version", protocol::kProtocolVersion)
+        .str("user_id", session->user_id);
+    b.begin_array("roles");
+    for (const auto& role : session->roles) b.value(role);
+    b.end_array();
     b.key("lobby");
     if (lobby) {
       b.begin_object();

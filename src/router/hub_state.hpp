@@ -2,6 +2,7 @@
 // functions the route table points at. Only router/*.cpp include this.
 #pragma once
 
+#include "core/access_token.hpp"
 #include "core/auth_manager.hpp"
 #include "core/bot_manager.hpp"
 #include "core/lobby_manager.hpp"
@@ -92,6 +93,8 @@ struct Hub::State {
   std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
   TimeMs next_lobby_tick = 0;
   TimeMs next_session_scan = 0;
+  std::string token_secret;    // ServerOptions::token_secret ("" : access tokens off)
+  bool require_token = false;  // ServerOptions::require_token
 
   // Sending. Every frame goes through send() so metrics see it.
   void send(ConnId conn, const protocol::Frame& frame, std::string_view type);
@@ -195,5 +198,29 @@ void write_dispatch_with_job(JsonBuilder& b, const core::BotManager& bots, const
 // HTTP); address: the client's address key, "" when exempt from the per-address quota.
 std::variant<core::Lobby*, Error> create_lobby(Hub::State& s, const rapidjson::Value& data,
                                                const PeerId& creator, const std::string& address);
+
+// Access tokens (router/identity.cpp; docs/protocol.md, "Access tokens").
+// The auth's access token, checked before any session is made: the claims of a valid one
+// for a new session; nothing when it has none and needs none, or on a resume (a resume keeps
+// its identity); or the error to answer: invalid_access_token, access_token_expired,
+// access_token_required (require_token, no token), invalid_access_token for a resume with a
+// valid token of another user.
+std::variant<std::optional<core::AccessClaims>, Error> verify_auth_token(
+    Hub::State& s, const protocol::AuthReq& req);
+// A new session takes the claims: user id, roles, metadata, its only lobby, and the
+// token's name (numbered, as bot names are, when another session holds it).
+void apply_access_claims(Hub::State& s, core::Session& session, const core::AccessClaims& claims);
+// Gives peer the name `base`, or "base 2", "base 3", ... while those are taken; after
+// kNumberedNameTries, `fallback` (a name no one else can hold, e.g. with the peer id).
+void give_numbered_name(Hub::State& s, const PeerId& peer, const std::string& base,
+                        const std::string& fallback);
+// forbidden when the session's access token allows only another lobby.
+std::optional<Error> lobby_allowed(const core::Session& session, const LobbyId& lobby);
+
+// Roles with effects (router/handlers_roles.cpp; docs/protocol.md, "Roles").
+constexpr std::string_view kModeratorRole = "moderator";  // may kick_member, mute_member
+constexpr std::string_view kListenerRole = "listener";    // may not publish audio or video
+void handle_kick_member(Hub::State& s, Request& r);
+void handle_mute_member(Hub::State& s, Request& r);
 
 }  // namespace lobbykit::router

@@ -133,6 +133,10 @@ void bind_options(py::module_& m) {
              "A dispatch's metadata, bytes of JSON.")
       .field("allow_member_bots", &Limits::allow_member_bots,
              "Members may add_bot / remove_bot.")
+      .field("max_metadata_bytes", &Limits::max_metadata_bytes,
+             "A session's metadata (an access token's 'metadata'), bytes of JSON.")
+      .field("token_skew_ms", &Limits::token_skew_ms,
+             "Clock skew allowed on an access token's 'exp' and 'nbf'.")
       .finish();
 
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
@@ -147,6 +151,10 @@ void bind_options(py::module_& m) {
       .field("provider_keys", &ServerOptions::provider_keys,
              "Bot provider keys (a list; each a key or 'sha256:HEX'); empty refuses providers.")
       .field("limits", &ServerOptions::limits, "A Limits.")
+      .field("token_secret", &ServerOptions::token_secret,
+             "Access tokens' HMAC-SHA256 secret, at least 32 bytes; empty: tokens are off.")
+      .field("require_token", &ServerOptions::require_token,
+             "Every client auth needs a valid access token (job-credential bots exempt).")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
