@@ -381,6 +381,8 @@ void ClientCore::send_auth(SteadyMs now) {
     b.str("token", snap_.token);
   else if (!options_.bot_credential.empty())
     b.str("credential", options_.bot_credential);
+  else if (!options_.access_token.empty())
+    b.str("access_token", options_.access_token).boolean("bot", options_.is_bot);
   else if (options_.is_bot)
     b.boolean("bot", true);
   b.end_object();
@@ -399,8 +401,13 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       send_auth(now);
       return;
     }
-    if (!is_transient(*r.error) && snap_.token.empty() && !options_.bot_credential.empty()) {
-      // A bot credential works once, until its join deadline: trying again cannot help.
+    const std::string& code = r.error->code;
+    const bool token_refused = code == "invalid_access_token" ||
+                               code == "access_token_expired" || code == "access_token_required";
+    if (!is_transient(*r.error) && snap_.token.empty() &&
+        (!options_.bot_credential.empty() || token_refused)) {
+      // A bot credential works once, until its join deadline; an access token refused now
+      // (or a missing one) is refused again: trying again cannot help.
       active_ = false;
       abandon("auth failed", now);
       settle_ready(r);  // the outcome of starting: the credential's error

@@ -182,6 +182,9 @@ void bind_options(py::module_& m) {
              "A request without reply fails with 'timeout'.")
       .field("connect_timeout_ms", &ClientOptions::connect_timeout_ms,
              "From opening a connection to its welcome.")
+      .field("access_token", &ClientOptions::access_token,
+             "A host-minted access token (lobbykit.mint_access_token): a new session is made "
+             "with it.")
       .finish();
 }
 
