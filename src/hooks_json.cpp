@@ -143,7 +143,19 @@ AuthHook json_auth_hook(JsonHook hook) {
     std::string json = request_json("authenticate", [&](JsonBuilder& b) {
       b.str("address", q.address).raw("data", q.data_json.empty() ? "{}" : q.data_json)
           .boolean("resume", q.resume).str("peer_id", q.peer_id).str("name", q.name)
-          .boolean("is_bot", q.is_bot);
+          .boolean("is_bot", q.is_bot).str("user_id", q.user_id);
+      write_words(b, "roles", q.roles);
+      b.key("claims");
+      if (q.claims) {
+        const AccessClaims& c = *q.claims;
+        b.begin_object().str("sub", c.user_id).str("name", c.name);
+        write_words(b, "roles", c.roles);
+        b.raw("metadata", c.metadata_json.empty() ? "{}" : c.metadata_json)
+            .str("lobby", c.lobby_id).num("exp", c.expires_s).num("nbf", c.not_before_s)
+            .num("iat", c.issued_at_s).end_object();
+      } else {
+        b.w().Null();
+      }
     });
     ask_json(hook, std::move(json), std::move(d), [](Reader& r, AuthDecision& out) {
       r.text("name", out.name);

@@ -1,4 +1,5 @@
 #include <lobbykit/server.hpp>
+#include <lobbykit/token.hpp>
 
 #include "core/clock.hpp"
 #include "hooks_json.hpp"
@@ -75,6 +76,10 @@ struct Server::Impl {
 
   explicit Impl(ServerOptions options) {
     const Limits& limits = options.limits;
+    if (!options.token_secret.empty() && options.token_secret.size() < kMinTokenSecretBytes)
+      throw StartError("the access token secret is " + std::to_string(options.token_secret.size()) +
+                       " bytes; it must be at least " + std::to_string(kMinTokenSecretBytes) +
+                       " (e.g. 32 random bytes, hex-encoded)");
     try {
       store = options.store_path.empty() ? store::make_memory_store()
                                          : store::make_sqlite_store(options.store_path);
@@ -95,6 +100,7 @@ struct Server::Impl {
       throw StartError("cannot load the store " + options.store_path + ": " + e.what());
     }
     hub->set_provider_keys(options.provider_keys);
+    hub->set_token_options(options.token_secret, options.require_token);
     http = std::make_unique<router::HttpRouter>(*hub, options.admin_token, options.static_dir);
     transport->attach(*hub, *http);
     in_process->attach(*hub, [t](std::function<void()> fn) { return t->post(std::move(fn)); });

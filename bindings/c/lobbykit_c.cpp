@@ -5,8 +5,11 @@
 
 #include <lobbykit/client.hpp>
 #include <lobbykit/server.hpp>
+#include <lobbykit/token.hpp>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <chrono>
@@ -189,6 +192,8 @@ const LimitSetter kLimitSetters[] = {
     {"hook_timeout_ms", [](Limits& l, const Value& v) { return set_uint(l.hook_timeout_ms, v); }},
     {"max_held_messages", [](Limits& l, const Value& v) { return set_uint(l.max_held_messages, v); }},
     {"max_held_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_held_bytes, v); }},
+    {"max_metadata_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_metadata_bytes, v); }},
+    {"token_skew_ms", [](Limits& l, const Value& v) { return set_uint(l.token_skew_ms, v); }},
 };
 
 void apply_limits(Limits& limits, const char* json) {
@@ -213,11 +218,19 @@ void check_version(unsigned version, unsigned known, const char* what) {
                                      " (start from the _INIT macro or the _init() function)");
 }
 
-// Version 1 of lk_server_options is version 2 without provider_keys.
+// Version 1 of lk_server_options ends before provider_keys, version 2 before token_secret.
 constexpr std::size_t kServerOptionsV1Size = offsetof(lk_server_options, provider_keys);
+constexpr std::size_t kServerOptionsV2Size = offsetof(lk_server_options, token_secret);
 
 void check_server_options_version(unsigned version) {
-  if (version != 1) check_version(version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+  if (version != 1 && version != 2)
+    check_version(version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+}
+
+std::size_t server_options_size(unsigned version) {
+  return version == 1 ? kServerOptionsV1Size
+         : version == 2 ? kServerOptionsV2Size
+                        : sizeof(lk_server_options);
 }
 
 ServerOptions to_cpp(const lk_server_options* o) {
@@ -245,6 +258,10 @@ ServerOptions to_cpp(const lk_server_options* o) {
       start = end + 1;
     }
   }
+  if (o->version >= 3) {
+    if (o->token_secret) out.token_secret = o->token_secret;
+    out.require_token = o->require_token != 0;
+  }
   return out;
 }
 
@@ -264,6 +281,53 @@ ClientOptions to_cpp(const lk_client_options* o) {
   if (o->request_timeout_ms) out.request_timeout_ms = o->request_timeout_ms;
   if (o->connect_timeout_ms) out.connect_timeout_ms = o->connect_timeout_ms;
   return out;
+}
+
+// lk_mint_access_token's claims object (lobbykit.h) as AccessClaims.
+lobbykit::AccessClaims claims_from_json(const char* json) {
+  rapidjson::Document d;
+  d.Parse(json);
+  require(!d.HasParseError() && d.IsObject(), "claims_json is not a JSON object");
+  lobbykit::AccessClaims c;
+  auto text = [](const rapidjson::Value& v, const std::string& name) {
+    require(v.IsString(), ("claims_json: \"" + name + "\" must be a string").c_str());
+    return std::string(v.GetString(), v.GetStringLength());
+  };
+  auto seconds = [](const rapidjson::Value& v, const std::string& name) {
+    require(v.IsInt64(), ("claims_json: \"" + name + "\" must be whole seconds").c_str());
+    return v.GetInt64();
+  };
+  bool has_user = false;
+  for (const auto& m : d.GetObject()) {
+    const std::string name(m.name.GetString(), m.name.GetStringLength());
+    if (name == "user_id") {
+      c.user_id = text(m.value, name);
+      has_user = true;
+    } else if (name == "name") {
+      c.name = text(m.value, name);
+    } else if (name == "lobby") {
+      c.lobby_id = text(m.value, name);
+    } else if (name == "roles") {
+      require(m.value.IsArray(), "claims_json: \"roles\" must be an array of strings");
+      for (const auto& r : m.value.GetArray()) c.roles.push_back(text(r, "roles"));
+    } else if (name == "metadata") {
+      require(m.value.IsObject(), "claims_json: \"metadata\" must be an object");
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      m.value.Accept(w);
+      c.metadata_json.assign(sb.GetString(), sb.GetSize());
+    } else if (name == "exp") {
+      c.expires_s = seconds(m.value, name);
+    } else if (name == "nbf") {
+      c.not_before_s = seconds(m.value, name);
+    } else if (name == "iat") {
+      c.issued_at_s = seconds(m.value, name);
+    } else {
+      require(false, ("claims_json: unknown claim \"" + name + "\"").c_str());
+    }
+  }
+  require(has_user, "claims_json: \"user_id\" is required");
+  return c;
 }
 
 // The reply as lk_reply_cb sees it: status and JSON text.
@@ -386,8 +450,8 @@ int lk_server_options_init(lk_server_options* opts, unsigned version) {
     require(opts != nullptr, "opts is NULL");
     check_server_options_version(version);
     const lk_server_options defaults LK_SERVER_OPTIONS_INIT;
-    // A version-1 caller's struct ends before provider_keys: write only what it has.
-    std::memcpy(opts, &defaults, version == 1 ? kServerOptionsV1Size : sizeof defaults);
+    // An older caller's struct ends earlier: write only what it has.
+    std::memcpy(opts, &defaults, server_options_size(version));
     opts->version = version;
     return kOk;
   });
@@ -547,6 +611,21 @@ int lk_server_post(lk_server* server, void (*fn)(void*), void* user_data) {
       CallbackScope scope;
       fn(user_data);
     });
+    return kOk;
+  });
+}
+
+// ---- access tokens -----------------------------------------------------------------------
+
+int lk_mint_access_token(char** out_token, const char* secret, const char* claims_json,
+                         int64_t ttl_s) {
+  return guard([&] {
+    require(out_token != nullptr, "out_token is NULL");
+    *out_token = nullptr;
+    require(secret != nullptr, "secret is NULL");
+    require(claims_json != nullptr, "claims_json is NULL");
+    *out_token = copy_out(lobbykit::mint_access_token(secret, claims_from_json(claims_json),
+                                                      ttl_s > 0 ? ttl_s : 3600));
     return kOk;
   });
 }

@@ -1,5 +1,6 @@
 // lobbykit-server: the bundled signaling server. Every ServerOptions and Limits field has a
 // flag; --help lists them with their defaults. SIGINT / SIGTERM shut it down cleanly.
+// `lobbykit-server token ...` mints an access token instead (token --help).
 #include <lobbykit/lobbykit.hpp>
 
 #include <pthread.h>
@@ -11,7 +12,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <fstream>
+#include <iterator>
 #include <limits>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -53,6 +57,17 @@ std::string to_text(T v) {
   std::ostringstream os;
   os << v;
   return os.str();
+}
+
+// The access token secret from a file: its whole content, without the line end(s) after it.
+// Returns "" or an error sentence.
+std::string read_secret_file(const std::string& path, std::string& secret) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return "cannot read the token secret file '" + path + "'";
+  secret.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) return "the token secret file '" + path + "' is empty";
+  return {};
 }
 
 // A flag setting an unsigned Limits field.
@@ -157,6 +172,20 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  }
                  std::fclose(file);
                  return {};
+               }});
+  f.push_back({"--token-secret-file", "FILE",
+               "access tokens' HMAC-SHA256 secret (at least 32 bytes), the file's content "
+               "without its final line end; also LOBBYKIT_TOKEN_SECRET. Not a flag value: "
+               "any user can read a process's arguments (default none: tokens are off)",
+               [](lobbykit::ServerOptions& o, const std::string& v) {
+                 return read_secret_file(v, o.token_secret);
+               }});
+  f.push_back({"--require-token", nullptr,
+               "every client auth needs a valid access token (bots with a job credential "
+               "are exempt)",
+               [](lobbykit::ServerOptions& o, const std::string&) {
+                 o.require_token = true;
+                 return std::string();
                }});
   f.push_back({"--static", "DIR",
                "directory served at / (default " + (web.empty() ? std::string("none") : web) +
@@ -269,6 +298,10 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                          "bot dispatches per server", 0));
   f.push_back(limit_flag("--max-providers", "N", &Limits::max_providers,
                          "bot provider connections per server", 0));
+  f.push_back(limit_flag("--max-metadata-bytes", "N", &Limits::max_metadata_bytes,
+                         "largest metadata of an access token, bytes of JSON", 0));
+  f.push_back(limit_flag("--token-skew-ms", "MS", &Limits::token_skew_ms,
+                         "clock skew allowed on an access token's exp and nbf, ms", 0));
   f.push_back({"--no-member-bots", nullptr, "lobby members may not add or remove bots",
                [](lobbykit::ServerOptions& o, const std::string&) {
                  o.limits.allow_member_bots = false;
@@ -281,7 +314,8 @@ void print_help(const std::vector<Flag>& flags) {
   std::printf(
       "Usage: lobbykit-server [FLAGS]\n"
       "Runs the lobbykit signaling server: WebSocket clients on /ws, the HTTP API under\n"
-      "/api, static files at /. Flags take their value as --flag VALUE or --flag=VALUE.\n\n");
+      "/api, static files at /. Flags take their value as --flag VALUE or --flag=VALUE.\n"
+      "`lobbykit-server token --help`: mint an access token for this server's users.\n\n");
   for (const Flag& f : flags) {
     std::string left = std::string("  ") + f.name + (f.value ? std::string(" ") + f.value : "");
     if (left.size() < 28) left.resize(28, ' ');
@@ -319,7 +353,76 @@ std::string parse(int argc, char** argv, const std::vector<Flag>& flags,
   }
   if (o.limits.min_password_bytes > o.limits.max_password_bytes)
     return "--min-password-bytes must not exceed --max-password-bytes";
+  if (o.require_token && o.token_secret.empty())
+    return "--require-token needs a secret (--token-secret-file or LOBBYKIT_TOKEN_SECRET)";
   return {};
+}
+
+const char* kTokenUsage =
+    "Usage: lobbykit-server token --user ID [--name NAME] [--role ROLE]... [--lobby LOBBY_ID]\n"
+    "                             [--metadata JSON] [--ttl S] [--secret-file FILE]\n"
+    "Prints an access token (an HS256 JWT) for the server with that secret: the session it\n"
+    "starts has the user id, display name, roles and metadata given, may join only LOBBY_ID\n"
+    "when given, and the token expires after S seconds (default 3600). The secret comes from\n"
+    "FILE (its content without the final line end) or LOBBYKIT_TOKEN_SECRET.\n";
+
+// `lobbykit-server token ...`: mints an access token and prints it.
+int run_token(int argc, char** argv) {
+  lobbykit::AccessClaims claims;
+  std::string secret;
+  if (const char* env = std::getenv("LOBBYKIT_TOKEN_SECRET")) secret = env;
+  long long ttl = 3600;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf("%s", kTokenUsage);
+      return 0;
+    }
+    std::string value;
+    if (std::size_t eq = arg.find('='); arg.compare(0, 2, "--") == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg.resize(eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      std::fprintf(stderr, "lobbykit-server token: %s needs a value\n%s", arg.c_str(), kTokenUsage);
+      return kExitUsage;
+    }
+    std::string error;
+    unsigned long long n = 0;
+    if (arg == "--user") claims.user_id = value;
+    else if (arg == "--name") claims.name = value;
+    else if (arg == "--role") claims.roles.push_back(value);
+    else if (arg == "--lobby") claims.lobby_id = value;
+    else if (arg == "--metadata") claims.metadata_json = value;
+    else if (arg == "--secret-file") error = read_secret_file(value, secret);
+    else if (arg == "--ttl") {
+      if (parse_uint(value, 1, 10ull * 365 * 24 * 3600, n)) ttl = static_cast<long long>(n);
+      else error = "--ttl needs a number of seconds from 1 to 315360000, not '" + value + "'";
+    } else {
+      error = "unknown flag '" + arg + "'";
+    }
+    if (!error.empty()) {
+      std::fprintf(stderr, "lobbykit-server token: %s\n%s", error.c_str(), kTokenUsage);
+      return kExitUsage;
+    }
+  }
+  if (claims.user_id.empty()) {
+    std::fprintf(stderr, "lobbykit-server token: --user is required\n%s", kTokenUsage);
+    return kExitUsage;
+  }
+  if (secret.empty()) {
+    std::fprintf(stderr, "lobbykit-server token: no secret (--secret-file or "
+                         "LOBBYKIT_TOKEN_SECRET)\n");
+    return kExitUsage;
+  }
+  try {
+    std::printf("%s\n", lobbykit::mint_access_token(secret, claims, ttl).c_str());
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "lobbykit-server token: %s\n", e.what());
+    return kExitUsage;
+  }
+  return 0;
 }
 
 std::string url_host(const std::string& host) {
@@ -343,7 +446,9 @@ void log_event(const lobbykit::Event& ev) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "token") return run_token(argc, argv);
   lobbykit::ServerOptions options;
+  if (const char* secret = std::getenv("LOBBYKIT_TOKEN_SECRET")) options.token_secret = secret;
   if (const char* token = std::getenv("LOBBYKIT_ADMIN_TOKEN")) options.admin_token = token;
   if (const char* key = std::getenv("LOBBYKIT_PROVIDER_KEY"); key && *key)
     options.provider_keys.push_back(key);

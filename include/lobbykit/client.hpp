@@ -60,6 +60,9 @@ struct ClientOptions {
   ReconnectPolicy reconnect;
   std::uint32_t request_timeout_ms = 10'000;  // a request without reply fails with "timeout"
   std::uint32_t connect_timeout_ms = 10'000;  // from opening a connection to its welcome
+  // A host-minted access token (lobbykit/token.hpp): a new session is made with auth
+  // {"access_token"} and gets its user id, name and roles; a resume does not send it.
+  std::string access_token;
 };
 
 // A failure: the server's error code and sentence, or one of the client's own codes:

@@ -16,6 +16,7 @@
 
 #include <lobbykit/export.hpp>
 #include <lobbykit/model.hpp>
+#include <lobbykit/token.hpp>
 
 #include <functional>
 #include <memory>
@@ -42,6 +43,11 @@ struct AuthRequest {
   PeerId peer_id;         // when resuming: the session's peer id; else ""
   std::string name;       // when resuming: the session's display name; else ""
   bool is_bot = false;    // what the client says it is
+  // The verified claims of the auth's access token (docs/protocol.md, "Access tokens"),
+  // if it had one; when resuming, the session's user id and roles.
+  std::optional<AccessClaims> claims;
+  std::string user_id;
+  std::vector<std::string> roles;
 };
 
 struct AuthDecision {
@@ -50,8 +56,8 @@ struct AuthDecision {
   // When allowing a new session (ignored on resume, except roles and metadata):
   std::optional<std::string> name;       // claims this display name (numbered if taken)
   std::optional<bool> is_bot;
-  std::optional<std::vector<std::string>> roles;
-  std::optional<std::string> metadata_json;  // the participant's metadata, a JSON object
+  std::optional<std::vector<std::string>> roles;  // replace the token's (checked as a token's)
+  std::optional<std::string> metadata_json;  // the session's metadata, a JSON object
 
   static AuthDecision allowed() { return {}; }
   static AuthDecision denied(std::string reason, std::string message = {}) {

@@ -96,7 +96,8 @@ typedef void (*lk_event_cb)(const char *event_json, void *user_data);
 
 typedef struct lk_server lk_server;
 
-#define LK_SERVER_OPTIONS_VERSION 2  /* 2 added provider_keys; version 1 structs still work */
+#define LK_SERVER_OPTIONS_VERSION 3  /* 2 added provider_keys, 3 token_secret and
+                                        require_token; version 1 and 2 structs still work */
 #define LK_PORT_DEFAULT (-1) /* the library's default port (8080) */
 #define LK_PORT_ANY 0        /* any free port: lk_server_port() tells which */
 
@@ -114,9 +115,14 @@ typedef struct lk_server_options {
                               docs/bots.md ("Limits") */
   const char *provider_keys; /* version 2: bot provider keys, one per line, each a key or
                                 "sha256:HEX" (docs/bots.md); NULL or "": providers refused */
+  const char *token_secret;  /* version 3: the access tokens' HMAC-SHA256 secret, at least 32
+                                bytes (shorter: LK_ERR_START); NULL or "": tokens off
+                                (docs/embedding.md, "Access tokens and roles") */
+  int require_token;         /* version 3: non-zero: every client auth needs a valid access
+                                token (bots with a job credential are exempt) */
 } lk_server_options;
 
-#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL, NULL}
+#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0}
 
 /* Fills opts with defaults for this version; LK_ERR_INVALID for an unknown version. */
 LK_API int lk_server_options_init(lk_server_options *opts, unsigned version);
@@ -186,6 +192,18 @@ LK_API int lk_server_remove_bot(char **out_json, lk_server *server, const char *
 LK_API int lk_server_bots(char **out_json, lk_server *server);
 /* No more offers to that provider; it is told to drain. LK_ERR_REQUEST provider_not_found. */
 LK_API int lk_server_drain_bot_provider(lk_server *server, const char *provider_id);
+
+/* ---- Access tokens ------------------------------------------------------------------ */
+
+/* Mints an access token (an HS256 JWT) for a host's user, signed with `secret` (at least 32
+ * bytes, the server's token_secret). claims_json is an object: {"user_id": string (required,
+ * 1..128 bytes), "name"?: string, "roles"?: [string], "metadata"?: object, "lobby"?: string,
+ * "exp"?, "nbf"?, "iat"?: Unix seconds}; without "exp" the token is valid ttl_s seconds
+ * (ttl_s <= 0: 3600). *out_token receives the token, to free with lk_free(). LK_ERR_INVALID
+ * for a short secret or claims a server would refuse (lk_error_last() says which). Safe from
+ * any thread. */
+LK_API int lk_mint_access_token(char **out_token, const char *secret, const char *claims_json,
+                                int64_t ttl_s);
 
 /* ---- Client ------------------------------------------------------------------------- */
 

@@ -7,4 +7,5 @@
 #include <lobbykit/options.hpp>
 #include <lobbykit/provider.hpp>
 #include <lobbykit/server.hpp>
+#include <lobbykit/token.hpp>
 #include <lobbykit/version.hpp>

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace lobbykit {
 
@@ -20,6 +21,8 @@ struct Participant {
   bool video_muted = false;
   bool is_bot = false;
   bool connected = true;  // false while the session is in its resume grace
+  std::string user_id;             // the host's user id from an access token; "" when none
+  std::vector<std::string> roles;  // from the access token (docs/protocol.md, "Roles")
 };
 
 struct LobbyInfo {

@@ -64,6 +64,10 @@ struct Limits {
   std::uint32_t hook_timeout_ms = 5'000;        // a hook's answer deadline: then hook_timeout
   std::size_t max_held_messages = 64;           // a client's messages waiting behind a hook
   std::size_t max_held_bytes = 256 * 1024;      // ... and their bytes; more closes it (4006)
+  // Access tokens (docs/embedding.md, "Access tokens and roles").
+  std::size_t max_metadata_bytes = 4 * 1024;    // a session's metadata (a token's "metadata"),
+                                                // bytes of JSON
+  std::uint32_t token_skew_ms = 30'000;         // clock skew allowed on "exp" and "nbf"
 };
 
 struct ServerOptions {
@@ -77,6 +81,13 @@ struct ServerOptions {
   // hashes are kept. Empty: providers are refused.
   std::vector<std::string> provider_keys;
   Limits limits;
+  // Access tokens (docs/embedding.md): the HMAC-SHA256 secret, at least 32 bytes
+  // (kMinTokenSecretBytes in token.hpp; shorter: StartError). Empty: tokens are off and an
+  // auth with one is refused (invalid_access_token).
+  std::string token_secret;
+  // Every client auth needs a valid access token (access_token_required without one); bot
+  // sessions made with a job credential, and bot providers, are exempt.
+  bool require_token = false;
 };
 
 }  // namespace lobbykit

@@ -381,6 +381,8 @@ void ClientCore::send_auth(SteadyMs now) {
     b.str("token", snap_.token);
   else if (!options_.bot_credential.empty())
     b.str("credential", options_.bot_credential);
+  else if (!options_.access_token.empty())
+    b.str("access_token", options_.access_token).boolean("bot", options_.is_bot);
   else if (options_.is_bot)
     b.boolean("bot", true);
   if (!options_.auth_data_json.empty()) {
@@ -389,7 +391,8 @@ void ClientCore::send_auth(SteadyMs now) {
     if (!extra.HasParseError() && extra.IsObject()) {
       for (const auto& m : extra.GetObject()) {
         const std::string_view key(m.name.GetString(), m.name.GetStringLength());
-        if (key == "token" || key == "credential" || key == "bot") continue;
+        if (key == "token" || key == "credential" || key == "bot" || key == "access_token")
+          continue;
         b.raw(key, protocol::to_json(m.value));
       }
     }
@@ -410,10 +413,15 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       send_auth(now);
       return;
     }
-    if ((!is_transient(*r.error) && snap_.token.empty() && !options_.bot_credential.empty()) ||
-        r.error->code == "denied") {
-      // A bot credential works once, until its join deadline: trying again cannot help; a
-      // host that refused this client would refuse it again.
+    const std::string& code = r.error->code;
+    const bool token_refused = code == "invalid_access_token" ||
+                               code == "access_token_expired" || code == "access_token_required";
+    if ((!is_transient(*r.error) && snap_.token.empty() &&
+         (!options_.bot_credential.empty() || token_refused)) ||
+        code == "denied") {
+      // A bot credential works once, until its join deadline; an access token refused now
+      // (or a missing one) is refused again, and so is a client the host denied: trying
+      // again cannot help.
       active_ = false;
       abandon("auth failed", now);
       settle_ready(r);  // the outcome of starting: the credential's error

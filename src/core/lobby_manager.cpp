@@ -81,6 +81,8 @@ void LobbyManager::load(const store::Snapshot& snap) {
     p.name = s.name;
     p.is_bot = s.is_bot;
     p.connected = false;
+    p.user_id = s.user_id;
+    p.roles = s.roles;
     it->second.members.push_back(Member{p, now});
     it->second.info.participant_count = static_cast<std::uint32_t>(it->second.members.size());
     it->second.empty_since = 0;

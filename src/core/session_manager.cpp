@@ -31,8 +31,18 @@ void SessionManager::load(const std::vector<store::SessionRecord>& records) {
   // was connected when the process died from one that had gone.
   const TimeMs now = clock_.now_ms();
   for (const auto& r : records) {
-    Session s{r.peer_id, r.token_hash, r.name, r.is_bot, r.lobby_id,
-              r.created_ms, r.last_seen_ms, false, {}, -1};
+    Session s;
+    s.peer_id = r.peer_id;
+    s.token_hash = r.token_hash;
+    s.name = r.name;
+    s.is_bot = r.is_bot;
+    s.lobby_id = r.lobby_id;
+    s.created_ms = r.created_ms;
+    s.last_seen_ms = r.last_seen_ms;
+    s.user_id = r.user_id;
+    s.roles = r.roles;
+    s.metadata_json = r.metadata_json;
+    s.only_lobby = r.only_lobby;
     by_token_hash_[s.token_hash] = s.peer_id;
     Session& stored = sessions_.emplace(s.peer_id, std::move(s)).first->second;
     update_idle(stored, now);
@@ -82,9 +92,24 @@ SessionManager::Admission SessionManager::admit(const std::string& address) cons
   return refused;
 }
 
+bool Session::has_role(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
 void SessionManager::persist(const Session& s) {
-  store_.put_session(store::SessionRecord{s.peer_id, s.token_hash, s.name, s.is_bot,
-                                          s.lobby_id, s.created_ms, s.last_seen_ms});
+  store::SessionRecord r;
+  r.peer_id = s.peer_id;
+  r.token_hash = s.token_hash;
+  r.name = s.name;
+  r.is_bot = s.is_bot;
+  r.lobby_id = s.lobby_id;
+  r.created_ms = s.created_ms;
+  r.last_seen_ms = s.last_seen_ms;
+  r.user_id = s.user_id;
+  r.roles = s.roles;
+  r.metadata_json = s.metadata_json;
+  r.only_lobby = s.only_lobby;
+  store_.put_session(r);
 }
 
 SessionManager::Created SessionManager::create(bool is_bot, std::string address) {
@@ -93,7 +118,14 @@ SessionManager::Created SessionManager::create(bool is_bot, std::string address)
   do peer = random_hex(kPeerIdBytes);
   while (sessions_.count(peer));
   TimeMs now = clock_.now_ms();
-  Session s{peer, sha256_hex(token), "", is_bot, "", now, now, true, std::move(address), -1};
+  Session s;
+  s.peer_id = peer;
+  s.token_hash = sha256_hex(token);
+  s.is_bot = is_bot;
+  s.created_ms = now;
+  s.last_seen_ms = now;
+  s.connected = true;
+  s.address = std::move(address);
   by_token_hash_[s.token_hash] = peer;
   if (!s.address.empty()) by_address_[s.address].push_back(peer);
   auto& stored = sessions_.emplace(peer, std::move(s)).first->second;
@@ -103,15 +135,10 @@ SessionManager::Created SessionManager::create(bool is_bot, std::string address)
   return {&stored, std::move(token)};
 }
 
-const Session* SessionManager::peek(std::string_view token) const {
-  auto it = by_token_hash_.find(sha256_hex(token));
-  return it == by_token_hash_.end() ? nullptr : &sessions_.at(it->second);
-}
-
 Session* SessionManager::resume(std::string_view token) {
-  auto it = by_token_hash_.find(sha256_hex(token));
-  if (it == by_token_hash_.end()) return nullptr;
-  Session& s = sessions_.at(it->second);
+  const Session* found = find_by_token(token);
+  if (!found) return nullptr;
+  Session& s = sessions_.at(found->peer_id);
   if (!s.connected) ++connected_;
   s.connected = true;
   s.last_seen_ms = clock_.now_ms();
@@ -136,6 +163,11 @@ Session* SessionManager::find(const PeerId& peer_id) {
   return it == sessions_.end() ? nullptr : &it->second;
 }
 
+const Session* SessionManager::find_by_token(std::string_view token) const {
+  auto it = by_token_hash_.find(sha256_hex(token));
+  return it == by_token_hash_.end() ? nullptr : &sessions_.at(it->second);
+}
+
 Session* SessionManager::find_by_name_key(const std::string& key) {
   for (auto& [id, s] : sessions_)
     if (!s.name.empty() && protocol::name_key(s.name) == key) return &s;
@@ -145,6 +177,14 @@ Session* SessionManager::find_by_name_key(const std::string& key) {
 void SessionManager::set_name(Session& s, std::string name) {
   s.name = std::move(name);
   update_idle(s, clock_.now_ms());
+  persist(s);
+}
+
+void SessionManager::set_identity(Session& s, Identity identity) {
+  s.user_id = std::move(identity.user_id);
+  s.roles = std::move(identity.roles);
+  s.metadata_json = std::move(identity.metadata_json);
+  s.only_lobby = std::move(identity.only_lobby);
   persist(s);
 }
 

@@ -35,6 +35,21 @@ struct Session {
   // "" when exempt (in-process) or restored from the store. Kept in memory only.
   std::string address;
   TimeMs idle_since = -1;  // since when it is idle (see SessionManager), -1 when it is not
+  // Who the host says it is (an access token, docs/embedding.md): "" / none / "" without one.
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string metadata_json;  // a JSON object, "" when none
+  LobbyId only_lobby;         // the one lobby it may join (the token's "lobby"); "" any
+
+  bool has_role(std::string_view role) const;
+};
+
+// The host's identity of a session, from its access token.
+struct Identity {
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string metadata_json;
+  LobbyId only_lobby;
 };
 
 class SessionManager {
@@ -61,15 +76,16 @@ class SessionManager {
   // The session owning token, now marked connected; nullptr when unknown.
   // Publishes SessionResumed.
   Session* resume(std::string_view token);
-  // The session a token belongs to, without resuming it; nullptr when unknown.
-  const Session* peek(std::string_view token) const;
   // The connection of a session went away. Publishes SessionDisconnected.
   void disconnected(Session& s);
 
   Session* find(const PeerId& peer_id);
+  // The session a resume token belongs to, or nullptr; changes nothing (resume() does).
+  const Session* find_by_token(std::string_view token) const;
   Session* find_by_name_key(const std::string& key);  // linear; admin paths only
 
   void set_name(Session& s, std::string name);
+  void set_identity(Session& s, Identity identity);
   void set_lobby(Session& s, LobbyId lobby_id);
   // Removes a session for good (admin kick, expiry). Publishes SessionClosed.
   void remove(const PeerId& peer_id, const std::string& reason);

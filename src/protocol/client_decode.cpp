@@ -51,6 +51,10 @@ Participant read_participant(const rapidjson::Value& v) {
   p.video_muted = read_bool(v, "video_muted");
   p.is_bot = read_bool(v, "is_bot");
   p.connected = read_bool(v, "connected", true);
+  p.user_id = read_string(v, "user_id");
+  if (const auto* roles = read_array(v, "roles"))
+    for (const auto& role : roles->GetArray())
+      if (role.IsString()) p.roles.emplace_back(role.GetString(), role.GetStringLength());
   return p;
 }
 

@@ -43,6 +43,9 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::denied: return "denied";
     case ErrorCode::hook_timeout: return "hook_timeout";
     case ErrorCode::hook_failed: return "hook_failed";
+    case ErrorCode::invalid_access_token: return "invalid_access_token";
+    case ErrorCode::access_token_expired: return "access_token_expired";
+    case ErrorCode::access_token_required: return "access_token_required";
     case ErrorCode::internal_error: return "internal_error";
   }
   return "internal_error";

@@ -46,7 +46,12 @@ enum class ErrorCode {
   dispatch_not_found,
   provider_not_found,
   job_not_found,          // no such job, or it is no longer offered to / held by this provider
-  forbidden,              // not allowed here (member bots off; a bot joining another lobby)
+  forbidden,              // not allowed here (member bots off; a bot joining another lobby;
+                          // a role or an access token's lobby that does not allow it)
+  // Access tokens (docs/protocol.md, "Access tokens").
+  invalid_access_token,   // malformed, wrong algorithm, bad signature, or tokens are off
+  access_token_expired,   // "exp" passed, or "nbf" still ahead (beyond the clock skew)
+  access_token_required,  // the server requires an access token and auth had none
   // Host hooks (docs/embedding.md).
   denied,                 // the host's hook refused; "reason" carries the host's own code
   hook_timeout,           // the host's hook did not answer within Limits::hook_timeout_ms

@@ -114,6 +114,11 @@ std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out) {
   if (auto e = r.string("credential", out.credential, kMaxTokenBytes)) return e;
   if (out.token && out.credential)
     return field_error("credential", "Give at most one of \"token\" and \"credential\".");
+  // Any length: the verifier refuses a long one as invalid_access_token.
+  if (auto e = r.string("access_token", out.access_token, SIZE_MAX)) return e;
+  if (out.access_token && out.credential)
+    return field_error("access_token",
+                       "Give at most one of \"credential\" and \"access_token\".");
   return r.boolean("bot", out.is_bot);
 }
 
@@ -236,6 +241,25 @@ std::optional<Error> decode(const rapidjson::Value& data, AddBotReq& out, const 
                                          std::to_string(l.max_bot_metadata_bytes) +
                                          " bytes of JSON.");
   }
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, KickMemberReq& out) {
+  FieldReader r(data);
+  if (auto e = r.required_string("peer_id", out.peer_id, kMaxIdFieldBytes)) return e;
+  std::optional<std::string> reason;
+  if (auto e = r.string("reason", reason, kMaxKickReasonChars * 4)) return e;
+  out.reason = reason.value_or("");
+  return label("reason", out.reason, kMaxKickReasonChars, false);
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, MuteMemberReq& out) {
+  FieldReader r(data);
+  if (auto e = r.required_string("peer_id", out.peer_id, kMaxIdFieldBytes)) return e;
+  if (auto e = r.boolean("audio", out.audio)) return e;
+  if (auto e = r.boolean("video", out.video)) return e;
+  if (!out.audio && !out.video)
+    return field_error("audio", "Mute at least one of \"audio\" and \"video\".");
   return std::nullopt;
 }
 
@@ -377,7 +401,10 @@ void write(JsonBuilder& b, const Participant& p) {
       .boolean("video_muted", p.video_muted)
       .boolean("is_bot", p.is_bot)
       .boolean("connected", p.connected)
-      .end_object();
+      .str("user_id", p.user_id);
+  b.begin_array("roles");
+  for (const auto& role : p.roles) b.value(role);
+  b.end_array().end_object();
 }
 
 void write(JsonBuilder& b, const LobbyInfo& l) {

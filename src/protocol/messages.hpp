@@ -37,6 +37,7 @@ struct AuthReq {
   std::optional<std::string> token;       // resume this session
   bool is_bot = false;                    // new sessions only
   std::optional<std::string> credential;  // a bot's one-time job credential (docs/bots.md)
+  std::optional<std::string> access_token;  // a host-signed JWT (core/access_token.hpp)
 };
 
 // Bots (docs/bots.md). Kinds and dispatch keys: 1-32 / 1-64 of a-z, 0-9, "_", "-".
@@ -98,6 +99,17 @@ struct ChatHistoryReq {
 struct UpdateMediaReq {
   std::optional<bool> has_media, audio_muted, video_muted;
 };
+// Roles (docs/protocol.md, "Roles"): a moderator acts on a member of its lobby.
+constexpr std::size_t kMaxKickReasonChars = 200;
+struct KickMemberReq {
+  std::string peer_id;
+  std::string reason;  // "" when none
+};
+struct MuteMemberReq {
+  std::string peer_id;
+  bool audio = false;  // force audio_muted
+  bool video = false;  // force video_muted; at least one of the two
+};
 // relay_description / relay_candidate: the payload is validated and re-serialized with only
 // the fields the protocol knows, so the server never forwards what it did not check. The
 // checked fields are views into the request's document (valid while it is), written into
@@ -127,6 +139,8 @@ std::optional<Error> decode(const rapidjson::Value& data, ProviderHelloReq& out,
 std::optional<Error> decode(const rapidjson::Value& data, ProviderStatusReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, JobReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, AddBotReq& out, const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, KickMemberReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, MuteMemberReq& out);
 // remove_bot: {"dispatch_id"}.
 std::optional<Error> decode_dispatch_id(const rapidjson::Value& data, std::string& out);
 std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out);

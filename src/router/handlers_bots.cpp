@@ -227,9 +227,9 @@ void Hub::State::auth_bot(Request& r, const std::string& credential) {
   auto created = sessions.create(true, "");
   core::Session* session = created.session;
   const PeerId peer = session->peer_id;
-  // The kind, numbered when taken ("assistant 2"); at worst "bot <peer id>", which no one
+  // The kind, numbered when taken ("assistant 2"); at last "bot <peer id>", which no one
   // else can hold.
-  claim_numbered_name(peer, kind, "bot " + peer);
+  give_numbered_name(*this, peer, kind, "bot " + peer);
   if (core::Dispatch* still = bots.find(dispatch_id)) bots.bot_authenticated(*still, peer);
   session = sessions.find(peer);
   if (!session) return;

@@ -94,6 +94,12 @@ void finish_create_lobby(Hub::State& s, Request& r, const protocol::CreateLobbyR
 }  // namespace
 
 void handle_create_lobby(Hub::State& s, Request& r) {
+  if (!r.session->only_lobby.empty()) {
+    s.fail(r, make_error(ErrorCode::forbidden,
+                         "This session's access token allows only one lobby; it may not create "
+                         "lobbies."));
+    return;
+  }
   protocol::CreateLobbyReq req;
   if (auto e = protocol::decode(r.data, req, s.limits)) {
     s.fail(r, *e);
@@ -167,6 +173,7 @@ void handle_join_lobby(Hub::State& s, Request& r) {
   q.peer_id = r.session->peer_id;
   q.name = r.session->name;
   q.is_bot = r.session->is_bot;
+  q.roles = r.session->roles;
   q.lobby = lobby->info;
   q.has_media = req.has_media;
   s.ask(r, s.hooks.join, q, [&s, req, id = lobby->info.id](Request& waiting, JoinDecision&) {
@@ -188,6 +195,12 @@ void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool
     fail(r, make_error(ErrorCode::forbidden, "This bot may only join the lobby of its job."));
     return;
   }
+  if (auto e = lobby_allowed(*r.session, lobby.info.id)) {
+    fail(r, *e);
+    return;
+  }
+  // A listener receives media and sends none: it joins muted.
+  if (r.session->has_role(kListenerRole)) audio_muted = video_muted = true;
   core::Member* already = lobby.member(peer);
   if (!already) {
     if (lobby.members.size() >= lobby.info.max_participants) {
@@ -202,6 +215,8 @@ void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool
     p.audio_muted = audio_muted;
     p.video_muted = video_muted;
     p.is_bot = r.session->is_bot;
+    p.user_id = r.session->user_id;
+    p.roles = r.session->roles;
     if (auto e = lobbies.join(lobby, p)) {
       fail(r, *e);
       return;
@@ -288,6 +303,12 @@ void handle_update_media(Hub::State& s, Request& r) {
   protocol::UpdateMediaReq req;
   if (auto e = protocol::decode(r.data, req)) {
     s.fail(r, *e);
+    return;
+  }
+  if (r.session->has_role(kListenerRole) &&
+      (req.audio_muted == false || req.video_muted == false)) {
+    s.fail(r, make_error(ErrorCode::forbidden,
+                         "A listener may not unmute: it receives audio and video and sends none."));
     return;
   }
   core::Member* m = lobby->member(r.session->peer_id);

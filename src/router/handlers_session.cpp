@@ -1,6 +1,7 @@
 // Handlers for the session messages: auth (new or resumed session), set_name, ping.
 #include "protocol/envelope.hpp"
 #include "protocol/messages.hpp"
+#include "core/access_token.hpp"
 #include "router/hub_state.hpp"
 
 namespace lobbykit::router {
@@ -39,7 +40,38 @@ void fail_unknown_token(Hub::State& s, Request& r) {
 }
 
 void finish_auth(Hub::State& s, Request& r, const protocol::AuthReq& req,
-                 const AuthDecision* decision);
+                 const std::optional<core::AccessClaims>& claims, const AuthDecision* decision);
+
+// hook_failed when the host's roles or metadata would be refused in an access token.
+std::optional<Error> check_auth_decision(const Hub::State& s, const AuthDecision& d) {
+  const char* problem = nullptr;
+  if (d.roles) {
+    if (d.roles->size() > core::kMaxRoles) problem = "too many roles";
+    for (const auto& role : *d.roles)
+      if (!core::valid_role(role)) problem = "a role that is not a-z, 0-9, _ and - (1-32)";
+  }
+  if (d.metadata_json) {
+    rapidjson::Document doc;
+    doc.Parse(d.metadata_json->c_str(), d.metadata_json->size());
+    if (doc.HasParseError() || !doc.IsObject()) problem = "metadata that is not a JSON object";
+    else if (d.metadata_json->size() > s.limits.max_metadata_bytes) problem = "metadata over max_metadata_bytes";
+  }
+  if (!problem) return std::nullopt;
+  return make_error(ErrorCode::hook_failed,
+                    std::string("The server's decision on this session is not valid: ") + problem + ".");
+}
+
+// What the host's authenticate hook set for a new session: roles and metadata replace the
+// token's, a name replaces the token's (numbered when taken).
+void apply_auth_decision(Hub::State& s, core::Session& session, const AuthDecision& d) {
+  if (d.roles || d.metadata_json) {
+    core::Identity id{session.user_id, session.roles, session.metadata_json, session.only_lobby};
+    if (d.roles) id.roles = *d.roles;
+    if (d.metadata_json) id.metadata_json = *d.metadata_json;
+    s.sessions.set_identity(session, std::move(id));
+  }
+  if (d.name) give_numbered_name(s, session.peer_id, *d.name, "user " + session.peer_id);
+}
 
 }  // namespace
 
@@ -57,17 +89,24 @@ void handle_auth(Hub::State& s, Request& r) {
     s.auth_bot(r, *req.credential);
     return;
   }
+  auto access = verify_auth_token(s, req);
+  if (auto* e = std::get_if<Error>(&access)) {
+    s.fail(r, *e);
+    return;
+  }
+  std::optional<core::AccessClaims> claims = std::move(std::get<std::optional<core::AccessClaims>>(access));
   if (!s.hooks.authenticate) {
-    finish_auth(s, r, req, nullptr);
+    finish_auth(s, r, req, claims, nullptr);
     return;
   }
   AuthRequest q;
   q.address = r.conn.remote;
   q.data_json = without_secrets(r.data);
   q.is_bot = req.is_bot;
+  q.claims = claims;
   if (req.token) {
     // The hook hears only of resumes that can happen.
-    const core::Session* found = s.sessions.peek(*req.token);
+    const core::Session* found = s.sessions.find_by_token(*req.token);
     if (!found) {
       fail_unknown_token(s, r);
       return;
@@ -76,18 +115,24 @@ void handle_auth(Hub::State& s, Request& r) {
     q.peer_id = found->peer_id;
     q.name = found->name;
     q.is_bot = found->is_bot;
+    q.user_id = found->user_id;
+    q.roles = found->roles;
   }
-  s.ask(r, s.hooks.authenticate, q, [&s, req](Request& waiting, AuthDecision& d) {
-    finish_auth(s, waiting, req, &d);
+  s.ask(r, s.hooks.authenticate, q, [&s, req, claims](Request& waiting, AuthDecision& d) {
+    if (auto e = check_auth_decision(s, d)) {
+      s.fail(waiting, *e);
+      return;
+    }
+    finish_auth(s, waiting, req, claims, &d);
   });
 }
 
 namespace {
 
-// The rest of auth, after the authenticate hook allowed it (decision) or with no hook
-// (nullptr).
+// The rest of auth, with the access token's claims (if any), after the authenticate hook
+// allowed it (decision) or with no hook (nullptr).
 void finish_auth(Hub::State& s, Request& r, const protocol::AuthReq& req,
-                 const AuthDecision* decision) {
+                 const std::optional<core::AccessClaims>& claims, const AuthDecision* decision) {
   core::Session* session = nullptr;
   std::string token;
   const bool resumed = req.token.has_value();
@@ -122,9 +167,10 @@ void finish_auth(Hub::State& s, Request& r, const protocol::AuthReq& req,
     auto created = s.sessions.create(is_bot, r.conn.address);
     session = created.session;
     token = std::move(created.token);
-    if (decision && decision->name) {
+    if (claims) apply_access_claims(s, *session, *claims);
+    if (decision) {
       const PeerId peer = session->peer_id;
-      s.claim_numbered_name(peer, *decision->name);
+      apply_auth_decision(s, *session, *decision);
       session = s.sessions.find(peer);
       if (!session) return;
     }
@@ -159,7 +205,11 @@ void Hub::State::welcome(Request& r, core::Session& session_ref, const std::stri
         .boolean("is_bot", session->is_bot)
         .boolean("resumed", resumed)
         .boolean("name_protected", !session->name.empty() && s.auth.is_protected(session->name))
-        .num("protocol_version", protocol::kProtocolVersion);
+        .num("protocol_version", protocol::kProtocolVersion)
+        .str("user_id", session->user_id);
+    b.begin_array("roles");
+    for (const auto& role : session->roles) b.value(role);
+    b.end_array();
     b.key("lobby");
     if (lobby) {
       b.begin_object();
@@ -173,16 +223,6 @@ void Hub::State::welcome(Request& r, core::Session& session_ref, const std::stri
   s.send(r.conn.id, welcome, "welcome");
   // The resumed client has new peer connections to build: restart its pairs.
   if (member && member->p.has_media) s.introduce(*lobby, session->peer_id, true);
-}
-
-bool Hub::State::claim_numbered_name(const PeerId& peer, const std::string& base,
-                                     const std::string& fallback) {
-  constexpr int kTries = 50;
-  for (int i = 1; i <= kTries; ++i) {
-    const std::string name = i == 1 ? base : base + " " + std::to_string(i);
-    if (!auth.admin_rename(peer, name).error) return true;
-  }
-  return !fallback.empty() && !auth.admin_rename(peer, fallback).error;
 }
 
 void handle_set_name(Hub::State& s, Request& r) {

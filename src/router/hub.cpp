@@ -28,7 +28,7 @@ struct Route {
 };
 
 // The whole protocol surface: message type -> handler.
-constexpr std::array<Route, 22> kRoutes{{
+constexpr std::array<Route, 23> kRoutes{{
     {"auth", Role::any, handle_auth},
     {"set_name", Role::client, handle_set_name},
     {"ping", Role::client, handle_ping},
@@ -50,6 +50,8 @@ constexpr std::array<Route, 22> kRoutes{{
     {"job_decline", Role::provider, handle_job_decline},
     {"job_end", Role::provider, handle_job_end},
     {"provider_drain", Role::provider, handle_provider_drain},
+    {"kick_member", Role::client, handle_kick_member},
+    {"mute_member", Role::client, handle_mute_member},
 }};
 
 const Route* find_route(std::string_view type) {
@@ -112,6 +114,10 @@ void Hub::set_hooks(Hooks hooks, std::function<void(std::function<void()>)> post
 }
 
 void Hub::set_provider_keys(const std::vector<std::string>& keys) { state_->bots.set_keys(keys); }
+void Hub::set_token_options(const std::string& secret, bool require_token) {
+  state_->token_secret = secret;
+  state_->require_token = require_token;
+}
 Metrics& Hub::metrics() { return state_->metrics; }
 
 Metrics::Gauges Hub::gauges() const {

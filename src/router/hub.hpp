@@ -65,6 +65,9 @@ class Hub {
 
   // Bot provider keys (ServerOptions::provider_keys; docs/bots.md).
   void set_provider_keys(const std::vector<std::string>& keys);
+  // Access tokens (ServerOptions::token_secret, require_token; docs/embedding.md). The
+  // secret's length is the Server's to check.
+  void set_token_options(const std::string& secret, bool require_token);
 
   core::EventBus& events();
   Metrics& metrics();

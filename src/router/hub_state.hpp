@@ -2,6 +2,7 @@
 // functions the route table points at. Only router/*.cpp include this.
 #pragma once
 
+#include "core/access_token.hpp"
 #include "core/auth_manager.hpp"
 #include "core/bot_manager.hpp"
 #include "core/lobby_manager.hpp"
@@ -105,6 +106,8 @@ struct Hub::State {
   std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
   TimeMs next_lobby_tick = 0;
   TimeMs next_session_scan = 0;
+  std::string token_secret;    // ServerOptions::token_secret ("" : access tokens off)
+  bool require_token = false;  // ServerOptions::require_token
 
   // Host hooks (router/hooks.hpp) and the calls waiting for their answers, by call number:
   // numbers grow with time and every call has the same timeout, so the first entry is the
@@ -201,10 +204,6 @@ struct Hub::State {
   void write_bots(JsonBuilder& b, const LobbyId& lobby);
   // Bots in a non-persistent lobby without a person for bot_empty_lobby_ms leave.
   void tick_bots();
-  // Names a session `base`, or "base 2", "base 3", ... while those are taken, then
-  // `fallback` (when given). False when none could be claimed (e.g. base is not a valid name).
-  bool claim_numbered_name(const PeerId& peer, const std::string& base,
-                           const std::string& fallback = {});
   // A bot's job credential in auth: a new bot session, named after its kind.
   void auth_bot(Request& r, const std::string& credential);
   // After a bot session joined a lobby: its job is joined (or it was not a job's bot).
@@ -333,5 +332,29 @@ void Hub::State::invoke_hook(std::uint64_t call,
                                    "The server could not decide on this request; try again later."));
   }
 }
+
+// Access tokens (router/identity.cpp; docs/protocol.md, "Access tokens").
+// The auth's access token, checked before any session is made: the claims of a valid one
+// for a new session; nothing when it has none and needs none, or on a resume (a resume keeps
+// its identity); or the error to answer: invalid_access_token, access_token_expired,
+// access_token_required (require_token, no token), invalid_access_token for a resume with a
+// valid token of another user.
+std::variant<std::optional<core::AccessClaims>, Error> verify_auth_token(
+    Hub::State& s, const protocol::AuthReq& req);
+// A new session takes the claims: user id, roles, metadata, its only lobby, and the
+// token's name (numbered, as bot names are, when another session holds it).
+void apply_access_claims(Hub::State& s, core::Session& session, const core::AccessClaims& claims);
+// Gives peer the name `base`, or "base 2", "base 3", ... while those are taken; after
+// kNumberedNameTries, `fallback` (a name no one else can hold, e.g. with the peer id).
+void give_numbered_name(Hub::State& s, const PeerId& peer, const std::string& base,
+                        const std::string& fallback);
+// forbidden when the session's access token allows only another lobby.
+std::optional<Error> lobby_allowed(const core::Session& session, const LobbyId& lobby);
+
+// Roles with effects (router/handlers_roles.cpp; docs/protocol.md, "Roles").
+constexpr std::string_view kModeratorRole = "moderator";  // may kick_member, mute_member
+constexpr std::string_view kListenerRole = "listener";    // may not publish audio or video
+void handle_kick_member(Hub::State& s, Request& r);
+void handle_mute_member(Hub::State& s, Request& r);
 
 }  // namespace lobbykit::router

@@ -23,13 +23,16 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace lobbykit::store {
 namespace {
 
 // The schema version this code reads and writes (0 is an empty, new file).
 // 2: bot_dispatches. A version-1 file is upgraded in place (the schema script only adds).
-constexpr int kSchemaVersion = 2;
+// 3: sessions.user_id, roles, metadata_json, only_lobby (access tokens), added to older files by
+//    kAddSessionIdentity.
+constexpr int kSchemaVersion = 3;
 
 // How long a statement waits for a lock held by another connection to the same file (a backup
 // tool, say) before it fails with StoreError.
@@ -38,13 +41,17 @@ constexpr int kBusyTimeoutMs = 5000;
 // Run in one transaction when the file has no schema yet; user_version is set after it.
 constexpr const char* kCreateSchema = R"sql(
 CREATE TABLE IF NOT EXISTS sessions (
-  peer_id      TEXT    NOT NULL PRIMARY KEY,
-  token_hash   TEXT    NOT NULL UNIQUE,
-  name         TEXT    NOT NULL,
-  is_bot       INTEGER NOT NULL,
-  lobby_id     TEXT    NOT NULL,
-  created_ms   INTEGER NOT NULL,
-  last_seen_ms INTEGER NOT NULL
+  peer_id       TEXT    NOT NULL PRIMARY KEY,
+  token_hash    TEXT    NOT NULL UNIQUE,
+  name          TEXT    NOT NULL,
+  is_bot        INTEGER NOT NULL,
+  lobby_id      TEXT    NOT NULL,
+  created_ms    INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL,
+  user_id       TEXT    NOT NULL DEFAULT '',
+  roles         TEXT    NOT NULL DEFAULT '',
+  metadata_json TEXT    NOT NULL DEFAULT '',
+  only_lobby    TEXT    NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS names (
   key           TEXT NOT NULL PRIMARY KEY,
@@ -80,6 +87,33 @@ CREATE TABLE IF NOT EXISTS bot_dispatches (
   bot_peer      TEXT    NOT NULL
 ) WITHOUT ROWID;
 )sql";
+
+// Upgrades the sessions table of a version 1 or 2 file (run before kCreateSchema, which
+// leaves an existing table as it is). Roles are stored comma-separated: a role has no comma.
+constexpr const char* kAddSessionIdentity = R"sql(
+ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN only_lobby TEXT NOT NULL DEFAULT '';
+)sql";
+
+std::string join_roles(const std::vector<std::string>& roles) {
+  std::string out;
+  for (const auto& r : roles) out += (out.empty() ? "" : ",") + r;
+  return out;
+}
+
+std::vector<std::string> split_roles(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
 
 struct CloseDatabase {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -198,7 +232,8 @@ class SqliteStore final : public Store {
     exec(db, "PRAGMA synchronous = NORMAL", "setting synchronous=NORMAL");
     if (version < kSchemaVersion) {
       exec(db,
-           std::string("BEGIN IMMEDIATE;") + kCreateSchema +
+           std::string("BEGIN IMMEDIATE;") + (version >= 1 ? kAddSessionIdentity : "") +
+               kCreateSchema +
                "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";COMMIT;",
            "creating the schema");
     }
@@ -207,7 +242,8 @@ class SqliteStore final : public Store {
     commit_ = prepare(db, "COMMIT", "COMMIT");
     put_session_ = prepare(db,
                            "INSERT OR REPLACE INTO sessions (peer_id, token_hash, name, is_bot,"
-                           " lobby_id, created_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           " lobby_id, created_ms, last_seen_ms, user_id, roles, metadata_json,"
+                           " only_lobby) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            "put_session");
     delete_session_ = prepare(db, "DELETE FROM sessions WHERE peer_id = ?", "delete_session");
     put_name_ = prepare(db,
@@ -256,7 +292,8 @@ class SqliteStore final : public Store {
 
     Statement sessions = prepare(db,
                                  "SELECT peer_id, token_hash, name, is_bot, lobby_id, created_ms,"
-                                 " last_seen_ms FROM sessions ORDER BY peer_id",
+                                 " last_seen_ms, user_id, roles, metadata_json, only_lobby"
+                                 " FROM sessions ORDER BY peer_id",
                                  "load sessions");
     for (Run row(db, sessions.get(), "load sessions"); row.next_row();) {
       SessionRecord& s = snapshot.sessions.emplace_back();
@@ -267,6 +304,10 @@ class SqliteStore final : public Store {
       s.lobby_id = row.text(4);
       s.created_ms = row.integer(5);
       s.last_seen_ms = row.integer(6);
+      s.user_id = row.text(7);
+      s.roles = split_roles(row.text(8));
+      s.metadata_json = row.text(9);
+      s.only_lobby = row.text(10);
     }
 
     Statement names = prepare(
@@ -331,6 +372,7 @@ class SqliteStore final : public Store {
   }
 
   void put_session(const SessionRecord& s) override {
+    const std::string roles = join_roles(s.roles);  // bound without a copy: lives till the end
     ForgetCountsOnError guard(*this);
     begin_if_needed();
     Run(db_.get(), put_session_.get(), "put_session")
@@ -341,6 +383,10 @@ class SqliteStore final : public Store {
         .bind(s.lobby_id)
         .bind(s.created_ms)
         .bind(s.last_seen_ms)
+        .bind(s.user_id)
+        .bind(roles)
+        .bind(s.metadata_json)
+        .bind(s.only_lobby)
         .to_end();
   }
 

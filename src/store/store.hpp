@@ -25,6 +25,12 @@ struct SessionRecord {
   LobbyId lobby_id;        // lobby the session is a member of, "" if none
   TimeMs created_ms = 0;
   TimeMs last_seen_ms = 0;
+  // From the session's access token (schema 3): the host's user id, roles, metadata object,
+  // and the only lobby it may join ("" any).
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string metadata_json;
+  LobbyId only_lobby;
 };
 
 // A claimed display name. key is the case-folded name; the password hash is optional.

@@ -1005,6 +1005,77 @@ typedef struct test_case {
   void (*fn)(void);
 } test_case;
 
+/* Access tokens: lk_mint_access_token, and the version-3 options that turn tokens on. */
+static void test_tokens(void) {
+  const char *secret = "c-test-secret-0123456789abcdef-0123";
+  char *token = NULL;
+  lk_server *server = NULL;
+  lk_server_options v2;
+  size_t dots = 0;
+  const char *p;
+
+  CHECK(lk_mint_access_token(&token, secret,
+                             "{\"user_id\": \"u-1\", \"name\": \"Ada\", \"roles\": "
+                             "[\"moderator\"], \"metadata\": {\"plan\": \"pro\"}, "
+                             "\"lobby\": \"abc\"}",
+                             60) == LK_OK);
+  REQUIRE(token != NULL);
+  for (p = token; *p; ++p) dots += *p == '.';
+  CHECK(dots == 2);
+  CHECK(strncmp(token, "eyJ", 3) == 0); /* base64url of '{"' */
+  CHECK(strchr(token, '=') == NULL);
+  lk_free(token);
+  token = NULL;
+
+  /* Refused: a short secret, no user, a bad role, an unknown claim, metadata not an object. */
+  CHECK(lk_mint_access_token(&token, "short", "{\"user_id\": \"u\"}", 60) == LK_ERR_INVALID);
+  CHECK(token == NULL);
+  CHECK(strstr(lk_error_last()->message, "32") != NULL);
+  CHECK(lk_mint_access_token(&token, secret, "{\"name\": \"Ada\"}", 60) == LK_ERR_INVALID);
+  CHECK(strstr(lk_error_last()->message, "user_id") != NULL);
+  CHECK(lk_mint_access_token(&token, secret, "{\"user_id\": \"u\", \"roles\": [\"Boss\"]}",
+                             60) == LK_ERR_INVALID);
+  CHECK(lk_mint_access_token(&token, secret, "{\"user_id\": \"u\", \"sub\": \"u\"}", 60) ==
+        LK_ERR_INVALID);
+  CHECK(lk_mint_access_token(&token, secret, "{\"user_id\": \"u\", \"metadata\": [1]}", 60) ==
+        LK_ERR_INVALID);
+  CHECK(lk_mint_access_token(&token, secret, "not json", 60) == LK_ERR_INVALID);
+  CHECK(lk_mint_access_token(NULL, secret, "{\"user_id\": \"u\"}", 60) == LK_ERR_INVALID);
+  CHECK(token == NULL);
+
+  /* A version-2 struct ends before token_secret: init does not write it, new does not read. */
+  memset(&v2, 0x5a, sizeof v2);
+  CHECK(lk_server_options_init(&v2, 2) == LK_OK);
+  CHECK(v2.version == 2 && v2.provider_keys == NULL);
+  {
+    const unsigned char *tail = (const unsigned char *)&v2.token_secret;
+    CHECK(tail[0] == 0x5a);
+  }
+  v2.host = "127.0.0.1";
+  v2.port = LK_PORT_ANY;
+  v2.store_path = "";
+  v2.limits_json = kCheapLimits;
+  CHECK(lk_server_new(&server, &v2) == LK_OK);
+  lk_server_free(server);
+  server = NULL;
+
+  {
+    lk_server_options o = LK_SERVER_OPTIONS_INIT;
+    CHECK(o.token_secret == NULL && o.require_token == 0);
+    o.host = "127.0.0.1";
+    o.port = LK_PORT_ANY;
+    o.store_path = "";
+    o.limits_json = "{\"token_skew_ms\": 1000, \"max_metadata_bytes\": 100}";
+    o.token_secret = "too short";
+    CHECK(lk_server_new(&server, &o) == LK_ERR_START);
+    CHECK(strstr(lk_error_last()->message, "at least 32") != NULL);
+    o.token_secret = secret;
+    o.require_token = 1;
+    CHECK(lk_server_new(&server, &o) == LK_OK);
+    lk_server_free(server);
+  }
+}
+
 static const test_case kCases[] = {
     {"version", test_version},
     {"errors", test_errors},
@@ -1022,6 +1093,7 @@ static const test_case kCases[] = {
     {"post", test_post},
     {"bots", test_bots},
     {"hooks", test_hooks},
+    {"tokens", test_tokens},
 };
 
 int main(int argc, char **argv) {

@@ -38,6 +38,7 @@
 //   sessions than open connections, no more sessions and lobbies than allowed).
 #include "deterministic_random.hpp"
 #include "fuzz_support.hpp"
+#include "core/access_token.hpp"
 #include "support/hub_rig.hpp"
 
 #include "protocol/envelope.hpp"
@@ -55,6 +56,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +70,7 @@ using router::Frame;
 
 constexpr std::size_t kSlots = 4;      // connections open at once
 constexpr std::size_t kMaxKnown = 16;  // remembered ids, tokens and names of each kind
+constexpr const char* kTokenSecret = "fuzz-router-token-secret-0123456789";
 
 Limits tight_limits() {
   Limits l = testing::test_limits();
@@ -147,6 +150,8 @@ class Run {
  public:
   explicit Run(const Limits& limits) : rig_(limits) {
     rig_.out.observer = [this](ConnId id, const Frame& f) { on_frame(id, f); };
+    rig_.token_secret = kTokenSecret;  // access tokens on (roles: kick_member, mute_member)
+    rig_.hub->set_token_options(rig_.token_secret, false);
   }
   ~Run() { rig_.out.observer = nullptr; }
 
@@ -291,7 +296,9 @@ class Run {
         "relay_description", "relay_candidate", "join_lobby", "chat", "unknown",
         // Bots (docs/bots.md): the members' messages and the provider protocol.
         "list_bot_kinds", "add_bot",     "remove_bot", "provider_hello", "provider_status",
-        "job_accept",     "job_decline", "job_end",    "provider_drain", "job_accept"};
+        "job_accept",     "job_decline", "job_end",    "provider_drain", "job_accept",
+        // Roles (docs/protocol.md, "Roles").
+        "kick_member",    "mute_member"};
     static constexpr const char* kKinds[] = {"assistant", "reader", "Bad Kind", ""};
     static constexpr const char* kNames[] = {"Ada", "ada", "Bo", " Cy ", "Dé", "Ellen-Maria",
                                              "x\u0085y", ""};
@@ -321,6 +328,31 @@ class Run {
       else if (bits & 2) b.str("token", "0123456789abcdef0123456789abcdef");
       else if (bits & 8) b.str("credential", known(in, credentials_));
       if (bits & 4) b.boolean("bot", true);
+      if ((bits & 16) && !(bits & 8)) {
+        // An access token minted now: a moderator, a listener, or one for a single lobby.
+        static constexpr const char* kRoles[] = {"moderator", "listener", "team-7"};
+        AccessClaims claims;
+        claims.user_id = "user-" + std::to_string(in.below(4));
+        claims.roles = {in.pick(kRoles)};
+        if (bits & 32) claims.name = in.pick(kNames);
+        if (bits & 64) claims.lobby_id = known(in, lobbies_);
+        if (!claims.name.empty() && claims.name.find_first_not_of(' ') == std::string::npos)
+          claims.name.clear();
+        try {
+          b.str("access_token", core::sign_access_token(kTokenSecret, claims, 60,
+                                                        rig_.clock.now_ms() / 1000));
+        } catch (const std::invalid_argument&) {
+          b.str("access_token", "not.a.token");  // a name the mint refuses
+        }
+      }
+    } else if (type == "kick_member" || type == "mute_member") {
+      b.str("peer_id", known(in, peers_));
+      if (type == "mute_member") {
+        if (bits & 1) b.boolean("audio", true);
+        if (bits & 2) b.boolean("video", true);
+      } else if (bits & 1) {
+        b.str("reason", in.pick(kTexts));
+      }
     } else if (type == "add_bot") {
       b.str("kind", in.pick(kKinds));
       if (bits & 1) b.str("key", bits & 2 ? "second" : "assistant");

@@ -74,6 +74,7 @@ struct HubRig {
   void start() {
     hub = std::make_unique<router::Hub>(limits, clock, *store, out, worker);
     hub->set_provider_keys(provider_keys);
+    hub->set_token_options(token_secret, require_token);
   }
   // The process dies after its last flush; a new hub loads the same store.
   void restart() {
@@ -88,6 +89,8 @@ struct HubRig {
   FakeOutbox out;
   Limits limits;
   std::vector<std::string> provider_keys{"test-provider-key"};  // bot providers (docs/bots.md)
+  std::string token_secret;    // access tokens (ServerOptions::token_secret); "" off
+  bool require_token = false;
   std::unique_ptr<router::Hub> hub;
 };
 

@@ -1041,7 +1041,7 @@ TEST_CASE("client snapshot JSON form") {
   s.token = "t";
   s.name = "Ada";
   s.lobby = LobbyInfo{"L1", "Standup", false, true, 8, 1, 42};
-  s.participants.push_back(Participant{"p1", "Ada", true, false, true, false, true});
+  s.participants.push_back(Participant{"p1", "Ada", true, false, true, false, true, "", {}});
   s.chat.push_back(ChatMessage{"L1", 3, "p1", "Ada", "hi", 7});
   s.last_offset = 3;
   s.history_complete = false;
@@ -1051,7 +1051,7 @@ TEST_CASE("client snapshot JSON form") {
         R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
         R"("max_participants":8,"participants":1,"created_ms":42},)"
         R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
-        R"("video_muted":true,"is_bot":false,"connected":true}],)"
+        R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[]}],)"
         R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7}],)"
         R"("last_offset":3,"history_complete":false,)"
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");

@@ -858,10 +858,17 @@ TEST_CASE("write(Participant) produces the documented object") {
   p.video_muted = true;
   p.is_bot = true;
   p.connected = false;
+  p.user_id = "user \"42\"";
+  p.roles = {"moderator", "team-7"};
   JsonBuilder b;
   write(b, p);
   auto d = json(b.take());
-  CHECK(d.MemberCount() == 7);
+  CHECK(d.MemberCount() == 9);
+  CHECK(str(d, "user_id") == "user \"42\"");
+  REQUIRE(d["roles"].IsArray());
+  REQUIRE(d["roles"].Size() == 2);
+  CHECK(std::string(d["roles"][0].GetString()) == "moderator");
+  CHECK(std::string(d["roles"][1].GetString()) == "team-7");
   CHECK(str(d, "peer_id") == "9b1e0c6a2f4d7e13");
   CHECK(str(d, "name") == "Ada \"the\" \xC3\xA9");
   CHECK(boolean(d, "has_media") == true);

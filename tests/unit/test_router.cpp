@@ -7,6 +7,7 @@
 
 #include <lobbykit/version.hpp>
 
+#include "core/access_token.hpp"
 #include "core/clock.hpp"
 #include "core/worker.hpp"
 #include "store/store.hpp"
@@ -1796,6 +1797,273 @@ TEST_CASE("http: static files are served from the folder and nothing outside it"
 
   HttpRouter none(*h.hub, "", "");
   CHECK(serve(none, http("GET", "/")).status == 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// Access tokens and roles
+
+const std::string kTokenSecret = "router-test-secret-0123456789abcdef";
+
+// A token for user_id with the rig's clock (minted the way hosts mint them).
+std::string access_token(const Harness& h, const std::string& user_id,
+                         std::vector<std::string> roles = {}, const std::string& name = "",
+                         const std::string& lobby = "", std::int64_t ttl_s = 3600) {
+  AccessClaims c;
+  c.user_id = user_id;
+  c.roles = std::move(roles);
+  c.name = name;
+  c.lobby_id = lobby;
+  c.metadata_json = R"({"plan":"pro"})";
+  return core::sign_access_token(kTokenSecret, c, ttl_s, h.clock.now_ms() / 1000);
+}
+
+std::string access_data(const std::string& token) {
+  return R"({"access_token":")" + token + R"("})";
+}
+
+// A Harness with access tokens on (and required when asked).
+std::unique_ptr<Harness> token_harness(bool require = false) {
+  auto h = std::make_unique<Harness>();
+  h->token_secret = kTokenSecret;
+  h->require_token = require;
+  h->restart();
+  return h;
+}
+
+// A named member of `lobby` holding a token with `roles`.
+Client token_member(Harness& h, const std::string& user, std::vector<std::string> roles,
+                    const std::string& name, const std::string& lobby, bool media = true) {
+  Client c = h.connect();
+  c.auth(access_data(access_token(h, user, std::move(roles), name)));
+  c.join(lobby, media);
+  c.clear();
+  return c;
+}
+
+TEST_CASE("router: a valid access token starts a session with its user, roles and name") {
+  auto h = token_harness();
+  Client a = h->connect();
+  Msg w = a.auth(access_data(access_token(*h, "user-42", {"moderator", "team-7"}, "Ada")));
+  CHECK(w.str("data.user_id") == "user-42");
+  REQUIRE(w.size("data.roles") == 2);
+  CHECK(w.str("data.roles.0") == "moderator");
+  CHECK(w.str("data.roles.1") == "team-7");
+  CHECK(w.str("data.name") == "Ada");
+  CHECK(a.pending() == 0);  // no name_changed before or after the welcome
+
+  // Others see the user id and roles on the participant.
+  Client b = h->user("Bob");
+  const std::string lobby = b.create_lobby("Room");
+  b.join(lobby);
+  b.clear();
+  Msg snap = a.join(lobby);
+  CHECK(snap.str("data.participants.1.user_id") == "user-42");
+  CHECK(snap.str("data.participants.1.roles.0") == "moderator");
+  CHECK(snap.str("data.participants.0.user_id") == "");
+  CHECK(snap.size("data.participants.0.roles") == 0);
+  Msg joined = b.next("participant_joined");
+  CHECK(joined.str("data.participant.user_id") == "user-42");
+  CHECK(joined.size("data.participant.roles") == 2);
+
+  // The identity survives a restart and a resume.
+  const std::string token = a.token;
+  a.disconnect();
+  h->restart();
+  Client again = h->connect();
+  Msg r = again.resume(token);
+  CHECK(r.flag("data.resumed"));
+  CHECK(r.str("data.user_id") == "user-42");
+  CHECK(r.size("data.roles") == 2);
+  CHECK(r.str("data.lobby.participants.1.user_id") == "user-42");
+}
+
+TEST_CASE("router: a token's name that is taken is numbered, a protected one too") {
+  auto h = token_harness();
+  Client ada = h->user("Ada");
+  Client b = h->connect();
+  CHECK(b.auth(access_data(access_token(*h, "u2", {}, "Ada"))).str("data.name") == "Ada 2");
+  Client c = h->connect();
+  CHECK(c.auth(access_data(access_token(*h, "u3", {}, "ada"))).str("data.name") == "ada 3");
+  // A name of the longest length is shortened to fit its number.
+  const std::string longest(32, 'x');
+  Client d = h->connect();
+  CHECK(d.auth(access_data(access_token(*h, "u4", {}, longest))).str("data.name") == longest);
+  Client e = h->connect();
+  CHECK(e.auth(access_data(access_token(*h, "u5", {}, longest))).str("data.name") ==
+        std::string(30, 'x') + " 2");
+}
+
+TEST_CASE("router: access tokens that are refused leave the connection unauthenticated") {
+  auto h = token_harness();
+  Client a = h->connect();
+  SUBCASE("another secret") {
+    AccessClaims c;
+    c.user_id = "u1";
+    const std::string forged = core::sign_access_token("another-secret-of-32-bytes-or-more!", c,
+                                                       3600, h->clock.now_ms() / 1000);
+    Msg e = a.call("auth", access_data(forged));
+    CHECK(e.code() == "invalid_access_token");
+  }
+  SUBCASE("expired, beyond the skew") {
+    const std::string token = access_token(*h, "u1", {}, "", "", 60);
+    h->clock.advance(60'000 + 30'000);
+    CHECK(a.call("auth", access_data(token)).code() == "access_token_expired");
+  }
+  SUBCASE("not a JWT") {
+    CHECK(a.call("auth", access_data("abc")).code() == "invalid_access_token");
+  }
+  // Still unauthenticated: anything but auth is refused, and auth may be tried again.
+  CHECK(a.call("ping").code() == "not_authenticated");
+  CHECK(a.close_code() == 0);
+  CHECK(a.auth(access_data(access_token(*h, "u1"))).str("data.user_id") == "u1");
+}
+
+TEST_CASE("router: without a token secret an access token is refused") {
+  Harness h;
+  Client a = h.connect();
+  Msg e = a.call("auth", access_data(access_token(h, "u1")));
+  CHECK(e.code() == "invalid_access_token");
+  CHECK(e.str("data.error").find("does not accept access tokens") != std::string::npos);
+  // Without one, auth works as before.
+  CHECK(a.auth().str("data.user_id") == "");
+}
+
+TEST_CASE("router: require_token refuses an auth without a token, not a resume") {
+  auto h = token_harness(true);
+  Client a = h->connect();
+  CHECK(a.call("auth").code() == "access_token_required");
+  CHECK(a.call("auth", R"({"bot":true})").code() == "access_token_required");
+  a.auth(access_data(access_token(*h, "u1")));
+  const std::string token = a.token;
+  a.disconnect();
+  Client again = h->connect();
+  CHECK(again.resume(token).str("data.user_id") == "u1");
+}
+
+TEST_CASE("router: a resume with an access token of another user is refused") {
+  auto h = token_harness();
+  Client a = h->connect();
+  a.auth(access_data(access_token(*h, "u1")));
+  const std::string token = a.token;
+  a.disconnect();
+  Client b = h->connect();
+  Msg e = b.call("auth", R"({"token":")" + token + R"(","access_token":")" +
+                             access_token(*h, "u2") + R"("})");
+  CHECK(e.code() == "invalid_access_token");
+  // The same user's token, or an expired one, is no obstacle to the resume.
+  Msg w = b.call("auth", R"({"token":")" + token + R"(","access_token":")" +
+                             access_token(*h, "u1") + R"("})");
+  CHECK(w.type() == "welcome");
+  CHECK(w.flag("data.resumed"));
+}
+
+TEST_CASE("router: a token's lobby is the only one its session may join or make") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string allowed = owner.create_lobby("Allowed");
+  const std::string other = owner.create_lobby("Other");
+  Client a = h->connect();
+  a.auth(access_data(access_token(*h, "u1", {}, "Guest", allowed)));
+  Msg e = a.call("join_lobby", R"({"lobby_id":")" + other + R"("})");
+  CHECK(e.code() == "forbidden");
+  CHECK(a.call("join_lobby", R"({"name":"Other"})").code() == "forbidden");
+  CHECK(a.call("create_lobby", R"({"name":"Mine"})").code() == "forbidden");
+  CHECK(a.join(allowed).str("data.lobby.id") == allowed);
+}
+
+TEST_CASE("router: a moderator kicks a member of its lobby") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  owner.join(lobby);
+  owner.clear();
+  Client mod = token_member(*h, "m1", {"moderator"}, "Mod", lobby);
+  Client target = token_member(*h, "u2", {}, "Target", lobby);
+  owner.clear();
+  mod.clear();
+
+  Msg r = mod.call("kick_member", R"({"peer_id":")" + target.peer + R"(","reason":"spam"})");
+  CHECK(r.type() == "result");
+  Msg kicked = target.next();
+  CHECK(kicked.type() == "kicked");
+  CHECK(kicked.str("data.lobby_id") == lobby);
+  CHECK(kicked.str("data.by") == mod.peer);
+  CHECK(kicked.str("data.by_name") == "Mod");
+  CHECK(kicked.str("data.reason") == "spam");
+  Msg left = target.next("lobby_left");
+  CHECK(left.str("data.reason") == "kicked");
+  CHECK(target.close_code() == 0);  // out of the lobby, the session goes on
+  Msg seen = owner.next("participant_left");
+  CHECK(seen.str("data.peer_id") == target.peer);
+  CHECK(seen.str("data.reason") == "kicked");
+  CHECK(target.call("chat", R"({"text":"hi"})").code() == "not_in_lobby");
+}
+
+TEST_CASE("router: kick_member and mute_member are refused to non-moderators and misuse") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  const std::string elsewhere = owner.create_lobby("Elsewhere");
+  owner.join(lobby);
+  Client plain = token_member(*h, "u1", {"team-7"}, "Plain", lobby);
+  Client mod = token_member(*h, "m1", {"moderator"}, "Mod", lobby);
+  Client away = token_member(*h, "u3", {}, "Away", elsewhere);
+  const std::string kick = R"({"peer_id":")" + owner.peer + R"("})";
+  CHECK(plain.call("kick_member", kick).code() == "forbidden");
+  CHECK(plain.call("mute_member", R"({"peer_id":")" + owner.peer + R"(","audio":true})").code() ==
+        "forbidden");
+  Msg self = mod.call("kick_member", R"({"peer_id":")" + mod.peer + R"("})");
+  CHECK(self.code() == "bad_field");
+  CHECK(self.str("data.field") == "data.peer_id");
+  CHECK(mod.call("kick_member", R"({"peer_id":")" + away.peer + R"("})").code() == "unknown_peer");
+  CHECK(mod.call("kick_member", R"({})").code() == "bad_field");
+  CHECK(mod.call("mute_member", R"({"peer_id":")" + owner.peer + R"("})").code() == "bad_field");
+  mod.ok("leave_lobby");
+  CHECK(mod.call("kick_member", kick).code() == "not_in_lobby");
+  CHECK(owner.call("ping").type() == "result");
+}
+
+TEST_CASE("router: a moderator mutes a member, who may unmute itself") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  Client mod = token_member(*h, "m1", {"moderator"}, "Mod", lobby);
+  Client target = token_member(*h, "u2", {}, "Target", lobby);
+  mod.clear();
+
+  Msg r = mod.ok("mute_member", R"({"peer_id":")" + target.peer + R"(","audio":true})");
+  CHECK(r.flag("data.participant.audio_muted"));
+  CHECK_FALSE(r.flag("data.participant.video_muted"));
+  Msg updated = target.next("participant_updated");
+  CHECK(updated.str("data.participant.peer_id") == target.peer);
+  CHECK(updated.flag("data.participant.audio_muted"));
+  Msg muted = target.next("muted");
+  CHECK(muted.str("data.by") == mod.peer);
+  CHECK(muted.flag("data.audio"));
+  CHECK_FALSE(muted.flag("data.video"));
+  CHECK(mod.next("participant_updated").flag("data.participant.audio_muted"));
+
+  CHECK_FALSE(target.ok("update_media", R"({"audio_muted":false})")
+                  .flag("data.participant.audio_muted"));
+}
+
+TEST_CASE("router: a listener joins muted and may not unmute") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  Client listener = h->connect();
+  listener.auth(access_data(access_token(*h, "l1", {"listener"}, "Ear")));
+  Msg snap = listener.ok("join_lobby", R"({"lobby_id":")" + lobby +
+                                           R"(","has_media":true,"audio_muted":false})");
+  CHECK(snap.str("data.participants.0.peer_id") == listener.peer);
+  CHECK(snap.flag("data.participants.0.has_media"));
+  CHECK(snap.flag("data.participants.0.audio_muted"));
+  CHECK(snap.flag("data.participants.0.video_muted"));
+  CHECK(listener.call("update_media", R"({"audio_muted":false})").code() == "forbidden");
+  CHECK(listener.call("update_media", R"({"video_muted":false})").code() == "forbidden");
+  // Muting, and media on or off, stay allowed.
+  CHECK_FALSE(listener.ok("update_media", R"({"has_media":false,"audio_muted":true})")
+                  .flag("data.participant.has_media"));
 }
 
 }  // namespace

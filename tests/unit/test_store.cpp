@@ -56,7 +56,9 @@ std::string show(const SessionRecord& s) {
   std::ostringstream out;
   out << "session '" << s.peer_id << "' token='" << s.token_hash << "' name='" << s.name
       << "' bot=" << s.is_bot << " lobby='" << s.lobby_id << "' created=" << s.created_ms
-      << " seen=" << s.last_seen_ms;
+      << " seen=" << s.last_seen_ms << " user='" << s.user_id << "' roles=";
+  for (const auto& r : s.roles) out << r << ";";
+  out << " metadata='" << s.metadata_json << "' only_lobby='" << s.only_lobby << "'";
   return out.str();
 }
 std::string show(const NameRecord& n) {
@@ -162,6 +164,12 @@ void for_each_store(const std::function<void(Store&)>& body) {
   }
 }
 
+// The sessions table of schema versions 1 and 2, before the access token columns.
+constexpr const char* kVersion2Sessions =
+    "CREATE TABLE sessions (peer_id TEXT NOT NULL PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL, is_bot INTEGER NOT NULL, lobby_id TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;";
+
 // PRAGMA user_version is stored big-endian in bytes 60..63 of the database file's header
 // (https://www.sqlite.org/fileformat.html#user_version_number). Reading and writing it in the
 // file itself keeps these tests away from the SQLite API. Only valid once every connection is
@@ -205,7 +213,11 @@ TEST_CASE("Store: every record type round-trips through load") {
     bot.is_bot = true;
     bot.lobby_id = "";
     bot.last_seen_ms = std::numeric_limits<TimeMs>::max();
-    const SessionRecord human = session("peer-a", "a11ce");
+    SessionRecord human = session("peer-a", "a11ce");
+    human.user_id = "user 'x' \xC3\xA9";
+    human.roles = {"moderator", "team_7"};
+    human.metadata_json = R"({"a":[1,"b"]})";
+    human.only_lobby = "lobby-1";
 
     NameRecord protected_name = name_claim("zoë", "peer-b");
     protected_name.password_hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA";
@@ -414,7 +426,7 @@ TEST_CASE("SqliteStore: a reopened file holds what was written, the destructor f
                                               message("lobby-1", 4), message("lobby-1", 5)}));
 
   reopened.reset();
-  CHECK(read_user_version(path) == 2);
+  CHECK(read_user_version(path) == 3);
 }
 
 TEST_CASE("SqliteStore: after kill -9 the file holds exactly what was flushed") {
@@ -499,11 +511,11 @@ TEST_CASE("SqliteStore: a file from a newer schema version gives StoreError and 
     auto store = make_sqlite_store(path);
     store->put_lobby(lobby("lobby-1"));
   }
-  REQUIRE(read_user_version(path) == 2);
-  write_user_version(path, 3);
+  REQUIRE(read_user_version(path) == 3);
+  write_user_version(path, 4);
 
-  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 3"), StoreError);
-  CHECK(read_user_version(path) == 3);
+  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 4"), StoreError);
+  CHECK(read_user_version(path) == 4);
 }
 
 TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and keeps its data") {
@@ -513,11 +525,15 @@ TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and
     auto store = make_sqlite_store(path);
     store->put_lobby(lobby("lobby-1"));
   }
-  // Make it exactly what version 1 wrote: no bot_dispatches table, user_version 1.
+  // Make it exactly what version 1 wrote: no bot_dispatches table, sessions without the
+  // identity columns, user_version 1.
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, "DROP TABLE bot_dispatches; PRAGMA user_version = 1;", nullptr,
-                       nullptr, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db,
+                       (std::string("DROP TABLE bot_dispatches; DROP TABLE sessions;") +
+                        kVersion2Sessions + "PRAGMA user_version = 1;")
+                           .c_str(),
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   REQUIRE(read_user_version(path) == 1);
 
@@ -527,7 +543,39 @@ TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and
   store->flush();
   CHECK(store->load(10).dispatches.size() == 1);
   store.reset();  // closing checkpoints the WAL into the file's header
-  CHECK(read_user_version(path) == 2);
+  CHECK(read_user_version(path) == 3);
+}
+
+TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded") {
+  TempDir dir;
+  const std::string path = dir.file("lobbykit.db");
+  { auto store = make_sqlite_store(path); }
+  // Sessions as version 2 had them, with one session in it.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db,
+                       (std::string("DROP TABLE sessions;") + kVersion2Sessions +
+                        "INSERT INTO sessions VALUES ('peer-a', 'a11ce', 'Ada', 0, 'lobby-1',"
+                        " 1700000000000, 1700000000500); PRAGMA user_version = 2;")
+                           .c_str(),
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  REQUIRE(read_user_version(path) == 2);
+
+  auto store = make_sqlite_store(path);
+  const Snapshot before = store->load(10);
+  REQUIRE(before.sessions.size() == 1);
+  CHECK(show(before.sessions[0]) == show(session("peer-a", "a11ce")));
+  SessionRecord with_identity = session("peer-a", "a11ce");
+  with_identity.user_id = "user-42";
+  with_identity.roles = {"moderator", "listener"};
+  with_identity.metadata_json = R"({"plan":"pro"})";
+  with_identity.only_lobby = "lobby-1";
+  store->put_session(with_identity);
+  store->flush();
+  CHECK(show(store->load(10).sessions) == show(std::vector{with_identity}));
+  store.reset();
+  CHECK(read_user_version(path) == 3);
 }
 
 TEST_CASE("Store: dispatches round-trip, replace by id, delete, and load oldest first") {

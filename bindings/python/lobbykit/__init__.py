@@ -24,6 +24,7 @@ from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, Participant,
                     SessionDescription, Snapshot)
 from .server import Server
 from .server_events import ServerEvent
+from .tokens import mint_access_token
 
 __all__ = [
     "__version__",
@@ -33,5 +34,5 @@ __all__ = [
     "Error", "StartError", "RequestError", "CLIENT_CODES", "Denied", "hooks",
     "ClientEvent", "ServerEvent", "events", "server_events",
     "Participant", "Lobby", "ChatMessage", "ErrorInfo", "SessionDescription", "IceCandidate",
-    "Snapshot",
+    "Snapshot", "mint_access_token",
 ]

@@ -19,6 +19,8 @@ class Participant:
     video_muted: bool = False
     is_bot: bool = False
     connected: bool = True  # False while the member's resume grace runs
+    user_id: str = ""  # the host's user id from an access token; "" when none
+    roles: Tuple[str, ...] = ()  # from the access token (docs/protocol.md, "Roles")
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,9 @@ class Server:
     def on_authenticate(self, hook: Optional[Hook], *,
                         loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
         """Decides on every auth: request {"hook", "address", "data" (the auth data without
-        token and password), "resume", "peer_id", "name", "is_bot"}; may set "name",
-        "is_bot", "roles", "metadata"."""
+        token and password), "resume", "peer_id", "name", "is_bot", "user_id", "roles",
+        "claims" (the access token's verified claims, or None)}; may set "name", "is_bot",
+        "roles", "metadata"."""
         self._set_hook("authenticate", hook, loop)
 
     def on_join(self, hook: Optional[Hook], *,

@@ -2,7 +2,10 @@
 // (lobbykit/) wraps it with typed events, errors and the asyncio layer.
 #include <exception>
 #include <lobbykit/server.hpp>
+#include <lobbykit/token.hpp>
 #include <lobbykit/version.hpp>
+
+#include <pybind11/stl.h>
 
 #include "bindings.hpp"
 #include "interpreter.hpp"
@@ -36,6 +39,23 @@ PYBIND11_MODULE(_lobbykit, m) {
   bind_client(m);
   bind_provider(m);
 
+  m.def(
+      "mint_access_token",
+      [](const std::string& secret, const std::string& user_id, const std::string& name,
+         const std::vector<std::string>& roles, const std::string& metadata_json,
+         const std::string& lobby, std::int64_t ttl_s) {
+        lobbykit::AccessClaims c;
+        c.user_id = user_id;
+        c.name = name;
+        c.roles = roles;
+        c.metadata_json = metadata_json;
+        c.lobby_id = lobby;
+        return lobbykit::mint_access_token(secret, c, ttl_s);
+      },
+      py::arg("secret"), py::arg("user_id"), py::arg("name"), py::arg("roles"),
+      py::arg("metadata_json"), py::arg("lobby"), py::arg("ttl_s"),
+      "An HS256 access token (lobbykit.mint_access_token wraps it). ValueError for claims a "
+      "server would refuse.");
   m.def("in_callback", &in_callback,
         "True on a thread that is running a lobbykit callback (waiting calls would deadlock).");
 }

@@ -138,6 +138,10 @@ void bind_options(py::module_& m) {
       .field("max_held_messages", &Limits::max_held_messages,
              "A client's messages waiting behind a hook; more closes it (4006).")
       .field("max_held_bytes", &Limits::max_held_bytes, "... and their bytes.")
+      .field("max_metadata_bytes", &Limits::max_metadata_bytes,
+             "A session's metadata (an access token's 'metadata'), bytes of JSON.")
+      .field("token_skew_ms", &Limits::token_skew_ms,
+             "Clock skew allowed on an access token's 'exp' and 'nbf'.")
       .finish();
 
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
@@ -152,6 +156,10 @@ void bind_options(py::module_& m) {
       .field("provider_keys", &ServerOptions::provider_keys,
              "Bot provider keys (a list; each a key or 'sha256:HEX'); empty refuses providers.")
       .field("limits", &ServerOptions::limits, "A Limits.")
+      .field("token_secret", &ServerOptions::token_secret,
+             "Access tokens' HMAC-SHA256 secret, at least 32 bytes; empty: tokens are off.")
+      .field("require_token", &ServerOptions::require_token,
+             "Every client auth needs a valid access token (job-credential bots exempt).")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
@@ -181,6 +189,9 @@ void bind_options(py::module_& m) {
              "A request without reply fails with 'timeout'.")
       .field("connect_timeout_ms", &ClientOptions::connect_timeout_ms,
              "From opening a connection to its welcome.")
+      .field("access_token", &ClientOptions::access_token,
+             "A host-minted access token (lobbykit.mint_access_token): a new session is made "
+             "with it.")
       .finish();
 }
 
