@@ -1052,7 +1052,7 @@ TEST_CASE("client snapshot JSON form") {
         R"("max_participants":8,"participants":1,"created_ms":42},)"
         R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
         R"("video_muted":true,"is_bot":false,"connected":true}],)"
-        R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7}],)"
+        R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7,"system":false}],)"
         R"("last_offset":3,"history_complete":false,)"
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
 }
