@@ -19,8 +19,8 @@ from .bots import BotProvider, JobContext, JobOffer
 from .client import Client
 from .errors import CLIENT_CODES, Error, RequestError, StartError
 from .events import ClientEvent
-from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, Participant,
-                    SessionDescription, Snapshot)
+from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, LobbyDetail, Participant,
+                    SessionDescription, SessionInfo, Snapshot)
 from .server import Server
 from .server_events import ServerEvent
 
@@ -32,5 +32,5 @@ __all__ = [
     "Error", "StartError", "RequestError", "CLIENT_CODES",
     "ClientEvent", "ServerEvent", "events", "server_events",
     "Participant", "Lobby", "ChatMessage", "ErrorInfo", "SessionDescription", "IceCandidate",
-    "Snapshot",
+    "Snapshot", "SessionInfo", "LobbyDetail",
 ]
