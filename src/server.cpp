@@ -166,6 +166,17 @@ struct Server::Impl {
     cv.wait(lock, [this] { return state == State::stopped; });
     return fn();
   }
+
+  // on_loop for a call that changes state: what fn wrote is committed before it returns.
+  template <class R, class Fn>
+  R on_loop_durable(Fn fn) {
+    router::Hub* h = hub.get();
+    return on_loop<R>([h, fn]() mutable {
+      R r = fn(h->state());
+      h->flush();
+      return r;
+    });
+  }
 };
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -469,47 +480,29 @@ Result<LobbyDetail> Server::get_lobby(const LobbyId& id) {
 }
 
 Result<LobbyInfo> Server::create_lobby(const LobbySettings& settings) {
-  router::Hub* hub = impl_->hub.get();
-  return impl_->on_loop<Result<LobbyInfo>>([hub, settings] {
-    auto r = result_of(router::create_lobby(hub->state(), settings));
-    hub->flush();
-    return r;
-  });
+  return impl_->on_loop_durable<Result<LobbyInfo>>(
+      [settings](router::Hub::State& s) { return result_of(router::create_lobby(s, settings)); });
 }
 
 Result<LobbyInfo> Server::update_lobby(const LobbyId& id, const LobbyUpdate& update) {
-  router::Hub* hub = impl_->hub.get();
-  return impl_->on_loop<Result<LobbyInfo>>([hub, id, update] {
-    auto r = result_of(router::update_lobby(hub->state(), id, update));
-    hub->flush();
-    return r;
+  return impl_->on_loop_durable<Result<LobbyInfo>>([id, update](router::Hub::State& s) {
+    return result_of(router::update_lobby(s, id, update));
   });
 }
 
 Status Server::remove_lobby(const LobbyId& id) {
-  router::Hub* hub = impl_->hub.get();
-  return impl_->on_loop<Status>([hub, id] {
-    Status st = status_of(router::remove_lobby(hub->state(), id));
-    hub->flush();
-    return st;
-  });
+  return impl_->on_loop_durable<Status>(
+      [id](router::Hub::State& s) { return status_of(router::remove_lobby(s, id)); });
 }
 
 Status Server::kick_session(const PeerId& peer) {
-  router::Hub* hub = impl_->hub.get();
-  return impl_->on_loop<Status>([hub, peer] {
-    Status st = status_of(router::kick_session(hub->state(), peer));
-    hub->flush();
-    return st;
-  });
+  return impl_->on_loop_durable<Status>(
+      [peer](router::Hub::State& s) { return status_of(router::kick_session(s, peer)); });
 }
 
 Result<SessionInfo> Server::rename_session(const PeerId& peer, const std::string& name) {
-  router::Hub* hub = impl_->hub.get();
-  return impl_->on_loop<Result<SessionInfo>>([hub, peer, name] {
-    auto r = result_of(router::rename_session(hub->state(), peer, name));
-    hub->flush();
-    return r;
+  return impl_->on_loop_durable<Result<SessionInfo>>([peer, name](router::Hub::State& s) {
+    return result_of(router::rename_session(s, peer, name));
   });
 }
 
@@ -542,11 +535,8 @@ Status Server::reset_password(const std::string& name, std::optional<std::string
 }
 
 Result<ChatMessage> Server::post_notice(const LobbyId& lobby_id, const std::string& text) {
-  router::Hub* hub = impl_->hub.get();
-  return impl_->on_loop<Result<ChatMessage>>([hub, lobby_id, text] {
-    auto r = result_of(router::post_notice(hub->state(), lobby_id, text));
-    hub->flush();
-    return r;
+  return impl_->on_loop_durable<Result<ChatMessage>>([lobby_id, text](router::Hub::State& s) {
+    return result_of(router::post_notice(s, lobby_id, text));
   });
 }
 
