@@ -28,6 +28,7 @@ struct NameOf {
   }
   const char* operator()(const event::BotDispatchUpdated&) const { return "bot_dispatch_updated"; }
   const char* operator()(const event::BotDispatchRemoved&) const { return "bot_dispatch_removed"; }
+  const char* operator()(const event::LobbyUpdated&) const { return "lobby_updated"; }
 };
 
 struct Fields {
@@ -86,6 +87,10 @@ struct Fields {
   }
   void operator()(const event::BotDispatchRemoved& e) const {
     b.str("dispatch_id", e.dispatch_id).str("lobby_id", e.lobby_id).str("reason", e.reason);
+  }
+  void operator()(const event::LobbyUpdated& e) const {
+    b.key("lobby");
+    protocol::write(b, e.lobby);
   }
 };
 

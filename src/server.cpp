@@ -7,6 +7,7 @@
 #include "router/hub.hpp"
 #include "protocol/messages.hpp"
 #include "router/hub_state.hpp"
+#include "router/operations.hpp"
 #include "server_access.hpp"
 #include "store/store.hpp"
 #include "transport/in_process.hpp"
@@ -183,6 +184,17 @@ struct Server::Impl {
     lock.lock();
     cv.wait(lock, [this] { return state == State::stopped; });
     return fn();
+  }
+
+  // on_loop for a call that changes state: what fn wrote is committed before it returns.
+  template <class R, class Fn>
+  R on_loop_durable(Fn fn) {
+    router::Hub* h = hub.get();
+    return on_loop<R>([h, fn]() mutable {
+      R r = fn(h->state());
+      h->flush();
+      return r;
+    });
   }
 };
 
@@ -430,6 +442,146 @@ std::vector<BotProviderInfo> Server::bot_providers() {
 bool Server::drain_bot_provider(const std::string& provider_id) {
   router::Hub* hub = impl_->hub.get();
   return impl_->on_loop<bool>([=] { return hub->state().bots.drain(provider_id, true); });
+}
+
+// ---- operations (router/operations.hpp) ----------------------------------------------------
+
+namespace {
+
+Status status_of(const std::optional<protocol::Error>& e) {
+  if (!e) return Status{};
+  return Status{std::string(protocol::to_string(e->code)), e->message};
+}
+
+// A variant<T, Error> of an operation as a Result<T>.
+template <class T>
+Result<T> result_of(std::variant<T, protocol::Error>&& v) {
+  Result<T> r;
+  if (auto* e = std::get_if<protocol::Error>(&v))
+    r.status = status_of(*e);
+  else
+    r.value = std::move(std::get<T>(v));
+  return r;
+}
+
+template <class T>
+std::string json_of(const T& value) {
+  protocol::JsonBuilder b;
+  protocol::write(b, value);
+  return b.take();
+}
+
+// Calls done exactly once: with the outcome, or, when the completion holding it is dropped
+// unrun (the server stopped before the worker's job came back), with internal_error.
+class OnceDone {
+ public:
+  explicit OnceDone(std::function<void(Status)> done) : done_(std::move(done)) {}
+  ~OnceDone() {
+    if (done_)
+      done_(Status{"internal_error", "The server stopped before the operation completed."});
+  }
+  OnceDone(const OnceDone&) = delete;
+  OnceDone& operator=(const OnceDone&) = delete;
+  void operator()(Status s) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    if (done) done(std::move(s));
+  }
+
+ private:
+  std::function<void(Status)> done_;
+};
+
+}  // namespace
+
+std::string status_to_json(const Status& s) {
+  protocol::JsonBuilder b;
+  b.begin_object();
+  if (!s.ok()) b.str("code", s.code).str("message", s.message);
+  b.end_object();
+  return b.take();
+}
+
+std::string to_json(const SessionInfo& s) { return json_of(s); }
+std::string to_json(const LobbyDetail& d) { return json_of(d); }
+std::string to_json(const LobbyInfo& l) { return json_of(l); }
+std::string to_json(const ChatMessage& m) { return json_of(m); }
+
+std::vector<SessionInfo> Server::list_sessions() {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<std::vector<SessionInfo>>([hub] { return router::list_sessions(hub->state()); });
+}
+
+std::vector<LobbyDetail> Server::list_lobbies() {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<std::vector<LobbyDetail>>([hub] { return router::list_lobbies(hub->state()); });
+}
+
+Result<LobbyDetail> Server::get_lobby(const LobbyId& id) {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<Result<LobbyDetail>>(
+      [hub, id] { return result_of(router::get_lobby(hub->state(), id)); });
+}
+
+Result<LobbyInfo> Server::create_lobby(const LobbySettings& settings) {
+  return impl_->on_loop_durable<Result<LobbyInfo>>(
+      [settings](router::Hub::State& s) { return result_of(router::create_lobby(s, settings)); });
+}
+
+Result<LobbyInfo> Server::update_lobby(const LobbyId& id, const LobbyUpdate& update) {
+  return impl_->on_loop_durable<Result<LobbyInfo>>([id, update](router::Hub::State& s) {
+    return result_of(router::update_lobby(s, id, update));
+  });
+}
+
+Status Server::remove_lobby(const LobbyId& id) {
+  return impl_->on_loop_durable<Status>(
+      [id](router::Hub::State& s) { return status_of(router::remove_lobby(s, id)); });
+}
+
+Status Server::kick_session(const PeerId& peer) {
+  return impl_->on_loop_durable<Status>(
+      [peer](router::Hub::State& s) { return status_of(router::kick_session(s, peer)); });
+}
+
+Result<SessionInfo> Server::rename_session(const PeerId& peer, const std::string& name) {
+  return impl_->on_loop_durable<Result<SessionInfo>>([peer, name](router::Hub::State& s) {
+    return result_of(router::rename_session(s, peer, name));
+  });
+}
+
+void Server::reset_password(const std::string& name, std::optional<std::string> password,
+                            std::function<void(Status)> done) {
+  router::Hub* hub = impl_->hub.get();
+  auto once = std::make_shared<OnceDone>(std::move(done));
+  // Only the completion keeps `once`: when it is dropped unrun, OnceDone reports it.
+  impl_->on_loop<void>([hub, name, password, once]() mutable {
+    router::reset_password(hub->state(), name, std::move(password),
+                           [hub, once](std::optional<protocol::Error> e) {
+                             hub->flush();
+                             (*once)(status_of(e));
+                           });
+  });
+}
+
+Status Server::reset_password(const std::string& name, std::optional<std::string> password) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->on_loop_thread())
+      throw std::logic_error(
+          "lobbykit::Server::reset_password: waiting on the loop thread would never end; use "
+          "the form with a callback");
+  }
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = promise->get_future();
+  reset_password(name, std::move(password), [promise](Status s) { promise->set_value(std::move(s)); });
+  return result.get();
+}
+
+Result<ChatMessage> Server::post_notice(const LobbyId& lobby_id, const std::string& text) {
+  return impl_->on_loop_durable<Result<ChatMessage>>([lobby_id, text](router::Hub::State& s) {
+    return result_of(router::post_notice(s, lobby_id, text));
+  });
 }
 
 namespace detail {

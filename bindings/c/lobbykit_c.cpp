@@ -21,8 +21,10 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "protocol/envelope.hpp"
 
@@ -410,6 +412,65 @@ namespace {
 int server_outcome(char** out_json, const lobbykit::BotOutcome& o, bool with_dispatch) {
   if (out_json) *out_json = copy_out(lobbykit::bot_outcome_to_json(o, with_dispatch));
   return o.ok() ? kOk : fail(LK_ERR_REQUEST, o.code + ": " + o.message);
+}
+
+// A host operation's outcome as the C API returns it (see server_outcome): the result's
+// JSON on success, else {"code", "message"} and LK_ERR_REQUEST.
+int op_outcome(char** out_json, const lobbykit::Status& st, const std::string& ok_json) {
+  if (out_json) *out_json = copy_out(st.ok() ? ok_json : lobbykit::status_to_json(st));
+  return st.ok() ? kOk : fail(LK_ERR_REQUEST, st.code + ": " + st.message);
+}
+
+// A JSON object argument (settings_json, update_json); NULL or "" is {}.
+rapidjson::Document parse_object_arg(const char* json, const char* what) {
+  rapidjson::Document d;
+  d.Parse(json && *json ? json : "{}");
+  require(!d.HasParseError() && d.IsObject(), (std::string(what) + " is not a JSON object").c_str());
+  return d;
+}
+
+template <class T>
+std::optional<T> typed_member(const rapidjson::Document& d, const char* key);
+
+template <>
+std::optional<std::string> typed_member(const rapidjson::Document& d, const char* key) {
+  auto it = d.FindMember(key);
+  if (it == d.MemberEnd() || it->value.IsNull()) return std::nullopt;
+  require(it->value.IsString(), (std::string("\"") + key + "\" must be a string").c_str());
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+template <>
+std::optional<bool> typed_member(const rapidjson::Document& d, const char* key) {
+  auto it = d.FindMember(key);
+  if (it == d.MemberEnd() || it->value.IsNull()) return std::nullopt;
+  require(it->value.IsBool(), (std::string("\"") + key + "\" must be true or false").c_str());
+  return it->value.GetBool();
+}
+
+template <>
+std::optional<std::uint32_t> typed_member(const rapidjson::Document& d, const char* key) {
+  auto it = d.FindMember(key);
+  if (it == d.MemberEnd() || it->value.IsNull()) return std::nullopt;
+  require(it->value.IsUint(), (std::string("\"") + key + "\" must be a whole number").c_str());
+  return it->value.GetUint();
+}
+
+lobbykit::LobbyUpdate lobby_update_of(const char* json, const char* what) {
+  const rapidjson::Document d = parse_object_arg(json, what);
+  lobbykit::LobbyUpdate u;
+  u.name = typed_member<std::string>(d, "name");
+  u.is_private = typed_member<bool>(d, "private");
+  u.persistent = typed_member<bool>(d, "persistent");
+  u.max_participants = typed_member<std::uint32_t>(d, "max_participants");
+  return u;
+}
+
+template <class T>
+std::string json_array(const char* key, const std::vector<T>& items) {
+  std::string json = std::string("{\"") + key + "\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) json += (i ? "," : "") + lobbykit::to_json(items[i]);
+  return json + "]}";
 }
 
 }  // namespace
@@ -800,6 +861,133 @@ int lk_client_wait_ready(char** out_json, lk_client* client, uint32_t timeout_ms
       return r;
     }
     return ready.get();
+  });
+}
+
+// ---- server operations ----------------------------------------------------------------------
+
+int lk_server_list_sessions(char** out_json, lk_server* server) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    const std::string json = json_array("sessions", server_of(server).list_sessions());
+    if (out_json) *out_json = copy_out(json);
+    return kOk;
+  });
+}
+
+int lk_server_list_lobbies(char** out_json, lk_server* server) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    const std::string json = json_array("lobbies", server_of(server).list_lobbies());
+    if (out_json) *out_json = copy_out(json);
+    return kOk;
+  });
+}
+
+int lk_server_get_lobby(char** out_json, lk_server* server, const char* lobby_id) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr, "lobby_id is NULL");
+    const auto r = s.get_lobby(lobby_id);
+    return op_outcome(out_json, r.status, r.ok() ? lobbykit::to_json(r.value) : "");
+  });
+}
+
+int lk_server_create_lobby(char** out_json, lk_server* server, const char* settings_json) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    const lobbykit::LobbyUpdate u = lobby_update_of(settings_json, "settings_json");
+    lobbykit::LobbySettings settings;
+    settings.name = u.name.value_or("");
+    settings.is_private = u.is_private.value_or(false);
+    settings.persistent = u.persistent.value_or(false);
+    settings.max_participants = u.max_participants.value_or(0);
+    const auto r = s.create_lobby(settings);
+    return op_outcome(out_json, r.status, "{\"lobby\":" + lobbykit::to_json(r.value) + "}");
+  });
+}
+
+int lk_server_update_lobby(char** out_json, lk_server* server, const char* lobby_id,
+                           const char* update_json) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr, "lobby_id is NULL");
+    const auto r = s.update_lobby(lobby_id, lobby_update_of(update_json, "update_json"));
+    return op_outcome(out_json, r.status, "{\"lobby\":" + lobbykit::to_json(r.value) + "}");
+  });
+}
+
+int lk_server_remove_lobby(char** out_json, lk_server* server, const char* lobby_id) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr, "lobby_id is NULL");
+    return op_outcome(out_json, s.remove_lobby(lobby_id), "{}");
+  });
+}
+
+int lk_server_kick_session(char** out_json, lk_server* server, const char* peer_id) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(peer_id != nullptr, "peer_id is NULL");
+    return op_outcome(out_json, s.kick_session(peer_id), "{}");
+  });
+}
+
+int lk_server_rename_session(char** out_json, lk_server* server, const char* peer_id,
+                             const char* name) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(peer_id != nullptr && name != nullptr, "peer_id or name is NULL");
+    const auto r = s.rename_session(peer_id, name);
+    return op_outcome(out_json, r.status, "{\"session\":" + lobbykit::to_json(r.value) + "}");
+  });
+}
+
+int lk_server_reset_password(char** out_json, lk_server* server, const char* name,
+                             const char* password) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(name != nullptr, "name is NULL");
+    refuse_in_callback("lk_server_reset_password");
+    std::optional<std::string> pw;
+    if (password) pw.emplace(password);
+    return op_outcome(out_json, s.reset_password(name, std::move(pw)), "{}");
+  });
+}
+
+int lk_server_reset_password_async(lk_server* server, const char* name, const char* password,
+                                   lk_reply_cb cb, void* user_data) {
+  return guard([&] {
+    Server& s = server_of(server);
+    require(name != nullptr, "name is NULL");
+    std::optional<std::string> pw;
+    if (password) pw.emplace(password);
+    s.reset_password(name, std::move(pw),
+                     [cb, user_data, alive = server->alive](lobbykit::Status st) {
+                       if (!cb || !alive->load()) return;
+                       const std::string json = lobbykit::status_to_json(st);
+                       CallbackScope scope;
+                       cb(st.ok() ? LK_OK : LK_ERR_REQUEST, json.c_str(), user_data);
+                     });
+    return kOk;
+  });
+}
+
+int lk_server_post_notice(char** out_json, lk_server* server, const char* lobby_id,
+                          const char* text) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr && text != nullptr, "lobby_id or text is NULL");
+    const auto r = s.post_notice(lobby_id, text);
+    return op_outcome(out_json, r.status, "{\"message\":" + lobbykit::to_json(r.value) + "}");
   });
 }
 

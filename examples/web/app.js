@@ -924,8 +924,11 @@ function renderChat(s) {
     if (m.gapNote) return;
     li.dataset.offset = String(m.offset);
     li.dataset.sender = m.sender;
-    li.classList.toggle('mine', m.sender === me);
-    setText(li.querySelector('.m-sender'), m.sender === me ? 'You' : m.sender_name || 'someone');
+    // A notice from the server (system: true) is nobody's line: no sender, its own look.
+    li.classList.toggle('system', m.system === true);
+    li.classList.toggle('mine', !m.system && m.sender === me);
+    setText(li.querySelector('.m-sender'),
+      m.system ? 'Notice' : m.sender === me ? 'You' : m.sender_name || 'someone');
     const t = li.querySelector('.m-time');
     setText(t, formatTime(m.time_ms));
     t.dateTime = new Date(m.time_ms).toISOString();

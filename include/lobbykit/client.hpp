@@ -154,6 +154,8 @@ struct Candidate {
   std::optional<std::string> username_fragment;
 };
 struct Error { ClientError error; };  // a server error not tied to a request, or a close
+// The settings of the lobby shown changed (the host or an admin): snapshot().lobby has them.
+struct LobbyUpdated { LobbyInfo lobby; };
 }  // namespace client_event
 
 using ClientEvent =
@@ -162,7 +164,8 @@ using ClientEvent =
                  client_event::ParticipantLeft, client_event::ParticipantUpdated,
                  client_event::NameChanged, client_event::Chat, client_event::PeerAdded,
                  client_event::PeerRemoved, client_event::Description,
-                 client_event::Candidate, client_event::Error>;
+                 client_event::Candidate, client_event::Error,
+                 client_event::LobbyUpdated>;
 
 LOBBYKIT_API const char* client_event_name(const ClientEvent& e);  // "peer_added", ...
 // The event as a JSON object {"type": name, ...fields}; the C ABI and Python use this.

@@ -51,6 +51,9 @@ struct BotProviderDisconnected { std::string provider_id; std::string reason; };
 struct BotDispatchUpdated { BotDispatch dispatch; std::string job_reason; };
 // reason: "removed", "ended_by_bot", "lobby_removed", "lobby_empty".
 struct BotDispatchRemoved { std::string dispatch_id; LobbyId lobby_id; std::string reason; };
+// A lobby's settings changed (name, private, persistent, max_participants): the host's
+// update_lobby or the admin API. lobby: the new settings.
+struct LobbyUpdated { LobbyInfo lobby; };
 }  // namespace event
 
 using Event = std::variant<event::SessionCreated, event::SessionResumed,
@@ -60,7 +63,7 @@ using Event = std::variant<event::SessionCreated, event::SessionResumed,
                            event::ParticipantUpdated, event::ChatPosted,
                            event::SignalRelayed, event::BotProviderConnected,
                            event::BotProviderDisconnected, event::BotDispatchUpdated,
-                           event::BotDispatchRemoved>;
+                           event::BotDispatchRemoved, event::LobbyUpdated>;
 
 // Stable snake_case name of an event ("session_created", ...).
 LOBBYKIT_API const char* event_name(const Event& e);

@@ -282,7 +282,7 @@ LK_API int lk_client_snapshot(char **out_json, const lk_client *client);
 /* cb runs on the client's loop thread for every client event, in order: state_changed,
  * welcome, lobby_joined, lobby_left, participant_joined, participant_left,
  * participant_updated, name_changed, chat, peer_added, peer_removed, description,
- * candidate, error (docs/c-api.md lists their fields). */
+ * candidate, error, lobby_updated (docs/c-api.md lists their fields). */
 LK_API int lk_client_subscribe(uint64_t *out_id, lk_client *client, lk_event_cb cb,
                                void *user_data);
 LK_API int lk_client_unsubscribe(lk_client *client, uint64_t id);
@@ -305,6 +305,61 @@ LK_API int lk_client_request(lk_client *client, const char *type, const char *da
  * LK_ERR_STATE inside any lobbykit callback. */
 LK_API int lk_client_request_wait(char **out_json, lk_client *client, const char *type,
                                   const char *data_json);
+
+/* ---- Server operations --------------------------------------------------------------- */
+
+/* The host acts on the server (docs/embedding.md, "Operations"): the operations the admin
+ * HTTP API uses too. Like the bot calls: any thread, callbacks included (there they run
+ * inline), each durable when it returns, before lk_server_start() and after stop() too.
+ * *out_json (may be NULL) receives a string to lk_free: on LK_OK the result, on
+ * LK_ERR_REQUEST {"code", "message"} with a code of docs/protocol.md; lk_error_last() then
+ * says "code: message". NULL string arguments are LK_ERR_INVALID. Session is
+ * {"peer_id", "name", "is_bot", "connected", "lobby_id", "name_protected", "created_ms",
+ * "last_seen_ms"}; Lobby, Participant and ChatMessage are those of docs/protocol.md. */
+
+/* {"sessions": [Session]}. */
+LK_API int lk_server_list_sessions(char **out_json, lk_server *server);
+/* {"lobbies": [{"lobby": Lobby, "participants": [Participant]}]}, private ones included, in
+ * creation order. */
+LK_API int lk_server_list_lobbies(char **out_json, lk_server *server);
+/* {"lobby": Lobby, "participants": [Participant]}; lobby_not_found. */
+LK_API int lk_server_get_lobby(char **out_json, lk_server *server, const char *lobby_id);
+/* settings_json as create_lobby's data: {"name", "private"?, "persistent"?,
+ * "max_participants"?}; counted under no quota. {"lobby": Lobby}; bad_field, lobby_exists,
+ * too_many_lobbies. A field of the wrong JSON type is LK_ERR_INVALID. */
+LK_API int lk_server_create_lobby(char **out_json, lk_server *server, const char *settings_json);
+/* update_json: any of "name", "private", "persistent", "max_participants"; the others stay.
+ * A max_participants below the member count removes nobody; joins are refused until the
+ * lobby fits. Members get lobby_updated. {"lobby": Lobby}; lobby_not_found, bad_field,
+ * lobby_exists. */
+LK_API int lk_server_update_lobby(char **out_json, lk_server *server, const char *lobby_id,
+                                  const char *update_json);
+/* {}; members get lobby_left (lobby_removed). lobby_not_found. */
+LK_API int lk_server_remove_lobby(char **out_json, lk_server *server, const char *lobby_id);
+/* {}; the session leaves its lobby (kicked), its connection closes with 4002 and it is
+ * deleted. session_not_found. */
+LK_API int lk_server_kick_session(char **out_json, lk_server *server, const char *peer_id);
+/* {"session": Session} with the new (cleaned) name; session_not_found, bad_field,
+ * name_taken. */
+LK_API int lk_server_rename_session(char **out_json, lk_server *server, const char *peer_id,
+                                    const char *name);
+/* Sets (password not NULL; hashed on a worker thread) or clears (NULL) the password of a
+ * claimed name, waiting for it. {}; bad_field, name_not_found, internal_error.
+ * LK_ERR_STATE inside any lobbykit callback (it would wait for itself): use the _async form
+ * there. Before lk_server_start() it waits until the server runs. */
+LK_API int lk_server_reset_password(char **out_json, lk_server *server, const char *name,
+                                    const char *password);
+/* The same without waiting: cb (may be NULL) runs exactly once, on the server's loop thread
+ * (a worker thread when the server stops first: then with internal_error), with LK_OK and
+ * {} or LK_ERR_REQUEST and {"code", "message"}. */
+LK_API int lk_server_reset_password_async(lk_server *server, const char *name,
+                                          const char *password, lk_reply_cb cb,
+                                          void *user_data);
+/* A chat message from the server: stored and pushed to the members like chat, with sender
+ * "" and "system": true. {"message": ChatMessage}; lobby_not_found, bad_field (text empty,
+ * over max_chat_bytes, not UTF-8). */
+LK_API int lk_server_post_notice(char **out_json, lk_server *server, const char *lobby_id,
+                                 const char *text);
 
 #ifdef __cplusplus
 }

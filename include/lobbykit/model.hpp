@@ -42,6 +42,9 @@ struct ChatMessage {
   std::string sender_name;
   std::string text;
   TimeMs time_ms = 0;
+  // A notice the server (the host, an admin) posted: sender and sender_name are "".
+  // Clients show it as not from a participant. Kept as sender == "" in the store.
+  bool system = false;
 };
 
 // A bot dispatch as members, admins and hosts see it (docs/bots.md): the wish "a bot of
@@ -81,6 +84,41 @@ struct BotProviderInfo {
   bool accepting = false;      // gets offers (not draining, says it accepts)
   bool connected = false;      // false during its reclaim window
   TimeMs connected_ms = 0;
+};
+
+// A session as the host and admins see it (Server::list_sessions, GET /api/admin/sessions).
+struct SessionInfo {
+  PeerId peer_id;
+  std::string name;       // "" until the session sets one
+  bool is_bot = false;
+  bool connected = false;  // false while disconnected (in its resume grace, or abandoned)
+  LobbyId lobby_id;       // "" when in no lobby
+  bool name_protected = false;
+  TimeMs created_ms = 0;
+  TimeMs last_seen_ms = 0;
+};
+
+// A lobby with its members (Server::list_lobbies / get_lobby).
+struct LobbyDetail {
+  LobbyInfo lobby;
+  std::vector<Participant> participants;  // in joining order
+};
+
+// What a host sets when it creates a lobby (Server::create_lobby); as create_lobby's data.
+struct LobbySettings {
+  std::string name;
+  bool is_private = false;
+  bool persistent = false;
+  std::uint32_t max_participants = 0;  // 0: Limits::max_participants
+};
+
+// A change of a lobby's settings (Server::update_lobby): fields left empty stay as they are.
+struct LobbyUpdate {
+  std::optional<std::string> name;
+  std::optional<bool> is_private;
+  std::optional<bool> persistent;
+  std::optional<std::uint32_t> max_participants;  // below the member count: nobody leaves,
+                                                  // joins are refused until it fits
 };
 
 }  // namespace lobbykit

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,6 +46,30 @@ LOBBYKIT_API std::string bot_outcome_to_json(const BotOutcome& o, bool with_disp
 LOBBYKIT_API std::string bot_overview_to_json(const std::vector<BotDispatch>& dispatches,
                                               const std::vector<BotKindInfo>& kinds,
                                               const std::vector<BotProviderInfo>& providers);
+
+// The outcome of a host operation (docs/embedding.md, "Operations"): ok(), or an error code of
+// docs/protocol.md ("lobby_not_found", "session_not_found", "bad_field", ...) with a sentence.
+struct Status {
+  std::string code;  // "" on success
+  std::string message;
+  bool ok() const { return code.empty(); }
+};
+
+// An operation's value when it succeeded; value is default-constructed when it failed.
+template <class T>
+struct Result {
+  Status status;
+  T value{};
+  bool ok() const { return status.ok(); }
+};
+
+// JSON forms for the C ABI and Python (docs/embedding.md, "Operations"): the objects the
+// admin HTTP API answers with. status_to_json: {} when ok, else {"code", "message"}.
+LOBBYKIT_API std::string status_to_json(const Status& s);
+LOBBYKIT_API std::string to_json(const SessionInfo& s);
+LOBBYKIT_API std::string to_json(const LobbyDetail& d);  // {"lobby", "participants"}
+LOBBYKIT_API std::string to_json(const LobbyInfo& l);
+LOBBYKIT_API std::string to_json(const ChatMessage& m);
 
 namespace detail {
 struct ServerAccess;  // lets a Client in the same process attach (src/server_access.hpp)
@@ -97,6 +122,38 @@ class LOBBYKIT_API Server {
   std::vector<BotProviderInfo> bot_providers();
   // No more offers to that provider; it is told to drain. False: no such provider.
   bool drain_bot_provider(const std::string& provider_id);
+
+  // Operations (docs/embedding.md, "Operations"): the host acts on the server, through the
+  // same code as the admin HTTP API. Like the bot calls: safe from any thread, event handlers
+  // included (there they run inline); each runs on the loop thread and is durable when it
+  // returns; they work before start() and after stop() too. Errors are in Status.
+  std::vector<SessionInfo> list_sessions();
+  std::vector<LobbyDetail> list_lobbies();  // private ones too, in creation order
+  Result<LobbyDetail> get_lobby(const LobbyId& id);  // lobby_not_found
+  // Counted under no quota. bad_field (name, max_participants), lobby_exists, too_many_lobbies.
+  Result<LobbyInfo> create_lobby(const LobbySettings& settings);
+  // lobby_not_found, bad_field, lobby_exists. Members get lobby_updated.
+  Result<LobbyInfo> update_lobby(const LobbyId& id, const LobbyUpdate& update);
+  // Members get lobby_left (lobby_removed). lobby_not_found.
+  Status remove_lobby(const LobbyId& id);
+  // The session leaves its lobby (kicked), its connection closes with 4002, it is deleted.
+  // session_not_found.
+  Status kick_session(const PeerId& peer);
+  // session_not_found, bad_field, name_taken. The value: the session with its new name.
+  Result<SessionInfo> rename_session(const PeerId& peer, const std::string& name);
+  // Sets (hashed on a worker thread) or clears (nullopt) the password of a claimed name.
+  // done runs once, on the loop thread, when the password is stored (or with the error:
+  // bad_field, name_not_found, internal_error when hashing fails or the server stops first).
+  // Before start() it completes once the server runs. Any thread; never blocks.
+  void reset_password(const std::string& name, std::optional<std::string> password,
+                      std::function<void(Status)> done);
+  // The same, waiting for the outcome. On the loop thread (in an event handler) it would wait
+  // for itself: it throws std::logic_error there; use the callback form.
+  Status reset_password(const std::string& name, std::optional<std::string> password);
+  // A chat message from the server (sender "", system true), stored and pushed like chat.
+  // lobby_not_found, bad_field (text empty, over max_chat_bytes, not UTF-8).
+  Result<ChatMessage> post_notice(const LobbyId& lobby_id, const std::string& text);
+  // Application messages and metadata join these with issue 11 §3.
 
  private:
   friend struct detail::ServerAccess;

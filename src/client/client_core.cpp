@@ -661,6 +661,13 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
     const bool gap = m.offset > settled_ + 1;  // a message we missed: fetch it
     for (auto& added : merge_chat({std::move(m)})) emit(Chat{std::move(added)});
     if (gap) catch_up(now);
+  } else if (type == "lobby_updated") {
+    const rapidjson::Value* v = protocol::read_object(d, "lobby");
+    if (!v || !in_lobby(lobby_id)) return;
+    LobbyInfo info = protocol::read_lobby(*v);
+    info.participant_count = static_cast<std::uint32_t>(snap_.participants.size());
+    snap_.lobby = info;
+    emit(LobbyUpdated{std::move(info)});
   } else if (type == "lobby_left") {
     if (!in_lobby(lobby_id)) return;
     std::string reason = read_string(d, "reason");

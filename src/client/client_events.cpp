@@ -26,6 +26,7 @@ struct NameOf {
   const char* operator()(const client_event::Description&) const { return "description"; }
   const char* operator()(const client_event::Candidate&) const { return "candidate"; }
   const char* operator()(const client_event::Error&) const { return "error"; }
+  const char* operator()(const client_event::LobbyUpdated&) const { return "lobby_updated"; }
 };
 
 struct Fields {
@@ -40,6 +41,10 @@ struct Fields {
     b.end_array();
   }
   void operator()(const client_event::LobbyJoined& e) const {
+    b.key("lobby");
+    protocol::write(b, e.lobby);
+  }
+  void operator()(const client_event::LobbyUpdated& e) const {
     b.key("lobby");
     protocol::write(b, e.lobby);
   }

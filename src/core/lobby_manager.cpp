@@ -201,7 +201,7 @@ void LobbyManager::set_connected(const LobbyId& lobby_id, const PeerId& peer, bo
 ChatMessage LobbyManager::post_chat(Lobby& lobby, const PeerId& sender,
                                     const std::string& sender_name, std::string text) {
   ChatMessage m{lobby.info.id, ++lobby.last_offset, sender, sender_name, std::move(text),
-                clock_.now_ms()};
+                clock_.now_ms(), sender.empty()};
   // The lobby record's last_offset is not rewritten per message: load() takes the newest
   // stored message's offset, which retention never drops, unless it keeps no message at all.
   store_.append_chat(m, limits_.chat_history);
@@ -264,6 +264,33 @@ void LobbyManager::remove(const LobbyId& lobby_id, const std::string& reason) {
   lobbies_.erase(id);
   store_.delete_lobby(id);
   bus_.publish(event::LobbyRemoved{id, reason});
+}
+
+std::optional<Error> LobbyManager::update_settings(Lobby& lobby, const LobbyUpdate& u) {
+  LobbyInfo info = lobby.info;
+  if (u.name) info.name = *u.name;
+  if (u.is_private) info.is_private = *u.is_private;
+  if (u.persistent) info.persistent = *u.persistent;
+  if (u.max_participants) info.max_participants = std::min(*u.max_participants, limits_.max_participants);
+  const std::string old_key = protocol::name_key(lobby.info.name);
+  const std::string new_key = protocol::name_key(info.name);
+  if (new_key != old_key && by_name_key_.count(new_key))
+    return make_error(ErrorCode::lobby_exists, "A lobby with that name exists.");
+  if (info.name == lobby.info.name && info.is_private == lobby.info.is_private &&
+      info.persistent == lobby.info.persistent &&
+      info.max_participants == lobby.info.max_participants)
+    return std::nullopt;
+  if (new_key != old_key) {
+    by_name_key_.erase(old_key);
+    by_name_key_[new_key] = info.id;
+  }
+  // An empty lobby that stops being persistent gets a whole expiry period from now.
+  if (lobby.info.persistent && !info.persistent && lobby.members.empty())
+    lobby.empty_since = clock_.now_ms();
+  lobby.info = info;
+  persist(lobby);
+  bus_.publish(event::LobbyUpdated{lobby.info});
+  return std::nullopt;
 }
 
 void LobbyManager::tick() {

@@ -93,6 +93,10 @@ class LobbyManager {
   // retention or left out for size; chat_history fetches what is kept).
   Page recent(const Lobby& lobby, std::uint32_t limit, std::size_t max_bytes) const;
 
+  // Changes the settings given in u (already checked: a valid name, max_participants >= 1).
+  // A max_participants below the member count removes nobody; joins are refused until the
+  // lobby fits again. Publishes LobbyUpdated when anything changed. Errors: lobby_exists.
+  std::optional<protocol::Error> update_settings(Lobby& lobby, const LobbyUpdate& u);
   // Every member leaves (reason "lobby_removed"), then the lobby goes. LobbyRemoved.
   void remove(const LobbyId& id, const std::string& reason);
   // Ends expired graces and expires empty lobbies. Call about once a second.

@@ -78,6 +78,7 @@ ChatMessage read_chat_message(const rapidjson::Value& v, const LobbyId& lobby_id
   m.sender_name = read_string(v, "sender_name");
   m.text = read_string(v, "text");
   m.time_ms = read_int(v, "time_ms");
+  m.system = read_bool(v, "system");
   return m;
 }
 

@@ -291,6 +291,20 @@ std::optional<Error> decode(const rapidjson::Value& data, CreateLobbyReq& out,
   return std::nullopt;
 }
 
+std::optional<Error> decode(const rapidjson::Value& data, LobbyUpdate& out, const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.string("name", out.name, l.max_lobby_name_chars * 4)) return e;
+  if (out.name) {
+    if (auto e = checked_name("name", *out.name, l.max_lobby_name_chars)) return e;
+  }
+  if (auto e = r.boolean("private", out.is_private)) return e;
+  if (auto e = r.boolean("persistent", out.persistent)) return e;
+  std::optional<std::uint64_t> max;
+  if (auto e = r.integer("max_participants", max, 1, l.max_participants)) return e;
+  if (max) out.max_participants = static_cast<std::uint32_t>(*max);
+  return std::nullopt;
+}
+
 std::optional<Error> decode(const rapidjson::Value& data, JoinLobbyReq& out, const Limits& l) {
   FieldReader r(data);
   if (auto e = r.string("lobby_id", out.lobby_id, kMaxIdFieldBytes)) return e;
@@ -426,7 +440,29 @@ void write(JsonBuilder& b, const ChatMessage& m) {
       .str("sender_name", m.sender_name)
       .str("text", m.text)
       .num("time_ms", m.time_ms)
+      .boolean("system", m.system)
       .end_object();
+}
+
+void write(JsonBuilder& b, const SessionInfo& s) {
+  b.begin_object()
+      .str("peer_id", s.peer_id)
+      .str("name", s.name)
+      .boolean("is_bot", s.is_bot)
+      .boolean("connected", s.connected)
+      .str("lobby_id", s.lobby_id)
+      .boolean("name_protected", s.name_protected)
+      .num("created_ms", s.created_ms)
+      .num("last_seen_ms", s.last_seen_ms)
+      .end_object();
+}
+
+void write(JsonBuilder& b, const LobbyDetail& d) {
+  b.begin_object().key("lobby");
+  write(b, d.lobby);
+  b.begin_array("participants");
+  for (const auto& p : d.participants) write(b, p);
+  b.end_array().end_object();
 }
 
 namespace {
@@ -443,7 +479,7 @@ std::size_t escaped_size(std::string_view s) {
 }  // namespace
 
 std::size_t json_size(const ChatMessage& m) {
-  // Keys, quotes, separators and two 20-digit numbers: under 128 bytes.
+  // Keys, quotes, separators, two 20-digit numbers and "system": under 128 bytes.
   return 128 + escaped_size(m.sender) + escaped_size(m.sender_name) + escaped_size(m.text);
 }
 

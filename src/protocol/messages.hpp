@@ -131,6 +131,9 @@ std::optional<Error> decode(const rapidjson::Value& data, AuthReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, SetNameReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, CreateLobbyReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, JoinLobbyReq& out, const Limits& l);
+// The admin's lobby change (PATCH /api/admin/lobbies/{id}): any of name, private,
+// persistent, max_participants, checked as create_lobby checks them.
+std::optional<Error> decode(const rapidjson::Value& data, LobbyUpdate& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out);
@@ -153,6 +156,10 @@ void write_relay_payload(JsonBuilder& b, const RelayFields& f);
 void write(JsonBuilder& b, const Participant& p);
 void write(JsonBuilder& b, const LobbyInfo& l);
 void write(JsonBuilder& b, const ChatMessage& m);
+// What hosts and admins see: the one writer of a session ({"peer_id", "name", ...}) and of a
+// lobby with its members ({"lobby": Lobby, "participants": [Participant]}).
+void write(JsonBuilder& b, const SessionInfo& s);
+void write(JsonBuilder& b, const LobbyDetail& d);
 // A Dispatch of docs/bots.md (metadata_json is written as the object it holds).
 void write(JsonBuilder& b, const BotDispatch& d);
 // An upper bound of the bytes write(b, m) produces (escapes counted): what a message costs

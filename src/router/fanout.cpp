@@ -111,6 +111,15 @@ void Hub::State::on_event(const Event& ev) {
             });
             broadcast(*lobby, frame, "bot_dispatch_removed");
           },
+          [&](const event::LobbyUpdated& e) {
+            core::Lobby* lobby = lobbies.find(e.lobby.id);
+            if (!lobby) return;
+            auto frame = protocol::envelope("lobby_updated", "", [&](JsonBuilder& b) {
+              b.str("lobby_id", e.lobby.id).key("lobby");
+              protocol::write(b, e.lobby);
+            });
+            broadcast(*lobby, frame, "lobby_updated");
+          },
           [](const auto&) {},
       },
       ev);

@@ -12,6 +12,7 @@
 #include "protocol/messages.hpp"
 #include "router/address.hpp"
 #include "router/hub_state.hpp"
+#include "router/operations.hpp"
 
 #include <climits>
 #include <cstdlib>
@@ -158,17 +159,10 @@ std::string_view bearer_token(std::string_view header) {
   return header;
 }
 
-void write_session(JsonBuilder& b, Hub::State& s, const core::Session& session) {
-  b.begin_object()
-      .str("peer_id", session.peer_id)
-      .str("name", session.name)
-      .boolean("is_bot", session.is_bot)
-      .boolean("connected", session.connected)
-      .str("lobby_id", session.lobby_id)
-      .boolean("name_protected", !session.name.empty() && s.auth.is_protected(session.name))
-      .num("created_ms", session.created_ms)
-      .num("last_seen_ms", session.last_seen_ms)
-      .end_object();
+// {"lobby": Lobby}: a created or changed lobby.
+void write_lobby_key(JsonBuilder& b, const LobbyInfo& lobby) {
+  b.key("lobby");
+  protocol::write(b, lobby);
 }
 
 }  // namespace
@@ -259,36 +253,82 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
   return respond(HttpResponse{200, mime_type(file), "", file});
 }
 
+// Each admin route parses the request, calls one operation (router/operations.hpp) and
+// writes its outcome; the operations are the host's too (lobbykit::Server).
 void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
   Hub::State& s = hub_.state();
   const std::string_view path = req.path;
   const std::string& m = req.method;
   Params p;
   auto ok = [] { return json_response(200, [](JsonBuilder& b) { b.boolean("ok", true); }); };
+  auto done = [&respond, &ok](const std::optional<Error>& e) {
+    respond(e ? error_response(*e) : ok());
+  };
 
   if (match("/api/admin/sessions", path, p)) {
     if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+    const auto sessions = list_sessions(s);
     return respond(json_response(200, [&](JsonBuilder& b) {
       b.begin_array("sessions");
-      for (const auto& [id, session] : s.sessions.all()) write_session(b, s, session);
+      for (const auto& session : sessions) protocol::write(b, session);
       b.end_array();
     }));
   }
   if (match("/api/admin/lobbies", path, p)) {
-    if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
-    auto lobbies = s.lobbies.list(true);
-    return respond(json_response(200, [&](JsonBuilder& b) {
-      b.begin_array("lobbies");
-      for (const auto& l : lobbies) protocol::write(b, l);
-      b.end_array();
-    }));
+    if (m == "GET") {
+      const auto lobbies = list_lobbies(s);
+      return respond(json_response(200, [&](JsonBuilder& b) {
+        b.begin_array("lobbies");
+        for (const auto& l : lobbies) protocol::write(b, l.lobby);
+        b.end_array();
+      }));
+    }
+    if (m == "POST") {
+      rapidjson::Document doc;
+      if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+      protocol::CreateLobbyReq body;
+      if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
+      auto created = create_lobby(s, LobbySettings{body.name, body.is_private, body.persistent,
+                                                   body.max_participants.value_or(0)});
+      if (auto* e = std::get_if<Error>(&created)) return respond(error_response(*e));
+      return respond(json_response(
+          201, [&](JsonBuilder& b) { write_lobby_key(b, std::get<LobbyInfo>(created)); }));
+    }
+    return respond(error_response(ErrorCode::method_not_allowed, "Use GET or POST."));
   }
   if (match("/api/admin/lobbies/{}", path, p)) {
-    if (m != "DELETE") return respond(error_response(ErrorCode::method_not_allowed, "Use DELETE."));
-    if (!s.lobbies.find(p[0]))
-      return respond(error_response(ErrorCode::lobby_not_found, "There is no such lobby."));
-    s.lobbies.remove(p[0], "removed");
-    return respond(ok());
+    if (m == "GET") {
+      auto found = get_lobby(s, p[0]);
+      if (auto* e = std::get_if<Error>(&found)) return respond(error_response(*e));
+      JsonBuilder b;
+      protocol::write(b, std::get<LobbyDetail>(found));
+      return respond(HttpResponse{200, "application/json", b.take(), ""});
+    }
+    if (m == "PATCH") {
+      rapidjson::Document doc;
+      if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+      LobbyUpdate body;
+      if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
+      auto updated = update_lobby(s, p[0], body);
+      if (auto* e = std::get_if<Error>(&updated)) return respond(error_response(*e));
+      return respond(json_response(
+          200, [&](JsonBuilder& b) { write_lobby_key(b, std::get<LobbyInfo>(updated)); }));
+    }
+    if (m == "DELETE") return done(remove_lobby(s, p[0]));
+    return respond(error_response(ErrorCode::method_not_allowed, "Use GET, PATCH or DELETE."));
+  }
+  if (match("/api/admin/lobbies/{}/notice", path, p)) {
+    if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
+    rapidjson::Document doc;
+    if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+    protocol::ChatReq body;
+    if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
+    auto posted = post_notice(s, p[0], body.text);
+    if (auto* e = std::get_if<Error>(&posted)) return respond(error_response(*e));
+    return respond(json_response(201, [&](JsonBuilder& b) {
+      b.key("message");
+      protocol::write(b, std::get<ChatMessage>(posted));
+    }));
   }
   if (match("/api/admin/lobbies/{}/bots/{}", path, p)) {
     if (m == "PUT") {
@@ -314,10 +354,7 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
         protocol::write(b, a.dispatch);
       }));
     }
-    if (m == "DELETE") {
-      if (auto e = remove_bot(s, p[0], p[1])) return respond(error_response(*e));
-      return respond(ok());
-    }
+    if (m == "DELETE") return done(remove_bot(s, p[0], p[1]));
     return respond(error_response(ErrorCode::method_not_allowed, "Use PUT or DELETE."));
   }
   if (match("/api/admin/bots/providers", path, p)) {
@@ -344,10 +381,7 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
   }
   if (match("/api/admin/sessions/{}/kick", path, p)) {
     if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
-    if (!s.sessions.find(p[0]))
-      return respond(error_response(ErrorCode::session_not_found, "There is no such session."));
-    s.end_session(p[0], "kicked", protocol::CloseCode::kicked);
-    return respond(ok());
+    return done(kick_session(s, p[0]));
   }
   if (match("/api/admin/sessions/{}/rename", path, p)) {
     if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
@@ -357,11 +391,11 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
     if (auto e = parse_body(req, doc)) return respond(error_response(*e));
     protocol::SetNameReq body;
     if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
-    auto outcome = s.auth.admin_rename(p[0], body.name);
-    if (outcome.error) return respond(error_response(*outcome.error));
-    s.update_member_names(outcome.renamed);
+    auto renamed = rename_session(s, p[0], body.name);
+    if (auto* e = std::get_if<Error>(&renamed)) return respond(error_response(*e));
+    const SessionInfo& info = std::get<SessionInfo>(renamed);
     return respond(json_response(200, [&](JsonBuilder& b) {
-      b.str("peer_id", p[0]).str("name", body.name);
+      b.str("peer_id", info.peer_id).str("name", info.name);
     }));
   }
   if (match("/api/admin/names/{}/password", path, p)) {
@@ -370,22 +404,16 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
       rapidjson::Document doc;
       if (auto e = parse_body(req, doc)) return respond(error_response(*e));
       auto it = doc.FindMember("password");
-      if (it == doc.MemberEnd() || !it->value.IsString() ||
-          it->value.GetStringLength() < s.limits.min_password_bytes ||
-          it->value.GetStringLength() > s.limits.max_password_bytes)
-        return respond(error_response(Error{ErrorCode::bad_field,
-                                            "\"password\" must be a string of 1 to " +
-                                                std::to_string(s.limits.max_password_bytes) +
-                                                " bytes.",
-                                            "password", -1, {}}));
+      if (it == doc.MemberEnd() || !it->value.IsString())
+        return respond(error_response(
+            Error{ErrorCode::bad_field, "\"password\" must be a string.", "password", -1}));
       password.emplace(it->value.GetString(), it->value.GetStringLength());
     } else if (m != "DELETE") {
       return respond(error_response(ErrorCode::method_not_allowed, "Use PUT or DELETE."));
     }
-    s.auth.admin_set_password(p[0], std::move(password),
-                              [respond, ok](core::AuthManager::Outcome o) {
-                                respond(o.error ? error_response(*o.error) : ok());
-                              });
+    reset_password(s, p[0], std::move(password), [respond, ok](std::optional<Error> e) {
+      respond(e ? error_response(*e) : ok());
+    });
     return;
   }
   return respond(error_response(ErrorCode::not_found, "No such admin endpoint."));

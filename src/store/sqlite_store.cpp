@@ -352,6 +352,7 @@ class SqliteStore final : public Store {
       m.sender_name = row.text(3);
       m.text = row.text(4);
       m.time_ms = row.integer(5);
+      m.system = m.sender.empty();  // a server notice: no session ever has an empty peer id
     }
 
     Statement dispatches = prepare(db,

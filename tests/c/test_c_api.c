@@ -998,6 +998,130 @@ static void test_hooks(void) {
   pthread_mutex_destroy(&h.mu);
 }
 
+/* A reset_password_async reply as "<status> <json>" in the inbox. */
+static void on_status(int status, const char *json, void *user_data) {
+  char line[256];
+  snprintf(line, sizeof line, "%d %s", status, json);
+  inbox_push(user_data, line);
+}
+
+/* The host's operations (docs/embedding.md, "Operations"): a real server, a real client
+ * that sees their effects. */
+static void test_operations(void) {
+  lk_server *server = new_server(NULL);
+  lk_client *ada = NULL;
+  inbox ada_events, server_events;
+  char *json = NULL;
+  char lobby_id[64], peer_id[64];
+  long before;
+  const char *notice[] = {"\"type\":\"chat\"", "\"text\":\"Welcome, all\"", "\"sender\":\"\"",
+                          "\"system\":true", NULL};
+  const char *renamed[] = {"\"type\":\"participant_updated\"", "\"name\":\"Ada Lovelace\"", NULL};
+
+  inbox_init(&ada_events);
+  inbox_init(&server_events);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_subscribe(NULL, server, on_event, &server_events) == LK_OK);
+
+  /* Before start: the lobby is made at once. */
+  CHECK(lk_server_create_lobby(&json, server, "{\"name\":\"Hall\",\"private\":true}") == LK_OK);
+  REQUIRE(json != NULL && json_string(json, "id", lobby_id, sizeof lobby_id));
+  CHECK(strstr(json, "\"private\":true") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_create_lobby(&json, server, "{\"name\":\"hall\"}") == LK_ERR_REQUEST);
+  CHECK(json != NULL && strstr(json, "\"code\":\"lobby_exists\"") != NULL);
+  CHECK(strstr(lk_error_last()->message, "lobby_exists") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_create_lobby(NULL, server, "{\"name\":5}") == LK_ERR_INVALID);
+  CHECK(lk_server_create_lobby(NULL, server, "[1]") == LK_ERR_INVALID);
+  CHECK(lk_server_create_lobby(NULL, server, "{\"name\":\"x\",\"max_participants\":100000}") ==
+        LK_ERR_REQUEST);
+  CHECK(strstr(lk_error_last()->message, "bad_field") != NULL);
+
+  CHECK(lk_server_start(server) == LK_OK);
+  ada = new_client(server, 0, "Ada");
+  REQUIRE(ada != NULL);
+  CHECK(lk_client_subscribe(NULL, ada, on_event, &ada_events) == LK_OK);
+  REQUIRE(connect_client(ada, &ada_events, "Ada"));
+  {
+    char data[128];
+    snprintf(data, sizeof data, "{\"lobby_id\":\"%s\"}", lobby_id);
+    CHECK(lk_client_request_wait(NULL, ada, "join_lobby", data) == LK_OK);
+  }
+
+  CHECK(lk_server_list_sessions(&json, server) == LK_OK);
+  REQUIRE(json != NULL && json_string(json, "peer_id", peer_id, sizeof peer_id));
+  CHECK(strstr(json, "{\"sessions\":[{") == json);
+  CHECK(strstr(json, "\"name\":\"Ada\"") != NULL);
+  lk_free(json);
+  CHECK(lk_server_list_lobbies(&json, server) == LK_OK);
+  CHECK(json != NULL && strstr(json, "\"participants\":[{\"peer_id\"") != NULL);
+  lk_free(json);
+  CHECK(lk_server_get_lobby(&json, server, lobby_id) == LK_OK);
+  CHECK(json != NULL && strstr(json, "\"name\":\"Hall\"") != NULL &&
+        strstr(json, peer_id) != NULL);
+  lk_free(json);
+  CHECK(lk_server_get_lobby(NULL, server, "nope") == LK_ERR_REQUEST);
+  CHECK(lk_server_get_lobby(NULL, server, NULL) == LK_ERR_INVALID);
+
+  CHECK(lk_server_update_lobby(&json, server, lobby_id, "{\"name\":\"Great hall\"}") == LK_OK);
+  CHECK(json != NULL && strstr(json, "\"name\":\"Great hall\"") != NULL);
+  lk_free(json);
+  CHECK(inbox_wait(&server_events, "\"type\":\"lobby_updated\"") >= 0);
+  CHECK(lk_server_update_lobby(NULL, server, lobby_id, "{\"private\":1}") == LK_ERR_INVALID);
+
+  CHECK(lk_server_post_notice(&json, server, lobby_id, "Welcome, all") == LK_OK);
+  CHECK(json != NULL && strstr(json, "\"system\":true") != NULL);
+  lk_free(json);
+  CHECK(inbox_wait_all(&ada_events, 0, notice) >= 0);
+  CHECK(lk_server_post_notice(NULL, server, lobby_id, "") == LK_ERR_REQUEST);
+
+  CHECK(lk_server_rename_session(&json, server, peer_id, "Ada Lovelace") == LK_OK);
+  CHECK(json != NULL && strstr(json, "\"session\":{") != NULL &&
+        strstr(json, "\"name\":\"Ada Lovelace\"") != NULL);
+  lk_free(json);
+  CHECK(inbox_wait_all(&ada_events, 0, renamed) >= 0);
+
+  CHECK(lk_server_reset_password(&json, server, "ADA LOVELACE", "pw") == LK_OK);
+  CHECK(json != NULL && strcmp(json, "{}") == 0);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_reset_password(&json, server, "nobody", "pw") == LK_ERR_REQUEST);
+  CHECK(json != NULL && strstr(json, "name_not_found") != NULL);
+  lk_free(json);
+  CHECK(lk_server_list_sessions(&json, server) == LK_OK);
+  CHECK(json != NULL && strstr(json, "\"name_protected\":true") != NULL);
+  lk_free(json);
+  {
+    inbox replies;
+    inbox_init(&replies);
+    CHECK(lk_server_reset_password_async(server, "Ada Lovelace", NULL, on_status, &replies) ==
+          LK_OK);
+    CHECK(inbox_wait(&replies, "0 {}") >= 0);
+    inbox_destroy(&replies);
+  }
+
+  before = (long)inbox_count(&ada_events);
+  CHECK(lk_server_kick_session(&json, server, peer_id) == LK_OK);
+  CHECK(json != NULL && strcmp(json, "{}") == 0);
+  lk_free(json);
+  CHECK(inbox_wait_all(&ada_events, (size_t)before, (const char *const[]){"kicked", NULL}) >= 0);
+  CHECK(lk_server_kick_session(NULL, server, peer_id) == LK_ERR_REQUEST);
+  CHECK(strstr(lk_error_last()->message, "session_not_found") != NULL);
+
+  CHECK(lk_server_remove_lobby(NULL, server, lobby_id) == LK_OK);
+  CHECK(inbox_wait(&server_events, "\"type\":\"lobby_removed\"") >= 0);
+  CHECK(lk_server_remove_lobby(NULL, server, lobby_id) == LK_ERR_REQUEST);
+
+  lk_client_free(ada);
+  lk_server_free(server);
+  inbox_destroy(&ada_events);
+  inbox_destroy(&server_events);
+}
+
+
 /* ---- runner ------------------------------------------------------------------------ */
 
 typedef struct test_case {
@@ -1094,6 +1218,7 @@ static const test_case kCases[] = {
     {"bots", test_bots},
     {"hooks", test_hooks},
     {"tokens", test_tokens},
+    {"operations", test_operations},
 };
 
 int main(int argc, char **argv) {

@@ -286,6 +286,86 @@ async def test_admin_remove_lobby(servers):
     await make_lobby(a, "Doomed")
 
 
+async def test_admin_creates_shows_and_changes_lobbies(servers):
+    srv = servers.start("--max-lobbies-per-address", "1", admin_token=ADMIN)
+    a = await authed(srv.port, "Ada")
+    b = await authed(srv.port, "Bob")
+    await make_lobby(a, "Ada's")  # the address's one lobby: the admin's are not counted
+    r = await ahttp(srv.port, "POST", "/api/admin/lobbies",
+                    body={"name": "Hall", "private": True, "max_participants": 5}, headers=BEARER)
+    assert r.status == 201, r
+    hall = json_body(r)["lobby"]
+    assert (hall["name"], hall["private"], hall["max_participants"]) == ("Hall", True, 5)
+    r = await ahttp(srv.port, "POST", "/api/admin/lobbies", body={"name": "hall"}, headers=BEARER)
+    assert r.status == 409 and json_body(r)["code"] == "lobby_exists"
+    r = await ahttp(srv.port, "POST", "/api/admin/lobbies", body={}, headers=BEARER)
+    assert r.status == 400 and json_body(r)["field"] == "data.name"
+
+    await a.call("join_lobby", {"lobby_id": hall["id"]})
+    await b.call("join_lobby", {"lobby_id": hall["id"]})
+    r = await ahttp(srv.port, "GET", f"/api/admin/lobbies/{hall['id']}", headers=BEARER)
+    assert r.status == 200
+    detail = json_body(r)
+    assert detail["lobby"]["id"] == hall["id"] and detail["lobby"]["participants"] == 2
+    assert [p["peer_id"] for p in detail["participants"]] == [a.peer_id, b.peer_id]
+    r = await ahttp(srv.port, "GET", "/api/admin/lobbies/0000000000000000", headers=BEARER)
+    assert r.status == 404 and json_body(r)["code"] == "lobby_not_found"
+
+    # A cap below the member count: nobody leaves, a newcomer is refused.
+    r = await ahttp(srv.port, "PATCH", f"/api/admin/lobbies/{hall['id']}",
+                    body={"name": "Great hall", "private": False, "max_participants": 1},
+                    headers=BEARER)
+    assert r.status == 200, r
+    assert json_body(r)["lobby"]["name"] == "Great hall"
+    for x in (a, b):
+        d = await x.next_push("lobby_updated")
+        assert d["lobby_id"] == hall["id"]
+        assert (d["lobby"]["name"], d["lobby"]["private"], d["lobby"]["max_participants"],
+                d["lobby"]["participants"]) == ("Great hall", False, 1, 2)
+    c = await authed(srv.port, "Cy")
+    await c.fail("join_lobby", {"name": "great hall"}, code="lobby_full")
+    r = await ahttp(srv.port, "PATCH", f"/api/admin/lobbies/{hall['id']}",
+                    body={"persistent": "yes"}, headers=BEARER)
+    assert r.status == 400 and json_body(r)["field"] == "data.persistent"
+    r = await ahttp(srv.port, "PATCH", f"/api/admin/lobbies/{hall['id']}",
+                    body={"name": "ada's"}, headers=BEARER)
+    assert r.status == 409 and json_body(r)["code"] == "lobby_exists"
+    r = await ahttp(srv.port, "PUT", f"/api/admin/lobbies/{hall['id']}", body={}, headers=BEARER)
+    assert r.status == 405
+
+
+async def test_admin_notice_is_system_chat_and_survives_kill9(servers):
+    srv = servers.start(admin_token=ADMIN)
+    a = await authed(srv.port, "Ada")
+    lobby = await make_lobby(a, "Room")
+    await a.call("join_lobby", {"lobby_id": lobby["id"]})
+    await a.call("chat", {"text": "hi"})
+    await a.next_push("chat")
+    r = await ahttp(srv.port, "POST", f"/api/admin/lobbies/{lobby['id']}/notice",
+                    body={"text": "Maintenance at noon"}, headers=BEARER)
+    assert r.status == 201, r
+    m = json_body(r)["message"]
+    assert (m["offset"], m["sender"], m["sender_name"], m["text"], m["system"]) == \
+        (2, "", "", "Maintenance at noon", True)
+    push = await a.next_push("chat")
+    assert push["message"] == m
+    r = await ahttp(srv.port, "POST", f"/api/admin/lobbies/{lobby['id']}/notice",
+                    body={"text": ""}, headers=BEARER)
+    assert r.status == 400 and json_body(r)["code"] == "bad_field"
+    r = await ahttp(srv.port, "POST", "/api/admin/lobbies/0000000000000000/notice",
+                    body={"text": "x"}, headers=BEARER)
+    assert r.status == 404 and json_body(r)["code"] == "lobby_not_found"
+
+    # Acknowledged (201), so it survives a crash, still the server's.
+    token = a.token
+    srv.kill9()
+    srv.start()
+    a2 = await resume(srv.port, token)
+    hist = a2.welcome["lobby"]["history"]
+    assert [(h["offset"], h["sender"], h["system"]) for h in hist] == \
+        [(1, a.peer_id, False), (2, "", True)]
+
+
 # ---- static files --------------------------------------------------------------------
 
 SECRET = b"TOP-SECRET-OUTSIDE-THE-STATIC-DIR"

@@ -916,6 +916,36 @@ TEST_CASE("client core: lobby pushes keep the store and become events") {
   }
 }
 
+TEST_CASE("client core: lobby_updated changes the lobby shown; a notice is a system message") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "t", "Ada", false,
+                           snapshot("L", "[" + participant("p1", "Ada") + "]", "[]", 0)));
+  h.take("chat_history");
+  h.push("lobby_updated", R"({"lobby_id":"L","lobby":{"id":"L","name":"Hall","private":true,)"
+                          R"("persistent":true,"max_participants":1,"participants":1,"created_ms":5}})");
+  const LobbyInfo& l = *h.core->snapshot().lobby;
+  CHECK(l.name == "Hall");
+  CHECK(l.is_private);
+  CHECK(l.persistent);
+  CHECK(l.max_participants == 1);
+  REQUIRE(h.count<client_event::LobbyUpdated>() == 1);
+  CHECK(h.all<client_event::LobbyUpdated>().at(0).lobby.name == "Hall");
+  // Another lobby's update changes nothing.
+  h.push("lobby_updated", R"({"lobby_id":"X","lobby":{"id":"X","name":"Other"}})");
+  CHECK(h.core->snapshot().lobby->name == "Hall");
+  CHECK(h.count<client_event::LobbyUpdated>() == 1);
+
+  h.push("chat", R"({"lobby_id":"L","message":{"offset":1,"sender":"","sender_name":"",)"
+                 R"("text":"Welcome","time_ms":9,"system":true}})");
+  h.push("chat", R"({"lobby_id":"L","message":)" + message(2) + "}");
+  const auto& chat = h.core->snapshot().chat;
+  REQUIRE(chat.size() == 2);
+  CHECK(chat[0].system);
+  CHECK(chat[0].sender.empty());
+  CHECK_FALSE(chat[1].system);  // absent means false
+}
+
 TEST_CASE("client core: signaling pushes become typed events") {
   Harness h;
   h.core->start(h.now);
@@ -1052,7 +1082,7 @@ TEST_CASE("client snapshot JSON form") {
         R"("max_participants":8,"participants":1,"created_ms":42},)"
         R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
         R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[]}],)"
-        R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7}],)"
+        R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7,"system":false}],)"
         R"("last_offset":3,"history_complete":false,)"
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
 }

@@ -911,12 +911,17 @@ TEST_CASE("write(ChatMessage) produces the documented object") {
   JsonBuilder b;
   write(b, m);
   auto d = json(b.take());
-  CHECK(d.MemberCount() == 5);
+  CHECK(d.MemberCount() == 6);
   CHECK(integer(d, "offset") == 42);
   CHECK(str(d, "sender") == "9b1e0c6a2f4d7e13");
   CHECK(str(d, "sender_name") == "Ada");
   CHECK(str(d, "text") == std::string("line\nwith \0 nul", 15));
   CHECK(integer(d, "time_ms") == 1764110000123);
+  CHECK(boolean(d, "system") == false);
+  m.system = true;
+  JsonBuilder notice;
+  write(notice, m);
+  CHECK(boolean(json(notice.take()), "system") == true);
 }
 
 TEST_CASE("envelope frames type, id and data") {

@@ -4,6 +4,7 @@
 #include "router/address.hpp"
 #include "router/http_router.hpp"
 #include "router/hub.hpp"
+#include "router/operations.hpp"
 
 #include <lobbykit/version.hpp>
 
@@ -1580,7 +1581,7 @@ TEST_CASE("http: admin lists sessions and lobbies, private ones included") {
   REQUIRE(l.size("lobbies") == 1);
   CHECK(l.str("lobbies.0.id") == lobby);
   CHECK(l.num("lobbies.0.participants") == 1);
-  CHECK(serve(router, http("POST", "/api/admin/lobbies", "", kAdmin)).status == 405);
+  CHECK(serve(router, http("PUT", "/api/admin/lobbies", "", kAdmin)).status == 405);
 }
 
 TEST_CASE("http: admin rename") {
@@ -1727,6 +1728,406 @@ TEST_CASE("http: admin removes a lobby and its members are told") {
   HttpResponse again = serve(router, http("DELETE", "/api/admin/lobbies/" + lobby, "", kAdmin));
   CHECK(again.status == 404);
   CHECK(body_of(again).str("code") == "lobby_not_found");
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations (router/operations.hpp): the host's and the admin's typed calls
+
+template <class T>
+T value_of(const std::variant<T, Error>& v) {
+  const auto* e = std::get_if<Error>(&v);
+  INFO("error: ", e ? std::string(protocol::to_string(e->code)) + " " + e->message : "");
+  REQUIRE(e == nullptr);
+  return std::get<T>(v);
+}
+
+template <class T>
+std::string code_of(const std::variant<T, Error>& v) {
+  const auto* e = std::get_if<Error>(&v);
+  return e ? std::string(protocol::to_string(e->code)) : "ok";
+}
+
+std::string code_of(const std::optional<Error>& e) {
+  return e ? std::string(protocol::to_string(e->code)) : "ok";
+}
+
+std::string field_of(const std::variant<LobbyInfo, Error>& v) {
+  const auto* e = std::get_if<Error>(&v);
+  return e ? e->field : "";
+}
+
+TEST_CASE("operations: list_sessions, list_lobbies and get_lobby show everything") {
+  Harness h;
+  Hub::State& s = h.hub->state();
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  const std::string open = a.create_lobby("Open");
+  h.clock.advance(1);
+  const std::string hidden = b.create_lobby("Hidden", R"(,"private":true)");
+  a.join(open, true);
+  b.join(hidden);
+  b.disconnect();
+
+  auto sessions = list_sessions(s);
+  REQUIRE(sessions.size() == 2);
+  std::sort(sessions.begin(), sessions.end(),
+            [&](const SessionInfo& x, const SessionInfo&) { return x.peer_id == a.peer; });
+  CHECK(sessions[0].peer_id == a.peer);
+  CHECK(sessions[0].name == "Ann");
+  CHECK(sessions[0].connected);
+  CHECK(sessions[0].lobby_id == open);
+  CHECK_FALSE(sessions[0].is_bot);
+  CHECK(sessions[0].created_ms == h.clock.now_ms() - 1);
+  CHECK(sessions[1].peer_id == b.peer);
+  CHECK_FALSE(sessions[1].connected);  // in its resume grace
+  CHECK(sessions[1].lobby_id == hidden);
+
+  auto lobbies = list_lobbies(s);
+  REQUIRE(lobbies.size() == 2);
+  CHECK(lobbies[0].lobby.id == open);  // creation order
+  CHECK(lobbies[1].lobby.id == hidden);
+  CHECK(lobbies[1].lobby.is_private);
+  REQUIRE(lobbies[0].participants.size() == 1);
+  CHECK(lobbies[0].participants[0].peer_id == a.peer);
+  CHECK(lobbies[0].participants[0].has_media);
+  REQUIRE(lobbies[1].participants.size() == 1);
+  CHECK_FALSE(lobbies[1].participants[0].connected);
+
+  const LobbyDetail d = value_of(get_lobby(s, hidden));
+  CHECK(d.lobby.name == "Hidden");
+  CHECK(d.lobby.participant_count == 1);
+  CHECK(d.participants.at(0).name == "Bob");
+  CHECK(code_of(get_lobby(s, "nope")) == "lobby_not_found");
+}
+
+TEST_CASE("operations: create_lobby checks its settings and counts under no quota") {
+  Limits l = test_limits();
+  l.max_lobbies_per_session = 1;
+  l.max_lobbies_per_address = 1;
+  l.max_participants = 50;
+  l.max_lobbies = 4;
+  Harness h(l);
+  Hub::State& s = h.hub->state();
+  std::vector<LobbyInfo> created;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* c = std::get_if<event::LobbyCreated>(&e)) created.push_back(c->lobby);
+  });
+  Client a = h.user("Ann");
+  a.create_lobby("Mine");  // the address's and the session's one lobby
+
+  const LobbyInfo hall = value_of(create_lobby(s, LobbySettings{"  Hall   of  fame ", true, true, 0}));
+  CHECK(hall.name == "Hall of fame");
+  CHECK(hall.is_private);
+  CHECK(hall.persistent);
+  CHECK(hall.max_participants == 50);
+  CHECK(value_of(create_lobby(s, LobbySettings{"Small", false, false, 2})).max_participants == 2);
+  REQUIRE(created.size() == 3);
+  CHECK(created[1].id == hall.id);
+
+  CHECK(code_of(create_lobby(s, LobbySettings{"hall OF fame", false, false, 0})) == "lobby_exists");
+  auto bad_name = create_lobby(s, LobbySettings{" \u200b ", false, false, 0});
+  CHECK(code_of(bad_name) == "bad_field");
+  CHECK(field_of(bad_name) == "name");
+  auto too_many = create_lobby(s, LobbySettings{"Big", false, false, 51});
+  CHECK(code_of(too_many) == "bad_field");
+  CHECK(field_of(too_many) == "max_participants");
+  CHECK(value_of(create_lobby(s, LobbySettings{"Last", false, false, 0})).name == "Last");
+  CHECK(code_of(create_lobby(s, LobbySettings{"Over", false, false, 0})) == "too_many_lobbies");
+  CHECK(created.size() == 4);
+  // The host's lobbies did not use up the session's or the address's quota.
+  CHECK(s.lobbies.created_by(a.peer) == 1);
+  CHECK(s.lobbies.created_from("192.0.2.1") == 1);
+}
+
+TEST_CASE("operations: update_lobby changes settings, tells members, keeps everyone on a lower cap") {
+  Harness h;
+  Hub::State& s = h.hub->state();
+  std::vector<LobbyInfo> updated;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* u = std::get_if<event::LobbyUpdated>(&e)) updated.push_back(u->lobby);
+  });
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  Client c = h.user("Cy");
+  const std::string room = a.create_lobby("Room");
+  a.create_lobby("Other");
+  a.join(room);
+  b.join(room);
+  a.clear();
+  b.clear();
+
+  LobbyUpdate u;
+  u.name = " Big  room ";
+  u.is_private = true;
+  u.max_participants = 1;
+  const LobbyInfo info = value_of(update_lobby(s, room, u));
+  CHECK(info.name == "Big room");
+  CHECK(info.is_private);
+  CHECK_FALSE(info.persistent);
+  CHECK(info.max_participants == 1);
+  CHECK(info.participant_count == 2);
+  REQUIRE(updated.size() == 1);
+  CHECK(updated[0].name == "Big room");
+  for (const Client* cl : {&a, &b}) {
+    Msg m = cl->next("lobby_updated");
+    CHECK(m.str("data.lobby_id") == room);
+    CHECK(m.str("data.lobby.name") == "Big room");
+    CHECK(m.flag("data.lobby.private"));
+    CHECK(m.num("data.lobby.max_participants") == 1);
+    CHECK(m.num("data.lobby.participants") == 2);
+  }
+  // Nobody was removed; a new member is refused until the lobby fits.
+  CHECK(a.pending() == 0);
+  CHECK(s.lobbies.find(room)->members.size() == 2);
+  CHECK(c.call("join_lobby", R"({"lobby_id":")" + room + R"("})").code() == "lobby_full");
+  // The name moved: the old one is free, the new one taken (private lobbies are not found
+  // by name, but their names are still unique).
+  CHECK(code_of(update_lobby(s, room, LobbyUpdate{std::string("other"), {}, {}, {}})) ==
+        "lobby_exists");
+  CHECK(c.create_lobby("Room") != room);
+  CHECK(c.call("create_lobby", R"({"name":"BIG ROOM"})").code() == "lobby_exists");
+  // Nothing changed: no event, no push.
+  CHECK(value_of(update_lobby(s, room, LobbyUpdate{std::string("Big room"), true, {}, {}})).name ==
+        "Big room");
+  CHECK(updated.size() == 1);
+  CHECK(a.pending() == 0);
+
+  LobbyUpdate bad;
+  bad.max_participants = 0;
+  CHECK(code_of(update_lobby(s, room, bad)) == "bad_field");
+  bad.max_participants.reset();
+  bad.name = "";
+  CHECK(field_of(update_lobby(s, room, bad)) == "name");
+  CHECK(code_of(update_lobby(s, "nope", LobbyUpdate{})) == "lobby_not_found");
+
+  // Settings are durable.
+  h.restart();
+  const LobbyDetail after = value_of(get_lobby(h.hub->state(), room));
+  CHECK(after.lobby.name == "Big room");
+  CHECK(after.lobby.is_private);
+  CHECK(after.lobby.max_participants == 1);
+}
+
+TEST_CASE("operations: a persistent lobby made non-persistent gets a whole expiry period") {
+  Limits l = test_limits();
+  l.lobby_expiry_ms = 10'000;
+  Harness h(l);
+  Hub::State& s = h.hub->state();
+  const LobbyInfo info = value_of(create_lobby(s, LobbySettings{"Keep", false, true, 0}));
+  const LobbyId id = info.id;
+  h.clock.advance(60'000);
+  h.hub->tick();
+  REQUIRE(s.lobbies.find(id));
+  value_of(update_lobby(s, id, LobbyUpdate{{}, {}, false, {}}));
+  h.clock.advance(9'000);
+  h.hub->tick();
+  CHECK(s.lobbies.find(id));
+  h.clock.advance(1'000);
+  h.hub->tick();
+  CHECK_FALSE(s.lobbies.find(id));
+}
+
+TEST_CASE("operations: remove_lobby tells the members and publishes LobbyRemoved") {
+  Harness h;
+  Hub::State& s = h.hub->state();
+  std::vector<std::string> removed;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* r = std::get_if<event::LobbyRemoved>(&e)) removed.push_back(r->lobby_id + ":" + r->reason);
+  });
+  Client a = h.user("Ann");
+  const std::string room = a.create_lobby("Room");
+  a.join(room);
+  a.clear();
+  CHECK(code_of(remove_lobby(s, room)) == "ok");
+  Msg left = a.next("lobby_left");
+  CHECK(left.str("data.reason") == "lobby_removed");
+  CHECK(removed == std::vector<std::string>{room + ":removed"});
+  CHECK(s.sessions.find(a.peer)->lobby_id.empty());
+  CHECK(code_of(remove_lobby(s, room)) == "lobby_not_found");
+}
+
+TEST_CASE("operations: kick_session ends the session with 4002") {
+  Harness h;
+  Hub::State& s = h.hub->state();
+  std::vector<std::string> closed;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* c = std::get_if<event::SessionClosed>(&e)) closed.push_back(c->peer_id + ":" + c->reason);
+  });
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  const std::string room = a.create_lobby("Room");
+  a.join(room);
+  b.join(room);
+  b.clear();
+  CHECK(code_of(kick_session(s, a.peer)) == "ok");
+  CHECK(a.close_code() == 4002);
+  CHECK(b.next("participant_left").str("data.reason") == "kicked");
+  CHECK(closed == std::vector<std::string>{a.peer + ":kicked"});
+  CHECK(s.sessions.find(a.peer) == nullptr);
+  CHECK(code_of(kick_session(s, a.peer)) == "session_not_found");
+}
+
+TEST_CASE("operations: rename_session checks the name and tells the lobby") {
+  Harness h;
+  Hub::State& s = h.hub->state();
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  const std::string room = a.create_lobby("Room");
+  a.join(room);
+  b.join(room);
+  a.clear();
+  b.clear();
+  const SessionInfo info = value_of(rename_session(s, a.peer, "  Zed   Zee "));
+  CHECK(info.peer_id == a.peer);
+  CHECK(info.name == "Zed Zee");
+  CHECK(info.lobby_id == room);
+  CHECK(a.next("name_changed").str("data.name") == "Zed Zee");
+  CHECK(b.next("participant_updated").str("data.participant.name") == "Zed Zee");
+  CHECK(code_of(rename_session(s, b.peer, "zed zee")) == "name_taken");
+  auto bad = rename_session(s, b.peer, std::string(40, 'x'));
+  REQUIRE(code_of(bad) == "bad_field");
+  CHECK(std::get<Error>(bad).field == "name");
+  CHECK(code_of(rename_session(s, "nobody", "Q")) == "session_not_found");
+  CHECK(s.sessions.find(b.peer)->name == "Bob");
+}
+
+TEST_CASE("operations: reset_password completes when the worker's hash comes back") {
+  Harness h;
+  Hub::State& s = h.hub->state();
+  Client a = h.user("Ann");
+  std::vector<std::string> outcomes;
+  auto record = [&](std::optional<Error> e) { outcomes.push_back(code_of(e)); };
+
+  reset_password(s, "ANN", std::string("pw1"), record);
+  CHECK(outcomes.empty());  // hashing on the worker
+  CHECK(h.worker.run_all() == 1);
+  CHECK(outcomes == std::vector<std::string>{"ok"});
+  CHECK(s.auth.is_protected("Ann"));
+
+  reset_password(s, "Ann", std::string(""), record);
+  reset_password(s, "Ann", std::string(s.limits.max_password_bytes + 1, 'p'), record);
+  reset_password(s, "Nobody", std::string("pw"), record);
+  CHECK(h.worker.pending() == 0);
+  CHECK(outcomes == std::vector<std::string>{"ok", "bad_field", "bad_field", "name_not_found"});
+
+  reset_password(s, "ann", std::nullopt, record);  // clearing needs no hash
+  CHECK(outcomes.back() == "ok");
+  CHECK_FALSE(s.auth.is_protected("Ann"));
+}
+
+TEST_CASE("operations: post_notice is chat from nobody, marked system, kept in history") {
+  Limits l = test_limits();
+  l.max_chat_bytes = 16;
+  Harness h(l);
+  Hub::State& s = h.hub->state();
+  std::vector<ChatMessage> posted;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* c = std::get_if<event::ChatPosted>(&e)) posted.push_back(c->message);
+  });
+  Client a = h.user("Ann");
+  const std::string room = a.create_lobby("Room");
+  a.join(room);
+  a.chat("hi");
+  a.clear();
+
+  const ChatMessage m = value_of(post_notice(s, room, "Welcome!"));
+  CHECK(m.offset == 2);
+  CHECK(m.system);
+  CHECK(m.sender.empty());
+  CHECK(m.sender_name.empty());
+  Msg push = a.next("chat");
+  CHECK(push.str("data.lobby_id") == room);
+  CHECK(push.num("data.message.offset") == 2);
+  CHECK(push.str("data.message.sender") == "");
+  CHECK(push.str("data.message.sender_name") == "");
+  CHECK(push.str("data.message.text") == "Welcome!");
+  CHECK(push.flag("data.message.system"));
+  REQUIRE(posted.size() == 2);
+  CHECK_FALSE(posted[0].system);
+  CHECK(posted[1].system);
+
+  Msg page = a.ok("chat_history", R"({"after":0})");
+  REQUIRE(page.size("data.messages") == 2);
+  CHECK_FALSE(page.flag("data.messages.0.system"));
+  CHECK(page.flag("data.messages.1.system"));
+
+  CHECK(code_of(post_notice(s, "nope", "x")) == "lobby_not_found");
+  CHECK(code_of(post_notice(s, room, "")) == "bad_field");
+  CHECK(code_of(post_notice(s, room, std::string(17, 'x'))) == "bad_field");
+  CHECK(code_of(post_notice(s, room, "\xff\xfe")) == "bad_field");
+  CHECK(a.pending() == 0);
+
+  // After a restart the notice is still the server's.
+  h.restart();
+  Client again = h.connect();
+  Msg w = again.resume(a.token);
+  CHECK(w.flag("data.lobby.history.1.system"));
+  CHECK(w.str("data.lobby.history.1.sender") == "");
+}
+
+TEST_CASE("http: admin lobby endpoints over the operations") {
+  Limits l = test_limits();
+  l.max_lobbies_per_address = 1;
+  Harness h(l);
+  HttpRouter router(*h.hub, "admin-secret", "");
+  Client a = h.user("Ann");
+  const std::string room = a.create_lobby("Room");
+  a.join(room);
+  a.clear();
+
+  HttpRequest post = http("POST", "/api/admin/lobbies", R"({"name":"Hall","private":true})", kAdmin);
+  post.address = "192.0.2.1";  // whose quota is used up: the admin's lobbies are exempt
+  HttpResponse created = serve(router, post);
+  CHECK(created.status == 201);
+  const std::string hall = body_of(created).str("lobby.id");
+  CHECK(body_of(created).flag("lobby.private"));
+  HttpResponse dup = serve(router, post);
+  CHECK(dup.status == 409);
+  CHECK(body_of(dup).str("code") == "lobby_exists");
+  HttpResponse nameless = serve(router, http("POST", "/api/admin/lobbies", "{}", kAdmin));
+  CHECK(nameless.status == 400);
+  CHECK(body_of(nameless).str("field") == "data.name");
+
+  Msg got = body_of(serve(router, http("GET", "/api/admin/lobbies/" + room, "", kAdmin)));
+  CHECK(got.str("lobby.id") == room);
+  REQUIRE(got.size("participants") == 1);
+  CHECK(got.str("participants.0.peer_id") == a.peer);
+  HttpResponse missing = serve(router, http("GET", "/api/admin/lobbies/nope", "", kAdmin));
+  CHECK(missing.status == 404);
+  CHECK(body_of(missing).str("code") == "lobby_not_found");
+
+  HttpResponse patched = serve(router, http("PATCH", "/api/admin/lobbies/" + room,
+                                            R"({"name":"Renamed","max_participants":5})", kAdmin));
+  CHECK(patched.status == 200);
+  CHECK(body_of(patched).str("lobby.name") == "Renamed");
+  CHECK(body_of(patched).num("lobby.max_participants") == 5);
+  CHECK(a.next("lobby_updated").str("data.lobby.name") == "Renamed");
+  HttpResponse bad = serve(router, http("PATCH", "/api/admin/lobbies/" + room,
+                                        R"({"private":"yes"})", kAdmin));
+  CHECK(bad.status == 400);
+  CHECK(body_of(bad).str("field") == "data.private");
+  CHECK(serve(router, http("PATCH", "/api/admin/lobbies/" + room, R"({"max_participants":0})",
+                           kAdmin)).status == 400);
+  CHECK(serve(router, http("PATCH", "/api/admin/lobbies/" + room, R"({"name":"hall"})",
+                           kAdmin)).status == 409);
+  CHECK(serve(router, http("PATCH", "/api/admin/lobbies/nope", "{}", kAdmin)).status == 404);
+  CHECK(serve(router, http("PUT", "/api/admin/lobbies/" + room, "{}", kAdmin)).status == 405);
+  CHECK(serve(router, http("PUT", "/api/admin/lobbies", "{}", kAdmin)).status == 405);
+
+  HttpResponse notice = serve(router, http("POST", "/api/admin/lobbies/" + room + "/notice",
+                                           R"({"text":"Closing soon"})", kAdmin));
+  CHECK(notice.status == 201);
+  CHECK(body_of(notice).flag("message.system"));
+  CHECK(body_of(notice).num("message.offset") == 1);
+  Msg chat = a.next("chat");
+  CHECK(chat.str("data.message.text") == "Closing soon");
+  CHECK(chat.flag("data.message.system"));
+  CHECK(serve(router, http("POST", "/api/admin/lobbies/" + room + "/notice", R"({"text":""})",
+                           kAdmin)).status == 400);
+  CHECK(serve(router, http("POST", "/api/admin/lobbies/nope/notice", R"({"text":"x"})",
+                           kAdmin)).status == 404);
+  CHECK(serve(router, http("GET", "/api/admin/lobbies/" + room + "/notice", "", kAdmin)).status ==
+        405);
 }
 
 // A web root with a file outside it and symlinks pointing out.

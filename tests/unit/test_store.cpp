@@ -75,7 +75,8 @@ std::string show(const LobbyRecord& l) {
 std::string show(const ChatMessage& m) {
   std::ostringstream out;
   out << "chat '" << m.lobby_id << "' #" << m.offset << " from='" << m.sender << "' ('"
-      << m.sender_name << "') text='" << m.text << "' at=" << m.time_ms;
+      << m.sender_name << "') text='" << m.text << "' at=" << m.time_ms
+      << (m.system ? " system" : "");
   return out.str();
 }
 template <typename Record>
@@ -233,6 +234,10 @@ TEST_CASE("Store: every record type round-trips through load") {
     const ChatMessage odd = message("lobby-2", 7, "line one\nline 'two'\0after a NUL"s);
     const ChatMessage first = message("lobby-1", 1, "");
     const ChatMessage second = message("lobby-1", 2, "ünïcödé ✓");
+    ChatMessage notice = message("lobby-1", 3, "from the server");  // kept as sender ""
+    notice.sender = "";
+    notice.sender_name = "";
+    notice.system = true;
 
     store.put_session(bot);
     store.put_session(human);
@@ -243,6 +248,7 @@ TEST_CASE("Store: every record type round-trips through load") {
     store.append_chat(odd, 50);
     store.append_chat(first, 50);
     store.append_chat(second, 50);
+    store.append_chat(notice, 50);
     store.flush();
 
     // Sorted by key, chat grouped by lobby and oldest first.
@@ -250,7 +256,7 @@ TEST_CASE("Store: every record type round-trips through load") {
     CHECK(show(loaded.sessions) == show(std::vector{human, bot}));
     CHECK(show(loaded.names) == show(std::vector{open_name, protected_name}));
     CHECK(show(loaded.lobbies) == show(std::vector{small, big}));
-    CHECK(show(loaded.chat) == show(std::vector{first, second, odd}));
+    CHECK(show(loaded.chat) == show(std::vector{first, second, notice, odd}));
     CHECK(loaded.chat.back().text.size() == odd.text.size());  // nothing cut at the NUL
   });
 }

@@ -20,8 +20,8 @@ from .client import Client
 from .errors import CLIENT_CODES, Error, RequestError, StartError
 from .events import ClientEvent
 from .hooks import Denied
-from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, Participant,
-                    SessionDescription, Snapshot)
+from .model import (ChatMessage, ErrorInfo, IceCandidate, Lobby, LobbyDetail, Participant,
+                    SessionDescription, SessionInfo, Snapshot)
 from .server import Server
 from .server_events import ServerEvent
 from .tokens import mint_access_token
@@ -34,5 +34,5 @@ __all__ = [
     "Error", "StartError", "RequestError", "CLIENT_CODES", "Denied", "hooks",
     "ClientEvent", "ServerEvent", "events", "server_events",
     "Participant", "Lobby", "ChatMessage", "ErrorInfo", "SessionDescription", "IceCandidate",
-    "Snapshot", "mint_access_token",
+    "Snapshot", "SessionInfo", "LobbyDetail", "mint_access_token",
 ]

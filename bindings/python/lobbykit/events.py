@@ -49,6 +49,14 @@ class LobbyJoined(ClientEvent):
 
 
 @dataclass(frozen=True)
+class LobbyUpdated(ClientEvent):
+    """The settings of the lobby shown changed (the host or an admin); Client.snapshot()
+    has them too."""
+    type: str = field(default="lobby_updated", init=False)
+    lobby: Lobby
+
+
+@dataclass(frozen=True)
 class LobbyLeft(ClientEvent):
     """Out of a lobby. reason: 'left', 'grace_expired', 'kicked', 'lobby_removed' or
     'rejoin_failed'."""
@@ -162,7 +170,7 @@ class UnknownClientEvent(ClientEvent):
 _CLASSES: Tuple[Type[ClientEvent], ...] = (
     StateChanged, Welcome, LobbyJoined, LobbyLeft, ParticipantJoined, ParticipantLeft,
     ParticipantUpdated, NameChanged, Chat, PeerAdded, PeerRemoved, Description, Candidate,
-    ErrorEvent)
+    ErrorEvent, LobbyUpdated)
 _KINDS: Dict[str, Type[ClientEvent]] = {cls.type: cls for cls in _CLASSES}
 
 
@@ -178,6 +186,7 @@ def client_event_from_json(text: str) -> ClientEvent:
 __all__ = [
     "ClientEvent", "StateChanged", "Welcome", "LobbyJoined", "LobbyLeft", "ParticipantJoined",
     "ParticipantLeft", "ParticipantUpdated", "NameChanged", "Chat", "PeerAdded", "PeerRemoved",
-    "Description", "Candidate", "ErrorEvent", "EventsDropped", "UnknownClientEvent",
+    "Description", "Candidate", "ErrorEvent", "LobbyUpdated", "EventsDropped",
+    "UnknownClientEvent",
     "client_event_from_json",
 ]

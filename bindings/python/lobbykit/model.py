@@ -37,12 +37,15 @@ class Lobby:
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One chat message; offsets are per lobby, start at 1 and grow by exactly 1."""
+    """One chat message; offsets are per lobby, start at 1 and grow by exactly 1.
+    ``system``: a notice from the server (the host or an admin), not from a participant;
+    ``sender`` and ``sender_name`` are then ""."""
     offset: int
     sender: str
     sender_name: str
     text: str
     time_ms: int = 0
+    system: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,23 @@ class BotDispatch:
     bot_peer_id: str = ""
     created_ms: int = 0
     metadata: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as the host sees it (Server.list_sessions); never carries its token."""
+    peer_id: str
+    name: str = ""
+    is_bot: bool = False
+    connected: bool = False  # False while disconnected (resume grace, or abandoned)
+    lobby_id: str = ""       # "" when in no lobby
+    name_protected: bool = False
+    created_ms: int = 0
+    last_seen_ms: int = 0
+
+
+@dataclass(frozen=True)
+class LobbyDetail:
+    """A lobby with its members (Server.list_lobbies / get_lobby)."""
+    lobby: Lobby
+    participants: Tuple[Participant, ...] = ()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import _lobbykit
 from ._callbacks import Subscription, WeakCall
+from ._decode import decode
 from ._lobbykit import ServerOptions
 from ._options import with_overrides
 from .errors import RequestError
 from .hooks import Hook, native_hook
+from .model import ChatMessage, Lobby, LobbyDetail, SessionInfo
 from .server_events import ServerEvent, server_event_from_json
 
 
@@ -132,6 +134,107 @@ class Server:
         """No more offers to that provider; it is told to drain."""
         if not self._core.drain_bot_provider(provider_id):
             raise RequestError("provider_not_found", "There is no such provider.")
+
+    # -- operations (docs/embedding.md, "Operations") ------------------------------------
+    # The host acts on the server through the code the admin HTTP API uses. Each blocking
+    # method is safe from any thread and from this server's callbacks (there it runs inline),
+    # is durable when it returns, and works before start() and after stop(). Failures raise
+    # RequestError with a code of docs/protocol.md. Each has an ``*_async`` twin for asyncio
+    # code: it runs the blocking call in a worker thread (asyncio.to_thread), never on the
+    # event loop's thread.
+
+    def list_sessions(self) -> List[SessionInfo]:
+        """Every session (never its token)."""
+        obj = json.loads(self._core.list_sessions())
+        return [decode(SessionInfo, o) for o in obj["sessions"]]
+
+    def list_lobbies(self) -> List[LobbyDetail]:
+        """Every lobby, private ones included, in creation order, with its members."""
+        obj = json.loads(self._core.list_lobbies())
+        return [decode(LobbyDetail, o) for o in obj["lobbies"]]
+
+    def get_lobby(self, lobby_id: str) -> LobbyDetail:
+        """One lobby with its members. lobby_not_found."""
+        return decode(LobbyDetail, _outcome(self._core.get_lobby(lobby_id)))
+
+    def create_lobby(self, name: str, *, private: bool = False, persistent: bool = False,
+                     max_participants: int = 0) -> Lobby:
+        """A lobby counted under no session's or address's quota (max_participants 0: the
+        server's limit). bad_field, lobby_exists, too_many_lobbies."""
+        return decode(Lobby, _outcome(self._core.create_lobby(name, private, persistent,
+                                                              max_participants)))
+
+    def update_lobby(self, lobby_id: str, *, name: Optional[str] = None,
+                     private: Optional[bool] = None, persistent: Optional[bool] = None,
+                     max_participants: Optional[int] = None) -> Lobby:
+        """Changes the settings given (None: unchanged); members get lobby_updated. A
+        max_participants below the member count removes nobody; joins are refused until
+        the lobby fits. lobby_not_found, bad_field, lobby_exists."""
+        return decode(Lobby, _outcome(self._core.update_lobby(lobby_id, name, private,
+                                                              persistent, max_participants)))
+
+    def remove_lobby(self, lobby_id: str) -> None:
+        """Members get lobby_left (reason lobby_removed). lobby_not_found."""
+        _outcome(self._core.remove_lobby(lobby_id))
+
+    def kick_session(self, peer_id: str) -> None:
+        """The session leaves its lobby (kicked), its connection closes with 4002 and it is
+        deleted. session_not_found."""
+        _outcome(self._core.kick_session(peer_id))
+
+    def rename_session(self, peer_id: str, name: str) -> SessionInfo:
+        """Gives the session a display name (checked and cleaned as set_name does); its lobby
+        sees participant_updated. session_not_found, bad_field, name_taken."""
+        return decode(SessionInfo, _outcome(self._core.rename_session(peer_id, name)))
+
+    def reset_password(self, name: str, password: Optional[str] = None) -> None:
+        """Sets (hashed on a worker thread) or clears (None) the password of a claimed name,
+        waiting for it. Not from this server's callbacks (RuntimeError: it would wait for
+        itself); from asyncio use reset_password_async. bad_field, name_not_found."""
+        _outcome(self._core.reset_password(name, password))
+
+    def post_notice(self, lobby_id: str, text: str) -> ChatMessage:
+        """A chat message from the server: stored and pushed like chat, with ``system``
+        True and an empty sender. lobby_not_found, bad_field."""
+        return decode(ChatMessage, _outcome(self._core.post_notice(lobby_id, text)))
+
+    async def list_sessions_async(self) -> List[SessionInfo]:
+        return await asyncio.to_thread(self.list_sessions)
+
+    async def list_lobbies_async(self) -> List[LobbyDetail]:
+        return await asyncio.to_thread(self.list_lobbies)
+
+    async def get_lobby_async(self, lobby_id: str) -> LobbyDetail:
+        return await asyncio.to_thread(self.get_lobby, lobby_id)
+
+    async def create_lobby_async(self, name: str, *, private: bool = False,
+                                 persistent: bool = False, max_participants: int = 0) -> Lobby:
+        return await asyncio.to_thread(self.create_lobby, name, private=private,
+                                       persistent=persistent, max_participants=max_participants)
+
+    async def update_lobby_async(self, lobby_id: str, *, name: Optional[str] = None,
+                                 private: Optional[bool] = None,
+                                 persistent: Optional[bool] = None,
+                                 max_participants: Optional[int] = None) -> Lobby:
+        return await asyncio.to_thread(self.update_lobby, lobby_id, name=name, private=private,
+                                       persistent=persistent, max_participants=max_participants)
+
+    async def remove_lobby_async(self, lobby_id: str) -> None:
+        await asyncio.to_thread(self.remove_lobby, lobby_id)
+
+    async def kick_session_async(self, peer_id: str) -> None:
+        await asyncio.to_thread(self.kick_session, peer_id)
+
+    async def rename_session_async(self, peer_id: str, name: str) -> SessionInfo:
+        return await asyncio.to_thread(self.rename_session, peer_id, name)
+
+    async def reset_password_async(self, name: str, password: Optional[str] = None) -> None:
+        await asyncio.to_thread(self.reset_password, name, password)
+
+    async def post_notice_async(self, lobby_id: str, text: str) -> ChatMessage:
+        return await asyncio.to_thread(self.post_notice, lobby_id, text)
+
+    # Application messages and metadata join these with issue 11 §3.
 
     def __enter__(self) -> "Server":
         self.start()

@@ -159,6 +159,14 @@ class BotDispatchRemoved(ServerEvent):
 
 
 @dataclass(frozen=True)
+class LobbyUpdated(ServerEvent):
+    """A lobby's settings changed (Server.update_lobby, the admin API): ``lobby`` holds
+    them now."""
+    type: str = field(default="lobby_updated", init=False)
+    lobby: Lobby
+
+
+@dataclass(frozen=True)
 class UnknownServerEvent(ServerEvent):
     """An event kind this version of the package does not know; ``data`` is its JSON."""
     type: str = field(default="", init=True)
@@ -169,7 +177,7 @@ _CLASSES: Tuple[Type[ServerEvent], ...] = (
     SessionCreated, SessionResumed, SessionDisconnected, SessionClosed, NameChanged,
     LobbyCreated, LobbyRemoved, ParticipantJoined, ParticipantLeft, ParticipantUpdated,
     ChatPosted, SignalRelayed, BotProviderConnected, BotProviderDisconnected,
-    BotDispatchUpdated, BotDispatchRemoved)
+    BotDispatchUpdated, BotDispatchRemoved, LobbyUpdated)
 _KINDS: Dict[str, Type[ServerEvent]] = {cls.type: cls for cls in _CLASSES}
 
 
@@ -186,6 +194,7 @@ __all__ = [
     "ServerEvent", "SessionCreated", "SessionResumed", "SessionDisconnected", "SessionClosed",
     "NameChanged", "LobbyCreated", "LobbyRemoved", "ParticipantJoined", "ParticipantLeft",
     "ParticipantUpdated", "ChatPosted", "SignalRelayed", "BotProviderConnected",
-    "BotProviderDisconnected", "BotDispatchUpdated", "BotDispatchRemoved", "UnknownServerEvent",
+    "BotProviderDisconnected", "BotDispatchUpdated", "BotDispatchRemoved", "LobbyUpdated",
+    "UnknownServerEvent",
     "server_event_from_json",
 ]

@@ -3,10 +3,13 @@
 
 #include <lobbykit/events.hpp>
 #include <mutex>
+#include <pybind11/stl.h>
+
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bindings.hpp"
 #include "interpreter.hpp"
@@ -114,6 +117,24 @@ void PyServer::set_hook(const std::string& name, py::object callback) {
   if (cb) hooks_[name] = std::move(cb);
 }
 
+namespace {
+
+// The operations' JSON forms (docs/embedding.md, "Operations"): the value's when ok, else
+// {"code", "message"}.
+template <class T>
+std::string list_json(const char* key, const std::vector<T>& items) {
+  std::string json = std::string("{\"") + key + "\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) json += (i ? "," : "") + to_json(items[i]);
+  return json + "]}";
+}
+
+template <class T>
+std::string result_json(const Result<T>& r) {
+  return r.ok() ? to_json(r.value) : status_to_json(r.status);
+}
+
+}  // namespace
+
 void bind_server(py::module_& m) {
   py::class_<PyDecision, std::shared_ptr<PyDecision>>(
       m, "HookDecision", "A hook's pending decision: answer it once, from any thread.")
@@ -187,6 +208,71 @@ void bind_server(py::module_& m) {
           [](PyServer& s, const std::string& id) { return s.server().drain_bot_provider(id); },
           py::arg("provider_id"), py::call_guard<GilReleased>(),
           "False when there is no such provider.")
+      .def(
+          "list_sessions",
+          [](PyServer& s) { return list_json("sessions", s.server().list_sessions()); },
+          py::call_guard<GilReleased>(), "JSON text: {sessions: [Session]}.")
+      .def(
+          "list_lobbies",
+          [](PyServer& s) { return list_json("lobbies", s.server().list_lobbies()); },
+          py::call_guard<GilReleased>(), "JSON text: {lobbies: [{lobby, participants}]}.")
+      .def(
+          "get_lobby",
+          [](PyServer& s, const std::string& id) { return result_json(s.server().get_lobby(id)); },
+          py::arg("lobby_id"), py::call_guard<GilReleased>(),
+          "JSON text: {lobby, participants} or {code, message}.")
+      .def(
+          "create_lobby",
+          [](PyServer& s, const std::string& name, bool is_private, bool persistent,
+             std::uint32_t max_participants) {
+            return result_json(
+                s.server().create_lobby(LobbySettings{name, is_private, persistent, max_participants}));
+          },
+          py::arg("name"), py::arg("private"), py::arg("persistent"), py::arg("max_participants"),
+          py::call_guard<GilReleased>(), "JSON text: Lobby or {code, message}.")
+      .def(
+          "update_lobby",
+          [](PyServer& s, const std::string& id, std::optional<std::string> name,
+             std::optional<bool> is_private, std::optional<bool> persistent,
+             std::optional<std::uint32_t> max_participants) {
+            return result_json(s.server().update_lobby(
+                id, LobbyUpdate{std::move(name), is_private, persistent, max_participants}));
+          },
+          py::arg("lobby_id"), py::arg("name"), py::arg("private"), py::arg("persistent"),
+          py::arg("max_participants"), py::call_guard<GilReleased>(),
+          "JSON text: Lobby or {code, message}.")
+      .def(
+          "remove_lobby",
+          [](PyServer& s, const std::string& id) { return status_to_json(s.server().remove_lobby(id)); },
+          py::arg("lobby_id"), py::call_guard<GilReleased>(), "JSON text: {} or {code, message}.")
+      .def(
+          "kick_session",
+          [](PyServer& s, const std::string& peer) {
+            return status_to_json(s.server().kick_session(peer));
+          },
+          py::arg("peer_id"), py::call_guard<GilReleased>(), "JSON text: {} or {code, message}.")
+      .def(
+          "rename_session",
+          [](PyServer& s, const std::string& peer, const std::string& name) {
+            return result_json(s.server().rename_session(peer, name));
+          },
+          py::arg("peer_id"), py::arg("name"), py::call_guard<GilReleased>(),
+          "JSON text: Session or {code, message}.")
+      .def(
+          "reset_password",
+          [](PyServer& s, const std::string& name, std::optional<std::string> password) {
+            return status_to_json(s.server().reset_password(name, std::move(password)));
+          },
+          py::arg("name"), py::arg("password"), py::call_guard<GilReleased>(),
+          "Waits for the worker's hash. JSON text: {} or {code, message}. RuntimeError on the "
+          "server's loop thread (in a callback), where it would wait for itself.")
+      .def(
+          "post_notice",
+          [](PyServer& s, const std::string& id, const std::string& text) {
+            return result_json(s.server().post_notice(id, text));
+          },
+          py::arg("lobby_id"), py::arg("text"), py::call_guard<GilReleased>(),
+          "JSON text: ChatMessage or {code, message}.")
       .def(
           "_stop_for_exit",
           [](PyServer& s) {

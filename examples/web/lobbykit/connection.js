@@ -600,6 +600,9 @@ export class ConnectionManager {
           if (gap) this._catchUpChat();
         }
         break;
+      case 'lobby_updated':
+        if (inLobby(d.lobby_id)) this.store.updateLobby(d.lobby);
+        break;
       case 'lobby_left':
         this._onLobbyLeft(d);
         break;

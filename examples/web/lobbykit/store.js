@@ -158,6 +158,12 @@ export class Store {
       lastOffset: 0 });
   }
 
+  // New settings of the lobby shown (a lobby_updated push: the host or an admin changed them).
+  updateLobby(lobby) {
+    if (!lobby || !this._state.lobby || lobby.id !== this._state.lobby.id) return;
+    this._set({ lobby: { ...this._state.lobby, ...lobby } });
+  }
+
   upsertParticipant(p) {
     const list = this._state.participants;
     const i = list.findIndex((x) => x.peer_id === p.peer_id);
