@@ -169,7 +169,8 @@ AuthHook json_auth_hook(JsonHook hook) {
 JoinHook json_join_hook(JsonHook hook) {
   return [hook = std::move(hook)](const JoinRequest& q, Decision<JoinDecision> d) {
     std::string json = request_json("join", [&](JsonBuilder& b) {
-      b.str("peer_id", q.peer_id).str("name", q.name).boolean("is_bot", q.is_bot);
+      b.str("peer_id", q.peer_id).str("user_id", q.user_id).str("name", q.name)
+          .boolean("is_bot", q.is_bot);
       write_words(b, "roles", q.roles);
       b.key("lobby");
       protocol::write(b, q.lobby);
@@ -198,7 +199,9 @@ CreateLobbyHook json_create_lobby_hook(JsonHook hook) {
 ChatHook json_chat_hook(JsonHook hook) {
   return [hook = std::move(hook)](const ChatRequest& q, Decision<ChatDecision> d) {
     std::string json = request_json("chat", [&](JsonBuilder& b) {
-      b.str("peer_id", q.peer_id).str("name", q.name).str("lobby_id", q.lobby_id).str("text", q.text);
+      b.str("peer_id", q.peer_id).str("user_id", q.user_id).str("name", q.name);
+      write_words(b, "roles", q.roles);
+      b.str("lobby_id", q.lobby_id).str("text", q.text);
     });
     ask_json(hook, std::move(json), std::move(d),
              [](Reader& r, ChatDecision& out) { r.text("text", out.text); });

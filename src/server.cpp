@@ -14,6 +14,7 @@
 #include "transport/lws_server.hpp"
 #include "transport/worker_pool.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <future>
@@ -72,6 +73,8 @@ struct Server::Impl {
   std::condition_variable cv;   // signalled when state becomes stopped
   State state = State::idle;
   std::thread::id loop_thread;  // the thread inside serve(), while it is
+  std::atomic<std::thread::id> inline_owner{};  // the thread running an on_loop() call
+                                                // inline without a loop (see there)
   std::thread thread;           // the loop thread start() made
   bool free_when_done = false;  // destroyed from its own handler: serve() frees it
 
@@ -161,8 +164,25 @@ struct Server::Impl {
   // thread or no loop runs, else through post(), waiting. Any thread.
   template <class R, class Fn>
   R on_loop(Fn fn) {
+    // Nested in a call running inline below (an event handler calling back): the outer call
+    // already holds the server.
+    if (inline_owner.load() == std::this_thread::get_id()) return fn();
     std::unique_lock<std::mutex> lock(mu);
-    if (on_loop_thread() || state == State::idle || state == State::stopped) return fn();
+    if (on_loop_thread()) {
+      // The loop is this thread's: nothing else can touch the state. Without the lock, so
+      // that event handlers fn triggers may call the server again.
+      lock.unlock();
+      return fn();
+    }
+    if (state == State::idle || state == State::stopped) {
+      // No loop: run here, holding the lock so that start() waits until fn is done.
+      inline_owner = std::this_thread::get_id();
+      struct Clear {
+        std::atomic<std::thread::id>& owner;
+        ~Clear() { owner = std::thread::id(); }
+      } clear{inline_owner};
+      return fn();
+    }
     auto promise = std::make_shared<std::promise<R>>();
     std::future<R> result = promise->get_future();
     bool posted = transport->post([promise, fn]() mutable {

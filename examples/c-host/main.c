@@ -1,6 +1,7 @@
 /* A C program that embeds a lobbykit server and a client: the client connects over a real
  * WebSocket on 127.0.0.1, takes a name, creates and joins a lobby, chats, and waits until
- * its own message comes back as an event. Exit status 0 on success.
+ * its own message comes back as an event -- as the host's chat hook rewrote it (a host
+ * moderating chat: docs/embedding.md, "Hooks"). Exit status 0 on success.
  *
  *   c-host [--in-process]
  */
@@ -24,7 +25,7 @@ static void on_client_event(const char *event_json, void *user_data) {
   pthread_mutex_lock(&mu);
   if (strstr(event_json, "\"type\":\"name_changed\""))
     named = 1;
-  if (strstr(event_json, "\"type\":\"chat\"") && strstr(event_json, "Hello from C"))
+  if (strstr(event_json, "\"type\":\"chat\"") && strstr(event_json, "Hello from C (checked)"))
     chat_seen = 1;
   pthread_cond_signal(&cv);
   pthread_mutex_unlock(&mu);
@@ -44,6 +45,40 @@ static int wait_for(const int *flag, const struct timespec *deadline) {
 static void on_server_event(const char *event_json, void *user_data) {
   (void)user_data;
   printf("server event: %s\n", event_json);
+}
+
+/* The host's chat hook, on the server's loop thread: every message gets " (checked)" added
+ * before anyone sees it; one with "spam" in it is refused. It answers at once here; a host
+ * may keep the decision and answer from another thread later. */
+static void on_chat(const char *request_json, lk_decision *decision, void *user_data) {
+  char text[512], answer[600];
+  const char *start = strstr(request_json, "\"text\":\"");
+  const char *end;
+  size_t n;
+  (void)user_data;
+  if (strstr(request_json, "spam")) {
+    lk_decision_resolve(decision,
+                        "{\"allow\":false,\"reason\":\"spam\",\"message\":\"No ads here.\"}");
+    return;
+  }
+  /* The text as the request has it (already JSON-escaped, so it can go back as it is). */
+  if (!start) {
+    lk_decision_resolve(decision, NULL);
+    return;
+  }
+  start += strlen("\"text\":\"");
+  /* "text" is the request's last field: the text ends where the object does. */
+  end = request_json + strlen(request_json) - 2;
+  if (end < start || strcmp(end, "\"}") != 0) end = NULL;
+  n = end ? (size_t)(end - start) : 0;
+  if (!end || n >= sizeof text) {
+    lk_decision_resolve(decision, NULL);
+    return;
+  }
+  memcpy(text, start, n);
+  text[n] = '\0';
+  snprintf(answer, sizeof answer, "{\"text\":\"%s (checked)\"}", text);
+  lk_decision_resolve(decision, answer);
 }
 
 static int fail(const char *what) {
@@ -67,6 +102,7 @@ int main(int argc, char **argv) {
   so.store_path = ""; /* in memory */
   if (lk_server_new(&server, &so) != LK_OK) return fail("lk_server_new");
   lk_server_subscribe(NULL, server, on_server_event, NULL);
+  lk_server_set_hook(server, LK_HOOK_CHAT, on_chat, NULL);
   if (lk_server_start(server) != LK_OK) goto out;
 
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", lk_server_port(server));

@@ -72,6 +72,7 @@ struct AuthDecision {
 
 struct JoinRequest {
   PeerId peer_id;
+  std::string user_id;   // from the session's access token; "" without one
   std::string name;
   bool is_bot = false;
   std::vector<std::string> roles;
@@ -124,6 +125,8 @@ struct CreateLobbyDecision {
 
 struct ChatRequest {
   PeerId peer_id;
+  std::string user_id;
+  std::vector<std::string> roles;
   std::string name;
   LobbyId lobby_id;
   std::string text;

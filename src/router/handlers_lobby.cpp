@@ -173,6 +173,7 @@ void handle_join_lobby(Hub::State& s, Request& r) {
   q.peer_id = r.session->peer_id;
   q.name = r.session->name;
   q.is_bot = r.session->is_bot;
+  q.user_id = r.session->user_id;
   q.roles = r.session->roles;
   q.lobby = lobby->info;
   q.has_media = req.has_media;
@@ -251,6 +252,8 @@ void handle_chat(Hub::State& s, Request& r) {
   }
   ChatRequest q;
   q.peer_id = r.session->peer_id;
+  q.user_id = r.session->user_id;
+  q.roles = r.session->roles;
   q.name = r.session->name;
   q.lobby_id = lobby->info.id;
   q.text = std::move(req.text);

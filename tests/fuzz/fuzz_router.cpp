@@ -2,9 +2,11 @@
 // sequences of operations decoded from the input, on the shared test rig
 // (tests/support/hub_rig.hpp: FakeOutbox, manual clock and worker, memory store).
 //
-// Input: one byte picks the limits (even: the defaults; odd: tight limits that short inputs
-// reach: tiny lobbies, histories and rate buckets, short timers). Then operations, each a
-// byte (kinds below, modulo 9) and its arguments:
+// Input: one byte picks the limits (bit 0 clear: the defaults; set: tight limits that short
+// inputs reach: tiny lobbies, histories and rate buckets, short timers) and the host's hooks
+// (bit 1: authenticate, join, create_lobby and chat hooks are set; bit 2: they answer "allow"
+// at once, else each waits for operation 9 or the end). Then operations, each a byte (kinds
+// below, modulo 10) and its arguments:
 //   0 open connection k                     k: one byte, modulo kSlots
 //   1 close connection k (the peer went away)
 //   2 request on connection k               a message built from choices: type, id, fields
@@ -16,6 +18,9 @@
 //   6 tick()
 //   7 restart: the hub is rebuilt on the same store; every connection is gone
 //   8 the transport finishes the closes the hub asked for (on_close for each)
+//   9 the host answers the oldest pending hook decision: allow, deny, drop it unanswered, or
+//     adjust (a name and a role; lobby settings; an empty chat text, which is refused)
+// After each operation the closures posted to the "loop" run (the hooks' answers).
 //
 // Beyond no crash, leak or undefined behaviour, it checks after every operation:
 // - every frame is a JSON object with a string "type", an object "data", and an "id" only
@@ -53,12 +58,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -148,15 +156,24 @@ struct Conn {
 
 class Run {
  public:
-  explicit Run(const Limits& limits) : rig_(limits) {
+  // hooks: the host's decision hooks are set (router/hooks.hpp); sync_hooks: they answer
+  // "allow" inside the call, else when the input says (operation 9) or at the end.
+  Run(const Limits& limits, bool hooks, bool sync_hooks) : rig_(limits), hooks_(hooks) {
     rig_.out.observer = [this](ConnId id, const Frame& f) { on_frame(id, f); };
     rig_.token_secret = kTokenSecret;  // access tokens on (roles: kick_member, mute_member)
     rig_.hub->set_token_options(rig_.token_secret, false);
+    sync_hooks_ = sync_hooks;
+    set_hooks();
   }
-  ~Run() { rig_.out.observer = nullptr; }
+  ~Run() {
+    // Decisions dropped unanswered post their refusal: while posted_ is still there.
+    decisions_.clear();
+    posted_.clear();
+    rig_.out.observer = nullptr;
+  }
 
   void step(Input& in) {
-    switch (in.byte() % 9) {
+    switch (in.byte() % 10) {
       case 0: open(in.below(kSlots)); break;
       case 1: close(in.below(kSlots)); break;
       case 2: {
@@ -181,12 +198,28 @@ class Run {
       case 6: rig_.hub->tick(); break;
       case 7: restart(); break;
       case 8: finish_closes(); break;
+      case 9: answer_hook(in.byte()); break;
     }
+    run_posted();
     check_gauges();
   }
 
-  // The end of the input: the jobs still queued finish, the promised replies come.
-  void finish() { run_worker(); }
+  // The end of the input: the hooks answer, the jobs still queued finish, the promised
+  // replies come.
+  void finish() {
+    while (!decisions_.empty() || !posted_.empty() || rig_.worker.pending()) {
+      while (!decisions_.empty()) answer_hook(0);
+      run_posted();
+      rig_.worker.run_all();
+    }
+    run_worker();
+    for (const Owed& o : hook_owed_) {
+      Conn* c = conn(o.conn);
+      if (!c || !c->open || rig_.out.records[o.conn].close_calls != 0) continue;
+      FUZZ_CHECK(c->replies[o.id] >= o.replies_before + 1,
+                 "no reply to a request that waited for a hook: id " + o.id);
+    }
+  }
 
  private:
   Conn* conn(ConnId id) {
@@ -224,10 +257,13 @@ class Run {
   }
 
   void restart() {
-    // The process goes: its connections with it (no on_close), the store stays.
+    // The process goes: its connections with it (no on_close), the store stays. Decisions
+    // still pending are answered after it: through the old hub's closed gate, to no effect.
     for (auto& [id, c] : conns_) c.open = false;
     owed_.clear();
+    hook_owed_.clear();
     rig_.restart();
+    set_hooks();
     frames_at_start_ = frames_;  // the new hub's metrics start from zero
   }
 
@@ -283,6 +319,11 @@ class Run {
     if (rig_.out.records[id].close_calls != 0) return;
     if (rig_.worker.pending() > jobs_before) {
       owed_.push_back(Owed{id, rid, replies_before});
+      return;
+    }
+    // Waiting for a hook (asked now, or held behind an earlier request's): answered later.
+    if (hooks_ && c.replies[rid] == replies_before) {
+      hook_owed_.push_back(Owed{id, rid, replies_before});
       return;
     }
     FUZZ_CHECK(c.replies[rid] == replies_before + 1, "no reply to request " + rid + ": " + text);
@@ -579,6 +620,67 @@ class Run {
       FUZZ_CHECK(r.close_calls <= 1, "a connection closed twice");
   }
 
+  // --- hooks ----------------------------------------------------------------------------
+
+  // Each hook keeps its decision for the input to answer (or answers at once).
+  template <class Req, class D>
+  std::function<void(const Req&, Decision<D>)> recorder() {
+    return [this](const Req&, Decision<D> d) {
+      if (sync_hooks_) {
+        d.allow();
+        return;
+      }
+      decisions_.push_back([d](int choice) mutable {
+        switch (choice) {
+          case 0: d.allow(); break;
+          case 1: d.deny("fuzz_says_no", "The fuzzer's host said no."); break;
+          case 2: d = Decision<D>(); break;  // dropped: hook_failed
+          default: d.resolve(adjusted<D>()); break;
+        }
+      });
+    };
+  }
+  // A decision that changes what it may: names, settings and texts, valid or not.
+  template <class D>
+  static D adjusted() {
+    D d;
+    if constexpr (std::is_same_v<D, AuthDecision>) {
+      d.name = "Host Named";
+      d.roles = std::vector<std::string>{"moderator"};
+    } else if constexpr (std::is_same_v<D, CreateLobbyDecision>) {
+      d.max_participants = 2;
+      d.name = "Host Room";
+    } else if constexpr (std::is_same_v<D, ChatDecision>) {
+      d.text = std::string();  // not a chat text: hook_failed
+    }
+    return d;
+  }
+  void set_hooks() {
+    if (!hooks_) return;
+    router::Hooks h;
+    h.authenticate = recorder<AuthRequest, AuthDecision>();
+    h.join = recorder<JoinRequest, JoinDecision>();
+    h.create_lobby = recorder<CreateLobbyRequest, CreateLobbyDecision>();
+    h.chat = recorder<ChatRequest, ChatDecision>();
+    rig_.hub->set_hooks(std::move(h), [this](std::function<void()> fn) {
+      posted_.push_back(std::move(fn));
+    });
+  }
+  void answer_hook(std::uint8_t choice) {
+    if (decisions_.empty()) return;
+    auto answer = std::move(decisions_.front());
+    decisions_.pop_front();
+    answer(choice % 4);
+  }
+  // What a loop iteration runs of what was posted to it.
+  void run_posted() {
+    while (!posted_.empty()) {
+      auto fn = std::move(posted_.front());
+      posted_.pop_front();
+      fn();
+    }
+  }
+
   struct Owed {  // a request whose reply waits for the worker
     ConnId conn;
     std::string id;
@@ -592,6 +694,11 @@ class Run {
   std::int64_t next_request_ = 1;
   Conn* sender_ = nullptr;  // the connection whose message is being handled
   std::vector<Owed> owed_;
+  std::vector<Owed> hook_owed_;  // requests that waited for a hook
+  bool hooks_ = false;
+  bool sync_hooks_ = false;
+  std::deque<std::function<void(int)>> decisions_;  // hook decisions not answered yet
+  std::deque<std::function<void()>> posted_;        // closures "posted to the loop"
   std::uint64_t frames_ = 0;
   std::uint64_t frames_at_start_ = 0;  // frames sent before the current hub (restart)
   std::vector<std::string> tokens_, peers_, lobbies_;
@@ -608,7 +715,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const Limits kTight = tight_limits();
   fuzz::reset_random();
   Input in(data, size);
-  Run run(in.byte() & 1 ? kTight : kDefault);
+  // The first byte: bit 0 the limits, bit 1 host hooks on, bit 2 hooks answering at once.
+  const std::uint8_t mode = in.byte();
+  Run run(mode & 1 ? kTight : kDefault, (mode & 2) != 0, (mode & 4) != 0);
   while (!in.empty()) run.step(in);
   run.finish();
   return 0;

@@ -134,3 +134,52 @@ def test_an_async_hook_needs_a_loop():
             server.on_chat(hook)
         with pytest.raises(ValueError):
             server._core.set_hook("no_such_hook", None)
+
+
+def test_event_handlers_may_call_the_server_back_from_an_operation():
+    """A host operation run inline (before start, or on the loop thread) fires events whose
+    handlers call the server again: nothing deadlocks."""
+    import threading
+    server = lobbykit.Server(port=0, store_path="", limits=fast_limits())
+    seen = []
+
+    def handler(event):
+        if event.type == "lobby_created":
+            seen.append(len(server.list_lobbies()))
+        if event.type == "chat_posted":
+            seen.append(len(server.list_sessions()))
+
+    server.subscribe(handler)
+    done = threading.Event()
+
+    def before_start():
+        server.create_lobby("Early")  # no loop yet: runs here, its event handler calls back
+        done.set()
+    t = threading.Thread(target=before_start, daemon=True)
+    t.start()
+    assert done.wait(TIMEOUT), "create_lobby before start() deadlocked in its event handler"
+    assert seen == [1]
+
+    server.start()
+    try:
+        lobby = server.list_lobbies()[0].lobby.id
+
+        def joined(event):
+            # On the loop thread: an operation whose own event handler calls back.
+            if event.type == "participant_joined":
+                server.post_notice(lobby, "hi " + event.participant.name)
+        server.subscribe(joined)
+
+        async def main():
+            async with lobbykit.AsyncClient(url(server), name="Ada") as ada:
+                await ada.join_lobby(lobby)
+                snap = await ada.snapshot()
+                deadline = asyncio.get_running_loop().time() + TIMEOUT
+                while not snap.chat and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.02)
+                    snap = await ada.snapshot()
+                assert [m.text for m in snap.chat] == ["hi Ada"]
+        run(main())
+        assert seen[-1] == 1  # chat_posted's handler listed the one session
+    finally:
+        server.stop()

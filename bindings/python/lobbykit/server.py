@@ -87,7 +87,7 @@ class Server:
     def on_join(self, hook: Optional[Hook], *,
                 loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
         """Decides on a session joining a lobby it is not in: request {"hook", "peer_id",
-        "name", "is_bot", "roles", "lobby" (the lobby object), "has_media"}."""
+        "user_id", "name", "is_bot", "roles", "lobby" (the lobby object), "has_media"}."""
         self._set_hook("join", hook, loop)
 
     def on_create_lobby(self, hook: Optional[Hook], *,
@@ -100,7 +100,7 @@ class Server:
     def on_chat(self, hook: Optional[Hook], *,
                 loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
         """Decides on a chat message before it is stored and broadcast: request {"hook",
-        "peer_id", "name", "lobby_id", "text"}; may rewrite "text"."""
+        "peer_id", "user_id", "name", "roles", "lobby_id", "text"}; may rewrite "text"."""
         self._set_hook("chat", hook, loop)
 
     def _set_hook(self, name: str, hook: Optional[Hook],
