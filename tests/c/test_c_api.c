@@ -955,7 +955,9 @@ static void test_hooks(void) {
   h.join = NULL;
   pthread_mutex_unlock(&h.mu);
   REQUIRE(join != NULL);
-  CHECK(r.calls == 0);
+  pthread_mutex_lock(&r.replies.mu);
+  CHECK(r.calls == 0); /* the join waits for this thread */
+  pthread_mutex_unlock(&r.replies.mu);
   CHECK(lk_decision_resolve(join, "{\"allow\":false,\"reason\":\"closed\",\"message\":\"Not yet.\"}") == LK_OK);
   CHECK(inbox_wait(&r.replies, "\"reason\":\"closed\"") >= 0);
   CHECK(inbox_wait(&r.replies, "\"code\":\"denied\"") >= 0);
