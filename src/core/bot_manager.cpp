@@ -35,9 +35,11 @@ bool BotProviderState::offers(std::string_view kind) const {
   return std::any_of(kinds.begin(), kinds.end(), [&](const BotKind& k) { return k.kind == kind; });
 }
 
-bool BotProviderState::can_take(std::string_view kind) const {
-  return connected && accepting && !draining && jobs.size() < max_jobs && offers(kind);
+bool BotProviderState::has_room() const {
+  return connected && accepting && !draining && jobs.size() < max_jobs;
 }
+
+bool BotProviderState::can_take(std::string_view kind) const { return has_room() && offers(kind); }
 
 namespace {
 
@@ -183,8 +185,7 @@ void BotManager::status(const std::string& provider_id, double load,
   p->accepting = accepting;
   for (const auto& job_id : jobs)
     if (!p->jobs.count(job_id) && actions_) actions_->cancel(p->id, job_id, "unknown_job");
-  const bool spare = p->connected && p->accepting && !p->draining && p->jobs.size() < p->max_jobs;
-  if (opened || spare) place_waiting();
+  if (opened || p->has_room()) place_waiting();
 }
 
 BotJob* BotManager::job_of(const std::string& provider_id, const std::string& job_id,
@@ -263,9 +264,9 @@ std::vector<BotManager::KindInfo> BotManager::kinds() const {
   std::map<std::string, KindInfo> by_kind;
   for (const auto& [id, p] : providers_) {
     for (const auto& k : p.kinds) {
+      // The first provider's description, or the first one that has any.
       auto [it, fresh] = by_kind.try_emplace(k.kind, KindInfo{k.kind, k.description, false});
-      if (fresh || (it->second.description.empty() && !k.description.empty()))
-        it->second.description = k.description;
+      if (!fresh && it->second.description.empty()) it->second.description = k.description;
       if (p.can_take(k.kind)) it->second.available = true;
     }
   }

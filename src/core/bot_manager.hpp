@@ -95,6 +95,8 @@ struct BotProviderState {
   std::set<std::string> jobs;  // ids of the jobs it holds (offered, assigned, joined)
 
   bool offers(std::string_view kind) const;
+  // Whether it gets offers now: connected, accepting, not draining, below max_jobs.
+  bool has_room() const;
   bool can_take(std::string_view kind) const;
 };
 
