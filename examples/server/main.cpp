@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -40,6 +41,22 @@ struct Flag {
 bool is_dir(const std::string& path) {
   struct stat st {};
   return !path.empty() && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The web app served at / unless told otherwise: the one installed with this binary
+// (PREFIX/bin/lobbykit-server serves PREFIX/share/lobbykit/web), else, for a binary in a
+// build tree, the source tree's examples/web; "" when neither exists.
+std::string default_web_dir() {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string bin(exe, static_cast<std::size_t>(n));
+    bin = bin.substr(0, bin.find_last_of('/'));            // PREFIX/bin
+    const std::string prefix = bin.substr(0, bin.find_last_of('/'));
+    const std::string installed = prefix + "/share/lobbykit/web";
+    if (is_dir(installed)) return installed;
+  }
+  return is_dir(LOBBYKIT_EXAMPLE_WEB_DIR) ? LOBBYKIT_EXAMPLE_WEB_DIR : "";
 }
 
 // Parses a whole decimal number in [min, max].
@@ -104,7 +121,7 @@ Flag rate_flag(const char* name, double lobbykit::Limits::*field, const char* wh
 std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
   using lobbykit::Limits;
   const lobbykit::ServerOptions d;
-  const std::string web = LOBBYKIT_EXAMPLE_WEB_DIR;
+  const std::string web = default_web_dir();
   std::vector<Flag> f;
   f.push_back({"--help", nullptr, "show this help and exit",
                [&want_help](lobbykit::ServerOptions&, const std::string&) {
@@ -188,8 +205,9 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  return std::string();
                }});
   f.push_back({"--static", "DIR",
-               "directory served at / (default " + (web.empty() ? std::string("none") : web) +
-                   " if it exists, else none)",
+               "directory served at / (default: the web app installed with this binary, "
+               "PREFIX/share/lobbykit/web, else the source tree's; now " +
+                   (web.empty() ? std::string("none") : web) + ")",
                [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
                  if (!is_dir(v)) return "--static needs an existing directory, not '" + v + "'";
                  o.static_dir = v;
@@ -452,7 +470,7 @@ int main(int argc, char** argv) {
   if (const char* token = std::getenv("LOBBYKIT_ADMIN_TOKEN")) options.admin_token = token;
   if (const char* key = std::getenv("LOBBYKIT_PROVIDER_KEY"); key && *key)
     options.provider_keys.push_back(key);
-  if (is_dir(LOBBYKIT_EXAMPLE_WEB_DIR)) options.static_dir = LOBBYKIT_EXAMPLE_WEB_DIR;
+  options.static_dir = default_web_dir();
 
   bool want_help = false;
   bool want_version = false;
@@ -487,6 +505,8 @@ int main(int argc, char** argv) {
     std::printf("lobbykit-server listening on http://%s:%u\n", url_host(options.host).c_str(),
                 static_cast<unsigned>(server.port()));
     std::fflush(stdout);
+    std::fprintf(stderr, "lobbykit-server: static files from %s\n",
+                 options.static_dir.empty() ? "nowhere (--no-static)" : options.static_dir.c_str());
     int sig = 0;
     sigwait(&stop_signals, &sig);
     std::fprintf(stderr, "lobbykit-server: %s, shutting down\n",

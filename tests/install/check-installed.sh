@@ -31,4 +31,26 @@ cc -std=c99 -Wall -Wextra -pedantic -Werror -o "$work/c-host-pc" "$src/examples/
   $(PKG_CONFIG_PATH=$pc pkg-config --cflags --libs lobbykit) -pthread -Wl,-rpath,"$libdir"
 "$work/c-host-pc" | grep "c-host: ok"
 echo "pkg-config: lobbykit $(PKG_CONFIG_PATH=$pc pkg-config --modversion lobbykit)"
+echo "== the installed lobbykit-server serves the installed web app"
+server=$prefix/bin/lobbykit-server
+[ -x "$server" ] || { echo "no $server"; exit 1; }
+[ -f "$prefix/share/lobbykit/web/index.html" ] || { echo "no share/lobbykit/web"; exit 1; }
+# A copy of the prefix elsewhere: the server finds its web app from its own path.
+cp -a "$prefix" "$work/moved"
+"$work/moved/bin/lobbykit-server" --port 0 --memory >"$work/server.out" 2>"$work/server.err" &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$work/server.out")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { kill "$pid" 2>/dev/null || true; cat "$work/server.err"; echo "the server did not start"; exit 1; }
+grep -q "static files from $work/moved/share/lobbykit/web" "$work/server.err" ||
+  { kill "$pid" 2>/dev/null || true; cat "$work/server.err"; echo "not serving the moved prefix's web app"; exit 1; }
+page=$(/usr/bin/python3 -c "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:$port/', timeout=10).read().decode())")
+kill "$pid"
+wait "$pid" || true
+grep -q "<html" <<<"$page" || { echo "GET / did not return the page"; exit 1; }
+echo "installed server: serves $work/moved/share/lobbykit/web"
 echo "install check: ok"
