@@ -196,6 +196,8 @@ const LimitSetter kLimitSetters[] = {
     {"max_held_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_held_bytes, v); }},
     {"max_metadata_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_metadata_bytes, v); }},
     {"token_skew_ms", [](Limits& l, const Value& v) { return set_uint(l.token_skew_ms, v); }},
+    {"max_app_message_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_app_message_bytes, v); }},
+    {"allow_participant_metadata", [](Limits& l, const Value& v) { return set_bool(l.allow_participant_metadata, v); }},
 };
 
 void apply_limits(Limits& limits, const char* json) {

@@ -1079,9 +1079,9 @@ TEST_CASE("client snapshot JSON form") {
   CHECK(client_snapshot_to_json(s) ==
         R"({"state":"connected","peer_id":"p1","token":"t","name":"Ada","is_bot":false,)"
         R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
-        R"("max_participants":8,"participants":1,"created_ms":42},)"
+        R"("max_participants":8,"participants":1,"created_ms":42,"metadata":{}},)"
         R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
-        R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[]}],)"
+        R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[],"metadata":{}}],)"
         R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7,"system":false}],)"
         R"("last_offset":3,"history_complete":false,)"
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
