@@ -29,6 +29,7 @@ struct NameOf {
   const char* operator()(const event::BotDispatchUpdated&) const { return "bot_dispatch_updated"; }
   const char* operator()(const event::BotDispatchRemoved&) const { return "bot_dispatch_removed"; }
   const char* operator()(const event::LobbyUpdated&) const { return "lobby_updated"; }
+  const char* operator()(const event::AppMessage&) const { return "app_message"; }
 };
 
 struct Fields {
@@ -91,6 +92,12 @@ struct Fields {
   void operator()(const event::LobbyUpdated& e) const {
     b.key("lobby");
     protocol::write(b, e.lobby);
+  }
+  void operator()(const event::AppMessage& e) const {
+    b.str("lobby_id", e.lobby_id).str("name", e.name).str("from", e.from)
+        .str("from_name", e.from_name).str("to", e.to)
+        .raw("payload", e.payload_json.empty() ? std::string_view("null") : e.payload_json)
+        .unum("delivered", e.delivered);
   }
 };
 

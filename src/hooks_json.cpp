@@ -83,6 +83,15 @@ class Reader {
       out = std::move(list);
     }
   }
+  // Any JSON value, null included, written compact; whether the key was there.
+  bool value(const char* key, std::optional<std::string>& out) {
+    if (!ok_) return false;
+    auto it = doc_.FindMember(key);
+    if (it == doc_.MemberEnd()) return false;
+    out = protocol::to_json(it->value);
+    return true;
+  }
+  bool has(const char* key) const { return ok_ && doc_.FindMember(key) != doc_.MemberEnd(); }
   void object(const char* key, std::optional<std::string>& out) {
     if (const auto* v = find(key)) {
       if (v->IsObject()) out = protocol::to_json(*v);
@@ -205,6 +214,23 @@ ChatHook json_chat_hook(JsonHook hook) {
     });
     ask_json(hook, std::move(json), std::move(d),
              [](Reader& r, ChatDecision& out) { r.text("text", out.text); });
+  };
+}
+
+AppMessageHook json_app_message_hook(JsonHook hook) {
+  return [hook = std::move(hook)](const AppMessageRequest& q, Decision<AppMessageDecision> d) {
+    std::string json = request_json("app_message", [&](JsonBuilder& b) {
+      b.str("peer_id", q.peer_id).str("name", q.name).str("user_id", q.user_id);
+      write_words(b, "roles", q.roles);
+      b.str("lobby_id", q.lobby_id).str("to", q.to).str("type", q.type)
+          .raw("payload", q.payload_json.empty() ? "null" : q.payload_json);
+    });
+    ask_json(hook, std::move(json), std::move(d), [](Reader& r, AppMessageDecision& out) {
+      // A "reply" without "deliver" means the host handled the message: delivered to nobody.
+      const bool replied = r.value("reply", out.reply_json);
+      if (replied && !r.has("deliver")) out.deliver = false;
+      r.flag("deliver", out.deliver);
+    });
   };
 }
 

@@ -12,5 +12,6 @@ AuthHook json_auth_hook(JsonHook hook);
 JoinHook json_join_hook(JsonHook hook);
 CreateLobbyHook json_create_lobby_hook(JsonHook hook);
 ChatHook json_chat_hook(JsonHook hook);
+AppMessageHook json_app_message_hook(JsonHook hook);
 
 }  // namespace lobbykit::detail

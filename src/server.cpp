@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <cstdio>
 #include <future>
 #include <mutex>
@@ -68,6 +69,8 @@ struct Server::Impl {
   std::unique_ptr<router::HttpRouter> http;
   std::uint16_t port = 0;
   router::Hooks hooks;          // loop thread (or before the loop runs)
+  // on_app_message's handlers by message name; hooks.app_message dispatches over a copy.
+  std::map<std::string, AppMessageHook> app_handlers;  // loop thread
 
   std::mutex mu;                // guards everything below
   std::condition_variable cv;   // signalled when state becomes stopped
@@ -131,9 +134,13 @@ struct Server::Impl {
   void set_hook(Hook router::Hooks::*which, Hook hook) {
     on_loop<void>([this, which, hook = std::move(hook)]() mutable {
       hooks.*which = std::move(hook);
-      transport::LwsTransport* t = transport.get();
-      hub->set_hooks(hooks, [t](std::function<void()> fn) { t->post(std::move(fn)); });
+      install_hooks();
     });
+  }
+  // Hands the hook set to the hub. Loop thread (inside on_loop).
+  void install_hooks() {
+    transport::LwsTransport* t = transport.get();
+    hub->set_hooks(hooks, [t](std::function<void()> fn) { t->post(std::move(fn)); });
   }
 
   // Body of run(); state is already running. Returns after a clean shutdown.
@@ -319,6 +326,40 @@ void Server::on_create_lobby(CreateLobbyHook hook) {
 }
 void Server::on_chat(ChatHook hook) { impl_->set_hook(&router::Hooks::chat, std::move(hook)); }
 
+void Server::on_app_message(const std::string& name, AppMessageHook hook) {
+  Impl* d = impl_.get();
+  d->on_loop<void>([d, name, hook = std::move(hook)]() mutable {
+    if (hook)
+      d->app_handlers[name] = std::move(hook);
+    else
+      d->app_handlers.erase(name);
+    AppMessageHook dispatch;
+    std::function<bool(const std::string&)> wants;
+    if (!d->app_handlers.empty()) {
+      auto handlers = std::make_shared<const std::map<std::string, AppMessageHook>>(d->app_handlers);
+      auto find = [handlers](const std::string& type) -> const AppMessageHook* {
+        auto it = handlers->find(type);
+        if (it == handlers->end()) it = handlers->find("");
+        return it == handlers->end() ? nullptr : &it->second;
+      };
+      dispatch = [find](const AppMessageRequest& q, Decision<AppMessageDecision> decision) {
+        if (const AppMessageHook* h = find(q.type))
+          (*h)(q, std::move(decision));
+        else
+          decision.allow();
+      };
+      wants = [find](const std::string& type) { return find(type) != nullptr; };
+    }
+    d->hooks.app_message = std::move(dispatch);
+    d->hooks.app_message_wants = std::move(wants);
+    d->install_hooks();
+  });
+}
+
+void Server::on_app_message_json(const std::string& name, JsonHook hook) {
+  on_app_message(name, hook ? detail::json_app_message_hook(std::move(hook)) : AppMessageHook());
+}
+
 void Server::on_hook_json(const std::string& name, JsonHook hook) {
   const bool remove = !hook;
   if (name == "authenticate") {
@@ -329,9 +370,11 @@ void Server::on_hook_json(const std::string& name, JsonHook hook) {
     on_create_lobby(remove ? CreateLobbyHook() : detail::json_create_lobby_hook(std::move(hook)));
   } else if (name == "chat") {
     on_chat(remove ? ChatHook() : detail::json_chat_hook(std::move(hook)));
+  } else if (name == "app_message") {
+    on_app_message_json("", std::move(hook));
   } else {
     throw std::invalid_argument("no hook named \"" + name +
-                                "\" (authenticate, join, create_lobby, chat)");
+                                "\" (authenticate, join, create_lobby, chat, app_message)");
   }
 }
 
@@ -601,6 +644,30 @@ Status Server::reset_password(const std::string& name, std::optional<std::string
 Result<ChatMessage> Server::post_notice(const LobbyId& lobby_id, const std::string& text) {
   return impl_->on_loop_durable<Result<ChatMessage>>([lobby_id, text](router::Hub::State& s) {
     return result_of(router::post_notice(s, lobby_id, text));
+  });
+}
+
+Status Server::send_app_message(const LobbyId& lobby_id, const std::string& name,
+                                const std::string& payload_json, const PeerId& to) {
+  router::Hub* hub = impl_->hub.get();
+  return impl_->on_loop<Status>([hub, lobby_id, name, payload_json, to] {
+    auto sent = router::send_app_message(hub->state(), lobby_id, name, payload_json, to);
+    if (auto* e = std::get_if<protocol::Error>(&sent)) return status_of(*e);
+    return Status{};
+  });
+}
+
+Result<LobbyInfo> Server::set_lobby_metadata(const LobbyId& lobby_id,
+                                             const std::string& metadata_json) {
+  return impl_->on_loop_durable<Result<LobbyInfo>>([lobby_id, metadata_json](router::Hub::State& s) {
+    return result_of(router::set_lobby_metadata(s, lobby_id, metadata_json));
+  });
+}
+
+Result<SessionInfo> Server::set_session_metadata(const PeerId& peer,
+                                                 const std::string& metadata_json) {
+  return impl_->on_loop_durable<Result<SessionInfo>>([peer, metadata_json](router::Hub::State& s) {
+    return result_of(router::set_session_metadata(s, peer, metadata_json));
   });
 }
 

@@ -196,6 +196,8 @@ const LimitSetter kLimitSetters[] = {
     {"max_held_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_held_bytes, v); }},
     {"max_metadata_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_metadata_bytes, v); }},
     {"token_skew_ms", [](Limits& l, const Value& v) { return set_uint(l.token_skew_ms, v); }},
+    {"max_app_message_bytes", [](Limits& l, const Value& v) { return set_uint(l.max_app_message_bytes, v); }},
+    {"allow_participant_metadata", [](Limits& l, const Value& v) { return set_bool(l.allow_participant_metadata, v); }},
 };
 
 void apply_limits(Limits& limits, const char* json) {
@@ -577,22 +579,37 @@ int lk_server_subscribe(uint64_t* out_id, lk_server* server, lk_event_cb cb, voi
   });
 }
 
+namespace {
+
+// The JsonHook calling a C hook (none for cb NULL): each call hands it a new lk_decision.
+lobbykit::JsonHook c_json_hook(lk_server* server, lk_hook_cb cb, void* user_data) {
+  if (!cb) return {};
+  return [cb, user_data, alive = server->alive](const std::string& request,
+                                                lobbykit::Decision<lobbykit::JsonDecision> d) {
+    if (!alive->load()) return;  // unanswered: refused with hook_failed
+    auto* decision = new lk_decision{std::move(d)};
+    CallbackScope scope;
+    cb(request.c_str(), decision, user_data);
+  };
+}
+
+}  // namespace
+
 int lk_server_set_hook(lk_server* server, int hook, lk_hook_cb cb, void* user_data) {
   return guard([&] {
     Server& s = server_of(server);
     static const char* const kNames[] = {"authenticate", "join", "create_lobby", "chat"};
     require(hook >= LK_HOOK_AUTHENTICATE && hook <= LK_HOOK_CHAT, "unknown hook");
-    lobbykit::JsonHook json_hook;
-    if (cb) {
-      json_hook = [cb, user_data, alive = server->alive](
-                      const std::string& request, lobbykit::Decision<lobbykit::JsonDecision> d) {
-        if (!alive->load()) return;  // unanswered: refused with hook_failed
-        auto* decision = new lk_decision{std::move(d)};
-        CallbackScope scope;
-        cb(request.c_str(), decision, user_data);
-      };
-    }
-    s.on_hook_json(kNames[hook], std::move(json_hook));
+    s.on_hook_json(kNames[hook], c_json_hook(server, cb, user_data));
+    return kOk;
+  });
+}
+
+int lk_server_set_app_message_hook(lk_server* server, const char* name, lk_hook_cb cb,
+                                   void* user_data) {
+  return guard([&] {
+    Server& s = server_of(server);
+    s.on_app_message_json(name ? name : "", c_json_hook(server, cb, user_data));
     return kOk;
   });
 }
@@ -988,6 +1005,40 @@ int lk_server_post_notice(char** out_json, lk_server* server, const char* lobby_
     require(lobby_id != nullptr && text != nullptr, "lobby_id or text is NULL");
     const auto r = s.post_notice(lobby_id, text);
     return op_outcome(out_json, r.status, "{\"message\":" + lobbykit::to_json(r.value) + "}");
+  });
+}
+
+int lk_server_send_app_message(char** out_json, lk_server* server, const char* lobby_id,
+                               const char* name, const char* payload_json, const char* to) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr && name != nullptr, "lobby_id or name is NULL");
+    const auto st = s.send_app_message(lobby_id, name, payload_json ? payload_json : "",
+                                       to ? to : "");
+    return op_outcome(out_json, st, "{}");
+  });
+}
+
+int lk_server_set_lobby_metadata(char** out_json, lk_server* server, const char* lobby_id,
+                                 const char* metadata_json) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(lobby_id != nullptr && metadata_json != nullptr, "lobby_id or metadata_json is NULL");
+    const auto r = s.set_lobby_metadata(lobby_id, metadata_json);
+    return op_outcome(out_json, r.status, "{\"lobby\":" + lobbykit::to_json(r.value) + "}");
+  });
+}
+
+int lk_server_set_session_metadata(char** out_json, lk_server* server, const char* peer_id,
+                                   const char* metadata_json) {
+  if (out_json) *out_json = nullptr;
+  return guard([&] {
+    Server& s = server_of(server);
+    require(peer_id != nullptr && metadata_json != nullptr, "peer_id or metadata_json is NULL");
+    const auto r = s.set_session_metadata(peer_id, metadata_json);
+    return op_outcome(out_json, r.status, "{\"session\":" + lobbykit::to_json(r.value) + "}");
   });
 }
 

@@ -317,9 +317,17 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
   f.push_back(limit_flag("--max-providers", "N", &Limits::max_providers,
                          "bot provider connections per server", 0));
   f.push_back(limit_flag("--max-metadata-bytes", "N", &Limits::max_metadata_bytes,
-                         "largest metadata of an access token, bytes of JSON", 0));
+                         "largest metadata (access token, session, lobby), bytes of JSON", 0));
   f.push_back(limit_flag("--token-skew-ms", "MS", &Limits::token_skew_ms,
                          "clock skew allowed on an access token's exp and nbf, ms", 0));
+  f.push_back(limit_flag("--max-app-message-bytes", "N", &Limits::max_app_message_bytes,
+                         "largest app_message payload, bytes of JSON", 0));
+  f.push_back({"--no-participant-metadata", nullptr,
+               "clients may not set their own metadata (set_metadata target self)",
+               [](lobbykit::ServerOptions& o, const std::string&) {
+                 o.limits.allow_participant_metadata = false;
+                 return std::string();
+               }});
   f.push_back({"--no-member-bots", nullptr, "lobby members may not add or remove bots",
                [](lobbykit::ServerOptions& o, const std::string&) {
                  o.limits.allow_member_bots = false;

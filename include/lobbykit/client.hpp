@@ -156,6 +156,16 @@ struct Candidate {
 struct Error { ClientError error; };  // a server error not tied to a request, or a close
 // The settings of the lobby shown changed (the host or an admin): snapshot().lobby has them.
 struct LobbyUpdated { LobbyInfo lobby; };
+// An application message from another member of the lobby shown, or from the server (from
+// ""; docs/protocol.md, "Application messages and metadata").
+struct AppMessage {
+  LobbyId lobby_id;
+  std::string name;
+  PeerId from;               // "" when the server (the host) sent it
+  std::string from_name;
+  PeerId to;                 // this client's peer id when sent to it alone; "" when to all
+  std::string payload_json;  // a JSON value
+};
 }  // namespace client_event
 
 using ClientEvent =
@@ -165,7 +175,7 @@ using ClientEvent =
                  client_event::NameChanged, client_event::Chat, client_event::PeerAdded,
                  client_event::PeerRemoved, client_event::Description,
                  client_event::Candidate, client_event::Error,
-                 client_event::LobbyUpdated>;
+                 client_event::LobbyUpdated, client_event::AppMessage>;
 
 LOBBYKIT_API const char* client_event_name(const ClientEvent& e);  // "peer_added", ...
 // The event as a JSON object {"type": name, ...fields}; the C ABI and Python use this.
@@ -268,6 +278,16 @@ class LOBBYKIT_API Client {
                                     std::optional<std::string> sdp_mid,
                                     std::optional<int> sdp_mline_index,
                                     std::optional<std::string> username_fragment = std::nullopt);
+
+  // Application messages and metadata (docs/protocol.md). payload_json: a JSON value ("" for
+  // null); to: one member's peer id, "" for every other member. The result's data:
+  // {"delivered": N, "reply"?: the host's answer}.
+  std::future<Reply> send_app_message(const std::string& name, const std::string& payload_json = "",
+                                      const PeerId& to = "");
+  // target "self" (this participant) or "lobby" (needs the moderator role); metadata_json a
+  // JSON object that replaces the old one. Members see it in participant_updated /
+  // lobby_updated, and so does snapshot().
+  std::future<Reply> set_metadata(const std::string& target, const std::string& metadata_json);
 
   struct Impl;
 

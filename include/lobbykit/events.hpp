@@ -54,6 +54,19 @@ struct BotDispatchRemoved { std::string dispatch_id; LobbyId lobby_id; std::stri
 // A lobby's settings changed (name, private, persistent, max_participants): the host's
 // update_lobby or the admin API. lobby: the new settings.
 struct LobbyUpdated { LobbyInfo lobby; };
+// An application message from a member was delivered (docs/embedding.md, "Application
+// messages and metadata"): to every other connected member, or only to `to`. delivered: how
+// many members it went to. Not published for what a hook handled (deliver false), nor for the
+// host's own send_app_message.
+struct AppMessage {
+  LobbyId lobby_id;
+  std::string name;          // the message's name
+  PeerId from;
+  std::string from_name;
+  PeerId to;                 // "" when to the lobby
+  std::string payload_json;  // a JSON value
+  std::uint32_t delivered = 0;
+};
 }  // namespace event
 
 using Event = std::variant<event::SessionCreated, event::SessionResumed,
@@ -63,7 +76,8 @@ using Event = std::variant<event::SessionCreated, event::SessionResumed,
                            event::ParticipantUpdated, event::ChatPosted,
                            event::SignalRelayed, event::BotProviderConnected,
                            event::BotProviderDisconnected, event::BotDispatchUpdated,
-                           event::BotDispatchRemoved, event::LobbyUpdated>;
+                           event::BotDispatchRemoved, event::LobbyUpdated,
+                           event::AppMessage>;
 
 // Stable snake_case name of an event ("session_created", ...).
 LOBBYKIT_API const char* event_name(const Event& e);

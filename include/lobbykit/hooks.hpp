@@ -150,6 +150,44 @@ struct ChatDecision {
   }
 };
 
+// ---- app_message: an application message from a member (docs/embedding.md, "Application
+// messages and metadata") ---------------------------------------------------------------
+
+struct AppMessageRequest {
+  PeerId peer_id;                  // the sender
+  std::string name;                // the sender's display name
+  std::string user_id;             // the sender's user id (access token); "" when none
+  std::vector<std::string> roles;
+  LobbyId lobby_id;                // the sender's lobby
+  PeerId to;                       // the one member it is for; "" for every other member
+  std::string type;                // the message's name, e.g. "raise_hand"
+  std::string payload_json;        // its payload, a JSON value ("null" when it has none)
+};
+
+// allow + deliver: delivered to the members (as without a hook). allow + !deliver: the host
+// took care of it (nobody receives it). reply_json, when set, is a JSON value the sender gets
+// back as the result's "reply" (an invalid one refuses with hook_failed).
+struct AppMessageDecision {
+  bool allow = true;
+  Denial denial;
+  bool deliver = true;
+  std::optional<std::string> reply_json;
+  static AppMessageDecision allowed() { return {}; }
+  // Handled by the host, which answers reply_json; delivered to nobody.
+  static AppMessageDecision handled(std::string reply_json = "null") {
+    AppMessageDecision d;
+    d.deliver = false;
+    d.reply_json = std::move(reply_json);
+    return d;
+  }
+  static AppMessageDecision denied(std::string reason, std::string message = {}) {
+    AppMessageDecision d;
+    d.allow = false;
+    d.denial = {std::move(reason), std::move(message)};
+    return d;
+  }
+};
+
 // The handle a hook answers through. Copyable (all copies are one decision); the first
 // answer counts, later ones are ignored. Any thread. If every copy is destroyed without an
 // answer, the request is refused with "hook_failed" at once.
@@ -212,7 +250,9 @@ using AuthHook = std::function<void(const AuthRequest&, Decision<AuthDecision>)>
 using JoinHook = std::function<void(const JoinRequest&, Decision<JoinDecision>)>;
 using CreateLobbyHook = std::function<void(const CreateLobbyRequest&, Decision<CreateLobbyDecision>)>;
 using ChatHook = std::function<void(const ChatRequest&, Decision<ChatDecision>)>;
-// request_json: {"hook": "authenticate" | "join" | "create_lobby" | "chat", ...the request}.
+using AppMessageHook = std::function<void(const AppMessageRequest&, Decision<AppMessageDecision>)>;
+// request_json: {"hook": "authenticate" | "join" | "create_lobby" | "chat" | "app_message",
+// ...the request}.
 using JsonHook = std::function<void(const std::string& request_json, Decision<JsonDecision>)>;
 
 }  // namespace lobbykit

@@ -361,6 +361,31 @@ LK_API int lk_server_reset_password_async(lk_server *server, const char *name,
 LK_API int lk_server_post_notice(char **out_json, lk_server *server, const char *lobby_id,
                                  const char *text);
 
+/* Application messages and metadata (docs/embedding.md, "Application messages and metadata").
+ * Sets (cb not NULL) or removes (cb NULL) the handler of the members' app_message called
+ * `name` (NULL or "": every name without a handler of its own; a name with neither is
+ * delivered without asking). Called and answered as the hooks above: the request is
+ * {"hook": "app_message", "peer_id", "name" (the sender's display name), "user_id", "roles",
+ * "lobby_id", "to" ("" : the whole lobby), "type" (the message's name), "payload"}; the
+ * decision {"allow", "reason", "message", "deliver": bool, "reply": any JSON value}. A
+ * "reply" without "deliver" means the host handled it: delivered to nobody, the sender's
+ * result carries the reply. {"deliver": false} handles it without a reply. */
+LK_API int lk_server_set_app_message_hook(lk_server *server, const char *name, lk_hook_cb cb,
+                                          void *user_data);
+/* An application message from the server ("from": ""), to every connected member of the
+ * lobby or only to `to` (NULL or "": all). payload_json: a JSON value, NULL for null.
+ * {}; lobby_not_found, bad_field (name, payload), unknown_peer. */
+LK_API int lk_server_send_app_message(char **out_json, lk_server *server, const char *lobby_id,
+                                      const char *name, const char *payload_json,
+                                      const char *to);
+/* Replace the lobby's / the session's metadata (a JSON object, at most max_metadata_bytes);
+ * members get lobby_updated / participant_updated. {"lobby": Lobby} / {"session": Session};
+ * lobby_not_found / session_not_found, bad_field. */
+LK_API int lk_server_set_lobby_metadata(char **out_json, lk_server *server, const char *lobby_id,
+                                        const char *metadata_json);
+LK_API int lk_server_set_session_metadata(char **out_json, lk_server *server,
+                                          const char *peer_id, const char *metadata_json);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,9 @@ struct Participant {
   bool connected = true;  // false while the session is in its resume grace
   std::string user_id;             // the host's user id from an access token; "" when none
   std::vector<std::string> roles;  // from the access token (docs/protocol.md, "Roles")
+  // The session's metadata, a JSON object: from its access token, the host, or itself
+  // (set_metadata). "" reads as {}.
+  std::string metadata_json = "{}";
 };
 
 struct LobbyInfo {
@@ -33,6 +36,8 @@ struct LobbyInfo {
   std::uint32_t max_participants = 0;
   std::uint32_t participant_count = 0;
   TimeMs created_ms = 0;
+  // The host's (or a moderator's) data about the lobby, a JSON object; "" reads as {}.
+  std::string metadata_json = "{}";
 };
 
 struct ChatMessage {
@@ -96,6 +101,7 @@ struct SessionInfo {
   bool name_protected = false;
   TimeMs created_ms = 0;
   TimeMs last_seen_ms = 0;
+  std::string metadata_json = "{}";  // the session's metadata, a JSON object
 };
 
 // A lobby with its members (Server::list_lobbies / get_lobby).
@@ -119,6 +125,7 @@ struct LobbyUpdate {
   std::optional<bool> persistent;
   std::optional<std::uint32_t> max_participants;  // below the member count: nobody leaves,
                                                   // joins are refused until it fits
+  std::optional<std::string> metadata_json = std::nullopt;  // a JSON object; replaces the lobby's
 };
 
 }  // namespace lobbykit

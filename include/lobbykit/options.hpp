@@ -68,6 +68,10 @@ struct Limits {
   std::size_t max_metadata_bytes = 4 * 1024;    // a session's metadata (a token's "metadata"),
                                                 // bytes of JSON
   std::uint32_t token_skew_ms = 30'000;         // clock skew allowed on "exp" and "nbf"
+  // Application messages and metadata (docs/embedding.md, "Application messages and
+  // metadata"). max_metadata_bytes above also bounds lobby metadata and set_metadata.
+  std::size_t max_app_message_bytes = 16 * 1024; // an app_message's payload, bytes of JSON
+  bool allow_participant_metadata = true;       // clients may set_metadata {"target": "self"}
 };
 
 struct ServerOptions {

@@ -105,8 +105,9 @@ class LOBBYKIT_API Server {
   void on_join(JoinHook hook);
   void on_create_lobby(CreateLobbyHook hook);
   void on_chat(ChatHook hook);
-  // The same in JSON (for bindings): name is "authenticate", "join", "create_lobby" or
-  // "chat" (std::invalid_argument otherwise); an empty hook removes it.
+  // The same in JSON (for bindings): name is "authenticate", "join", "create_lobby", "chat"
+  // or "app_message" (on_app_message_json("", hook)); std::invalid_argument otherwise. An
+  // empty hook removes it.
   void on_hook_json(const std::string& name, JsonHook hook);
 
   // Bots (docs/bots.md): the same operations as the admin HTTP API. Safe from any thread,
@@ -153,7 +154,30 @@ class LOBBYKIT_API Server {
   // A chat message from the server (sender "", system true), stored and pushed like chat.
   // lobby_not_found, bad_field (text empty, over max_chat_bytes, not UTF-8).
   Result<ChatMessage> post_notice(const LobbyId& lobby_id, const std::string& text);
-  // Application messages and metadata join these with issue 11 §3.
+
+  // Application messages and metadata (docs/embedding.md, "Application messages and
+  // metadata"). Like the operations above: any thread, durable when they return.
+  // Handles the members' app_message called `name` ("" : every name without a handler of its
+  // own): the hook allows (delivered to the members), denies, or handles it itself
+  // (AppMessageDecision::handled: delivered to nobody) and may answer the sender (reply_json).
+  // A name with no handler and no "" handler is delivered without asking. Safe from any
+  // thread; an empty hook removes that name's handler.
+  void on_app_message(const std::string& name, AppMessageHook hook);
+  // The same in JSON (for bindings): request {"hook": "app_message", "peer_id", "name",
+  // "user_id", "roles", "lobby_id", "to", "type", "payload"}; decision {"allow", "reason",
+  // "message", "deliver", "reply"} (docs/embedding.md).
+  void on_app_message_json(const std::string& name, JsonHook hook);
+  // An application message from the server (from ""), to every connected member of the lobby
+  // or only to `to`. payload_json: a JSON value ("" for null), at most max_app_message_bytes.
+  // lobby_not_found, bad_field (name, payload), unknown_peer.
+  Status send_app_message(const LobbyId& lobby_id, const std::string& name,
+                          const std::string& payload_json, const PeerId& to = {});
+  // Replaces the lobby's metadata (a JSON object, at most max_metadata_bytes); members get
+  // lobby_updated. lobby_not_found, bad_field.
+  Result<LobbyInfo> set_lobby_metadata(const LobbyId& lobby_id, const std::string& metadata_json);
+  // Replaces the session's metadata; its lobby's members get participant_updated.
+  // session_not_found, bad_field.
+  Result<SessionInfo> set_session_metadata(const PeerId& peer, const std::string& metadata_json);
 
  private:
   friend struct detail::ServerAccess;

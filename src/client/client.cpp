@@ -272,6 +272,25 @@ std::future<Reply> Client::chat(const std::string& text) {
   return request("chat", b.take());
 }
 
+std::future<Reply> Client::send_app_message(const std::string& name,
+                                            const std::string& payload_json, const PeerId& to) {
+  JsonBuilder b;
+  b.begin_object().str("name", name);
+  if (!to.empty()) b.str("to", to);
+  b.raw("payload", payload_json.empty() ? std::string_view("null") : std::string_view(payload_json));
+  b.end_object();
+  return request("app_message", b.take());  // a payload that is not JSON: bad_json
+}
+
+std::future<Reply> Client::set_metadata(const std::string& target,
+                                        const std::string& metadata_json) {
+  JsonBuilder b;
+  b.begin_object().str("target", target)
+      .raw("metadata", metadata_json.empty() ? std::string_view("{}") : std::string_view(metadata_json))
+      .end_object();
+  return request("set_metadata", b.take());
+}
+
 std::future<Reply> Client::update_media(std::optional<bool> has_media,
                                         std::optional<bool> audio_muted,
                                         std::optional<bool> video_muted) {

@@ -668,6 +668,16 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
     info.participant_count = static_cast<std::uint32_t>(snap_.participants.size());
     snap_.lobby = info;
     emit(LobbyUpdated{std::move(info)});
+  } else if (type == "app_message") {
+    if (!in_lobby(lobby_id)) return;
+    const rapidjson::Value* payload = nullptr;
+    if (d.IsObject()) {
+      auto it = d.FindMember("payload");
+      if (it != d.MemberEnd()) payload = &it->value;
+    }
+    emit(AppMessage{lobby_id, read_string(d, "name"), read_string(d, "from"),
+                    read_string(d, "from_name"), read_string(d, "to"),
+                    payload ? protocol::to_json(*payload) : std::string("null")});
   } else if (type == "lobby_left") {
     if (!in_lobby(lobby_id)) return;
     std::string reason = read_string(d, "reason");

@@ -27,6 +27,7 @@ struct NameOf {
   const char* operator()(const client_event::Candidate&) const { return "candidate"; }
   const char* operator()(const client_event::Error&) const { return "error"; }
   const char* operator()(const client_event::LobbyUpdated&) const { return "lobby_updated"; }
+  const char* operator()(const client_event::AppMessage&) const { return "app_message"; }
 };
 
 struct Fields {
@@ -47,6 +48,12 @@ struct Fields {
   void operator()(const client_event::LobbyUpdated& e) const {
     b.key("lobby");
     protocol::write(b, e.lobby);
+  }
+  void operator()(const client_event::AppMessage& e) const {
+    b.str("lobby_id", e.lobby_id).str("name", e.name).str("from", e.from)
+        .str("from_name", e.from_name).str("to", e.to)
+        .raw("payload", e.payload_json.empty() ? std::string_view("null")
+                                               : std::string_view(e.payload_json));
   }
   void operator()(const client_event::LobbyLeft& e) const {
     b.str("lobby_id", e.lobby_id).str("reason", e.reason);

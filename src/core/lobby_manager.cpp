@@ -44,7 +44,8 @@ LobbyManager::LobbyManager(const Limits& limits, Clock& clock, store::Store& sto
 void LobbyManager::persist(const Lobby& l) {
   store_.put_lobby(store::LobbyRecord{l.info.id, l.info.name, l.info.is_private,
                                       l.info.persistent, l.info.max_participants,
-                                      l.info.created_ms, l.last_offset});
+                                      l.info.created_ms, l.last_offset,
+                                      l.info.metadata_json});
 }
 
 void LobbyManager::load(const store::Snapshot& snap) {
@@ -60,7 +61,7 @@ void LobbyManager::load(const store::Snapshot& snap) {
     Lobby l;
     l.order = next_order_++;
     l.info = LobbyInfo{r.id, r.name, r.is_private, r.persistent, r.max_participants, 0,
-                       r.created_ms};
+                       r.created_ms, r.metadata_json.empty() ? "{}" : r.metadata_json};
     l.last_offset = r.last_offset;
     l.empty_since = now;
     by_name_key_[protocol::name_key(r.name)] = r.id;
@@ -83,6 +84,7 @@ void LobbyManager::load(const store::Snapshot& snap) {
     p.connected = false;
     p.user_id = s.user_id;
     p.roles = s.roles;
+    if (!s.metadata_json.empty()) p.metadata_json = s.metadata_json;
     it->second.members.push_back(Member{p, now});
     it->second.info.participant_count = static_cast<std::uint32_t>(it->second.members.size());
     it->second.empty_since = 0;
@@ -182,7 +184,8 @@ void LobbyManager::update(const LobbyId& lobby_id, const Participant& p) {
   if (!m) return;
   const Participant& o = m->p;
   if (o.name == p.name && o.has_media == p.has_media && o.audio_muted == p.audio_muted &&
-      o.video_muted == p.video_muted && o.is_bot == p.is_bot && o.connected == p.connected)
+      o.video_muted == p.video_muted && o.is_bot == p.is_bot && o.connected == p.connected &&
+      o.metadata_json == p.metadata_json)
     return;
   m->p = p;
   bus_.publish(event::ParticipantUpdated{lobby_id, p});
@@ -272,13 +275,15 @@ std::optional<Error> LobbyManager::update_settings(Lobby& lobby, const LobbyUpda
   if (u.is_private) info.is_private = *u.is_private;
   if (u.persistent) info.persistent = *u.persistent;
   if (u.max_participants) info.max_participants = std::min(*u.max_participants, limits_.max_participants);
+  if (u.metadata_json) info.metadata_json = *u.metadata_json;
   const std::string old_key = protocol::name_key(lobby.info.name);
   const std::string new_key = protocol::name_key(info.name);
   if (new_key != old_key && by_name_key_.count(new_key))
     return make_error(ErrorCode::lobby_exists, "A lobby with that name exists.");
   if (info.name == lobby.info.name && info.is_private == lobby.info.is_private &&
       info.persistent == lobby.info.persistent &&
-      info.max_participants == lobby.info.max_participants)
+      info.max_participants == lobby.info.max_participants &&
+      info.metadata_json == lobby.info.metadata_json)
     return std::nullopt;
   if (new_key != old_key) {
     by_name_key_.erase(old_key);

@@ -93,7 +93,8 @@ class LobbyManager {
   // retention or left out for size; chat_history fetches what is kept).
   Page recent(const Lobby& lobby, std::uint32_t limit, std::size_t max_bytes) const;
 
-  // Changes the settings given in u (already checked: a valid name, max_participants >= 1).
+  // Changes the settings given in u (already checked: a valid name, max_participants >= 1,
+  // metadata a JSON object of at most max_metadata_bytes).
   // A max_participants below the member count removes nobody; joins are refused until the
   // lobby fits again. Publishes LobbyUpdated when anything changed. Errors: lobby_exists.
   std::optional<protocol::Error> update_settings(Lobby& lobby, const LobbyUpdate& u);

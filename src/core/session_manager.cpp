@@ -188,6 +188,11 @@ void SessionManager::set_identity(Session& s, Identity identity) {
   persist(s);
 }
 
+void SessionManager::set_metadata(Session& s, std::string metadata_json) {
+  s.metadata_json = std::move(metadata_json);
+  persist(s);
+}
+
 void SessionManager::set_lobby(Session& s, LobbyId lobby_id) {
   if (s.lobby_id == lobby_id) return;
   s.lobby_id = std::move(lobby_id);

@@ -86,6 +86,8 @@ class SessionManager {
 
   void set_name(Session& s, std::string name);
   void set_identity(Session& s, Identity identity);
+  // Replaces its metadata (a JSON object, already checked).
+  void set_metadata(Session& s, std::string metadata_json);
   void set_lobby(Session& s, LobbyId lobby_id);
   // Removes a session for good (admin kick, expiry). Publishes SessionClosed.
   void remove(const PeerId& peer_id, const std::string& reason);

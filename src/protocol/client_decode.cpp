@@ -1,5 +1,7 @@
 #include "protocol/client_decode.hpp"
 
+#include "protocol/json.hpp"
+
 namespace lobbykit::protocol {
 
 namespace {
@@ -55,6 +57,7 @@ Participant read_participant(const rapidjson::Value& v) {
   if (const auto* roles = read_array(v, "roles"))
     for (const auto& role : roles->GetArray())
       if (role.IsString()) p.roles.emplace_back(role.GetString(), role.GetStringLength());
+  if (const auto* metadata = read_object(v, "metadata")) p.metadata_json = to_json(*metadata);
   return p;
 }
 
@@ -67,6 +70,7 @@ LobbyInfo read_lobby(const rapidjson::Value& v) {
   l.max_participants = static_cast<std::uint32_t>(read_uint(v, "max_participants"));
   l.participant_count = static_cast<std::uint32_t>(read_uint(v, "participants"));
   l.created_ms = read_int(v, "created_ms");
+  if (const auto* metadata = read_object(v, "metadata")) l.metadata_json = to_json(*metadata);
   return l;
 }
 

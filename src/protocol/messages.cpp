@@ -99,6 +99,19 @@ class FieldReader {
   const rapidjson::Value& obj_;
 };
 
+// A "metadata" field: a JSON object of at most max_bytes, written compact into out.
+std::optional<Error> metadata_object(const rapidjson::Value& v, std::size_t max_bytes,
+                                     std::string& out) {
+  if (!v.IsObject()) return field_error("metadata", "\"metadata\" must be a JSON object.");
+  out = to_json(v);
+  if (out.size() > max_bytes)
+    return field_error("metadata", "\"metadata\" is larger than " + std::to_string(max_bytes) +
+                                       " bytes of JSON.");
+  if (!valid_utf8(out))
+    return field_error("metadata", "\"metadata\" has text that is not valid Unicode.");
+  return std::nullopt;
+}
+
 std::optional<Error> checked_name(const char* key, std::string& name, std::size_t max_chars) {
   NameCheck c = check_name(name, max_chars);
   if (!c.problem.empty()) return field_error(key, c.problem);
@@ -302,6 +315,68 @@ std::optional<Error> decode(const rapidjson::Value& data, LobbyUpdate& out, cons
   std::optional<std::uint64_t> max;
   if (auto e = r.integer("max_participants", max, 1, l.max_participants)) return e;
   if (max) out.max_participants = static_cast<std::uint32_t>(*max);
+  if (const auto* m = r.find("metadata")) {
+    std::string json;
+    if (auto e = metadata_object(*m, l.max_metadata_bytes, json)) return e;
+    out.metadata_json = std::move(json);
+  }
+  return std::nullopt;
+}
+
+bool valid_app_message_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxAppMessageNameChars) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '.' || c == ':' || c == '-'))
+      return false;
+  return true;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, AppMessageReq& out, const Limits& l) {
+  FieldReader r(data);
+  if (auto e = r.required_string("name", out.name, kMaxAppMessageNameChars)) return e;
+  if (!valid_app_message_name(out.name))
+    return field_error("name", "\"name\" must be 1 to " + std::to_string(kMaxAppMessageNameChars) +
+                                   " characters of A-Z, a-z, 0-9, \"_\", \".\", \":\" and \"-\".");
+  std::optional<std::string> to;
+  if (auto e = r.string("to", to, kMaxIdFieldBytes)) return e;
+  if (to && to->empty())
+    return field_error("to", "\"to\" is empty; leave it out to send to the whole lobby.");
+  out.to = to.value_or("");
+  out.payload_json = "null";
+  if (const auto* p = r.find("payload")) out.payload_json = to_json(*p);
+  if (out.payload_json.size() > l.max_app_message_bytes)
+    return field_error("payload", "\"payload\" is larger than " +
+                                      std::to_string(l.max_app_message_bytes) + " bytes of JSON.");
+  // RapidJSON decodes a lone surrogate escape to bytes that are not UTF-8: not forwarded.
+  if (!valid_utf8(out.payload_json))
+    return field_error("payload", "\"payload\" has text that is not valid Unicode.");
+  return std::nullopt;
+}
+
+std::optional<Error> decode(const rapidjson::Value& data, SetMetadataReq& out, const Limits& l) {
+  FieldReader r(data);
+  std::string target;
+  if (auto e = r.required_string("target", target, 16)) return e;
+  if (target != "self" && target != "lobby")
+    return field_error("target", "\"target\" must be \"self\" or \"lobby\".");
+  out.lobby = target == "lobby";
+  const auto* m = r.find("metadata");
+  if (!m) return field_error("metadata", "\"metadata\" is required.");
+  return metadata_object(*m, l.max_metadata_bytes, out.metadata_json);
+}
+
+std::optional<std::string> normalize_json(std::string_view text, bool object_only,
+                                          std::size_t max_bytes, std::string& out) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError()) return std::string("it is not valid JSON");
+  if (object_only && !doc.IsObject()) return std::string("it is not a JSON object");
+  std::string json = to_json(doc);
+  if (json.size() > max_bytes)
+    return "it is larger than " + std::to_string(max_bytes) + " bytes of JSON";
+  if (!valid_utf8(json)) return std::string("it is not valid Unicode text");
+  out = std::move(json);
   return std::nullopt;
 }
 
@@ -406,6 +481,13 @@ void write_relay_payload(JsonBuilder& b, const RelayFields& f) {
   b.end_object();
 }
 
+namespace {
+// Metadata as written: a stored JSON object, or {} for none.
+std::string_view object_or_empty(const std::string& json) {
+  return json.empty() ? std::string_view("{}") : std::string_view(json);
+}
+}  // namespace
+
 void write(JsonBuilder& b, const Participant& p) {
   b.begin_object()
       .str("peer_id", p.peer_id)
@@ -418,7 +500,7 @@ void write(JsonBuilder& b, const Participant& p) {
       .str("user_id", p.user_id);
   b.begin_array("roles");
   for (const auto& role : p.roles) b.value(role);
-  b.end_array().end_object();
+  b.end_array().raw("metadata", object_or_empty(p.metadata_json)).end_object();
 }
 
 void write(JsonBuilder& b, const LobbyInfo& l) {
@@ -430,6 +512,7 @@ void write(JsonBuilder& b, const LobbyInfo& l) {
       .unum("max_participants", l.max_participants)
       .unum("participants", l.participant_count)
       .num("created_ms", l.created_ms)
+      .raw("metadata", object_or_empty(l.metadata_json))
       .end_object();
 }
 
@@ -454,6 +537,7 @@ void write(JsonBuilder& b, const SessionInfo& s) {
       .boolean("name_protected", s.name_protected)
       .num("created_ms", s.created_ms)
       .num("last_seen_ms", s.last_seen_ms)
+      .raw("metadata", object_or_empty(s.metadata_json))
       .end_object();
 }
 

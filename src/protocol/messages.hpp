@@ -110,6 +110,24 @@ struct MuteMemberReq {
   bool audio = false;  // force audio_muted
   bool video = false;  // force video_muted; at least one of the two
 };
+// Application messages and metadata (docs/protocol.md, "Application messages and
+// metadata"). A message's name: 1-64 of A-Z, a-z, 0-9, "_", ".", ":", "-".
+constexpr std::size_t kMaxAppMessageNameChars = 64;
+bool valid_app_message_name(std::string_view name);
+struct AppMessageReq {
+  std::string name;
+  std::string to;                     // "" for every other member of the lobby
+  std::string payload_json = "null";  // at most Limits::max_app_message_bytes
+};
+struct SetMetadataReq {
+  bool lobby = false;         // target "lobby"; else "self"
+  std::string metadata_json;  // an object, at most Limits::max_metadata_bytes
+};
+// A JSON text a host hands over (an operation's argument): parsed and written back compact
+// into `out`, or the problem as a sentence. object_only: it must be an object.
+std::optional<std::string> normalize_json(std::string_view text, bool object_only,
+                                          std::size_t max_bytes, std::string& out);
+
 // relay_description / relay_candidate: the payload is validated and re-serialized with only
 // the fields the protocol knows, so the server never forwards what it did not check. The
 // checked fields are views into the request's document (valid while it is), written into
@@ -144,6 +162,8 @@ std::optional<Error> decode(const rapidjson::Value& data, JobReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, AddBotReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, KickMemberReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, MuteMemberReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, AppMessageReq& out, const Limits& l);
+std::optional<Error> decode(const rapidjson::Value& data, SetMetadataReq& out, const Limits& l);
 // remove_bot: {"dispatch_id"}.
 std::optional<Error> decode_dispatch_id(const rapidjson::Value& data, std::string& out);
 std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out);

@@ -218,6 +218,7 @@ void Hub::State::join_lobby(Request& r, core::Lobby& lobby, bool has_media, bool
     p.is_bot = r.session->is_bot;
     p.user_id = r.session->user_id;
     p.roles = r.session->roles;
+    if (!r.session->metadata_json.empty()) p.metadata_json = r.session->metadata_json;
     if (auto e = lobbies.join(lobby, p)) {
       fail(r, *e);
       return;

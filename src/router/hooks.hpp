@@ -19,6 +19,10 @@ struct Hooks {
   JoinHook join;
   CreateLobbyHook create_lobby;
   ChatHook chat;
+  // Asked about a member's app_message when set, unless app_message_wants says it has nothing
+  // for that message name (then it is delivered without asking).
+  AppMessageHook app_message = {};
+  std::function<bool(const std::string& name)> app_message_wants = {};
 };
 
 // How an answer from any thread reaches the hub: post() runs a closure on the loop thread.

@@ -165,6 +165,15 @@ void write_lobby_key(JsonBuilder& b, const LobbyInfo& lobby) {
   protocol::write(b, lobby);
 }
 
+// The body's "metadata" object as JSON text (its size is the operation's to check).
+std::optional<Error> metadata_field(const rapidjson::Document& body, std::string& out) {
+  auto it = body.FindMember("metadata");
+  if (it == body.MemberEnd() || !it->value.IsObject())
+    return Error{ErrorCode::bad_field, "\"metadata\" must be a JSON object.", "metadata", -1, {}};
+  out = protocol::to_json(it->value);
+  return std::nullopt;
+}
+
 }  // namespace
 
 HttpRouter::HttpRouter(Hub& hub, std::string admin_token, std::string static_dir)
@@ -328,6 +337,41 @@ void HttpRouter::handle_admin(const HttpRequest& req, Respond respond) {
     return respond(json_response(201, [&](JsonBuilder& b) {
       b.key("message");
       protocol::write(b, std::get<ChatMessage>(posted));
+    }));
+  }
+  if (match("/api/admin/lobbies/{}/metadata", path, p)) {
+    if (m != "PUT") return respond(error_response(ErrorCode::method_not_allowed, "Use PUT."));
+    rapidjson::Document doc;
+    if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+    std::string metadata;
+    if (auto e = metadata_field(doc, metadata)) return respond(error_response(*e));
+    auto set = set_lobby_metadata(s, p[0], metadata);
+    if (auto* e = std::get_if<Error>(&set)) return respond(error_response(*e));
+    return respond(json_response(
+        200, [&](JsonBuilder& b) { write_lobby_key(b, std::get<LobbyInfo>(set)); }));
+  }
+  if (match("/api/admin/lobbies/{}/app_message", path, p)) {
+    if (m != "POST") return respond(error_response(ErrorCode::method_not_allowed, "Use POST."));
+    rapidjson::Document doc;
+    if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+    protocol::AppMessageReq body;
+    if (auto e = protocol::decode(doc, body, s.limits)) return respond(error_response(*e));
+    auto sent = send_app_message(s, p[0], body.name, body.payload_json, body.to);
+    if (auto* e = std::get_if<Error>(&sent)) return respond(error_response(*e));
+    return respond(json_response(
+        200, [&](JsonBuilder& b) { b.unum("delivered", std::get<std::uint32_t>(sent)); }));
+  }
+  if (match("/api/admin/sessions/{}/metadata", path, p)) {
+    if (m != "PUT") return respond(error_response(ErrorCode::method_not_allowed, "Use PUT."));
+    rapidjson::Document doc;
+    if (auto e = parse_body(req, doc)) return respond(error_response(*e));
+    std::string metadata;
+    if (auto e = metadata_field(doc, metadata)) return respond(error_response(*e));
+    auto set = set_session_metadata(s, p[0], metadata);
+    if (auto* e = std::get_if<Error>(&set)) return respond(error_response(*e));
+    return respond(json_response(200, [&](JsonBuilder& b) {
+      b.key("session");
+      protocol::write(b, std::get<SessionInfo>(set));
     }));
   }
   if (match("/api/admin/lobbies/{}/bots/{}", path, p)) {

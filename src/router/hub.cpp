@@ -28,7 +28,7 @@ struct Route {
 };
 
 // The whole protocol surface: message type -> handler.
-constexpr std::array<Route, 23> kRoutes{{
+constexpr std::array<Route, 25> kRoutes{{
     {"auth", Role::any, handle_auth},
     {"set_name", Role::client, handle_set_name},
     {"ping", Role::client, handle_ping},
@@ -52,6 +52,8 @@ constexpr std::array<Route, 23> kRoutes{{
     {"provider_drain", Role::provider, handle_provider_drain},
     {"kick_member", Role::client, handle_kick_member},
     {"mute_member", Role::client, handle_mute_member},
+    {"app_message", Role::client, handle_app_message},
+    {"set_metadata", Role::client, handle_set_metadata},
 }};
 
 const Route* find_route(std::string_view type) {

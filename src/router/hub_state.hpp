@@ -357,4 +357,9 @@ constexpr std::string_view kListenerRole = "listener";    // may not publish aud
 void handle_kick_member(Hub::State& s, Request& r);
 void handle_mute_member(Hub::State& s, Request& r);
 
+// Application messages and metadata (router/handlers_app.cpp; docs/protocol.md,
+// "Application messages and metadata").
+void handle_app_message(Hub::State& s, Request& r);
+void handle_set_metadata(Hub::State& s, Request& r);
+
 }  // namespace lobbykit::router

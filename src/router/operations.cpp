@@ -51,6 +51,7 @@ SessionInfo session_info(Hub::State& s, const core::Session& session) {
   info.name_protected = !session.name.empty() && s.auth.is_protected(session.name);
   info.created_ms = session.created_ms;
   info.last_seen_ms = session.last_seen_ms;
+  if (!session.metadata_json.empty()) info.metadata_json = session.metadata_json;
   return info;
 }
 
@@ -100,6 +101,13 @@ std::variant<LobbyInfo, Error> update_lobby(Hub::State& s, const LobbyId& id,
   }
   if (u.max_participants) {
     if (auto e = check_max_participants(s, *u.max_participants)) return *e;
+  }
+  if (u.metadata_json) {
+    std::string json;
+    if (auto problem = protocol::normalize_json(*u.metadata_json, true,
+                                                s.limits.max_metadata_bytes, json))
+      return bad_field("metadata", "\"metadata\" is not usable: " + *problem + ".");
+    u.metadata_json = std::move(json);
   }
   if (auto e = s.lobbies.update_settings(*lobby, u)) return *e;
   return lobby->info;
@@ -156,6 +164,81 @@ std::variant<ChatMessage, Error> post_notice(Hub::State& s, const LobbyId& lobby
   if (!protocol::valid_utf8(text)) return bad_field("text", "\"text\" is not UTF-8.");
   // An empty sender marks it as the server's (ChatMessage::system).
   return s.lobbies.post_chat(*lobby, PeerId(), std::string(), text);
+}
+
+std::uint32_t deliver_app_message(Hub::State& s, const core::Lobby& lobby, const PeerId& from,
+                                  const std::string& from_name, const PeerId& to,
+                                  const std::string& name, const std::string& payload_json) {
+  auto frame = protocol::envelope("app_message", "", [&](JsonBuilder& b) {
+    b.str("lobby_id", lobby.info.id).str("name", name).str("from", from).str("from_name", from_name);
+    if (!to.empty()) b.str("to", to);
+    b.raw("payload", payload_json);
+  });
+  std::uint32_t delivered = 0;
+  for (const auto& m : lobby.members) {
+    if (!m.p.connected || m.p.peer_id == from || (!to.empty() && m.p.peer_id != to)) continue;
+    s.send_to_peer(m.p.peer_id, frame, "app_message");
+    ++delivered;
+  }
+  return delivered;
+}
+
+std::variant<std::uint32_t, Error> send_app_message(Hub::State& s, const LobbyId& lobby_id,
+                                                    const std::string& name,
+                                                    const std::string& payload_json,
+                                                    const PeerId& to) {
+  const core::Lobby* lobby = s.lobbies.find(lobby_id);
+  if (!lobby) return no_lobby();
+  if (!protocol::valid_app_message_name(name))
+    return bad_field("name", "\"name\" must be 1 to " +
+                                 std::to_string(protocol::kMaxAppMessageNameChars) +
+                                 " characters of A-Z, a-z, 0-9, \"_\", \".\", \":\" and \"-\".");
+  std::string payload = "null";
+  if (!payload_json.empty()) {
+    if (auto problem = protocol::normalize_json(payload_json, false, s.limits.max_app_message_bytes,
+                                                payload))
+      return bad_field("payload", "\"payload\" is not usable: " + *problem + ".");
+  }
+  if (!to.empty()) {
+    const core::Member* m = lobby->member(to);
+    if (!m || !m->p.connected)
+      return make_error(ErrorCode::unknown_peer, "That peer is not a connected member of the lobby.");
+  }
+  return deliver_app_message(s, *lobby, PeerId(), std::string(), to, name, payload);
+}
+
+std::variant<LobbyInfo, Error> set_lobby_metadata(Hub::State& s, const LobbyId& lobby_id,
+                                                  const std::string& metadata_json) {
+  core::Lobby* lobby = s.lobbies.find(lobby_id);
+  if (!lobby) return no_lobby();
+  LobbyUpdate u;
+  u.metadata_json.emplace();
+  if (auto problem = protocol::normalize_json(metadata_json, true, s.limits.max_metadata_bytes,
+                                              *u.metadata_json))
+    return bad_field("metadata", "\"metadata\" is not usable: " + *problem + ".");
+  if (auto e = s.lobbies.update_settings(*lobby, u)) return *e;
+  return lobby->info;
+}
+
+void replace_session_metadata(Hub::State& s, core::Session& session, std::string metadata_json) {
+  s.sessions.set_metadata(session, metadata_json);
+  core::Lobby* lobby = s.lobby_of(session);
+  const core::Member* m = lobby ? lobby->member(session.peer_id) : nullptr;
+  if (!m) return;
+  Participant p = m->p;
+  p.metadata_json = std::move(metadata_json);
+  s.lobbies.update(lobby->info.id, p);
+}
+
+std::variant<SessionInfo, Error> set_session_metadata(Hub::State& s, const PeerId& peer,
+                                                      const std::string& metadata_json) {
+  core::Session* session = s.sessions.find(peer);
+  if (!session) return make_error(ErrorCode::session_not_found, "There is no such session.");
+  std::string json;
+  if (auto problem = protocol::normalize_json(metadata_json, true, s.limits.max_metadata_bytes, json))
+    return bad_field("metadata", "\"metadata\" is not usable: " + *problem + ".");
+  replace_session_metadata(s, *session, std::move(json));
+  return session_info(s, *session);
 }
 
 }  // namespace lobbykit::router

@@ -33,7 +33,7 @@ std::variant<LobbyDetail, Error> get_lobby(Hub::State& s, const LobbyId& id);
 // lobby_exists, too_many_lobbies.
 std::variant<LobbyInfo, Error> create_lobby(Hub::State& s, const LobbySettings& settings);
 // Changes the given settings; members get lobby_updated (event LobbyUpdated). Errors:
-// lobby_not_found, bad_field (name, max_participants), lobby_exists.
+// lobby_not_found, bad_field (name, max_participants, metadata), lobby_exists.
 std::variant<LobbyInfo, Error> update_lobby(Hub::State& s, const LobbyId& id,
                                             const LobbyUpdate& update);
 // Members get lobby_left (reason lobby_removed); LobbyRemoved (reason "removed").
@@ -59,7 +59,31 @@ void reset_password(Hub::State& s, const std::string& name, std::optional<std::s
 std::variant<ChatMessage, Error> post_notice(Hub::State& s, const LobbyId& lobby_id,
                                              const std::string& text);
 
-// Application messages to a session or a lobby, and lobby/participant metadata, join this
-// set with issue 11 §3 (the lead's part).
+// Application messages and metadata (docs/embedding.md, "Application messages and metadata").
+
+// Pushes app_message {lobby_id, name, from, from_name, to?, payload} to every connected
+// member of the lobby but `from`, or only to `to` when it is not ""; returns how many members
+// it went to. The arguments are checked already.
+std::uint32_t deliver_app_message(Hub::State& s, const core::Lobby& lobby, const PeerId& from,
+                                  const std::string& from_name, const PeerId& to,
+                                  const std::string& name, const std::string& payload_json);
+// An application message from the host (from ""), to the lobby or to one connected member.
+// Returns how many members it went to. Errors: lobby_not_found, bad_field (name; payload: not
+// JSON, over max_app_message_bytes), unknown_peer (to is not a connected member).
+std::variant<std::uint32_t, Error> send_app_message(Hub::State& s, const LobbyId& lobby_id,
+                                                    const std::string& name,
+                                                    const std::string& payload_json,
+                                                    const PeerId& to);
+// Replaces the lobby's metadata; members get lobby_updated (event LobbyUpdated) when it
+// changed. Errors: lobby_not_found, bad_field (metadata: not an object, over
+// max_metadata_bytes).
+std::variant<LobbyInfo, Error> set_lobby_metadata(Hub::State& s, const LobbyId& lobby_id,
+                                                  const std::string& metadata_json);
+// Replaces the session's metadata (stored with it); when it is in a lobby, the members get
+// participant_updated (event ParticipantUpdated). Errors: session_not_found, bad_field.
+std::variant<SessionInfo, Error> set_session_metadata(Hub::State& s, const PeerId& peer,
+                                                      const std::string& metadata_json);
+// The same with a checked object, for set_metadata {"target": "self"}.
+void replace_session_metadata(Hub::State& s, core::Session& session, std::string metadata_json);
 
 }  // namespace lobbykit::router

@@ -32,7 +32,8 @@ namespace {
 // 2: bot_dispatches. A version-1 file is upgraded in place (the schema script only adds).
 // 3: sessions.user_id, roles, metadata_json, only_lobby (access tokens), added to older files by
 //    kAddSessionIdentity.
-constexpr int kSchemaVersion = 3;
+// 4: lobbies.metadata_json, added to older files by kAddLobbyMetadata.
+constexpr int kSchemaVersion = 4;
 
 // How long a statement waits for a lock held by another connection to the same file (a backup
 // tool, say) before it fails with StoreError.
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS lobbies (
   persistent       INTEGER NOT NULL,
   max_participants INTEGER NOT NULL,
   created_ms       INTEGER NOT NULL,
-  last_offset      INTEGER NOT NULL
+  last_offset      INTEGER NOT NULL,
+  metadata_json    TEXT    NOT NULL DEFAULT '{}'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chat (
   lobby_id    TEXT    NOT NULL,
@@ -95,6 +97,11 @@ ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN roles TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN only_lobby TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Upgrades the lobbies table of a version 1 to 3 file (run before kCreateSchema too).
+constexpr const char* kAddLobbyMetadata = R"sql(
+ALTER TABLE lobbies ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '{}';
 )sql";
 
 std::string join_roles(const std::vector<std::string>& roles) {
@@ -232,8 +239,9 @@ class SqliteStore final : public Store {
     exec(db, "PRAGMA synchronous = NORMAL", "setting synchronous=NORMAL");
     if (version < kSchemaVersion) {
       exec(db,
-           std::string("BEGIN IMMEDIATE;") + (version >= 1 ? kAddSessionIdentity : "") +
-               kCreateSchema +
+           std::string("BEGIN IMMEDIATE;") +
+               (version >= 1 && version < 3 ? kAddSessionIdentity : "") +
+               (version >= 1 && version < 4 ? kAddLobbyMetadata : "") + kCreateSchema +
                "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";COMMIT;",
            "creating the schema");
     }
@@ -253,7 +261,8 @@ class SqliteStore final : public Store {
     delete_name_ = prepare(db, "DELETE FROM names WHERE key = ?", "delete_name");
     put_lobby_ = prepare(db,
                          "INSERT OR REPLACE INTO lobbies (id, name, is_private, persistent,"
-                         " max_participants, created_ms, last_offset) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         " max_participants, created_ms, last_offset, metadata_json)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          "put_lobby");
     delete_lobby_ = prepare(db, "DELETE FROM lobbies WHERE id = ?", "delete_lobby");
     delete_lobby_chat_ = prepare(db, "DELETE FROM chat WHERE lobby_id = ?", "delete_lobby");
@@ -322,7 +331,7 @@ class SqliteStore final : public Store {
 
     Statement lobbies = prepare(db,
                                 "SELECT id, name, is_private, persistent, max_participants,"
-                                " created_ms, last_offset FROM lobbies ORDER BY id",
+                                " created_ms, last_offset, metadata_json FROM lobbies ORDER BY id",
                                 "load lobbies");
     for (Run row(db, lobbies.get(), "load lobbies"); row.next_row();) {
       LobbyRecord& l = snapshot.lobbies.emplace_back();
@@ -333,6 +342,7 @@ class SqliteStore final : public Store {
       l.max_participants = static_cast<std::uint32_t>(row.integer(4));
       l.created_ms = row.integer(5);
       l.last_offset = static_cast<std::uint64_t>(row.integer(6));
+      l.metadata_json = row.text(7);
     }
 
     // Numbers each lobby's messages from the newest (1) down and keeps the first chat_keep.
@@ -425,6 +435,7 @@ class SqliteStore final : public Store {
         .bind(std::int64_t{l.max_participants})
         .bind(l.created_ms)
         .bind(to_sql(l.last_offset))
+        .bind(l.metadata_json)
         .to_end();
   }
 

@@ -49,6 +49,7 @@ struct LobbyRecord {
   std::uint32_t max_participants = 0;
   TimeMs created_ms = 0;
   std::uint64_t last_offset = 0;  // offset of the newest chat message ever posted
+  std::string metadata_json = "{}";  // LobbyInfo::metadata_json
 };
 
 // A bot dispatch (core/bot_manager.hpp, docs/bots.md): durable; its jobs are not.

@@ -1131,6 +1131,145 @@ typedef struct test_case {
   void (*fn)(void);
 } test_case;
 
+/* app_message handlers: "roll" answers itself; "" denies "cheat" and lets the rest through.
+ * Both answer at once, on the loop thread. */
+static void on_roll(const char *request_json, lk_decision *decision, void *user_data) {
+  inbox_push(user_data, request_json);
+  lk_decision_resolve(decision, "{\"reply\":{\"dice\":4}}");
+}
+
+static void on_any_app_message(const char *request_json, lk_decision *decision,
+                               void *user_data) {
+  inbox_push(user_data, request_json);
+  if (strstr(request_json, "\"type\":\"cheat\""))
+    lk_decision_resolve(decision, "{\"allow\":false,\"reason\":\"no_cheating\"}");
+  else
+    lk_decision_resolve(decision, NULL);
+}
+
+static void test_app_messages(void) {
+  lk_server *server = new_server("{\"argon2_memory_kib\": 8, \"argon2_iterations\": 1,"
+                                 " \"max_metadata_bytes\": 32}");
+  lk_client *ada = NULL, *bo = NULL;
+  inbox ada_events, bo_events, server_events, asked;
+  char *json = NULL;
+  char lobby_id[64], bo_peer[64], data[160];
+  const char *const move[] = {"\"type\":\"app_message\"", "\"name\":\"move\"",
+                              "\"from_name\":\"Ada\"", "\"payload\":{\"x\":1}", NULL};
+  const char *const notice[] = {"\"type\":\"app_message\"", "\"name\":\"notice\"",
+                                "\"from\":\"\"", "\"payload\":[1,2]", NULL};
+
+  inbox_init(&ada_events);
+  inbox_init(&bo_events);
+  inbox_init(&server_events);
+  inbox_init(&asked);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_set_app_message_hook(server, "roll", on_roll, &asked) == LK_OK);
+  CHECK(lk_server_set_app_message_hook(server, NULL, on_any_app_message, &asked) == LK_OK);
+  CHECK(lk_server_set_app_message_hook(NULL, "x", on_roll, &asked) == LK_ERR_INVALID);
+  CHECK(lk_server_subscribe(NULL, server, on_event, &server_events) == LK_OK);
+  CHECK(lk_server_start(server) == LK_OK);
+  ada = new_client(server, 0, "Ada");
+  bo = new_client(server, 1, "Bo");
+  REQUIRE(ada != NULL && bo != NULL);
+  lk_client_subscribe(NULL, ada, on_event, &ada_events);
+  lk_client_subscribe(NULL, bo, on_event, &bo_events);
+  CHECK(connect_client(ada, &ada_events, "Ada"));
+  CHECK(connect_client(bo, &bo_events, "Bo"));
+  CHECK(lk_server_create_lobby(&json, server, "{\"name\":\"Table\"}") == LK_OK);
+  REQUIRE(json && json_string(json, "id", lobby_id, sizeof lobby_id));
+  lk_free(json);
+  json = NULL;
+  snprintf(data, sizeof data, "{\"lobby_id\":\"%s\"}", lobby_id);
+  CHECK(lk_client_request_wait(NULL, ada, "join_lobby", data) == LK_OK);
+  CHECK(lk_client_request_wait(&json, bo, "join_lobby", data) == LK_OK);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_list_sessions(&json, server) == LK_OK);
+  lk_free(json);
+  json = NULL;
+
+  /* Delivered after the "" handler allowed it; the host sees the event. */
+  CHECK(lk_client_request_wait(&json, ada, "app_message",
+                               "{\"name\":\"move\",\"payload\":{\"x\":1}}") == LK_OK);
+  CHECK(json && strstr(json, "\"delivered\":1") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(inbox_wait_all(&bo_events, 0, move) >= 0);
+  CHECK(inbox_wait(&server_events, "\"type\":\"app_message\"") >= 0);
+  CHECK(inbox_wait(&asked, "\"type\":\"move\"") >= 0);
+
+  /* Handled by "roll": answered, delivered to nobody. */
+  CHECK(lk_client_request_wait(&json, ada, "app_message", "{\"name\":\"roll\"}") == LK_OK);
+  CHECK(json && strstr(json, "\"delivered\":0") != NULL &&
+        strstr(json, "\"reply\":{\"dice\":4}") != NULL);
+  lk_free(json);
+  json = NULL;
+
+  CHECK(lk_client_request_wait(&json, ada, "app_message", "{\"name\":\"cheat\"}") == LK_ERR_REQUEST);
+  CHECK(json && strstr(json, "\"reason\":\"no_cheating\"") != NULL);
+  lk_free(json);
+  json = NULL;
+
+  /* From the host. */
+  CHECK(lk_server_send_app_message(&json, server, lobby_id, "notice", "[1, 2]", NULL) == LK_OK);
+  CHECK(json && strcmp(json, "{}") == 0);
+  lk_free(json);
+  json = NULL;
+  CHECK(inbox_wait_all(&ada_events, 0, notice) >= 0);
+  CHECK(lk_server_send_app_message(&json, server, lobby_id, "notice", NULL, "nobody") ==
+        LK_ERR_REQUEST);
+  CHECK(json && strstr(json, "\"code\":\"unknown_peer\"") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_send_app_message(NULL, server, lobby_id, "bad name", NULL, NULL) ==
+        LK_ERR_REQUEST);
+  CHECK(lk_server_send_app_message(NULL, server, lobby_id, NULL, NULL, NULL) == LK_ERR_INVALID);
+
+  /* Metadata. */
+  CHECK(lk_server_set_lobby_metadata(&json, server, lobby_id, "{\"round\": 2}") == LK_OK);
+  CHECK(json && strstr(json, "\"metadata\":{\"round\":2}") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(inbox_wait(&ada_events, "\"metadata\":{\"round\":2}") >= 0);
+  CHECK(lk_server_set_lobby_metadata(&json, server, lobby_id,
+                                     "{\"k\":\"longer than thirty-two bytes of JSON\"}") ==
+        LK_ERR_REQUEST);
+  CHECK(json && strstr(json, "\"code\":\"bad_field\"") != NULL);
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_client_snapshot(&json, bo) == LK_OK);
+  REQUIRE(json != NULL && json_string(json, "peer_id", bo_peer, sizeof bo_peer));
+  lk_free(json);
+  json = NULL;
+  CHECK(lk_server_set_session_metadata(&json, server, bo_peer, "{\"team\":\"red\"}") == LK_OK);
+  CHECK(json && strstr(json, "{\"session\":{") == json);
+  lk_free(json);
+  json = NULL;
+  CHECK(inbox_wait(&ada_events, "\"metadata\":{\"team\":\"red\"}") >= 0);
+  CHECK(lk_server_set_session_metadata(NULL, server, "nobody", "{}") == LK_ERR_REQUEST);
+  CHECK(lk_server_set_session_metadata(NULL, server, bo_peer, NULL) == LK_ERR_INVALID);
+
+  /* Handlers removed: nothing is asked any more. */
+  CHECK(lk_server_set_app_message_hook(server, "", NULL, NULL) == LK_OK);
+  CHECK(lk_server_set_app_message_hook(server, "roll", NULL, NULL) == LK_OK);
+  CHECK(lk_client_request_wait(&json, ada, "app_message", "{\"name\":\"cheat\"}") == LK_OK);
+  lk_free(json);
+  json = NULL;
+  CHECK(inbox_wait(&asked, "\"type\":\"roll\"") >= 0);
+  pthread_mutex_lock(&asked.mu);
+  CHECK(asked.count == 3); /* move, roll, cheat; not the last cheat */
+  pthread_mutex_unlock(&asked.mu);
+
+  lk_client_free(ada);
+  lk_client_free(bo);
+  lk_server_free(server);
+  inbox_destroy(&ada_events);
+  inbox_destroy(&bo_events);
+  inbox_destroy(&server_events);
+  inbox_destroy(&asked);
+}
+
 /* Access tokens: lk_mint_access_token, and the version-3 options that turn tokens on. */
 static void test_tokens(void) {
   const char *secret = "c-test-secret-0123456789abcdef-0123";
@@ -1221,6 +1360,7 @@ static const test_case kCases[] = {
     {"hooks", test_hooks},
     {"tokens", test_tokens},
     {"operations", test_operations},
+    {"app_messages", test_app_messages},
 };
 
 int main(int argc, char **argv) {

@@ -704,3 +704,93 @@ TEST_CASE("client: a second client on the same token replaces the first (4001)")
     second.wait_state(ConnectionState::disconnected);
   }
 }
+
+TEST_CASE("client: application messages through a host handler, and metadata, end to end") {
+  Server server(server_options());
+  std::mutex mu;
+  std::vector<std::string> asked;  // names the host's handlers saw
+  server.on_app_message("dice:roll", [&](const AppMessageRequest& q, Decision<AppMessageDecision> d) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      asked.push_back(q.type);
+    }
+    d.resolve(AppMessageDecision::handled(R"({"rolled":4})"));
+  });
+  server.on_app_message("", [&](const AppMessageRequest& q, Decision<AppMessageDecision> d) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      asked.push_back(q.type);
+    }
+    if (q.type == "forbidden") d.deny("no_such_thing", "Not here.");
+    else d.allow();
+  });
+  server.start();
+  Peer a(Via::socket, server, client_options("Ada"));
+  Peer b(Via::in_process, server, client_options("Bo"));
+  a.connect("Ada");
+  b.connect("Bo");
+  CreateLobbyOptions create;
+  create.name = "Room";
+  const std::string lobby = ok(a.client->create_lobby(create))["lobby"]["id"].GetString();
+  ok(a.client->join_lobby(lobby));
+  ok(b.client->join_lobby(lobby));
+
+  rapidjson::Document sent = ok(a.client->send_app_message("move", R"({"x":1})"));
+  CHECK(sent["delivered"].GetUint() == 1);
+  auto got = b.events.wait_for<client_event::AppMessage>();
+  CHECK(got.name == "move");
+  CHECK(got.from == a.snap().peer_id);
+  CHECK(got.from_name == "Ada");
+  CHECK(got.to.empty());
+  CHECK(got.payload_json == R"({"x":1})");
+
+  rapidjson::Document rolled = ok(a.client->send_app_message("dice:roll"));
+  CHECK(rolled["delivered"].GetUint() == 0);
+  CHECK(rolled["reply"]["rolled"].GetInt() == 4);
+
+  Reply denied = get(a.client->send_app_message("forbidden", "", b.snap().peer_id));
+  REQUIRE(denied.error);
+  CHECK(denied.error->code == "denied");
+  CHECK(denied.error->reason == "no_such_thing");
+  CHECK(get(a.client->send_app_message("x", "{not json")).error->code == "bad_json");
+
+  // Without handlers nothing is asked.
+  server.on_app_message("dice:roll", {});
+  server.on_app_message("", {});
+  ok(a.client->send_app_message("dice:roll", "", b.snap().peer_id));
+  auto direct = b.events.wait_for<client_event::AppMessage>(
+      [](const client_event::AppMessage& m) { return m.name == "dice:roll"; });
+  CHECK(direct.to == b.snap().peer_id);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(asked == std::vector<std::string>{"move", "dice:roll", "forbidden"});
+  }
+
+  // The host's own message, and metadata: the snapshots follow.
+  CHECK(server.send_app_message(lobby, "notice", R"("hello")").ok());
+  auto from_server = a.events.wait_for<client_event::AppMessage>(
+      [](const client_event::AppMessage& m) { return m.name == "notice"; });
+  CHECK(from_server.from.empty());
+  CHECK(from_server.payload_json == R"("hello")");
+  CHECK(server.send_app_message(lobby, "notice", "1", "nobody").code == "unknown_peer");
+
+  ok(b.client->set_metadata("self", R"({"hand":true})"));
+  REQUIRE(a.events.wait([&] {
+    for (const auto& p : a.snap().participants)
+      if (p.peer_id == b.snap().peer_id) return p.metadata_json == R"({"hand":true})";
+    return false;
+  }));
+  auto lobby_meta = server.set_lobby_metadata(lobby, R"({"round":1})");
+  REQUIRE(lobby_meta.ok());
+  REQUIRE(b.events.wait([&] {
+    auto s = b.snap();
+    return s.lobby && s.lobby->metadata_json == R"({"round":1})";
+  }));
+  CHECK(get(b.client->set_metadata("lobby", "{}")).error->code == "forbidden");
+  CHECK(server.set_session_metadata(a.snap().peer_id, R"({"team":"red"})").ok());
+  REQUIRE(b.events.wait([&] {
+    for (const auto& p : b.snap().participants)
+      if (p.peer_id == a.snap().peer_id) return p.metadata_json == R"({"team":"red"})";
+    return false;
+  }));
+}

@@ -344,7 +344,9 @@ class Run {
         "list_bot_kinds", "add_bot",     "remove_bot", "provider_hello", "provider_status",
         "job_accept",     "job_decline", "job_end",    "provider_drain", "job_accept",
         // Roles (docs/protocol.md, "Roles").
-        "kick_member",    "mute_member"};
+        "kick_member",    "mute_member",
+        // Application messages and metadata (docs/protocol.md).
+        "app_message",    "set_metadata"};
     static constexpr const char* kKinds[] = {"assistant", "reader", "Bad Kind", ""};
     static constexpr const char* kNames[] = {"Ada", "ada", "Bo", " Cy ", "Dé", "Ellen-Maria",
                                              "x\u0085y", ""};
@@ -391,6 +393,20 @@ class Run {
           b.str("access_token", "not.a.token");  // a name the mint refuses
         }
       }
+    } else if (type == "app_message") {
+      static constexpr const char* kAppNames[] = {"game:move", "x", "a.b-c_d", "bad name", ""};
+      b.str("name", in.pick(kAppNames));
+      if (bits & 1) {
+        const Conn* self = conn(slots_[k]);
+        const std::string other = known(in, peers_);
+        b.str("to", (bits & 8) && self ? self->peer : other);
+      }
+      if (bits & 2) b.key("payload").begin_object().str("text", in.pick(kTexts)).end_object();
+      else if (bits & 4) b.str("payload", std::string(in.below(400) * 64, 'p'));  // over 16 KiB
+    } else if (type == "set_metadata") {
+      b.str("target", bits & 1 ? "lobby" : (bits & 2 ? "everyone" : "self"));
+      if (bits & 4) b.str("metadata", "not an object");
+      else b.key("metadata").begin_object().str("note", in.pick(kTexts)).end_object();
     } else if (type == "kick_member" || type == "mute_member") {
       b.str("peer_id", known(in, peers_));
       if (type == "mute_member") {
@@ -538,6 +554,10 @@ class Run {
     } else if (type == "description" || type == "candidate") {
       FUZZ_CHECK(sender_ && str(data, "from") == sender_->peer && !sender_->peer.empty(),
                  "relayed with a \"from\" that is not the sender: " + text);
+    } else if (type == "app_message") {
+      FUZZ_CHECK(sender_ && str(data, "from") == sender_->peer && !sender_->peer.empty(),
+                 "an app_message with a \"from\" that is not the sender: " + text);
+      FUZZ_CHECK(c != sender_, "an app_message echoed to its sender: " + text);
     } else if (type == "chat") {
       const std::string lobby = str(data, "lobby_id");
       auto m = data.FindMember("message");

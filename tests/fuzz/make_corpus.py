@@ -138,7 +138,8 @@ TYPES = ["auth", "set_name", "ping", "list_lobbies", "create_lobby", "join_lobby
          "chat", "chat_history", "update_media", "relay_description", "relay_candidate",
          "join_lobby", "chat", "unknown", "list_bot_kinds", "add_bot", "remove_bot",
          "provider_hello", "provider_status", "job_accept", "job_decline", "job_end",
-         "provider_drain", "job_accept"]
+         "provider_drain", "job_accept", "kick_member", "mute_member", "app_message",
+         "set_metadata"]
 NAMES = ["Ada", "ada", "Bo", " Cy ", "D\u00e9", "Ellen-Maria", "x\u0085y", ""]
 LOBBY_NAMES = ["Standup", "standup", "Room", "Lobby \u00dcn\u00efcode", "a-very-long-lobby-name",
                "Lab", "Caf\u00e9"]
@@ -208,6 +209,10 @@ router_seeds = {
     "bots-provider-lost": TIGHT + with_bot + op_close(1) + op_advance(2001) + op_advance(1000)
         + op_open(3) + req(3, "provider_hello", 0, 0, bits=4) + req(3, "job_decline", 0)
         + req(3, "job_end", 0, bits=2) + op_restart() + op_open(0) + auth(0, 0),
+    # Application messages to the lobby and to one member, with a payload; metadata.
+    "app-messages": DEFAULT + two_users + req(0, "app_message", 0) + req(0, "app_message", 0, 0, 0, bits=3)
+        + req(1, "app_message", 1, 0, bits=1 | 8) + req(1, "set_metadata", 1)
+        + req(0, "set_metadata", 0, bits=1),
     "auth-ping": DEFAULT + op_open(0) + auth(0) + req(0, "ping") + req(0, "list_lobbies", id_mode=2),
     "two-users-mesh": DEFAULT + two_users
         + req(0, "relay_description", 1, 0) + req(1, "relay_description", 0, 1)

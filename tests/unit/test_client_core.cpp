@@ -1079,9 +1079,9 @@ TEST_CASE("client snapshot JSON form") {
   CHECK(client_snapshot_to_json(s) ==
         R"({"state":"connected","peer_id":"p1","token":"t","name":"Ada","is_bot":false,)"
         R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
-        R"("max_participants":8,"participants":1,"created_ms":42},)"
+        R"("max_participants":8,"participants":1,"created_ms":42,"metadata":{}},)"
         R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
-        R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[]}],)"
+        R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[],"metadata":{}}],)"
         R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7,"system":false}],)"
         R"("last_offset":3,"history_complete":false,)"
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
@@ -1120,6 +1120,40 @@ TEST_CASE("client core: a refused bot credential is not tried again") {
   CHECK_FALSE(h.core->next_deadline());
   REQUIRE(h.count<client_event::Error>() == 1);
   CHECK(h.all<client_event::Error>()[0].error.code == "invalid_token");
+}
+
+TEST_CASE("client core: app_message pushes become events; metadata follows the pushes") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "t", "Ada", false,
+                           snapshot("L", "[" + participant("p1", "Ada") + "," + participant("p2", "Bo") + "]",
+                                    "[]", 0)));
+  h.take("chat_history");
+  h.push("app_message", R"({"lobby_id":"L","name":"move","from":"p2","from_name":"Bo",)"
+                        R"("to":"p1","payload":{"x":[1,2]}})");
+  h.push("app_message", R"({"lobby_id":"L","name":"notice","from":"","from_name":""})");
+  h.push("app_message", R"({"lobby_id":"X","name":"elsewhere","from":"p9","payload":1})");
+  auto got = h.all<client_event::AppMessage>();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].lobby_id == "L");
+  CHECK(got[0].name == "move");
+  CHECK(got[0].from == "p2");
+  CHECK(got[0].from_name == "Bo");
+  CHECK(got[0].to == "p1");
+  CHECK(got[0].payload_json == R"({"x":[1,2]})");
+  CHECK(got[1].from.empty());
+  CHECK(got[1].payload_json == "null");  // absent: null
+  CHECK(client_event_to_json(ClientEvent{got[0]}) ==
+        R"({"type":"app_message","lobby_id":"L","name":"move","from":"p2","from_name":"Bo",)"
+        R"("to":"p1","payload":{"x":[1,2]}})");
+
+  h.push("participant_updated", R"({"lobby_id":"L","participant":{"peer_id":"p2","name":"Bo",)"
+                                R"("metadata":{"hand":true}}})");
+  h.push("lobby_updated", R"({"lobby_id":"L","lobby":{"id":"L","name":"Standup","metadata":{"round":2}}})");
+  const ClientSnapshot s = h.core->snapshot();
+  CHECK(s.participants.at(1).metadata_json == R"({"hand":true})");
+  CHECK(s.participants.at(0).metadata_json == "{}");
+  CHECK(s.lobby->metadata_json == R"({"round":2})");
 }
 
 }  // namespace lobbykit::client

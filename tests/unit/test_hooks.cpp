@@ -3,6 +3,7 @@
 // throwing. Answers travel through the harness's posted queue, as they travel through the
 // loop's post() in a server.
 #include "router/http_router.hpp"
+#include "router/operations.hpp"
 #include "support/router_harness.hpp"
 
 #include <doctest/doctest.h>
@@ -460,6 +461,170 @@ TEST_CASE("hooks: without hooks nothing waits") {
   int id = a.request("auth");
   CHECK(a.has_reply(id));
   CHECK(h.posted.empty());
+}
+
+
+// ---------------------------------------------------------------------------------------
+// app_message
+
+// Ann and Bob in one lobby, nothing pending.
+struct AppRoom {
+  explicit AppRoom(HookHarness& h) : a(h.user("Ann")), b(h.user("Bob")) {
+    lobby = a.create_lobby("Room");
+    a.join(lobby);
+    b.join(lobby);
+    a.clear();
+    b.clear();
+  }
+  Client a, b;
+  std::string lobby;
+};
+
+Hooks app_hooks(AppMessageHook hook, std::function<bool(const std::string&)> wants = {}) {
+  Hooks hooks;
+  hooks.app_message = std::move(hook);
+  hooks.app_message_wants = std::move(wants);
+  return hooks;
+}
+
+TEST_CASE("hooks: app_message is asked with the sender and the message; allow delivers") {
+  HookHarness h;
+  AppRoom room(h);
+  Recorder<AppMessageRequest, AppMessageDecision> rec;
+  h.set_hooks(app_hooks(rec.hook()));
+  int id = room.a.request("app_message", R"({"name":"move","to":")" + room.b.peer +
+                                             R"(","payload":{"x":1}})");
+  CHECK_FALSE(room.a.has_reply(id));
+  CHECK(room.b.pending() == 0);  // nothing before the host decides
+  REQUIRE(rec.requests.size() == 1);
+  const AppMessageRequest& q = rec.requests[0];
+  CHECK(q.peer_id == room.a.peer);
+  CHECK(q.name == "Ann");
+  CHECK(q.lobby_id == room.lobby);
+  CHECK(q.to == room.b.peer);
+  CHECK(q.type == "move");
+  CHECK(q.payload_json == R"({"x":1})");
+  rec.decisions[0].allow();
+  h.run_posted();
+  Msg r = room.a.reply(id);
+  CHECK(r.num("data.delivered") == 1);
+  CHECK_FALSE(r.has("data.reply"));
+  CHECK(room.b.next("app_message").num("data.payload.x") == 1);
+}
+
+TEST_CASE("hooks: app_message denied, handled with a reply, delivered with a reply") {
+  HookHarness h;
+  AppRoom room(h);
+  Recorder<AppMessageRequest, AppMessageDecision> rec;
+  h.set_hooks(app_hooks(rec.hook()));
+
+  int denied = room.a.request("app_message", R"({"name":"cheat"})");
+  rec.decisions[0].deny("not_your_turn", "Wait for your turn.");
+  h.run_posted();
+  Msg e = room.a.reply(denied);
+  CHECK(e.code() == "denied");
+  CHECK(e.str("data.reason") == "not_your_turn");
+  CHECK(room.b.pending() == 0);
+
+  int handled = room.a.request("app_message", R"({"name":"roll"})");
+  rec.decisions[1].resolve(AppMessageDecision::handled(R"({"dice": [3, 5]})"));
+  h.run_posted();
+  Msg r = room.a.reply(handled);
+  CHECK(r.num("data.delivered") == 0);
+  CHECK(r.num("data.reply.dice.1") == 5);
+  CHECK(room.b.pending() == 0);
+
+  // deliver false without a reply: handled, nothing to say.
+  int quiet = room.a.request("app_message", R"({"name":"log"})");
+  AppMessageDecision d;
+  d.deliver = false;
+  rec.decisions[2].resolve(d);
+  h.run_posted();
+  Msg q = room.a.reply(quiet);
+  CHECK(q.num("data.delivered") == 0);
+  CHECK_FALSE(q.has("data.reply"));
+  CHECK(room.b.pending() == 0);
+
+  // Delivered and answered.
+  int both = room.a.request("app_message", R"({"name":"chat:typing"})");
+  AppMessageDecision both_d;
+  both_d.reply_json = R"("ok")";
+  rec.decisions[3].resolve(both_d);
+  h.run_posted();
+  Msg br = room.a.reply(both);
+  CHECK(br.num("data.delivered") == 1);
+  CHECK(br.str("data.reply") == "ok");
+  CHECK(room.b.next("app_message").str("data.name") == "chat:typing");
+
+  // An answer that is not JSON is the host's mistake: hook_failed, nothing delivered.
+  int broken = room.a.request("app_message", R"({"name":"x"})");
+  rec.decisions[4].resolve(AppMessageDecision::handled("{oops"));
+  h.run_posted();
+  CHECK(room.a.reply(broken).code() == "hook_failed");
+  CHECK(room.b.pending() == 0);
+}
+
+TEST_CASE("hooks: app_message hook times out or throws: refused, nothing delivered") {
+  HookHarness h;  // hook_timeout_ms = 2000
+  AppRoom room(h);
+  Recorder<AppMessageRequest, AppMessageDecision> rec;
+  h.set_hooks(app_hooks(rec.hook()));
+  int id = room.a.request("app_message", R"({"name":"slow"})");
+  h.clock.advance(2'000);
+  h.hub->tick();
+  CHECK(room.a.reply(id).code() == "hook_timeout");
+  rec.decisions[0].allow();  // too late
+  h.run_posted();
+  CHECK(room.b.pending() == 0);
+  CHECK(room.a.pending() == 0);
+
+  h.set_hooks(app_hooks([](const AppMessageRequest&, Decision<AppMessageDecision>) {
+    throw std::runtime_error("boom");
+  }));
+  CHECK(room.a.call("app_message", R"({"name":"x"})").code() == "hook_failed");
+  CHECK(room.b.pending() == 0);
+}
+
+TEST_CASE("hooks: app_message names without a handler are delivered without asking") {
+  HookHarness h;
+  AppRoom room(h);
+  Recorder<AppMessageRequest, AppMessageDecision> rec;
+  h.set_hooks(app_hooks(rec.hook(), [](const std::string& name) { return name == "game:move"; }));
+  // Not wanted: delivered at once, no hook call, nothing posted.
+  CHECK(room.a.ok("app_message", R"({"name":"emoji"})").num("data.delivered") == 1);
+  CHECK(rec.requests.empty());
+  CHECK(h.posted.empty());
+  room.a.request("app_message", R"({"name":"game:move"})");
+  CHECK(rec.requests.size() == 1);
+}
+
+TEST_CASE("hooks: an app_message whose sender or target left meanwhile is not delivered") {
+  HookHarness h;
+  AppRoom room(h);
+  Recorder<AppMessageRequest, AppMessageDecision> rec;
+  h.set_hooks(app_hooks(rec.hook()));
+  int id = room.a.request("app_message", R"({"name":"m","to":")" + room.b.peer + R"("})");
+  room.b.ok("leave_lobby");
+  rec.decisions[0].allow();
+  h.run_posted();
+  CHECK(room.a.reply(id).code() == "unknown_peer");
+
+  // Handled by the host: the target's absence does not matter.
+  room.b.join(room.lobby);
+  int id2 = room.a.request("app_message", R"({"name":"m","to":")" + room.b.peer + R"("})");
+  room.b.ok("leave_lobby");
+  rec.decisions[1].resolve(AppMessageDecision::handled());
+  h.run_posted();
+  CHECK(room.a.reply(id2).is_null("data.reply"));
+
+  int id3 = room.a.request("app_message", R"({"name":"m"})");
+  // The sender leaves: its leave waits behind the hook, so make it leave by a kick.
+  kick_session(h.hub->state(), room.a.peer);
+  rec.decisions[2].allow();
+  h.run_posted();
+  CHECK_FALSE(room.a.has_reply(id3));
+  room.b.clear();
+  CHECK(room.b.take("app_message").empty());
 }
 
 }  // namespace

@@ -860,10 +860,13 @@ TEST_CASE("write(Participant) produces the documented object") {
   p.connected = false;
   p.user_id = "user \"42\"";
   p.roles = {"moderator", "team-7"};
+  p.metadata_json = R"({"seat":3})";
   JsonBuilder b;
   write(b, p);
   auto d = json(b.take());
-  CHECK(d.MemberCount() == 9);
+  CHECK(d.MemberCount() == 10);
+  REQUIRE(d["metadata"].IsObject());
+  CHECK(d["metadata"]["seat"].GetInt() == 3);
   CHECK(str(d, "user_id") == "user \"42\"");
   REQUIRE(d["roles"].IsArray());
   REQUIRE(d["roles"].Size() == 2);
@@ -890,7 +893,9 @@ TEST_CASE("write(LobbyInfo) produces the documented object") {
   JsonBuilder b;
   write(b, l);
   auto d = json(b.take());
-  CHECK(d.MemberCount() == 7);
+  CHECK(d.MemberCount() == 8);
+  CHECK(d["metadata"].IsObject());
+  CHECK(d["metadata"].MemberCount() == 0);
   CHECK(str(d, "id") == "3f0c9a1be4d27a55");
   CHECK(str(d, "name") == "Standup");
   CHECK(boolean(d, "private") == true);

@@ -2470,5 +2470,310 @@ TEST_CASE("router: a listener joins muted and may not unmute") {
                   .flag("data.participant.has_media"));
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Application messages and metadata
+
+TEST_CASE("router: app_message goes to every other connected member, stamped, never echoed") {
+  Harness h;
+  Client a = h.user("Ann");
+  const std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  Client b = h.user("Bob");
+  b.join(lobby);
+  Client c = h.user("Cy");
+  c.join(lobby);
+  Client outside = h.user("Out");
+  a.clear();
+  b.clear();
+  c.clear();
+  Msg r = a.ok("app_message", R"({"name":"game:move","payload":{"x":3,"y":[1,2]}})");
+  CHECK(r.num("data.delivered") == 2);
+  CHECK_FALSE(r.has("data.reply"));
+  for (Client* to : {&b, &c}) {
+    Msg m = to->next("app_message");
+    CHECK(m.str("data.lobby_id") == lobby);
+    CHECK(m.str("data.name") == "game:move");
+    CHECK(m.str("data.from") == a.peer);
+    CHECK(m.str("data.from_name") == "Ann");
+    CHECK_FALSE(m.has("data.to"));
+    CHECK(m.num("data.payload.x") == 3);
+    CHECK(m.num("data.payload.y.1") == 2);
+  }
+  CHECK(a.pending() == 0);
+  CHECK(outside.pending() == 0);
+
+  // A payload may be any JSON value; without one it is null.
+  a.ok("app_message", R"({"name":"ping"})");
+  CHECK(b.next("app_message").is_null("data.payload"));
+  a.ok("app_message", R"({"name":"n","payload":"text"})");
+  CHECK(b.next("app_message").str("data.payload") == "text");
+
+  // A member in its resume grace does not count and gets nothing.
+  c.clear();
+  c.disconnect();
+  CHECK(a.ok("app_message", R"({"name":"x"})").num("data.delivered") == 1);
+}
+
+TEST_CASE("router: app_message to one member; the target's errors are the relay's") {
+  Harness h;
+  Client a = h.user("Ann");
+  const std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  Client b = h.user("Bob");
+  b.join(lobby);
+  Client c = h.user("Cy");
+  c.join(lobby);
+  Client other = h.user("Other");
+  other.join(other.create_lobby("Elsewhere"));
+  a.clear();
+  b.clear();
+  c.clear();
+  Msg r = a.ok("app_message", R"({"name":"whisper","to":")" + b.peer + R"(","payload":1})");
+  CHECK(r.num("data.delivered") == 1);
+  Msg m = b.next("app_message");
+  CHECK(m.str("data.to") == b.peer);
+  CHECK(m.str("data.from") == a.peer);
+  CHECK(c.pending() == 0);
+
+  CHECK(a.call("app_message", R"({"name":"w","to":")" + a.peer + R"("})").code() == "bad_target");
+  CHECK(a.call("app_message", R"({"name":"w","to":")" + other.peer + R"("})").code() ==
+        "unknown_peer");
+  CHECK(a.call("app_message", R"({"name":"w","to":"nobody"})").code() == "unknown_peer");
+  Msg empty = a.call("app_message", R"({"name":"w","to":""})");
+  CHECK(empty.code() == "bad_field");
+  CHECK(empty.str("data.field") == "data.to");
+  b.disconnect();  // in its grace: not connected
+  CHECK(a.call("app_message", R"({"name":"w","to":")" + b.peer + R"("})").code() == "unknown_peer");
+  CHECK(c.take("app_message").empty());
+}
+
+TEST_CASE("router: app_message checks its name, its payload's size, and the lobby") {
+  Limits l = test_limits();
+  l.max_app_message_bytes = 32;
+  Harness h(l);
+  Client a = h.user("Ann");
+  CHECK(a.call("app_message", R"({"name":"x"})").code() == "not_in_lobby");
+  a.join(a.create_lobby("Room"));
+  Client b = h.user("Bob");
+  b.join(a.ok("list_lobbies").str("data.lobbies.0.id"));
+  b.clear();
+  for (const char* bad : {R"({})", R"({"name":""})", R"({"name":"has space"})",
+                          R"({"name":"ünï"})", R"({"name":7})",
+                          R"({"name":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})"}) {
+    Msg e = a.call("app_message", bad);
+    INFO(bad);
+    CHECK(e.code() == "bad_field");
+    CHECK(e.str("data.field") == "data.name");
+  }
+  // 64 characters of every allowed kind pass.
+  CHECK(a.ok("app_message", R"({"name":"Aa0_.:-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})")
+            .num("data.delivered") == 1);
+  // {"k":"...."} of exactly 32 bytes passes; one more byte does not.
+  const std::string fits = std::string(R"({"k":")") + std::string(32 - 8, 'x') + R"("})";
+  REQUIRE(fits.size() == 32);
+  a.ok("app_message", R"({"name":"n","payload":)" + fits + "}");
+  Msg over = a.call("app_message", R"({"name":"n","payload":{"k":")" + std::string(25, 'x') + R"("}})");
+  CHECK(over.code() == "bad_field");
+  CHECK(over.str("data.field") == "data.payload");
+  // Text that is not Unicode (a lone surrogate) is not forwarded.
+  Msg bad_text = a.call("app_message", R"({"name":"n","payload":"\udc00"})");
+  CHECK(bad_text.code() == "bad_field");
+  CHECK(b.take("app_message").size() == 2);
+}
+
+TEST_CASE("router: a flood of app messages is rate limited, then closed with 4006") {
+  Limits l = test_limits();
+  l.rate_burst = 4;
+  l.rate_per_second = 10;
+  l.rate_flood_burst = 3;
+  Harness h(l);
+  Client a = h.connect();
+  a.auth();
+  a.ok("set_name", R"({"name":"Ann"})");
+  const std::string lobby = a.create_lobby("Room");
+  a.join(lobby);  // auth, set_name, create, join: the burst is spent
+  for (int i = 0; i < 3; ++i)
+    CHECK(a.call("app_message", R"({"name":"spam"})").code() == "rate_limited");
+  CHECK(a.close_code() == 0);
+  a.request("app_message", R"({"name":"spam"})");
+  CHECK(a.close_code() == static_cast<int>(CloseCode::flooding));
+}
+
+TEST_CASE("router: the host's send_app_message comes from the server, to all or one") {
+  Harness h;
+  Client a = h.user("Ann");
+  const std::string lobby = a.create_lobby("Room");
+  a.join(lobby);
+  Client b = h.user("Bob");
+  b.join(lobby);
+  a.clear();
+  b.clear();
+  std::vector<event::AppMessage> seen;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* m = std::get_if<event::AppMessage>(&e)) seen.push_back(*m);
+  });
+  auto sent = send_app_message(h.hub->state(), lobby, "notice", R"({ "a" : 1 })", "");
+  REQUIRE(std::holds_alternative<std::uint32_t>(sent));
+  CHECK(std::get<std::uint32_t>(sent) == 2);
+  for (Client* c : {&a, &b}) {
+    Msg m = c->next("app_message");
+    CHECK(m.str("data.from") == "");
+    CHECK(m.str("data.from_name") == "");
+    CHECK(m.num("data.payload.a") == 1);
+  }
+  CHECK(std::get<std::uint32_t>(send_app_message(h.hub->state(), lobby, "n", "", b.peer)) == 1);
+  CHECK(b.next("app_message").is_null("data.payload"));
+  CHECK(a.pending() == 0);
+  CHECK(seen.empty());  // the host's own messages are not events
+
+  auto code = [&](const LobbyId& l, const std::string& name, const std::string& payload,
+                  const PeerId& to) {
+    auto r = send_app_message(h.hub->state(), l, name, payload, to);
+    return std::holds_alternative<Error>(r) ? std::string(protocol::to_string(std::get<Error>(r).code))
+                                            : std::string();
+  };
+  CHECK(code("nope", "n", "1", "") == "lobby_not_found");
+  CHECK(code(lobby, "bad name", "1", "") == "bad_field");
+  CHECK(code(lobby, "n", "{not json", "") == "bad_field");
+  CHECK(code(lobby, "n", std::string(h.limits.max_app_message_bytes + 1, '1'), "") == "bad_field");
+  CHECK(code(lobby, "n", "1", "stranger") == "unknown_peer");
+  CHECK(a.pending() == 0);
+
+  // A member's delivered message is an event.
+  a.ok("app_message", R"({"name":"hi","payload":[1]})");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].from == a.peer);
+  CHECK(seen[0].from_name == "Ann");
+  CHECK(seen[0].lobby_id == lobby);
+  CHECK(seen[0].payload_json == "[1]");
+  CHECK(seen[0].delivered == 1);
+}
+
+TEST_CASE("router: participant metadata comes from the session and set_metadata self") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  owner.join(lobby);
+  // The token's metadata is the participant's.
+  Client t = h->connect();
+  t.auth(access_data(access_token(*h, "u1", {}, "Tess")));
+  Msg snap = t.join(lobby);
+  CHECK(snap.str("data.participants.1.metadata.plan") == "pro");
+  CHECK(snap.members("data.participants.0.metadata") == 0);
+  CHECK(owner.next("participant_joined").str("data.participant.metadata.plan") == "pro");
+  owner.clear();
+  t.clear();
+
+  Msg r = t.ok("set_metadata", R"({"target":"self","metadata":{"hand":true}})");
+  CHECK(r.flag("data.metadata.hand"));
+  for (Client* c : {&owner, &t}) {
+    Msg u = c->next("participant_updated");
+    CHECK(u.str("data.participant.peer_id") == t.peer);
+    CHECK(u.flag("data.participant.metadata.hand"));
+    CHECK_FALSE(u.has("data.participant.metadata.plan"));  // replaced, not merged
+  }
+  // The host and admins see it too.
+  for (const SessionInfo& s : list_sessions(h->hub->state()))
+    if (s.peer_id == t.peer) CHECK(s.metadata_json == R"({"hand":true})");
+
+  // Out of any lobby it is kept, and a join shows it.
+  Client solo = h->user("Solo");
+  solo.ok("set_metadata", R"({"target":"self","metadata":{"k":"v"}})");
+  CHECK(solo.join(lobby).str("data.participants.2.metadata.k") == "v");
+
+  // Bad requests.
+  for (const char* bad : {R"({"metadata":{}})", R"({"target":"other","metadata":{}})",
+                          R"({"target":"self"})", R"({"target":"self","metadata":[1]})",
+                          R"({"target":"self","metadata":"x"})"}) {
+    INFO(bad);
+    CHECK(t.call("set_metadata", bad).code() == "bad_field");
+  }
+  Msg over = t.call("set_metadata", R"({"target":"self","metadata":{"k":")" +
+                                         std::string(h->limits.max_metadata_bytes, 'x') + R"("}})");
+  CHECK(over.code() == "bad_field");
+  CHECK(over.str("data.field") == "data.metadata");
+}
+
+TEST_CASE("router: set_metadata self can be turned off; lobby metadata needs a moderator") {
+  Limits l = test_limits();
+  l.allow_participant_metadata = false;
+  Harness plain(l);
+  Client x = plain.user("X");
+  CHECK(x.call("set_metadata", R"({"target":"self","metadata":{}})").code() == "forbidden");
+
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  owner.join(lobby);
+  owner.clear();
+  CHECK(owner.call("set_metadata", R"({"target":"lobby","metadata":{"topic":"x"}})").code() ==
+        "forbidden");
+  Client mod = h->connect();
+  mod.auth(access_data(access_token(*h, "m1", {"moderator"}, "Mod")));
+  CHECK(mod.call("set_metadata", R"({"target":"lobby","metadata":{}})").code() == "not_in_lobby");
+  mod.join(lobby);
+  owner.clear();
+  mod.clear();
+  Msg r = mod.ok("set_metadata", R"({"target":"lobby","metadata":{"topic":"Rust"}})");
+  CHECK(r.str("data.metadata.topic") == "Rust");
+  for (Client* c : {&owner, &mod}) {
+    Msg u = c->next("lobby_updated");
+    CHECK(u.str("data.lobby.metadata.topic") == "Rust");
+    CHECK(u.str("data.lobby.name") == "Room");
+  }
+  // The same metadata again changes nothing: no push.
+  mod.ok("set_metadata", R"({"target":"lobby","metadata":{"topic":"Rust"}})");
+  CHECK(owner.pending() == 0);
+  CHECK(owner.ok("list_lobbies").str("data.lobbies.0.metadata.topic") == "Rust");
+}
+
+TEST_CASE("router: the host sets lobby and session metadata; lobby metadata is stored") {
+  Harness h;
+  Client a = h.user("Ann");
+  const std::string lobby = a.create_lobby("Room", R"(,"persistent":true)");
+  a.join(lobby);
+  a.clear();
+  std::vector<std::string> events;
+  h.hub->events().subscribe([&](const Event& e) {
+    if (auto* u = std::get_if<event::LobbyUpdated>(&e)) events.push_back("lobby " + u->lobby.metadata_json);
+    if (auto* p = std::get_if<event::ParticipantUpdated>(&e))
+      events.push_back("participant " + p->participant.metadata_json);
+  });
+  auto set = set_lobby_metadata(h.hub->state(), lobby, R"({"round": 2})");
+  REQUIRE(std::holds_alternative<LobbyInfo>(set));
+  CHECK(std::get<LobbyInfo>(set).metadata_json == R"({"round":2})");
+  CHECK(a.next("lobby_updated").num("data.lobby.metadata.round") == 2);
+  auto who = set_session_metadata(h.hub->state(), a.peer, R"({"team":"red"})");
+  REQUIRE(std::holds_alternative<SessionInfo>(who));
+  CHECK(std::get<SessionInfo>(who).metadata_json == R"({"team":"red"})");
+  CHECK(a.next("participant_updated").str("data.participant.metadata.team") == "red");
+  CHECK(events == std::vector<std::string>{"lobby {\"round\":2}", "participant {\"team\":\"red\"}"});
+
+  auto code = [](const auto& r) {
+    return std::holds_alternative<Error>(r) ? std::string(protocol::to_string(std::get<Error>(r).code))
+                                            : std::string("ok");
+  };
+  CHECK(code(set_lobby_metadata(h.hub->state(), "nope", "{}")) == "lobby_not_found");
+  CHECK(code(set_lobby_metadata(h.hub->state(), lobby, "[]")) == "bad_field");
+  CHECK(code(set_lobby_metadata(h.hub->state(), lobby, "{")) == "bad_field");
+  CHECK(code(set_lobby_metadata(h.hub->state(), lobby,
+                                R"({"k":")" + std::string(h.limits.max_metadata_bytes, 'x') + R"("})")) ==
+        "bad_field");
+  CHECK(code(set_session_metadata(h.hub->state(), "nope", "{}")) == "session_not_found");
+  CHECK(code(set_session_metadata(h.hub->state(), a.peer, "1")) == "bad_field");
+  LobbyUpdate u;
+  u.metadata_json = "[1]";
+  CHECK(code(update_lobby(h.hub->state(), lobby, u)) == "bad_field");
+
+  // After a restart the lobby has its metadata, and its member the session's.
+  h.restart();
+  auto detail = get_lobby(h.hub->state(), lobby);
+  REQUIRE(std::holds_alternative<LobbyDetail>(detail));
+  CHECK(std::get<LobbyDetail>(detail).lobby.metadata_json == R"({"round":2})");
+  REQUIRE(std::get<LobbyDetail>(detail).participants.size() == 1);
+  CHECK(std::get<LobbyDetail>(detail).participants[0].metadata_json == R"({"team":"red"})");
+}
+
 }  // namespace
 }  // namespace lobbykit::router

@@ -69,7 +69,8 @@ std::string show(const LobbyRecord& l) {
   std::ostringstream out;
   out << "lobby '" << l.id << "' name='" << l.name << "' private=" << l.is_private
       << " persistent=" << l.persistent << " max=" << l.max_participants
-      << " created=" << l.created_ms << " last_offset=" << l.last_offset;
+      << " created=" << l.created_ms << " last_offset=" << l.last_offset
+      << " metadata=" << l.metadata_json;
   return out.str();
 }
 std::string show(const ChatMessage& m) {
@@ -170,6 +171,8 @@ constexpr const char* kVersion2Sessions =
     "CREATE TABLE sessions (peer_id TEXT NOT NULL PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
     " name TEXT NOT NULL, is_bot INTEGER NOT NULL, lobby_id TEXT NOT NULL,"
     " created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;";
+// Lobbies as versions 1 to 3 had them: without metadata_json (SQLite 3.35+ drops a column).
+constexpr const char* kBeforeLobbyMetadata = "ALTER TABLE lobbies DROP COLUMN metadata_json;";
 
 // PRAGMA user_version is stored big-endian in bytes 60..63 of the database file's header
 // (https://www.sqlite.org/fileformat.html#user_version_number). Reading and writing it in the
@@ -225,6 +228,7 @@ TEST_CASE("Store: every record type round-trips through load") {
     const NameRecord open_name = name_claim("ada", "peer-a");
 
     LobbyRecord big = lobby("lobby-2", "Big, 'quoted' room");
+    big.metadata_json = R"({"topic":"it's \"quoted\""})";
     big.is_private = true;
     big.persistent = false;
     big.max_participants = std::numeric_limits<std::uint32_t>::max();
@@ -432,7 +436,7 @@ TEST_CASE("SqliteStore: a reopened file holds what was written, the destructor f
                                               message("lobby-1", 4), message("lobby-1", 5)}));
 
   reopened.reset();
-  CHECK(read_user_version(path) == 3);
+  CHECK(read_user_version(path) == 4);
 }
 
 TEST_CASE("SqliteStore: after kill -9 the file holds exactly what was flushed") {
@@ -517,11 +521,11 @@ TEST_CASE("SqliteStore: a file from a newer schema version gives StoreError and 
     auto store = make_sqlite_store(path);
     store->put_lobby(lobby("lobby-1"));
   }
-  REQUIRE(read_user_version(path) == 3);
-  write_user_version(path, 4);
+  REQUIRE(read_user_version(path) == 4);
+  write_user_version(path, 5);
 
-  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 4"), StoreError);
-  CHECK(read_user_version(path) == 4);
+  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 5"), StoreError);
+  CHECK(read_user_version(path) == 5);
 }
 
 TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and keeps its data") {
@@ -537,7 +541,7 @@ TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   REQUIRE(sqlite3_exec(db,
                        (std::string("DROP TABLE bot_dispatches; DROP TABLE sessions;") +
-                        kVersion2Sessions + "PRAGMA user_version = 1;")
+                        kVersion2Sessions + kBeforeLobbyMetadata + "PRAGMA user_version = 1;")
                            .c_str(),
                        nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
@@ -549,7 +553,7 @@ TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and
   store->flush();
   CHECK(store->load(10).dispatches.size() == 1);
   store.reset();  // closing checkpoints the WAL into the file's header
-  CHECK(read_user_version(path) == 3);
+  CHECK(read_user_version(path) == 4);
 }
 
 TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded") {
@@ -561,7 +565,7 @@ TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   REQUIRE(sqlite3_exec(db,
                        (std::string("DROP TABLE sessions;") + kVersion2Sessions +
-                        "INSERT INTO sessions VALUES ('peer-a', 'a11ce', 'Ada', 0, 'lobby-1',"
+                        kBeforeLobbyMetadata + "INSERT INTO sessions VALUES ('peer-a', 'a11ce', 'Ada', 0, 'lobby-1',"
                         " 1700000000000, 1700000000500); PRAGMA user_version = 2;")
                            .c_str(),
                        nullptr, nullptr, nullptr) == SQLITE_OK);
@@ -581,7 +585,34 @@ TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded
   store->flush();
   CHECK(show(store->load(10).sessions) == show(std::vector{with_identity}));
   store.reset();
-  CHECK(read_user_version(path) == 3);
+  CHECK(read_user_version(path) == 4);
+}
+
+TEST_CASE("SqliteStore: a version-3 file (lobbies without metadata) is upgraded") {
+  TempDir dir;
+  const std::string path = dir.file("lobbykit.db");
+  {
+    auto store = make_sqlite_store(path);
+    store->put_lobby(lobby("lobby-1"));
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, (std::string(kBeforeLobbyMetadata) + "PRAGMA user_version = 3;").c_str(),
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  REQUIRE(read_user_version(path) == 3);
+
+  auto store = make_sqlite_store(path);
+  const Snapshot before = store->load(10);
+  REQUIRE(before.lobbies.size() == 1);
+  CHECK(before.lobbies[0].metadata_json == "{}");  // the column's default
+  LobbyRecord with_metadata = lobby("lobby-1");
+  with_metadata.metadata_json = R"({"topic":"chess"})";
+  store->put_lobby(with_metadata);
+  store->flush();
+  CHECK(show(store->load(10).lobbies) == show(std::vector{with_metadata}));
+  store.reset();
+  CHECK(read_user_version(path) == 4);
 }
 
 TEST_CASE("Store: dispatches round-trip, replace by id, delete, and load oldest first") {

@@ -64,6 +64,21 @@ class RequestHelpers(Generic[R]):
         """Posts a message to the current lobby. Result ``{"offset"}``, after it is stored."""
         return self.request("chat", {"text": text})
 
+    def send_app_message(self, name: str, payload: Any = None, to: Optional[str] = None) -> R:
+        """Sends an application message called ``name`` (1-64 of A-Z a-z 0-9 _ . : -) with a
+        JSON ``payload`` to every other member of the lobby, or only to peer ``to``. Result
+        ``{"delivered": n}``, with ``"reply"`` when the host's handler answered."""
+        data: Data = {"name": name, "payload": payload}
+        if to is not None:
+            data["to"] = to
+        return self.request("app_message", data)
+
+    def set_metadata(self, metadata: Dict[str, Any], target: str = "self") -> R:
+        """Replaces this participant's metadata (target "self") or, with the moderator role,
+        the lobby's ("lobby"). Result ``{"metadata"}``; members get participant_updated /
+        lobby_updated."""
+        return self.request("set_metadata", {"target": target, "metadata": metadata})
+
     def update_media(self, has_media: Optional[bool] = None, audio_muted: Optional[bool] = None,
                      video_muted: Optional[bool] = None) -> R:
         """Changes the given media flags. Result ``{"participant": Participant}``."""

@@ -152,6 +152,20 @@ class ErrorEvent(ClientEvent):
 
 
 @dataclass(frozen=True)
+class AppMessage(ClientEvent):
+    """An application message from member ``from_`` (JSON ``from``; "" when the server, i.e.
+    the host, sent it) in lobby ``lobby_id``. ``to`` is this client's peer id when it was
+    sent to it alone, "" when to the whole lobby. ``payload``: any JSON value."""
+    type: str = field(default="app_message", init=False)
+    lobby_id: str
+    name: str
+    from_: str = field(default="", metadata=json_key("from"))
+    from_name: str = ""
+    to: str = ""
+    payload: Any = None
+
+
+@dataclass(frozen=True)
 class EventsDropped(ClientEvent):
     """Python only (AsyncClient.events()): ``count`` events are missing here — they came
     while more than AsyncClient.EVENT_BACKLOG events waited for the first events() call.
@@ -170,7 +184,7 @@ class UnknownClientEvent(ClientEvent):
 _CLASSES: Tuple[Type[ClientEvent], ...] = (
     StateChanged, Welcome, LobbyJoined, LobbyLeft, ParticipantJoined, ParticipantLeft,
     ParticipantUpdated, NameChanged, Chat, PeerAdded, PeerRemoved, Description, Candidate,
-    ErrorEvent, LobbyUpdated)
+    ErrorEvent, LobbyUpdated, AppMessage)
 _KINDS: Dict[str, Type[ClientEvent]] = {cls.type: cls for cls in _CLASSES}
 
 
@@ -186,7 +200,7 @@ def client_event_from_json(text: str) -> ClientEvent:
 __all__ = [
     "ClientEvent", "StateChanged", "Welcome", "LobbyJoined", "LobbyLeft", "ParticipantJoined",
     "ParticipantLeft", "ParticipantUpdated", "NameChanged", "Chat", "PeerAdded", "PeerRemoved",
-    "Description", "Candidate", "ErrorEvent", "LobbyUpdated", "EventsDropped",
+    "Description", "Candidate", "ErrorEvent", "LobbyUpdated", "AppMessage", "EventsDropped",
     "UnknownClientEvent",
     "client_event_from_json",
 ]

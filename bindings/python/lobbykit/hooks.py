@@ -7,7 +7,9 @@ dict and returns the decision:
 - ``False``: deny (reason "denied");
 - a dict: a decision object as docs/embedding.md shows it, e.g. ``{"name": "Guest 7"}``
   (authenticate), ``{"text": "***"}`` (chat), ``{"allow": False, "reason": "not_invited",
-  "message": "..."}``;
+  "message": "..."}``; for app_message ``{"reply": X}`` means the host handled the message:
+  the sender gets X as the result's "reply" and nobody receives the message, unless the dict
+  also says ``"deliver": True`` (``{"deliver": False}`` alone: handled, no reply);
 - or it raises ``Denied(reason, message)``.
 
 A plain function runs on the server's loop thread and holds up the whole server while it
@@ -28,7 +30,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Union
 Decision = Union[None, bool, Dict[str, Any]]
 Hook = Callable[[Dict[str, Any]], Union[Decision, Awaitable[Decision]]]
 
-HOOK_NAMES = ("authenticate", "join", "create_lobby", "chat")
+HOOK_NAMES = ("authenticate", "join", "create_lobby", "chat", "app_message")
 
 
 class Denied(Exception):

@@ -21,6 +21,8 @@ class Participant:
     connected: bool = True  # False while the member's resume grace runs
     user_id: str = ""  # the host's user id from an access token; "" when none
     roles: Tuple[str, ...] = ()  # from the access token (docs/protocol.md, "Roles")
+    # The session's metadata (its access token's, the host's, or its own set_metadata).
+    metadata: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Lobby:
     max_participants: int = 0
     participants: int = 0
     created_ms: int = 0
+    metadata: Dict[str, Any] = field(default_factory=dict)  # the host's or a moderator's
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class SessionInfo:
     name_protected: bool = False
     created_ms: int = 0
     last_seen_ms: int = 0
+    metadata: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,18 @@ class Server:
         "peer_id", "user_id", "name", "roles", "lobby_id", "text"}; may rewrite "text"."""
         self._set_hook("chat", hook, loop)
 
+    def on_app_message(self, name: str, hook: Optional[Hook], *,
+                       loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        """Handles the members' application messages called ``name`` ("" : every name
+        without a handler of its own; a name with neither is delivered without asking).
+        Request {"hook": "app_message", "peer_id", "name" (the sender's display name),
+        "user_id", "roles", "lobby_id", "to" ("" : the whole lobby), "type" (the message's
+        name), "payload"}. The hook returns None or True (deliver), False (deny), raises
+        Denied, or returns a dict: ``{"reply": X}`` handles the message itself (delivered to
+        nobody; the sender's result has "reply": X) unless it also says ``"deliver": True``;
+        ``{"deliver": False}`` handles it without a reply. None removes the handler."""
+        self._core.set_app_message_hook(name, None if hook is None else native_hook(hook, loop))
+
     def _set_hook(self, name: str, hook: Optional[Hook],
                   loop: Optional[asyncio.AbstractEventLoop]) -> None:
         self._core.set_hook(name, None if hook is None else native_hook(hook, loop))
@@ -234,7 +246,36 @@ class Server:
     async def post_notice_async(self, lobby_id: str, text: str) -> ChatMessage:
         return await asyncio.to_thread(self.post_notice, lobby_id, text)
 
-    # Application messages and metadata join these with issue 11 §3.
+    # -- application messages and metadata (docs/embedding.md) --------------------------
+
+    def send_app_message(self, lobby_id: str, name: str, payload: Any = None,
+                         to: Optional[str] = None) -> None:
+        """An application message from the server (``from`` ""), to every connected member
+        of the lobby or only to peer ``to``; ``payload`` is any JSON value.
+        lobby_not_found, bad_field (name, payload), unknown_peer."""
+        _outcome(self._core.send_app_message(lobby_id, name, json.dumps(payload), to or ""))
+
+    def set_lobby_metadata(self, lobby_id: str, metadata: Dict[str, Any]) -> Lobby:
+        """Replaces the lobby's metadata; members get lobby_updated. lobby_not_found,
+        bad_field (over max_metadata_bytes)."""
+        return decode(Lobby, _outcome(self._core.set_lobby_metadata(lobby_id, json.dumps(metadata))))
+
+    def set_session_metadata(self, peer_id: str, metadata: Dict[str, Any]) -> SessionInfo:
+        """Replaces the session's metadata; its lobby's members get participant_updated.
+        session_not_found, bad_field."""
+        return decode(SessionInfo,
+                      _outcome(self._core.set_session_metadata(peer_id, json.dumps(metadata))))
+
+    async def send_app_message_async(self, lobby_id: str, name: str, payload: Any = None,
+                                     to: Optional[str] = None) -> None:
+        await asyncio.to_thread(self.send_app_message, lobby_id, name, payload, to)
+
+    async def set_lobby_metadata_async(self, lobby_id: str, metadata: Dict[str, Any]) -> Lobby:
+        return await asyncio.to_thread(self.set_lobby_metadata, lobby_id, metadata)
+
+    async def set_session_metadata_async(self, peer_id: str,
+                                         metadata: Dict[str, Any]) -> SessionInfo:
+        return await asyncio.to_thread(self.set_session_metadata, peer_id, metadata)
 
     def __enter__(self) -> "Server":
         self.start()

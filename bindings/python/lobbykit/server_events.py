@@ -167,6 +167,21 @@ class LobbyUpdated(ServerEvent):
 
 
 @dataclass(frozen=True)
+class AppMessage(ServerEvent):
+    """A member's application message was delivered to ``delivered`` members (the whole
+    lobby but the sender, or ``to`` alone). Not published for messages a hook handled, nor
+    for the host's own send_app_message."""
+    type: str = field(default="app_message", init=False)
+    lobby_id: str
+    name: str
+    from_: str = field(default="", metadata=json_key("from"))
+    from_name: str = ""
+    to: str = ""
+    payload: Any = None
+    delivered: int = 0
+
+
+@dataclass(frozen=True)
 class UnknownServerEvent(ServerEvent):
     """An event kind this version of the package does not know; ``data`` is its JSON."""
     type: str = field(default="", init=True)
@@ -177,7 +192,7 @@ _CLASSES: Tuple[Type[ServerEvent], ...] = (
     SessionCreated, SessionResumed, SessionDisconnected, SessionClosed, NameChanged,
     LobbyCreated, LobbyRemoved, ParticipantJoined, ParticipantLeft, ParticipantUpdated,
     ChatPosted, SignalRelayed, BotProviderConnected, BotProviderDisconnected,
-    BotDispatchUpdated, BotDispatchRemoved, LobbyUpdated)
+    BotDispatchUpdated, BotDispatchRemoved, LobbyUpdated, AppMessage)
 _KINDS: Dict[str, Type[ServerEvent]] = {cls.type: cls for cls in _CLASSES}
 
 
@@ -195,6 +210,7 @@ __all__ = [
     "NameChanged", "LobbyCreated", "LobbyRemoved", "ParticipantJoined", "ParticipantLeft",
     "ParticipantUpdated", "ChatPosted", "SignalRelayed", "BotProviderConnected",
     "BotProviderDisconnected", "BotDispatchUpdated", "BotDispatchRemoved", "LobbyUpdated",
+    "AppMessage",
     "UnknownServerEvent",
     "server_event_from_json",
 ]

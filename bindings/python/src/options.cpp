@@ -142,6 +142,10 @@ void bind_options(py::module_& m) {
              "A session's metadata (an access token's 'metadata'), bytes of JSON.")
       .field("token_skew_ms", &Limits::token_skew_ms,
              "Clock skew allowed on an access token's 'exp' and 'nbf'.")
+      .field("max_app_message_bytes", &Limits::max_app_message_bytes,
+             "An app_message's payload, bytes of JSON.")
+      .field("allow_participant_metadata", &Limits::allow_participant_metadata,
+             "Clients may set their own metadata (set_metadata, target 'self').")
       .finish();
 
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")

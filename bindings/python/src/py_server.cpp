@@ -89,6 +89,21 @@ class PyDecision {
 }  // namespace
 
 void PyServer::set_hook(const std::string& name, py::object callback) {
+  install_hook(name, std::move(callback), [this, &name](JsonHook hook) {
+    server_->on_hook_json(name, std::move(hook));
+  });
+}
+
+void PyServer::set_app_message_hook(const std::string& name, py::object callback) {
+  // Keyed apart from set_hook's: "app_message" there is this one's "" handler.
+  const std::string key = name.empty() ? std::string("app_message") : "app_message:" + name;
+  install_hook(key, std::move(callback), [this, &name](JsonHook hook) {
+    server_->on_app_message_json(name, std::move(hook));
+  });
+}
+
+void PyServer::install_hook(const std::string& key, py::object callback,
+                            const std::function<void(JsonHook)>& set) {
   JsonHook hook;
   std::shared_ptr<PyCallback> cb;
   if (!callback.is_none()) {
@@ -103,18 +118,18 @@ void PyServer::set_hook(const std::string& name, py::object callback) {
   {
     GilReleased released;
     try {
-      server_->on_hook_json(name, std::move(hook));
+      set(std::move(hook));
     } catch (const std::invalid_argument& e) {
       py::gil_scoped_acquire gil;
       throw py::value_error(e.what());
     }
   }
-  auto old = hooks_.find(name);
+  auto old = hooks_.find(key);
   if (old != hooks_.end()) {
     old->second->drop();
     hooks_.erase(old);
   }
-  if (cb) hooks_[name] = std::move(cb);
+  if (cb) hooks_[key] = std::move(cb);
 }
 
 namespace {
@@ -179,6 +194,31 @@ void bind_server(py::module_& m) {
            "After it returns the callback does not run again.")
       .def("set_hook", &PyServer::set_hook, py::arg("name"), py::arg("callback"),
            "callback(request_json, decision) runs on the loop thread; None removes the hook.")
+      .def("set_app_message_hook", &PyServer::set_app_message_hook, py::arg("name"),
+           py::arg("callback"),
+           "The app_message handler for one message name ('' : every other name); as set_hook.")
+      .def(
+          "send_app_message",
+          [](PyServer& s, const std::string& lobby_id, const std::string& name,
+             const std::string& payload_json, const std::string& to) {
+            return status_to_json(s.server().send_app_message(lobby_id, name, payload_json, to));
+          },
+          py::arg("lobby_id"), py::arg("name"), py::arg("payload_json"), py::arg("to"),
+          py::call_guard<GilReleased>(), "JSON text: {} or {code, message}.")
+      .def(
+          "set_lobby_metadata",
+          [](PyServer& s, const std::string& lobby_id, const std::string& metadata_json) {
+            return result_json(s.server().set_lobby_metadata(lobby_id, metadata_json));
+          },
+          py::arg("lobby_id"), py::arg("metadata_json"), py::call_guard<GilReleased>(),
+          "JSON text: Lobby or {code, message}.")
+      .def(
+          "set_session_metadata",
+          [](PyServer& s, const std::string& peer, const std::string& metadata_json) {
+            return result_json(s.server().set_session_metadata(peer, metadata_json));
+          },
+          py::arg("peer_id"), py::arg("metadata_json"), py::call_guard<GilReleased>(),
+          "JSON text: Session or {code, message}.")
       .def(
           "add_bot",
           [](PyServer& s, const std::string& lobby_id, const std::string& kind,

@@ -28,8 +28,14 @@ class PyServer {
   // Sets (callback not None) or removes a decision hook by name; callback(request_json,
   // decision) runs on the loop thread. ValueError for an unknown name.
   void set_hook(const std::string& name, py::object callback);
+  // The same for the app_message handler of one message name ("" : every other name).
+  void set_app_message_hook(const std::string& name, py::object callback);
 
  private:
+  // Hands a JsonHook around callback (None: an empty one) to set, and keeps the callback
+  // under key (dropping the one it replaces).
+  void install_hook(const std::string& key, py::object callback,
+                    const std::function<void(JsonHook)>& set);
   std::unique_ptr<Server> server_;
   std::map<std::uint64_t, std::shared_ptr<PyCallback>> callbacks_;  // GIL
   std::map<std::string, std::shared_ptr<PyCallback>> hooks_;        // GIL

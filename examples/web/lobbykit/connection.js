@@ -744,6 +744,25 @@ export class ConnectionManager {
     return r.offset;
   }
 
+  // ---- application messages and metadata (docs/protocol.md) ----
+
+  // Sends an application message called `name` ([A-Za-z0-9_.:-], 1-64) with a JSON payload to
+  // every other member of the lobby, or only to peer `to`. Resolves with {delivered, reply?}:
+  // reply is the host's answer when its handler gave one. Others receive it as the
+  // 'app_message' event: {lobby_id, name, from ("" from the server), from_name, to?, payload}.
+  async sendAppMessage(name, payload = null, { to } = {}) {
+    const data = { name, payload };
+    if (to !== undefined && to !== null) data.to = to;
+    return this.request('app_message', data);
+  }
+
+  // Replaces this participant's metadata (target 'self') or, for a moderator, the lobby's
+  // ('lobby'). The store follows the participant_updated / lobby_updated push it causes.
+  async setMetadata(metadata, target = 'self') {
+    const r = await this.request('set_metadata', { target, metadata });
+    return r.metadata;
+  }
+
   // patch: any of has_media, audio_muted, video_muted. Remembered even when offline.
   async updateMedia(patch) {
     this._intent.media = { ...this._intent.media, ...patch };
