@@ -51,8 +51,9 @@ struct BotProviderDisconnected { std::string provider_id; std::string reason; };
 struct BotDispatchUpdated { BotDispatch dispatch; std::string job_reason; };
 // reason: "removed", "ended_by_bot", "lobby_removed", "lobby_empty".
 struct BotDispatchRemoved { std::string dispatch_id; LobbyId lobby_id; std::string reason; };
-// A lobby's settings changed (name, private, persistent, max_participants): the host's
-// update_lobby or the admin API. lobby: the new settings.
+// A lobby's settings changed (name, private, persistent, max_participants, metadata): the
+// host's update_lobby / set_lobby_metadata, the admin API, or a moderator's set_metadata.
+// lobby: the new settings.
 struct LobbyUpdated { LobbyInfo lobby; };
 // An application message from a member was delivered (docs/embedding.md, "Application
 // messages and metadata"): to every other connected member, or only to `to`. delivered: how
