@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libwebsockets-dev rapidjson-dev doctest-dev
+  libwebsockets-dev libwebsockets-evlib-uv libuv1-dev rapidjson-dev doctest-dev
   libsqlite3-dev libssl-dev libargon2-dev
   python3 python3-pytest python3-pytest-timeout python3-websockets
   python3-dev pybind11-dev python3-setuptools python3-wheel python3-pip python3-aiortc python3-numpy python3-venv python3-mypy

@@ -93,7 +93,8 @@ struct Server::Impl {
     } catch (const store::StoreError& e) {
       throw StartError("cannot open the store " + options.store_path + ": " + e.what());
     }
-    transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits);
+    transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits,
+                                                        options.event_loop);
     port = transport->port();
     transport::LwsTransport* t = transport.get();
     in_process = std::make_shared<transport::InProcessTransport>(limits.max_message_bytes,

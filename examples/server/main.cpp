@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -328,6 +329,14 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  o.limits.allow_participant_metadata = false;
                  return std::string();
                }});
+  f.push_back({"--event-loop", "NAME",
+               "libuv (epoll; the default) or poll (lws' own loop, scans every connection)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (v == "libuv") o.event_loop = lobbykit::EventLoop::libuv;
+                 else if (v == "poll") o.event_loop = lobbykit::EventLoop::poll;
+                 else return "--event-loop needs libuv or poll, not '" + v + "'";
+                 return {};
+               }});
   f.push_back({"--no-member-bots", nullptr, "lobby members may not add or remove bots",
                [](lobbykit::ServerOptions& o, const std::string&) {
                  o.limits.allow_member_bots = false;
@@ -341,6 +350,10 @@ void print_help(const std::vector<Flag>& flags) {
       "Usage: lobbykit-server [FLAGS]\n"
       "Runs the lobbykit signaling server: WebSocket clients on /ws, the HTTP API under\n"
       "/api, static files at /. Flags take their value as --flag VALUE or --flag=VALUE.\n"
+      "Every flag can also come from the environment: LOBBYKIT_ and the flag's name in\n"
+      "capitals, '-' as '_' (LOBBYKIT_PORT=8080, LOBBYKIT_MEMORY=1). A switch takes 1, true,\n"
+      "yes or on (0, false, no, off: not set); an empty variable counts as unset; the command\n"
+      "line wins over the environment. LOBBYKIT_TOKEN_SECRET is the secret itself.\n"
       "`lobbykit-server token --help`: mint an access token for this server's users.\n\n");
   for (const Flag& f : flags) {
     std::string left = std::string("  ") + f.name + (f.value ? std::string(" ") + f.value : "");
@@ -350,9 +363,38 @@ void print_help(const std::vector<Flag>& flags) {
   }
 }
 
+// The environment variable for a flag: "--max-sessions" -> "LOBBYKIT_MAX_SESSIONS".
+std::string env_name(const char* flag) {
+  std::string name = "LOBBYKIT_";
+  for (const char* p = flag + 2; *p; ++p) name += *p == '-' ? '_' : static_cast<char>(std::toupper(*p));
+  return name;
+}
+
+// Applies every flag's environment variable (before the command line, which wins). Returns
+// "" or an error sentence naming the variable.
+std::string apply_env(const std::vector<Flag>& flags, lobbykit::ServerOptions& o) {
+  for (const Flag& f : flags) {
+    const std::string name = f.name;
+    if (name == "--help" || name == "--version") continue;
+    const std::string var = env_name(f.name);
+    const char* raw = std::getenv(var.c_str());
+    if (!raw || !*raw) continue;
+    const std::string v = raw;
+    if (!f.value) {
+      if (v == "0" || v == "false" || v == "no" || v == "off") continue;
+      if (v != "1" && v != "true" && v != "yes" && v != "on")
+        return var + " is a switch: 1, true, yes or on (0, false, no or off), not '" + v + "'";
+    }
+    std::string error = f.apply(o, v);
+    if (!error.empty()) return var + ": " + error;
+  }
+  return {};
+}
+
 // Returns "" or an error sentence.
 std::string parse(int argc, char** argv, const std::vector<Flag>& flags,
                   lobbykit::ServerOptions& o) {
+  if (std::string error = apply_env(flags, o); !error.empty()) return error;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h") arg = "--help";
@@ -475,9 +517,6 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "token") return run_token(argc, argv);
   lobbykit::ServerOptions options;
   if (const char* secret = std::getenv("LOBBYKIT_TOKEN_SECRET")) options.token_secret = secret;
-  if (const char* token = std::getenv("LOBBYKIT_ADMIN_TOKEN")) options.admin_token = token;
-  if (const char* key = std::getenv("LOBBYKIT_PROVIDER_KEY"); key && *key)
-    options.provider_keys.push_back(key);
   options.static_dir = default_web_dir();
 
   bool want_help = false;

@@ -74,6 +74,12 @@ struct Limits {
   bool allow_participant_metadata = true;       // clients may set_metadata {"target": "self"}
 };
 
+// The event loop that runs the server's sockets (docs/architecture.md, "Transport").
+enum class EventLoop {
+  libuv,  // epoll through libuv: a wake-up costs what is ready, not what is open (default)
+  poll,   // libwebsockets' built-in poll() loop: scans every connection on each wake-up
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;    // 0 picks a free port; Server::port() tells which
@@ -92,6 +98,7 @@ struct ServerOptions {
   // Every client auth needs a valid access token (access_token_required without one); bot
   // sessions made with a job credential, and bot providers, are exempt.
   bool require_token = false;
+  EventLoop event_loop = EventLoop::libuv;
 };
 
 }  // namespace lobbykit

@@ -8,6 +8,8 @@
 #include "transport/http1.hpp"
 #include "transport/websocket.hpp"
 
+// uv.h first: libwebsockets.h declares its libuv parts only when it has seen it.
+#include <uv.h>
 #include <libwebsockets.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +50,8 @@ constexpr lws_usec_t kTickUs = 100 * 1000;           // hub.tick() + hub.flush()
 constexpr unsigned kTicksPerHeartbeat = 10;           // heartbeats() once a second
 constexpr unsigned char kPingPayload[4] = {'l', 'k', 'h', 'b'};
 constexpr int kCloseTimeoutS = 3;                     // a close waits this long for its queue
+constexpr int kCloseAllTimeoutMs = 1000;              // libuv: closing every socket at the end
+constexpr int kCloseIterations = 3;                   // libuv: loop turns for close callbacks
 constexpr int kHttpHeadTimeoutS = 10;                 // to send a request head (and body)
 constexpr int kHttpResponseTimeoutS = 30;             // a request waits this long for Respond
 constexpr int kHttpIdleTimeoutS = 10;                 // a kept-alive connection with no request
@@ -199,6 +203,12 @@ struct LwsTransport::Impl {
   // threads read it (post, request_stop).
   lws_context* context = nullptr;
   lws_vhost* vhost = nullptr;
+  // With EventLoop::libuv the context runs on this loop, which the transport owns (lws calls
+  // it a foreign loop): uv_run() services it, and it is closed after the context.
+  bool use_uv = false;
+  uv_loop_t uv_loop;
+  bool uv_ready = false;  // uv_loop is initialised and not closed yet
+  void* foreign_loops[1] = {&uv_loop};  // lws_context_creation_info::foreign_loops
 
   // Loop thread only.
   router::Hub* hub = nullptr;
@@ -209,6 +219,8 @@ struct LwsTransport::Impl {
   std::uint64_t next_gen = 1;
   bool draining = false;
   Clock::time_point drain_deadline;
+  bool closing_all = false;  // libuv: finish_uv() is closing every socket
+  Clock::time_point close_all_deadline;
   std::int64_t now_ms = steady_ms();  // the loop's clock for heartbeats, set every tick
   unsigned ticks = 0;
 
@@ -235,6 +247,29 @@ struct LwsTransport::Impl {
         log_error("a posted task failed", e.what());
       }
     }
+    if (use_uv) finish_uv();
+  }
+
+  // libuv: once should_stop() holds, every socket is closed while the loop still runs (lws'
+  // libuv plugin closes a handle twice, an abort in libuv, when the context is destroyed
+  // while connections or their close callbacks are pending), then the loop stops. No
+  // connection is accepted meanwhile. Loop thread.
+  void finish_uv() {
+    if (!should_stop()) return;
+    if (!closing_all) {
+      closing_all = true;
+      close_all_deadline = Clock::now() + std::chrono::milliseconds(kCloseAllTimeoutMs);
+      const std::vector<lws*> left(live_wsis.begin(), live_wsis.end());  // RAW_CLOSE erases
+      for (lws* wsi : left)
+        if (live_wsis.count(wsi)) lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    }
+    if (live_wsis.empty() || Clock::now() >= close_all_deadline) uv_stop(&uv_loop);
+  }
+
+  // Whether run_until_stopped() should end its loop now. Loop thread.
+  bool should_stop() const {
+    return stop_requested.load() ||
+           (draining && (conns.empty() || Clock::now() >= drain_deadline));
   }
 
   static std::int64_t steady_ms() {
@@ -276,6 +311,7 @@ struct LwsTransport::Impl {
         log_error("periodic hub work failed", e.what());
       }
     }
+    if (self->use_uv) self->finish_uv();
     lws_sul_schedule(self->context, 0, &self->tick.sul, on_tick, kTickUs);
   }
 
@@ -292,9 +328,31 @@ struct LwsTransport::Impl {
       ctx = context;
     }
     lws_context_destroy(ctx);
-    std::lock_guard<std::mutex> lock(post_mu);
-    context = nullptr;
-    vhost = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(post_mu);
+      context = nullptr;
+      vhost = nullptr;
+    }
+    close_uv_loop();
+  }
+
+  // After the context is destroyed: lets lws close its libuv handles (their close callbacks
+  // run in the loop), then closes the loop. Loop thread, or the destructor.
+  __attribute__((noinline)) void close_uv_loop() {
+    if (!uv_ready) return;
+    uv_run(&uv_loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&uv_loop) != 0) {
+      // A handle lws left open: close what is left and try once more, rather than leak it.
+      uv_walk(
+          &uv_loop,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
+      uv_run(&uv_loop, UV_RUN_DEFAULT);
+      if (uv_loop_close(&uv_loop) != 0) log_error("closing the event loop", "handles still open");
+    }
+    uv_ready = false;
   }
 
   // --- connections ---------------------------------------------------------------------
@@ -845,6 +903,7 @@ int callback_raw(lws* wsi, lws_callback_reasons reason, void* user, void* in, st
       }
       case LWS_CALLBACK_RAW_ADOPT: {
         LwsTransport::Impl* d = impl_of(wsi);
+        if (d->draining || d->closing_all) return -1;  // stopping: no new connections
         d->live_wsis.insert(wsi);
         return d->on_adopt(wsi, user);
       }
@@ -861,6 +920,7 @@ int callback_raw(lws* wsi, lws_callback_reasons reason, void* user, void* in, st
         LwsTransport::Impl* d = impl_of(wsi);
         d->live_wsis.erase(wsi);
         d->on_closed(user);
+        if (d->closing_all && d->live_wsis.empty()) uv_stop(&d->uv_loop);
         return 0;
       }
       default:
@@ -885,7 +945,8 @@ int callback_raw(lws* wsi, lws_callback_reasons reason, void* user, void* in, st
 
 }  // namespace
 
-LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Limits& limits)
+LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Limits& limits,
+                           EventLoop event_loop)
     : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.limits = limits;
@@ -914,10 +975,22 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
   info.user = &d;
   info.gid = -1;
   info.uid = -1;
+  // libuv: lws loads its event-library plugin (libwebsockets-evlib-uv) and runs on our loop.
+  if (event_loop == EventLoop::libuv) {
+    if (uv_loop_init(&d.uv_loop) != 0)
+      throw StartError("cannot start the network service: the libuv event loop did not start");
+    d.use_uv = true;
+    d.uv_ready = true;
+    info.options |= LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = d.foreign_loops;
+  }
   d.context = lws_create_context(&info);
-  if (!d.context)
+  if (!d.context) {
+    d.close_uv_loop();
     throw StartError("cannot start the network service for " + shown + ":" +
-                     std::to_string(port) + " (libwebsockets context creation failed)");
+                     std::to_string(port) + " (libwebsockets context creation failed" +
+                     (d.use_uv ? "; is the package libwebsockets-evlib-uv installed?)" : ")"));
+  }
 
   lws_context_creation_info vinfo;
   std::memset(&vinfo, 0, sizeof vinfo);
@@ -933,6 +1006,7 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
   if (!d.vhost) {
     lws_context_destroy(d.context);
     d.context = nullptr;
+    d.close_uv_loop();
     throw StartError("cannot listen on " + shown + ":" + std::to_string(port) +
                      ": the port is in use or the address is not local");
   }
@@ -961,9 +1035,31 @@ void LwsTransport::run_until_stopped() {
   Impl& d = *impl_;
   if (!d.context) return;
   d.drain_posts();
-  while (!d.stop_requested.load()) {
-    if (lws_service(d.context, 0) < 0) break;
-    if (d.draining && (d.conns.empty() || Clock::now() >= d.drain_deadline)) break;
+  if (d.use_uv) {
+    // Ends at uv_stop(), which drain_posts() and the tick call once should_stop() holds.
+    if (!d.should_stop()) uv_run(&d.uv_loop, UV_RUN_DEFAULT);
+  } else {
+    while (!d.should_stop()) {
+      if (lws_service(d.context, 0) < 0) break;
+    }
+  }
+  if (d.use_uv) {
+    // finish_uv() closed every socket (the hub heard on_close for each) unless its deadline
+    // passed first; destroying the context closes what is left, then the store is flushed.
+    if (!d.live_wsis.empty())
+      log_error("stopping", (std::to_string(d.live_wsis.size()) + " connections did not close in time").c_str());
+    // A closed socket is freed by its libuv close callback, which runs in the loop's next
+    // iteration; the context must not be destroyed before (lws would close it twice).
+    for (int i = 0; i < kCloseIterations; ++i) uv_run(&d.uv_loop, UV_RUN_NOWAIT);
+    d.destroy_context();
+    if (d.hub) {
+      try {
+        d.hub->flush();
+      } catch (const std::exception& e) {
+        log_error("final store flush failed", e.what());
+      }
+    }
+    return;
   }
   // What is still open is closed now, so the hub hears on_close for every connection.
   std::vector<lws*> left;

@@ -24,9 +24,11 @@ namespace lobbykit::transport {
 
 class LwsTransport final : public router::Outbox {
  public:
-  // Creates the lws context and binds host:port (port 0: the kernel picks one).
-  // Throws lobbykit::StartError when it cannot. Any thread; the loop has not started yet.
-  LwsTransport(const std::string& host, std::uint16_t port, const Limits& limits);
+  // Creates the lws context on the chosen event loop and binds host:port (port 0: the kernel
+  // picks one). Throws lobbykit::StartError when it cannot. Any thread; the loop has not
+  // started yet.
+  LwsTransport(const std::string& host, std::uint16_t port, const Limits& limits,
+               EventLoop event_loop = EventLoop::libuv);
   // Destroys the context if run_until_stopped() did not. Not while the loop runs.
   ~LwsTransport() override;
   LwsTransport(const LwsTransport&) = delete;

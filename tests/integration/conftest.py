@@ -155,8 +155,11 @@ class ServerProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.generation += 1
         self.log_path = self.workdir / f"server-{self.generation}.log"
-        env = dict(os.environ)
-        env.pop("LOBBYKIT_ADMIN_TOKEN", None)
+        # Every flag can come from a LOBBYKIT_* variable (lobbykit-server --help): keep the
+        # caller's environment from changing the server under test, except the event loop
+        # (LOBBYKIT_EVENT_LOOP=poll runs the suite on the other loop).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("LOBBYKIT_") or k == "LOBBYKIT_EVENT_LOOP"}
         for k, v in self.extra_env.items():
             env[k] = (env.get(k, "") + ":" + v).lstrip(":") if k.endswith("_OPTIONS") else v
         log = open(self.log_path, "wb")

@@ -13,7 +13,7 @@ them audio with aiortc. docs/python.md has the threading rules: which thread cal
 may call, and how shutdown works."""
 
 from . import bots, events, hooks, media, server_events
-from ._lobbykit import ClientOptions, Limits, ReconnectPolicy, ServerOptions, __version__
+from ._lobbykit import ClientOptions, EventLoop, Limits, ReconnectPolicy, ServerOptions, __version__
 from .aio import AsyncClient, EventStream
 from .bots import BotProvider, JobContext, JobOffer
 from .client import Client
@@ -28,7 +28,7 @@ from .tokens import mint_access_token
 
 __all__ = [
     "__version__",
-    "Limits", "ServerOptions", "ReconnectPolicy", "ClientOptions",
+    "Limits", "ServerOptions", "EventLoop", "ReconnectPolicy", "ClientOptions",
     "Server", "Client", "AsyncClient", "EventStream",
     "BotProvider", "JobContext", "JobOffer", "bots", "media",
     "Error", "StartError", "RequestError", "CLIENT_CODES", "Denied", "hooks",

@@ -148,6 +148,10 @@ void bind_options(py::module_& m) {
              "Clients may set their own metadata (set_metadata, target 'self').")
       .finish();
 
+  py::enum_<EventLoop>(m, "EventLoop", "The event loop that runs a Server's sockets.")
+      .value("libuv", EventLoop::libuv, "epoll through libuv (the default).")
+      .value("poll", EventLoop::poll, "libwebsockets' poll() loop, which scans every connection.");
+
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
       .field("host", &ServerOptions::host, "Address to listen on.")
       .field("port", &ServerOptions::port, "0 picks a free port; Server.port tells which.")
@@ -164,6 +168,7 @@ void bind_options(py::module_& m) {
              "Access tokens' HMAC-SHA256 secret, at least 32 bytes; empty: tokens are off.")
       .field("require_token", &ServerOptions::require_token,
              "Every client auth needs a valid access token (job-credential bots exempt).")
+      .field("event_loop", &ServerOptions::event_loop, "An EventLoop; libuv unless measuring.")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
