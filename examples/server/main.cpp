@@ -330,7 +330,8 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  return std::string();
                }});
   f.push_back({"--event-loop", "NAME",
-               "libuv (epoll; the default) or poll (lws' own loop, scans every connection)",
+               "libuv (epoll; the default here) or poll (lws' own loop, scans every "
+               "connection)",
                [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
                  if (v == "libuv") o.event_loop = lobbykit::EventLoop::libuv;
                  else if (v == "poll") o.event_loop = lobbykit::EventLoop::poll;
@@ -518,6 +519,9 @@ int main(int argc, char** argv) {
   lobbykit::ServerOptions options;
   if (const char* secret = std::getenv("LOBBYKIT_TOKEN_SECRET")) options.token_secret = secret;
   options.static_dir = default_web_dir();
+  // The process destroys its one server only on the way out, where lws' double close of its
+  // wake-up pipe on libuv cannot hit anyone else's socket (see ServerOptions::event_loop).
+  options.event_loop = lobbykit::EventLoop::libuv;
 
   bool want_help = false;
   bool want_version = false;

@@ -76,7 +76,7 @@ struct Limits {
 
 // The event loop that runs the server's sockets (docs/architecture.md, "Transport").
 enum class EventLoop {
-  libuv,  // epoll through libuv: a wake-up costs what is ready, not what is open (default)
+  libuv,  // epoll through libuv: a wake-up costs what is ready, not what is open
   poll,   // libwebsockets' built-in poll() loop: scans every connection on each wake-up
 };
 
@@ -98,7 +98,10 @@ struct ServerOptions {
   // Every client auth needs a valid access token (access_token_required without one); bot
   // sessions made with a job credential, and bot providers, are exempt.
   bool require_token = false;
-  EventLoop event_loop = EventLoop::libuv;
+  // poll by default in a library: lws 4.1.6 on libuv closes its wake-up pipe's descriptor
+  // twice when a Server is destroyed, which can close a socket another thread of the host
+  // has just opened (docs/architecture.md, "Transport"). lobbykit-server uses libuv.
+  EventLoop event_loop = EventLoop::poll;
 };
 
 }  // namespace lobbykit

@@ -901,9 +901,16 @@ int callback_raw(lws* wsi, lws_callback_reasons reason, void* user, void* in, st
         if (vhd && *vhd) (*vhd)->drain_posts();
         return 0;
       }
+      case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        // A new TCP connection, before lws makes anything of it: refused (lws closes the
+        // socket) once the server is stopping. Refusing later, in RAW_ADOPT, makes lws 4.1.6
+        // on libuv close that socket's descriptor twice, the second time when the context is
+        // destroyed: by then the number may belong to another socket of the process.
+        LwsTransport::Impl* d = impl_of(wsi);
+        return d->draining || d->closing_all ? 1 : 0;
+      }
       case LWS_CALLBACK_RAW_ADOPT: {
         LwsTransport::Impl* d = impl_of(wsi);
-        if (d->draining || d->closing_all) return -1;  // stopping: no new connections
         d->live_wsis.insert(wsi);
         return d->on_adopt(wsi, user);
       }

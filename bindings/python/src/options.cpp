@@ -149,8 +149,9 @@ void bind_options(py::module_& m) {
       .finish();
 
   py::enum_<EventLoop>(m, "EventLoop", "The event loop that runs a Server's sockets.")
-      .value("libuv", EventLoop::libuv, "epoll through libuv (the default).")
-      .value("poll", EventLoop::poll, "libwebsockets' poll() loop, which scans every connection.");
+      .value("libuv", EventLoop::libuv, "epoll through libuv (lobbykit-server's default).")
+      .value("poll", EventLoop::poll,
+             "libwebsockets' poll() loop, which scans every connection (the default).");
 
   StructBinding<ServerOptions>(m, "ServerOptions", "How a Server listens, stores and limits.")
       .field("host", &ServerOptions::host, "Address to listen on.")
@@ -168,7 +169,7 @@ void bind_options(py::module_& m) {
              "Access tokens' HMAC-SHA256 secret, at least 32 bytes; empty: tokens are off.")
       .field("require_token", &ServerOptions::require_token,
              "Every client auth needs a valid access token (job-credential bots exempt).")
-      .field("event_loop", &ServerOptions::event_loop, "An EventLoop; libuv unless measuring.")
+      .field("event_loop", &ServerOptions::event_loop, "An EventLoop; poll unless set (see docs/architecture.md, Transport).")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
