@@ -164,6 +164,7 @@ const LimitSetter kLimitSetters[] = {
     {"chat_history", [](Limits& l, const Value& v) { return set_uint(l.chat_history, v); }},
     {"lobby_expiry_ms", [](Limits& l, const Value& v) { return set_uint(l.lobby_expiry_ms, v); }},
     {"resume_grace_ms", [](Limits& l, const Value& v) { return set_uint(l.resume_grace_ms, v); }},
+    {"lobby_list_push_ms", [](Limits& l, const Value& v) { return set_uint(l.lobby_list_push_ms, v); }},
     {"session_ttl_ms", [](Limits& l, const Value& v) { return set_uint(l.session_ttl_ms, v); }},
     {"idle_session_ttl_ms", [](Limits& l, const Value& v) { return set_uint(l.idle_session_ttl_ms, v); }},
     {"max_sessions", [](Limits& l, const Value& v) { return set_uint(l.max_sessions, v); }},

@@ -260,6 +260,9 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                          "chat messages kept per lobby", 0));
   f.push_back(limit_flag("--lobby-expiry-ms", "MS", &Limits::lobby_expiry_ms,
                          "how long an empty non-persistent lobby lives, ms", 0));
+  f.push_back(limit_flag("--lobby-list-push-ms", "MS", &Limits::lobby_list_push_ms,
+                         "watch_lobbies: a lobby's participant-count change is pushed at most this often, ms",
+                         0));
   f.push_back(limit_flag("--resume-grace-ms", "MS", &Limits::resume_grace_ms,
                          "how long a disconnected session keeps its lobby membership, ms", 0));
   f.push_back(limit_flag("--session-ttl-ms", "MS", &Limits::session_ttl_ms,

@@ -10,7 +10,6 @@ const params = new URLSearchParams(location.search);
 // ?profile=NAME keeps a separate session per profile, e.g. two people in one browser.
 const profile = params.get('profile');
 const NAME_KEY = `lobbykit.lastName${profile ? `.${profile}` : ''}`;
-const LOBBY_LIST_REFRESH_MS = 5000;
 // Bot kinds come and go with the bot hosts (providers) and have no push: asked again this
 // often while the lobby is shown, and whenever the "Add a bot" menu opens.
 const BOT_KINDS_REFRESH_MS = 15000;
@@ -222,11 +221,17 @@ async function joinLobby(lobbyId) {
   });
 }
 
+// The lobby list is pushed (watch_lobbies): subscribed while the lobbies view shows, and the
+// connection keeps store.lobbies current and re-subscribes after a reconnect.
 function refreshLobbies() {
   if (!connection.connected || !store.getState().session?.name) return;
-  connection.listLobbies().catch((e) => {
+  connection.watchLobbies(true).catch((e) => {
     if (!e.transient) store.setError(e, 'list');
   });
+}
+
+function stopWatchingLobbies() {
+  connection.watchLobbies(false).catch(() => {});  // offline it only drops the intent
 }
 
 el.nameForm.addEventListener('submit', (ev) => {
@@ -642,6 +647,7 @@ function renderViews(s) {
       if (from !== null) el.nameInput.focus();
     }
     if (view === 'lobbies') refreshLobbies();
+    else if (from === 'lobbies') stopWatchingLobbies();
     if (view === 'lobby') {
       el.chatList.scrollTop = el.chatList.scrollHeight;
       refreshBotKinds();
@@ -1012,9 +1018,6 @@ store.subscribe(() => {
 setInterval(() => {
   if (store.getState().connection.state === ConnectionState.RECONNECTING) render();
 }, 1000);
-setInterval(() => {
-  if (currentView(store.getState()) === 'lobbies' && document.visibilityState !== 'hidden') refreshLobbies();
-}, LOBBY_LIST_REFRESH_MS);
 setInterval(() => {
   if (currentView(store.getState()) === 'lobby' && document.visibilityState !== 'hidden') refreshBotKinds();
 }, BOT_KINDS_REFRESH_MS);

@@ -28,6 +28,8 @@ struct Limits {
   std::size_t chat_history = 500;               // messages kept per lobby
   std::uint32_t lobby_expiry_ms = 300'000;      // empty non-persistent lobby lifetime
   std::uint32_t resume_grace_ms = 60'000;       // membership kept after a disconnect
+  std::uint32_t lobby_list_push_ms = 500;       // watch_lobbies: participant-count changes of a
+                                                // lobby pushed at most this often
   std::uint64_t session_ttl_ms = 24ull * 3600 * 1000; // abandoned session lifetime
   std::uint64_t idle_session_ttl_ms = 5 * 60 * 1000;  // ... of one with no name and no lobby
   std::size_t max_sessions = 100'000;           // sessions a server holds at once

@@ -74,7 +74,15 @@ void LobbyManager::load(const store::Snapshot& snap) {
     it->second.last_offset = std::max(it->second.last_offset, m.offset);
     if (it->second.history.size() > limits_.chat_history) it->second.history.pop_front();
   }
-  for (const auto& s : snap.sessions) {
+  // Members come back in join order (join_seq; peer id only breaks ties between sessions
+  // stored before schema 5, which all have 0), whatever order the store lists them in.
+  std::vector<const store::SessionRecord*> joined;
+  for (const auto& s : snap.sessions) joined.push_back(&s);
+  std::sort(joined.begin(), joined.end(), [](const auto* a, const auto* b) {
+    return a->join_seq != b->join_seq ? a->join_seq < b->join_seq : a->peer_id < b->peer_id;
+  });
+  for (const auto* rec : joined) {
+    const store::SessionRecord& s = *rec;
     auto it = lobbies_.find(s.lobby_id);
     if (s.lobby_id.empty() || it == lobbies_.end()) continue;
     Participant p;

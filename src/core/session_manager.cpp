@@ -43,6 +43,8 @@ void SessionManager::load(const std::vector<store::SessionRecord>& records) {
     s.roles = r.roles;
     s.metadata_json = r.metadata_json;
     s.only_lobby = r.only_lobby;
+    s.join_seq = r.join_seq;
+    last_join_seq_ = std::max(last_join_seq_, r.join_seq);
     by_token_hash_[s.token_hash] = s.peer_id;
     Session& stored = sessions_.emplace(s.peer_id, std::move(s)).first->second;
     update_idle(stored, now);
@@ -109,6 +111,7 @@ void SessionManager::persist(const Session& s) {
   r.roles = s.roles;
   r.metadata_json = s.metadata_json;
   r.only_lobby = s.only_lobby;
+  r.join_seq = s.join_seq;
   store_.put_session(r);
 }
 
@@ -196,6 +199,7 @@ void SessionManager::set_metadata(Session& s, std::string metadata_json) {
 void SessionManager::set_lobby(Session& s, LobbyId lobby_id) {
   if (s.lobby_id == lobby_id) return;
   s.lobby_id = std::move(lobby_id);
+  s.join_seq = s.lobby_id.empty() ? 0 : ++last_join_seq_;
   update_idle(s, clock_.now_ms());
   persist(s);
 }

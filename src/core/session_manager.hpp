@@ -40,6 +40,9 @@ struct Session {
   std::vector<std::string> roles;
   std::string metadata_json;  // a JSON object, "" when none
   LobbyId only_lobby;         // the one lobby it may join (the token's "lobby"); "" any
+  // Server-wide monotonic number of its join of lobby_id (0 when in none); stored, so a
+  // restored lobby lists its members in join order (LobbyManager::load).
+  std::int64_t join_seq = 0;
 
   bool has_role(std::string_view role) const;
 };
@@ -120,6 +123,7 @@ class SessionManager {
   std::unordered_map<PeerId, Session> sessions_;
   std::unordered_map<std::string, PeerId> by_token_hash_;
   std::unordered_map<std::string, std::vector<PeerId>> by_address_;  // Session::address != ""
+  std::int64_t last_join_seq_ = 0;  // the newest join_seq given out or restored
   std::set<std::pair<TimeMs, PeerId>> idle_;  // (idle_since, peer) of the idle sessions
   std::size_t connected_ = 0;
 };

@@ -415,6 +415,14 @@ std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out) {
   return r.boolean("video_muted", out.video_muted);
 }
 
+std::optional<Error> decode(const rapidjson::Value& data, WatchLobbiesReq& out) {
+  FieldReader r(data);
+  std::optional<bool> watch;
+  if (auto e = r.boolean("watch", watch)) return e;
+  out.watch = watch.value_or(true);
+  return std::nullopt;
+}
+
 std::optional<Error> check_description(const rapidjson::Value& data, RelayFields& out) {
   FieldReader r(data);
   out.is_candidate = false;

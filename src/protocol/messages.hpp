@@ -96,6 +96,10 @@ struct ChatHistoryReq {
   std::uint64_t after = 0;
   std::uint32_t limit = kMaxHistoryPage;
 };
+// watch_lobbies: {"watch": bool}, default true.
+struct WatchLobbiesReq {
+  bool watch = true;
+};
 struct UpdateMediaReq {
   std::optional<bool> has_media, audio_muted, video_muted;
 };
@@ -155,6 +159,7 @@ std::optional<Error> decode(const rapidjson::Value& data, LobbyUpdate& out, cons
 std::optional<Error> decode(const rapidjson::Value& data, ChatReq& out, const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, ChatHistoryReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out);
+std::optional<Error> decode(const rapidjson::Value& data, WatchLobbiesReq& out);
 std::optional<Error> decode(const rapidjson::Value& data, ProviderHelloReq& out,
                             const Limits& l);
 std::optional<Error> decode(const rapidjson::Value& data, ProviderStatusReq& out);

@@ -22,6 +22,7 @@ void Hub::State::on_event(const Event& ev) {
           [&](const event::ParticipantJoined& e) {
             if (core::Session* s = sessions.find(e.participant.peer_id))
               sessions.set_lobby(*s, e.lobby_id);
+            if (lobby_listed_ids.count(e.lobby_id)) lobby_count_changed.insert(e.lobby_id);
             core::Lobby* lobby = lobbies.find(e.lobby_id);
             if (!lobby) return;
             auto frame = protocol::envelope("participant_joined", "", [&](JsonBuilder& b) {
@@ -32,6 +33,7 @@ void Hub::State::on_event(const Event& ev) {
           },
           [&](const event::ParticipantLeft& e) {
             if (core::Session* s = sessions.find(e.peer_id)) sessions.set_lobby(*s, "");
+            if (lobby_listed_ids.count(e.lobby_id)) lobby_count_changed.insert(e.lobby_id);
             // A job's bot that leaves fails its job (after this event reached everyone); a
             // removed lobby takes its dispatches along instead (LobbyRemoved).
             if (e.reason != "lobby_removed" && bots.of_bot(e.peer_id)) {
@@ -89,7 +91,12 @@ void Hub::State::on_event(const Event& ev) {
               bus.defer([this, peer] { bots.bot_gone(peer); });
             }
           },
+          [&](const event::LobbyCreated& e) {
+            if (const core::Lobby* lobby = lobbies.find(e.lobby.id)) lobby_list_changed(*lobby);
+          },
           [&](const event::LobbyRemoved& e) {
+            lobby_count_changed.erase(e.lobby_id);
+            if (lobby_listed_ids.erase(e.lobby_id)) push_lobby_unlisted(e.lobby_id);
             if (!bots.lobby_has_dispatches(e.lobby_id)) return;
             const LobbyId id = e.lobby_id;
             bus.defer([this, id] { bots.remove_lobby(id, "lobby_removed"); });
@@ -114,6 +121,7 @@ void Hub::State::on_event(const Event& ev) {
           [&](const event::LobbyUpdated& e) {
             core::Lobby* lobby = lobbies.find(e.lobby.id);
             if (!lobby) return;
+            lobby_list_changed(*lobby);
             auto frame = protocol::envelope("lobby_updated", "", [&](JsonBuilder& b) {
               b.str("lobby_id", e.lobby.id).key("lobby");
               protocol::write(b, e.lobby);
@@ -123,6 +131,45 @@ void Hub::State::on_event(const Event& ev) {
           [](const auto&) {},
       },
       ev);
+}
+
+void Hub::State::push_lobby_listed(const core::Lobby& lobby) {
+  if (lobby_watchers.empty()) return;
+  auto frame = protocol::envelope("lobby_listed", "", [&](JsonBuilder& b) {
+    b.key("lobby");
+    protocol::write(b, lobby.info);
+  });
+  for (ConnId c : lobby_watchers) send(c, frame, "lobby_listed");
+}
+
+void Hub::State::push_lobby_unlisted(const LobbyId& lobby_id) {
+  if (lobby_watchers.empty()) return;
+  auto frame = protocol::envelope("lobby_unlisted", "",
+                                  [&](JsonBuilder& b) { b.str("lobby_id", lobby_id); });
+  for (ConnId c : lobby_watchers) send(c, frame, "lobby_unlisted");
+}
+
+void Hub::State::lobby_list_changed(const core::Lobby& lobby) {
+  if (lobby.info.is_private) {
+    lobby_count_changed.erase(lobby.info.id);
+    if (lobby_listed_ids.erase(lobby.info.id)) push_lobby_unlisted(lobby.info.id);
+    return;
+  }
+  if (lobby_watchers.empty()) return;  // lobby_listed_ids is filled again on subscribe
+  lobby_listed_ids.insert(lobby.info.id);
+  lobby_count_changed.erase(lobby.info.id);  // this push carries the count too
+  push_lobby_listed(lobby);
+}
+
+void Hub::State::flush_lobby_counts(TimeMs now) {
+  if (now < next_lobby_list_push || lobby_count_changed.empty()) return;
+  next_lobby_list_push = now + limits.lobby_list_push_ms;
+  std::set<LobbyId> changed;
+  changed.swap(lobby_count_changed);
+  for (const LobbyId& id : changed) {
+    const core::Lobby* lobby = lobbies.find(id);
+    if (lobby && !lobby->info.is_private && lobby_listed_ids.count(id)) push_lobby_listed(*lobby);
+  }
 }
 
 void Hub::State::update_member_names(const std::vector<PeerId>& peers) {

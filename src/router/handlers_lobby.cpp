@@ -76,6 +76,25 @@ void handle_list_lobbies(Hub::State& s, Request& r) {
   });
 }
 
+void handle_watch_lobbies(Hub::State& s, Request& r) {
+  protocol::WatchLobbiesReq req;
+  if (auto e = protocol::decode(r.data, req)) return s.fail(r, *e);
+  if (!req.watch) {
+    s.lobby_watchers.erase(r.conn.id);
+    if (s.lobby_watchers.empty()) s.lobby_listed_ids.clear();
+    s.reply(r, [](JsonBuilder&) {});
+    return;
+  }
+  auto lobbies = s.lobbies.list(false);
+  s.lobby_watchers.insert(r.conn.id);
+  for (const auto& l : lobbies) s.lobby_listed_ids.insert(l.id);
+  s.reply(r, [&](JsonBuilder& b) {
+    b.begin_array("lobbies");
+    for (const auto& l : lobbies) protocol::write(b, l);
+    b.end_array();
+  });
+}
+
 namespace {
 
 void finish_create_lobby(Hub::State& s, Request& r, const protocol::CreateLobbyReq& req) {

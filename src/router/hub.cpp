@@ -28,11 +28,12 @@ struct Route {
 };
 
 // The whole protocol surface: message type -> handler.
-constexpr std::array<Route, 25> kRoutes{{
+constexpr std::array<Route, 26> kRoutes{{
     {"auth", Role::any, handle_auth},
     {"set_name", Role::client, handle_set_name},
     {"ping", Role::client, handle_ping},
     {"list_lobbies", Role::client, handle_list_lobbies},
+    {"watch_lobbies", Role::client, handle_watch_lobbies},
     {"create_lobby", Role::client, handle_create_lobby},
     {"join_lobby", Role::client, handle_join_lobby},
     {"leave_lobby", Role::client, handle_leave_lobby},
@@ -151,6 +152,7 @@ void Hub::on_close(ConnId id) {
   const std::string provider = std::move(it->second.provider);
   s.conns.erase(it);
   s.unauthenticated.erase(id);
+  s.lobby_watchers.erase(id);
   if (!provider.empty()) {
     auto p = s.provider_conn.find(provider);
     if (p != s.provider_conn.end() && p->second == id) {
@@ -295,6 +297,7 @@ void Hub::tick() {
   State& s = *state_;
   const TimeMs now = s.clock.now_ms();
   s.tick_hooks();
+  s.flush_lobby_counts(now);
   if (!s.unauthenticated.empty()) {
     std::vector<ConnId> late;
     for (ConnId id : s.unauthenticated) {

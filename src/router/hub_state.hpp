@@ -20,6 +20,7 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +107,13 @@ struct Hub::State {
   std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
   TimeMs next_lobby_tick = 0;
   TimeMs next_session_scan = 0;
+  // watch_lobbies (docs/protocol.md, "Lobby list pushes"): the subscribed connections, the
+  // public lobbies they have been told of (kept while anyone watches; filled on subscribe),
+  // and the listed lobbies whose participant count changed since the last coalesced push.
+  std::set<ConnId> lobby_watchers;
+  std::unordered_set<LobbyId> lobby_listed_ids;
+  std::set<LobbyId> lobby_count_changed;
+  TimeMs next_lobby_list_push = 0;
   std::string token_secret;    // ServerOptions::token_secret ("" : access tokens off)
   bool require_token = false;  // ServerOptions::require_token
 
@@ -182,6 +190,14 @@ struct Hub::State {
   // outbound queue, so a full lobby history never trips the slow-consumer close (4003).
   std::size_t history_budget() const { return limits.max_outbound_bytes / 4; }
 
+  // Lobby list pushes: one frame encoded once, sent to every watcher.
+  void push_lobby_listed(const core::Lobby& lobby);
+  void push_lobby_unlisted(const LobbyId& lobby_id);
+  // A lobby's settings or existence changed: listed now if public, else unlisted if it was.
+  void lobby_list_changed(const core::Lobby& lobby);
+  // From Hub::tick: the coalesced participant-count pushes.
+  void flush_lobby_counts(TimeMs now);
+
   // Reactions to core events: keeps sessions in step with lobbies and tells clients.
   void on_event(const Event& e);
   // After a name change (AuthManager::Outcome::renamed): the lobby records of those sessions
@@ -220,6 +236,7 @@ void handle_auth(Hub::State& s, Request& r);
 void handle_set_name(Hub::State& s, Request& r);
 void handle_ping(Hub::State& s, Request& r);
 void handle_list_lobbies(Hub::State& s, Request& r);
+void handle_watch_lobbies(Hub::State& s, Request& r);
 void handle_create_lobby(Hub::State& s, Request& r);
 void handle_join_lobby(Hub::State& s, Request& r);
 void handle_leave_lobby(Hub::State& s, Request& r);

@@ -33,7 +33,8 @@ namespace {
 // 3: sessions.user_id, roles, metadata_json, only_lobby (access tokens), added to older files by
 //    kAddSessionIdentity.
 // 4: lobbies.metadata_json, added to older files by kAddLobbyMetadata.
-constexpr int kSchemaVersion = 4;
+// 5: sessions.join_seq (members restored in join order), added to older files by kAddJoinSeq.
+constexpr int kSchemaVersion = 5;
 
 // How long a statement waits for a lock held by another connection to the same file (a backup
 // tool, say) before it fails with StoreError.
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS sessions (
   user_id       TEXT    NOT NULL DEFAULT '',
   roles         TEXT    NOT NULL DEFAULT '',
   metadata_json TEXT    NOT NULL DEFAULT '',
-  only_lobby    TEXT    NOT NULL DEFAULT ''
+  only_lobby    TEXT    NOT NULL DEFAULT '',
+  join_seq      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS names (
   key           TEXT NOT NULL PRIMARY KEY,
@@ -102,6 +104,12 @@ ALTER TABLE sessions ADD COLUMN only_lobby TEXT NOT NULL DEFAULT '';
 // Upgrades the lobbies table of a version 1 to 3 file (run before kCreateSchema too).
 constexpr const char* kAddLobbyMetadata = R"sql(
 ALTER TABLE lobbies ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '{}';
+)sql";
+
+// Upgrades the sessions table of a version 1 to 4 file: members stored before it have
+// join_seq 0 and come back in peer-id order once, then in join order.
+constexpr const char* kAddJoinSeq = R"sql(
+ALTER TABLE sessions ADD COLUMN join_seq INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 std::string join_roles(const std::vector<std::string>& roles) {
@@ -241,7 +249,8 @@ class SqliteStore final : public Store {
       exec(db,
            std::string("BEGIN IMMEDIATE;") +
                (version >= 1 && version < 3 ? kAddSessionIdentity : "") +
-               (version >= 1 && version < 4 ? kAddLobbyMetadata : "") + kCreateSchema +
+               (version >= 1 && version < 4 ? kAddLobbyMetadata : "") +
+               (version >= 1 && version < 5 ? kAddJoinSeq : "") + kCreateSchema +
                "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";COMMIT;",
            "creating the schema");
     }
@@ -251,7 +260,7 @@ class SqliteStore final : public Store {
     put_session_ = prepare(db,
                            "INSERT OR REPLACE INTO sessions (peer_id, token_hash, name, is_bot,"
                            " lobby_id, created_ms, last_seen_ms, user_id, roles, metadata_json,"
-                           " only_lobby) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           " only_lobby, join_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            "put_session");
     delete_session_ = prepare(db, "DELETE FROM sessions WHERE peer_id = ?", "delete_session");
     put_name_ = prepare(db,
@@ -301,8 +310,8 @@ class SqliteStore final : public Store {
 
     Statement sessions = prepare(db,
                                  "SELECT peer_id, token_hash, name, is_bot, lobby_id, created_ms,"
-                                 " last_seen_ms, user_id, roles, metadata_json, only_lobby"
-                                 " FROM sessions ORDER BY peer_id",
+                                 " last_seen_ms, user_id, roles, metadata_json, only_lobby,"
+                                 " join_seq FROM sessions ORDER BY peer_id",
                                  "load sessions");
     for (Run row(db, sessions.get(), "load sessions"); row.next_row();) {
       SessionRecord& s = snapshot.sessions.emplace_back();
@@ -317,6 +326,7 @@ class SqliteStore final : public Store {
       s.roles = split_roles(row.text(8));
       s.metadata_json = row.text(9);
       s.only_lobby = row.text(10);
+      s.join_seq = row.integer(11);
     }
 
     Statement names = prepare(
@@ -398,6 +408,7 @@ class SqliteStore final : public Store {
         .bind(roles)
         .bind(s.metadata_json)
         .bind(s.only_lobby)
+        .bind(s.join_seq)
         .to_end();
   }
 

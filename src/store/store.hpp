@@ -31,6 +31,9 @@ struct SessionRecord {
   std::vector<std::string> roles;
   std::string metadata_json;
   LobbyId only_lobby;
+  // Schema 5: the server-wide sequence number of the session's join of lobby_id (0 when in no
+  // lobby, or joined before schema 5). A restored lobby lists its members by it: join order.
+  std::int64_t join_seq = 0;
 };
 
 // A claimed display name. key is the case-folded name; the password hash is optional.

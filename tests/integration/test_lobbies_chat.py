@@ -446,3 +446,37 @@ async def test_too_many_lobbies(servers):
     r = await ahttp(srv.port, "POST", "/api/lobbies", body={"name": "Four"})
     assert r.json()["code"] == "too_many_lobbies" and r.status >= 400
     assert len((await a.call("list_lobbies"))["lobbies"]) == 2
+
+
+
+async def test_watch_lobbies_pushes_the_public_list(servers):
+    """docs/protocol.md, "Lobby list pushes": a watcher is told of public lobbies appearing,
+    their participant counts, and their going, without asking again; others are told nothing."""
+    srv = servers.start(admin_token="watch-admin")
+    auth = {"Authorization": "Bearer watch-admin"}
+    watcher = await authed(srv.port, "Watcher", label="watcher")
+    host = await authed(srv.port, "Host", label="host")
+    assert (await watcher.call("watch_lobbies"))["lobbies"] == []
+
+    room = await make_lobby(host, "Pushed")
+    d = await watcher.next_push("lobby_listed")
+    assert d["lobby"]["id"] == room["id"] and d["lobby"]["name"] == "Pushed"
+
+    await host.call("join_lobby", {"lobby_id": room["id"]})
+    d = await watcher.next_push("lobby_listed", lambda d: d["lobby"]["participants"] == 1)
+    assert d["lobby"]["id"] == room["id"]
+    await host.call("leave_lobby")
+    d = await watcher.next_push("lobby_listed", lambda d: d["lobby"]["participants"] == 0)
+
+    r = await ahttp(srv.port, "PATCH", f"/api/admin/lobbies/{room['id']}",
+                    body={"private": True}, headers=auth)
+    assert r.status == 200, r
+    d = await watcher.next_push("lobby_unlisted")
+    assert d["lobby_id"] == room["id"]
+
+    await host.sync()
+    assert host.take("lobby_listed") == [] and host.take("lobby_unlisted") == []
+    assert await watcher.call("watch_lobbies", {"watch": False}) == {}
+    await make_lobby(host, "Unseen")
+    await watcher.sync()
+    assert watcher.take("lobby_listed") == []

@@ -290,3 +290,32 @@ async def test_kill9_right_after_welcome_and_set_name(servers):
     assert a2.welcome["peer_id"] == a.peer_id
     b2 = await resume(srv.port, b.token)
     assert b2.welcome["name"] == "Named"
+
+
+async def test_kill9_keeps_join_order_of_members(servers):
+    """docs/protocol.md (Lobby snapshot): participants are listed in join order, also after a
+    restart. The three join in descending peer-id order, so a store read in peer-id order
+    (the old behaviour) lists them reversed."""
+    srv = servers.start(admin_token=ADMIN)
+    clients = [await authed(srv.port, name, label=name) for name in ("Una", "Dos", "Tres")]
+    lobby = await make_lobby(clients[0], "Ordered", persistent=True)
+    clients.sort(key=lambda c: c.peer_id, reverse=True)
+    for c in clients:
+        await c.call("join_lobby", {"lobby_id": lobby["id"]})
+    joined = [c.peer_id for c in clients]
+    assert joined != sorted(joined)
+    tokens = [c.token for c in clients]
+    srv.kill9()
+    srv.start()
+
+    back = await resume(srv.port, tokens[1], "second joiner again")
+    assert [p["peer_id"] for p in back.welcome["lobby"]["participants"]] == joined
+    r = await ahttp(srv.port, "GET", f"/api/admin/lobbies/{lobby['id']}",
+                    headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status == 200, r
+    assert [p["peer_id"] for p in r.json()["participants"]] == joined
+
+    # A newcomer after the restart goes last, in its join result and in everyone's snapshot.
+    newcomer = await authed(srv.port, "Cuatro", label="cuatro")
+    snap = await newcomer.call("join_lobby", {"lobby_id": lobby["id"]})
+    assert [p["peer_id"] for p in snap["participants"]] == joined + [newcomer.peer_id]

@@ -1697,6 +1697,54 @@ TEST_CASE("LobbyManager after a restart restores lobbies, chat and members") {
   CHECK(again.lobbies.post_chat(*r2, pa, "Ada", "m7").offset == 7);
 }
 
+TEST_CASE("LobbyManager after a restart lists members in join order, not peer-id order") {
+  Fixture f;
+  f.limits.resume_grace_ms = 60'000;
+  std::vector<SessionManager::Created> created;
+  for (int i = 0; i < 4; ++i) created.push_back(f.node->sessions.create(false));
+  // Join in descending peer-id order, so that neither peer-id order nor creation order is
+  // the join order.
+  std::vector<Session*> by_peer;
+  for (auto& c : created) by_peer.push_back(c.session);
+  std::sort(by_peer.begin(), by_peer.end(),
+            [](const Session* a, const Session* b) { return a->peer_id > b->peer_id; });
+  Lobby& room = create(*f.node, "Standup");
+  const LobbyId room_id = room.info.id;
+  std::vector<PeerId> joined;
+  for (Session* s : by_peer) {
+    f.node->lobbies.join(room, member(s->peer_id, ""));
+    f.node->sessions.set_lobby(*s, room_id);
+    joined.push_back(s->peer_id);
+  }
+  auto peers = [](const Lobby& l) {
+    std::vector<PeerId> out;
+    for (const auto& m : l.members) out.push_back(m.p.peer_id);
+    return out;
+  };
+  REQUIRE(peers(room) == joined);
+
+  Node& n = f.restart();
+  Lobby* r = n.lobbies.find(room_id);
+  REQUIRE(r != nullptr);
+  CHECK(peers(*r) == joined);
+
+  // One leaves and joins again after the restart: it goes last, after every restored member
+  // (the sequence continues from the largest stored one), and stays last after another restart.
+  Session* first = n.sessions.find(joined[0]);
+  REQUIRE(first != nullptr);
+  n.lobbies.leave(room_id, joined[0], "left");
+  n.sessions.set_lobby(*first, "");
+  n.lobbies.join(*r, member(joined[0], ""));
+  n.sessions.set_lobby(*first, room_id);
+  const std::vector<PeerId> rejoined{joined[1], joined[2], joined[3], joined[0]};
+  CHECK(peers(*r) == rejoined);
+
+  Node& again = f.restart();
+  Lobby* r2 = again.lobbies.find(room_id);
+  REQUIRE(r2 != nullptr);
+  CHECK(peers(*r2) == rejoined);
+}
+
 TEST_CASE("LobbyManager: a restored lobby that stays empty expires; a used one does not") {
   Fixture f;
   f.limits.lobby_expiry_ms = 5000;

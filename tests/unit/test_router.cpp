@@ -106,7 +106,7 @@ TEST_CASE("router: auth starts a new session and welcome describes it") {
 TEST_CASE("router: only auth is accepted before authenticating, and only once") {
   Harness h;
   Client c = h.connect();
-  for (const char* type : {"ping", "set_name", "list_lobbies", "create_lobby", "join_lobby",
+  for (const char* type : {"ping", "set_name", "list_lobbies", "watch_lobbies", "create_lobby", "join_lobby",
                            "leave_lobby", "chat", "chat_history", "update_media",
                            "relay_description", "relay_candidate"}) {
     Msg e = c.call(type, R"({"name":"x","text":"x","to":"x"})");
@@ -2773,6 +2773,109 @@ TEST_CASE("router: the host sets lobby and session metadata; lobby metadata is s
   CHECK(std::get<LobbyDetail>(detail).lobby.metadata_json == R"({"round":2})");
   REQUIRE(std::get<LobbyDetail>(detail).participants.size() == 1);
   CHECK(std::get<LobbyDetail>(detail).participants[0].metadata_json == R"({"team":"red"})");
+}
+
+
+// --- watch_lobbies (docs/protocol.md, "Lobby list pushes") ----------------------------------
+
+std::vector<std::string> listed_ids(const std::vector<Msg>& pushes) {
+  std::vector<std::string> out;
+  for (const auto& m : pushes) out.push_back(m.str("data.lobby.id"));
+  return out;
+}
+
+TEST_CASE("router: watch_lobbies answers the list and pushes creates, changes and removals") {
+  Harness h;
+  Client host = h.user("Host");
+  const std::string before = host.create_lobby("Before");
+  Client watcher = h.user("Watcher");
+  Client other = h.user("Other");  // never subscribes
+
+  Msg r = watcher.ok("watch_lobbies");
+  REQUIRE(r.size("data.lobbies") == 1);
+  CHECK(r.str("data.lobbies.0.id") == before);
+  CHECK(watcher.ok("watch_lobbies", R"({"watch":true})").size("data.lobbies") == 1);  // idempotent
+
+  const std::string room = host.create_lobby("Room");
+  auto listed = watcher.take("lobby_listed");
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].str("data.lobby.id") == room);
+  CHECK(listed[0].str("data.lobby.name") == "Room");
+  CHECK(listed[0].num("data.lobby.participants") == 0);
+
+  // A private lobby is never listed.
+  const std::string hidden = host.create_lobby("Hidden", R"(,"private":true)");
+  CHECK(watcher.take("lobby_listed").empty());
+
+  Hub::State& s = h.hub->state();
+  // Made private: unlisted; public again: listed.
+  value_of(update_lobby(s, room, LobbyUpdate{{}, true, {}, {}}));
+  auto gone = watcher.take("lobby_unlisted");
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].str("data.lobby_id") == room);
+  value_of(update_lobby(s, room, LobbyUpdate{{}, false, {}, {}}));
+  CHECK(listed_ids(watcher.take("lobby_listed")) == std::vector<std::string>{room});
+  // A private lobby's change or removal says nothing.
+  value_of(update_lobby(s, hidden, LobbyUpdate{std::string("Still hidden"), {}, {}, {}}));
+  CHECK(!remove_lobby(s, hidden).has_value());
+  CHECK(watcher.take("lobby_unlisted").empty());
+  CHECK(watcher.take("lobby_listed").empty());
+  // Removed: unlisted.
+  CHECK(!remove_lobby(s, room).has_value());
+  gone = watcher.take("lobby_unlisted");
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].str("data.lobby_id") == room);
+
+  CHECK(other.take("lobby_listed").empty());
+  CHECK(other.take("lobby_unlisted").empty());
+
+  // Unsubscribed: nothing more.
+  Msg off = watcher.ok("watch_lobbies", R"({"watch":false})");
+  CHECK(off.members("data") == 0);
+  host.create_lobby("After");
+  CHECK(watcher.take("lobby_listed").empty());
+
+  CHECK(watcher.call("watch_lobbies", R"({"watch":"yes"})").code() == "bad_field");
+}
+
+TEST_CASE("router: watch_lobbies coalesces participant-count changes per lobby_list_push_ms") {
+  Harness h;
+  Client host = h.user("Host");
+  const std::string room = host.create_lobby("Room");
+  Client watcher = h.user("Watcher");
+  watcher.ok("watch_lobbies");
+  h.clock.advance(h.limits.lobby_list_push_ms);
+  h.hub->tick();
+
+  std::vector<Client> joiners;
+  for (int i = 0; i < 5; ++i) {
+    joiners.push_back(h.user("J" + std::to_string(i)));
+    joiners.back().join(room);
+  }
+  CHECK(watcher.take("lobby_listed").empty());  // nothing until the tick
+  h.hub->tick();
+  auto listed = watcher.take("lobby_listed");
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].num("data.lobby.participants") == 5);
+
+  // Within the interval: held back, then one push with the newest count.
+  joiners[0].ok("leave_lobby");
+  joiners[1].ok("leave_lobby");
+  h.clock.advance(h.limits.lobby_list_push_ms - 1);
+  h.hub->tick();
+  CHECK(watcher.take("lobby_listed").empty());
+  h.clock.advance(1);
+  h.hub->tick();
+  listed = watcher.take("lobby_listed");
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].num("data.lobby.participants") == 3);
+
+  // A closed watcher's subscription ends with it.
+  watcher.disconnect();
+  joiners[2].ok("leave_lobby");
+  h.clock.advance(h.limits.lobby_list_push_ms);
+  h.hub->tick();
+  CHECK(h.hub->state().lobby_watchers.empty());
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ std::string show(const SessionRecord& s) {
       << "' bot=" << s.is_bot << " lobby='" << s.lobby_id << "' created=" << s.created_ms
       << " seen=" << s.last_seen_ms << " user='" << s.user_id << "' roles=";
   for (const auto& r : s.roles) out << r << ";";
-  out << " metadata='" << s.metadata_json << "' only_lobby='" << s.only_lobby << "'";
+  out << " metadata='" << s.metadata_json << "' only_lobby='" << s.only_lobby
+      << "' join_seq=" << s.join_seq;
   return out.str();
 }
 std::string show(const NameRecord& n) {
@@ -173,6 +174,8 @@ constexpr const char* kVersion2Sessions =
     " created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL) WITHOUT ROWID;";
 // Lobbies as versions 1 to 3 had them: without metadata_json (SQLite 3.35+ drops a column).
 constexpr const char* kBeforeLobbyMetadata = "ALTER TABLE lobbies DROP COLUMN metadata_json;";
+// Sessions as versions 3 and 4 had them: without join_seq.
+constexpr const char* kBeforeJoinSeq = "ALTER TABLE sessions DROP COLUMN join_seq;";
 
 // PRAGMA user_version is stored big-endian in bytes 60..63 of the database file's header
 // (https://www.sqlite.org/fileformat.html#user_version_number). Reading and writing it in the
@@ -222,6 +225,7 @@ TEST_CASE("Store: every record type round-trips through load") {
     human.roles = {"moderator", "team_7"};
     human.metadata_json = R"({"a":[1,"b"]})";
     human.only_lobby = "lobby-1";
+    human.join_seq = std::numeric_limits<std::int64_t>::max();
 
     NameRecord protected_name = name_claim("zoë", "peer-b");
     protected_name.password_hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA";
@@ -436,7 +440,7 @@ TEST_CASE("SqliteStore: a reopened file holds what was written, the destructor f
                                               message("lobby-1", 4), message("lobby-1", 5)}));
 
   reopened.reset();
-  CHECK(read_user_version(path) == 4);
+  CHECK(read_user_version(path) == 5);
 }
 
 TEST_CASE("SqliteStore: after kill -9 the file holds exactly what was flushed") {
@@ -521,11 +525,11 @@ TEST_CASE("SqliteStore: a file from a newer schema version gives StoreError and 
     auto store = make_sqlite_store(path);
     store->put_lobby(lobby("lobby-1"));
   }
-  REQUIRE(read_user_version(path) == 4);
-  write_user_version(path, 5);
+  REQUIRE(read_user_version(path) == 5);
+  write_user_version(path, 6);
 
-  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 5"), StoreError);
-  CHECK(read_user_version(path) == 5);
+  CHECK_THROWS_WITH_AS(make_sqlite_store(path), doctest::Contains("schema version 6"), StoreError);
+  CHECK(read_user_version(path) == 6);
 }
 
 TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and keeps its data") {
@@ -553,7 +557,7 @@ TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and
   store->flush();
   CHECK(store->load(10).dispatches.size() == 1);
   store.reset();  // closing checkpoints the WAL into the file's header
-  CHECK(read_user_version(path) == 4);
+  CHECK(read_user_version(path) == 5);
 }
 
 TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded") {
@@ -585,7 +589,7 @@ TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded
   store->flush();
   CHECK(show(store->load(10).sessions) == show(std::vector{with_identity}));
   store.reset();
-  CHECK(read_user_version(path) == 4);
+  CHECK(read_user_version(path) == 5);
 }
 
 TEST_CASE("SqliteStore: a version-3 file (lobbies without metadata) is upgraded") {
@@ -597,7 +601,7 @@ TEST_CASE("SqliteStore: a version-3 file (lobbies without metadata) is upgraded"
   }
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, (std::string(kBeforeLobbyMetadata) + "PRAGMA user_version = 3;").c_str(),
+  REQUIRE(sqlite3_exec(db, (std::string(kBeforeLobbyMetadata) + kBeforeJoinSeq + "PRAGMA user_version = 3;").c_str(),
                        nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   REQUIRE(read_user_version(path) == 3);
@@ -612,7 +616,34 @@ TEST_CASE("SqliteStore: a version-3 file (lobbies without metadata) is upgraded"
   store->flush();
   CHECK(show(store->load(10).lobbies) == show(std::vector{with_metadata}));
   store.reset();
-  CHECK(read_user_version(path) == 4);
+  CHECK(read_user_version(path) == 5);
+}
+
+TEST_CASE("SqliteStore: a version-4 file (sessions without join_seq) is upgraded") {
+  TempDir dir;
+  const std::string path = dir.file("lobbykit.db");
+  {
+    auto store = make_sqlite_store(path);
+    store->put_session(session("peer-a", "a11ce"));
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, (std::string(kBeforeJoinSeq) + "PRAGMA user_version = 4;").c_str(),
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  REQUIRE(read_user_version(path) == 4);
+
+  auto store = make_sqlite_store(path);
+  const Snapshot before = store->load(10);
+  REQUIRE(before.sessions.size() == 1);
+  CHECK(before.sessions[0].join_seq == 0);  // the column's default
+  SessionRecord joined = session("peer-a", "a11ce");
+  joined.join_seq = 17;
+  store->put_session(joined);
+  store->flush();
+  CHECK(show(store->load(10).sessions) == show(std::vector{joined}));
+  store.reset();
+  CHECK(read_user_version(path) == 5);
 }
 
 TEST_CASE("Store: dispatches round-trip, replace by id, delete, and load oldest first") {

@@ -31,6 +31,7 @@ class Limits:
     chat_history: int
     lobby_expiry_ms: int
     resume_grace_ms: int
+    lobby_list_push_ms: int
     session_ttl_ms: int
     idle_session_ttl_ms: int
     max_sessions: int

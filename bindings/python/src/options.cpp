@@ -94,6 +94,8 @@ void bind_options(py::module_& m) {
       .field("chat_history", &Limits::chat_history, "Messages kept per lobby.")
       .field("lobby_expiry_ms", &Limits::lobby_expiry_ms, "Empty non-persistent lobby lifetime.")
       .field("resume_grace_ms", &Limits::resume_grace_ms, "Membership kept after a disconnect.")
+      .field("lobby_list_push_ms", &Limits::lobby_list_push_ms,
+             "watch_lobbies: a lobby's participant-count change is pushed at most this often.")
       .field("session_ttl_ms", &Limits::session_ttl_ms, "Abandoned session lifetime.")
       .field("idle_session_ttl_ms", &Limits::idle_session_ttl_ms,
              "Lifetime of a disconnected session with no name and no lobby.")

@@ -376,6 +376,8 @@ export class ConnectionManager {
     this._setState(ConnectionState.CONNECTED, { attempt: 0, retryAt: null, stopReason: null });
     this._startKeepalive(gen);
     this._emit('welcome', w);
+    // A lobby list subscription belongs to the connection: take it out again on this one.
+    if (this._intent.watchLobbies) this._subscribeLobbies(gen);
     // `restoring` lets the UI keep its view steady while name and lobby come back.
     this.store.setConnection({ restoring: true });
     this._restore(w, gen)
@@ -603,6 +605,12 @@ export class ConnectionManager {
       case 'lobby_updated':
         if (inLobby(d.lobby_id)) this.store.updateLobby(d.lobby);
         break;
+      case 'lobby_listed':
+        if (d.lobby) this.store.upsertListedLobby(d.lobby);
+        break;
+      case 'lobby_unlisted':
+        this.store.removeListedLobby(d.lobby_id);
+        break;
       case 'lobby_left':
         this._onLobbyLeft(d);
         break;
@@ -699,6 +707,25 @@ export class ConnectionManager {
     const r = await this.request('list_lobbies', {});
     this.store.setLobbies(r.lobbies || []);
     return r.lobbies || [];
+  }
+
+  // Keeps store.lobbies current from the server's lobby_listed / lobby_unlisted pushes
+  // (watch_lobbies) instead of polling list_lobbies; re-subscribes after every reconnect
+  // until watchLobbies(false). Resolves with the list when subscribing.
+  async watchLobbies(on = true) {
+    this._intent.watchLobbies = !!on;
+    if (!this._authenticated) return on ? this.store.getState().lobbies : [];
+    const r = await this.request('watch_lobbies', { watch: !!on });
+    if (on && this._intent.watchLobbies) this.store.setLobbies(r.lobbies || []);
+    return r.lobbies || [];
+  }
+
+  _subscribeLobbies(gen) {
+    this.request('watch_lobbies', { watch: true })
+      .then((r) => {
+        if (gen === this._gen && this._intent.watchLobbies) this.store.setLobbies(r.lobbies || []);
+      })
+      .catch((e) => console.warn('lobbykit: watch_lobbies failed', e));
   }
 
   // {name, private?, persistent?, max_participants?} -> Lobby. Creating does not join.

@@ -23,7 +23,7 @@ function initialState() {
     },
     // null until the first welcome.
     session: null,          // {peerId, name, nameProtected, isBot, resumed, protocolVersion, limits}
-    lobbies: [],            // public lobbies, as the last list_lobbies returned them
+    lobbies: [],            // public lobbies: the last list_lobbies, kept current by watchLobbies
     lobby: null,            // the Lobby the session is in, or null
     participants: [],       // Participant[] of that lobby, in join order
     bots: [],               // Dispatch[] of that lobby (docs/bots.md), oldest first
@@ -130,6 +130,20 @@ export class Store {
 
   setLobbies(lobbies) {
     this._set({ lobbies });
+  }
+
+  // A lobby_listed push: the lobby replaces its old entry, or joins the list (oldest first).
+  upsertListedLobby(lobby) {
+    const rest = this._state.lobbies.filter((l) => l.id !== lobby.id);
+    const lobbies = [...rest, lobby].sort(
+      (a, b) => (a.created_ms - b.created_ms) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this._set({ lobbies });
+  }
+
+  // A lobby_unlisted push.
+  removeListedLobby(lobbyId) {
+    if (!this._state.lobbies.some((l) => l.id === lobbyId)) return;
+    this._set({ lobbies: this._state.lobbies.filter((l) => l.id !== lobbyId) });
   }
 
   // Applies a lobby snapshot (welcome.lobby or a join_lobby result). The chat is merged when
