@@ -48,12 +48,24 @@ void LobbyManager::persist(const Lobby& l) {
                                       l.info.metadata_json});
 }
 
+namespace {
+
+// Pointers to the items, in the order `less` (which compares two pointers) gives them.
+template <class T, class Less>
+std::vector<const T*> sorted_view(const std::vector<T>& items, Less less) {
+  std::vector<const T*> out;
+  out.reserve(items.size());
+  for (const T& item : items) out.push_back(&item);
+  std::sort(out.begin(), out.end(), less);
+  return out;
+}
+
+}  // namespace
+
 void LobbyManager::load(const store::Snapshot& snap) {
   const TimeMs now = clock_.now_ms();
   // Creation order survives a restart as far as the store knows it: by time, then id.
-  std::vector<const store::LobbyRecord*> records;
-  for (const auto& r : snap.lobbies) records.push_back(&r);
-  std::sort(records.begin(), records.end(), [](const auto* a, const auto* b) {
+  const auto records = sorted_view(snap.lobbies, [](const auto* a, const auto* b) {
     return a->created_ms != b->created_ms ? a->created_ms < b->created_ms : a->id < b->id;
   });
   for (const auto* rec : records) {
@@ -76,9 +88,7 @@ void LobbyManager::load(const store::Snapshot& snap) {
   }
   // Members come back in join order (join_seq; peer id only breaks ties between sessions
   // stored before schema 5, which all have 0), whatever order the store lists them in.
-  std::vector<const store::SessionRecord*> joined;
-  for (const auto& s : snap.sessions) joined.push_back(&s);
-  std::sort(joined.begin(), joined.end(), [](const auto* a, const auto* b) {
+  const auto joined = sorted_view(snap.sessions, [](const auto* a, const auto* b) {
     return a->join_seq != b->join_seq ? a->join_seq < b->join_seq : a->peer_id < b->peer_id;
   });
   for (const auto* rec : joined) {

@@ -327,7 +327,7 @@ struct LwsTransport::Impl {
       dropped.swap(posted);
       ctx = context;
     }
-    lws_context_destroy(ctx);
+    destroy_lws(ctx);
     {
       std::lock_guard<std::mutex> lock(post_mu);
       context = nullptr;
@@ -336,9 +336,19 @@ struct LwsTransport::Impl {
     close_uv_loop();
   }
 
-  // After the context is destroyed: lets lws close its libuv handles (their close callbacks
-  // run in the loop), then closes the loop. Loop thread, or the destructor.
-  __attribute__((noinline)) void close_uv_loop() {
+  // Destroys an lws context. On our own (foreign) libuv loop lws 4.1.6 only starts: its
+  // handles close in the loop, and a second lws_context_destroy() frees the context (else
+  // it leaks, as LeakSanitizer showed). Loop thread, or the destructor.
+  void destroy_lws(lws_context* ctx) {
+    lws_context_destroy(ctx);
+    if (!uv_ready) return;
+    uv_run(&uv_loop, UV_RUN_DEFAULT);
+    lws_context_destroy(ctx);
+  }
+
+  // After the context is destroyed: closes the loop (and any handle still open in it). Loop
+  // thread, or the destructor.
+  void close_uv_loop() {
     if (!uv_ready) return;
     uv_run(&uv_loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&uv_loop) != 0) {
@@ -1011,7 +1021,7 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
   vinfo.user = &d;
   d.vhost = lws_create_vhost(d.context, &vinfo);
   if (!d.vhost) {
-    lws_context_destroy(d.context);
+    d.destroy_lws(d.context);
     d.context = nullptr;
     d.close_uv_loop();
     throw StartError("cannot listen on " + shown + ":" + std::to_string(port) +
@@ -1052,27 +1062,20 @@ void LwsTransport::run_until_stopped() {
   }
   if (d.use_uv) {
     // finish_uv() closed every socket (the hub heard on_close for each) unless its deadline
-    // passed first; destroying the context closes what is left, then the store is flushed.
+    // passed first. A closed socket is freed by its libuv close callback, which runs in the
+    // loop's next iteration: the context must not be destroyed before (lws would close it
+    // twice).
     if (!d.live_wsis.empty())
-      log_error("stopping", (std::to_string(d.live_wsis.size()) + " connections did not close in time").c_str());
-    // A closed socket is freed by its libuv close callback, which runs in the loop's next
-    // iteration; the context must not be destroyed before (lws would close it twice).
+      log_error("stopping", (std::to_string(d.live_wsis.size()) +
+                             " connections did not close in time").c_str());
     for (int i = 0; i < kCloseIterations; ++i) uv_run(&d.uv_loop, UV_RUN_NOWAIT);
-    d.destroy_context();
-    if (d.hub) {
-      try {
-        d.hub->flush();
-      } catch (const std::exception& e) {
-        log_error("final store flush failed", e.what());
-      }
-    }
-    return;
+  } else {
+    // What is still open is closed now, so the hub hears on_close for every connection.
+    std::vector<lws*> left;
+    left.reserve(d.conns.size());
+    for (auto& [id, wsi] : d.conns) left.push_back(wsi);
+    for (lws* wsi : left) lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
   }
-  // What is still open is closed now, so the hub hears on_close for every connection.
-  std::vector<lws*> left;
-  left.reserve(d.conns.size());
-  for (auto& [id, wsi] : d.conns) left.push_back(wsi);
-  for (lws* wsi : left) lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
   if (d.hub) {
     try {
       d.hub->flush();

@@ -193,6 +193,15 @@ std::uint32_t read_user_version(const std::string& path) {
          std::uint32_t{bytes[2]} << 8 | std::uint32_t{bytes[3]};
 }
 
+// Runs sql on the closed database file at path (to make it what an older version wrote).
+void rewrite_file(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+
 void write_user_version(const std::string& path, std::uint32_t version) {
   REQUIRE_FALSE(fs::exists(path + "-wal"));
   std::fstream file(path, std::ios::binary | std::ios::in | std::ios::out);
@@ -541,14 +550,8 @@ TEST_CASE("SqliteStore: a version-1 file (before bot dispatches) is upgraded and
   }
   // Make it exactly what version 1 wrote: no bot_dispatches table, sessions without the
   // identity columns, user_version 1.
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db,
-                       (std::string("DROP TABLE bot_dispatches; DROP TABLE sessions;") +
-                        kVersion2Sessions + kBeforeLobbyMetadata + "PRAGMA user_version = 1;")
-                           .c_str(),
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  rewrite_file(path, std::string("DROP TABLE bot_dispatches; DROP TABLE sessions;") +
+                         kVersion2Sessions + kBeforeLobbyMetadata + "PRAGMA user_version = 1;");
   REQUIRE(read_user_version(path) == 1);
 
   auto store = make_sqlite_store(path);
@@ -565,15 +568,10 @@ TEST_CASE("SqliteStore: a version-2 file (sessions without identity) is upgraded
   const std::string path = dir.file("lobbykit.db");
   { auto store = make_sqlite_store(path); }
   // Sessions as version 2 had them, with one session in it.
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db,
-                       (std::string("DROP TABLE sessions;") + kVersion2Sessions +
-                        kBeforeLobbyMetadata + "INSERT INTO sessions VALUES ('peer-a', 'a11ce', 'Ada', 0, 'lobby-1',"
-                        " 1700000000000, 1700000000500); PRAGMA user_version = 2;")
-                           .c_str(),
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  rewrite_file(path, std::string("DROP TABLE sessions;") + kVersion2Sessions +
+                         kBeforeLobbyMetadata +
+                         "INSERT INTO sessions VALUES ('peer-a', 'a11ce', 'Ada', 0, 'lobby-1',"
+                         " 1700000000000, 1700000000500); PRAGMA user_version = 2;");
   REQUIRE(read_user_version(path) == 2);
 
   auto store = make_sqlite_store(path);
@@ -599,11 +597,8 @@ TEST_CASE("SqliteStore: a version-3 file (lobbies without metadata) is upgraded"
     auto store = make_sqlite_store(path);
     store->put_lobby(lobby("lobby-1"));
   }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, (std::string(kBeforeLobbyMetadata) + kBeforeJoinSeq + "PRAGMA user_version = 3;").c_str(),
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  rewrite_file(path,
+               std::string(kBeforeLobbyMetadata) + kBeforeJoinSeq + "PRAGMA user_version = 3;");
   REQUIRE(read_user_version(path) == 3);
 
   auto store = make_sqlite_store(path);
@@ -626,11 +621,7 @@ TEST_CASE("SqliteStore: a version-4 file (sessions without join_seq) is upgraded
     auto store = make_sqlite_store(path);
     store->put_session(session("peer-a", "a11ce"));
   }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, (std::string(kBeforeJoinSeq) + "PRAGMA user_version = 4;").c_str(),
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  rewrite_file(path, std::string(kBeforeJoinSeq) + "PRAGMA user_version = 4;");
   REQUIRE(read_user_version(path) == 4);
 
   auto store = make_sqlite_store(path);
