@@ -80,6 +80,8 @@ struct Server::Impl {
                                                 // inline without a loop (see there)
   std::thread thread;           // the loop thread start() made
   bool free_when_done = false;  // destroyed from its own handler: serve() frees it
+  std::uint32_t drain_ms = 0;   // ServerOptions::drain_ms
+  std::string drain_url;        // ServerOptions::drain_url
 
   explicit Impl(ServerOptions options) {
     const Limits& limits = options.limits;
@@ -87,6 +89,10 @@ struct Server::Impl {
       throw StartError("the access token secret is " + std::to_string(options.token_secret.size()) +
                        " bytes; it must be at least " + std::to_string(kMinTokenSecretBytes) +
                        " (e.g. 32 random bytes, hex-encoded)");
+    if (!options.drain_url.empty() && options.drain_url.rfind("ws://", 0) != 0 &&
+        options.drain_url.rfind("wss://", 0) != 0)
+      throw StartError("the drain URL \"" + options.drain_url +
+                       "\" is not a ws:// or wss:// URL");
     try {
       store = options.store_path.empty() ? store::make_memory_store()
                                          : store::make_sqlite_store(options.store_path);
@@ -111,6 +117,8 @@ struct Server::Impl {
     hub->set_token_options(options.token_secret, options.require_token);
     http = std::make_unique<router::HttpRouter>(*hub, options.admin_token, options.static_dir);
     transport->attach(*hub, *http);
+    drain_ms = options.drain_ms;
+    drain_url = options.drain_url;
     in_process->attach(*hub, [t](std::function<void()> fn) { return t->post(std::move(fn)); });
   }
 
@@ -142,6 +150,28 @@ struct Server::Impl {
   void install_hooks() {
     transport::LwsTransport* t = transport.get();
     hub->set_hooks(hooks, [t](std::function<void()> fn) { t->post(std::move(fn)); });
+  }
+
+  // The end of stop() and of a drain: every connection left is closed with 1001, the store
+  // is flushed, and the loop ends once the closes are out. Loop thread; state is stopping.
+  void shut_down() {
+    try {
+      hub->shutdown();
+      in_process->deliver();  // the 1001 closes of in-process clients, now
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lobbykit: shutdown failed: %s\n", e.what());
+    }
+    transport->stop_when_drained(kShutdownGraceMs);
+  }
+
+  // A drain has told every client to reconnect: stop, unless stop() came first. Loop thread.
+  void drained() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state != State::running) return;
+      state = State::stopping;
+    }
+    shut_down();
   }
 
   // Body of run(); state is already running. Returns after a clean shutdown.
@@ -291,15 +321,7 @@ void Server::stop() {
       return;
     case Impl::State::running: {
       d.state = Impl::State::stopping;
-      bool posted = d.transport->post([impl = &d] {
-        try {
-          impl->hub->shutdown();
-          impl->in_process->deliver();  // the 1001 closes of in-process clients, now
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "lobbykit: shutdown failed: %s\n", e.what());
-        }
-        impl->transport->stop_when_drained(kShutdownGraceMs);
-      });
+      bool posted = d.transport->post([impl = &d] { impl->shut_down(); });
       if (!posted) d.transport->request_stop();
       break;
     }
@@ -314,6 +336,35 @@ void Server::stop() {
     lock.unlock();
     t.join();
   }
+}
+
+void Server::drain() {
+  Impl& d = *impl_;
+  {
+    std::unique_lock<std::mutex> lock(d.mu);
+    if (d.state == Impl::State::idle) {
+      // Never served: no client to tell. Draining is stopping.
+      lock.unlock();
+      stop();
+      return;
+    }
+    if (d.state != Impl::State::running) return;
+  }
+  d.transport->post([impl = &d] {
+    impl->hub->begin_drain(impl->drain_ms, impl->drain_url, [impl] { impl->drained(); });
+  });
+}
+
+bool Server::draining() {
+  return impl_->on_loop<bool>([h = impl_->hub.get()] { return h->draining(); });
+}
+
+void Server::wait() {
+  Impl& d = *impl_;
+  std::unique_lock<std::mutex> lock(d.mu);
+  if (d.on_loop_thread())
+    throw std::logic_error("lobbykit::Server::wait: called on the loop thread, which it waits for");
+  d.cv.wait(lock, [&d] { return d.state == Impl::State::stopped || d.state == Impl::State::idle; });
 }
 
 std::uint16_t Server::port() const { return impl_->port; }

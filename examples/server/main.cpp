@@ -1,5 +1,6 @@
 // lobbykit-server: the bundled signaling server. Every ServerOptions and Limits field has a
-// flag; --help lists them with their defaults. SIGINT / SIGTERM shut it down cleanly.
+// flag; --help lists them with their defaults. SIGTERM drains it, SIGINT stops it at once
+// (docs/deployment.md).
 // `lobbykit-server token ...` mints an access token instead (token --help).
 #include <lobbykit/lobbykit.hpp>
 
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -346,6 +348,25 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  o.limits.allow_member_bots = false;
                  return std::string();
                }});
+  f.push_back({"--drain-ms", "MS",
+               "SIGTERM drains: clients are told to reconnect in batches over this long (default " +
+                   to_text(d.drain_ms) + ")",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 unsigned long long n = 0;
+                 if (!parse_uint(v, 0, 3'600'000, n))
+                   return "--drain-ms needs a number of ms from 0 to 3600000, not '" + v + "'";
+                 o.drain_ms = static_cast<std::uint32_t>(n);
+                 return {};
+               }});
+  f.push_back({"--drain-url", "URL",
+               "where a drain tells clients to reconnect (ws:// or wss://; default: the URL "
+               "they used)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (v.rfind("ws://", 0) != 0 && v.rfind("wss://", 0) != 0)
+                   return "--drain-url needs a ws:// or wss:// URL, not '" + v + "'";
+                 o.drain_url = v;
+                 return {};
+               }});
   return f;
 }
 
@@ -515,6 +536,32 @@ void log_event(const lobbykit::Event& ev) {
     std::fprintf(stderr, "lobbykit-server: disconnect peer=%s\n", d->peer_id.c_str());
 }
 
+// SIGTERM drains (the clients are told to reconnect elsewhere over --drain-ms, then the
+// server stops); SIGINT stops at once (every client closed with 1001, the store flushed);
+// either signal during a drain stops at once.
+void serve_until_signalled(lobbykit::Server& server, const sigset_t& signals) {
+  int sig = 0;
+  sigwait(&signals, &sig);
+  if (sig == SIGTERM) {
+    std::fprintf(stderr, "lobbykit-server: SIGTERM, draining (a second signal stops at once)\n");
+    server.drain();
+    const pthread_t main_thread = pthread_self();
+    std::thread waiter([&server, main_thread] {
+      server.wait();
+      pthread_kill(main_thread, SIGUSR1);
+    });
+    sigwait(&signals, &sig);
+    if (sig != SIGUSR1) std::fprintf(stderr, "lobbykit-server: signal during the drain\n");
+    server.stop();  // returns once the loop has ended: at once when the drain is over
+    waiter.join();
+    std::fprintf(stderr, "lobbykit-server: stopped\n");
+    return;
+  }
+  std::fprintf(stderr, "lobbykit-server: %s, shutting down\n",
+               sig == SIGINT ? "SIGINT" : "signal");
+  server.stop();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -544,11 +591,13 @@ int main(int argc, char** argv) {
   }
 
   // SIGINT / SIGTERM are blocked in every thread (the server's inherit the mask) and taken
-  // by sigwait() below, so no code runs in signal context.
+  // by sigwait() in serve_until_signalled(), so no code runs in signal context. SIGUSR1 is
+  // this program's own: the thread that waits for a drain to end sends it.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -561,11 +610,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::fprintf(stderr, "lobbykit-server: static files from %s\n",
                  options.static_dir.empty() ? "nowhere (--no-static)" : options.static_dir.c_str());
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    std::fprintf(stderr, "lobbykit-server: %s, shutting down\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server.stop();
+    serve_until_signalled(server, stop_signals);
   } catch (const lobbykit::StartError& e) {
     std::fprintf(stderr, "lobbykit-server: %s\n", e.what());
     return kExitStart;

@@ -104,6 +104,12 @@ struct ServerOptions {
   // twice when a Server is destroyed, which can close a socket another thread of the host
   // has just opened (docs/architecture.md, "Transport"). lobbykit-server uses libuv.
   EventLoop event_loop = EventLoop::poll;
+  // Graceful drain (Server::drain(), SIGTERM in lobbykit-server; docs/deployment.md): the
+  // connected clients are told to reconnect in batches spread over this long.
+  std::uint32_t drain_ms = 10'000;
+  // The URL the drain tells clients to reconnect to (ws:// or wss://), e.g. another node or
+  // the load balancer; "" : the one they used.
+  std::string drain_url;
 };
 
 }  // namespace lobbykit

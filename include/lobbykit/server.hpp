@@ -89,6 +89,20 @@ class LOBBYKIT_API Server {
   // Idempotent; safe from any thread, including from an event handler.
   void stop();
 
+  // Graceful drain (docs/deployment.md, "Draining"): readiness turns false and new WebSocket
+  // connections are refused (503, "draining"); every connected client is told to reconnect —
+  // a "reconnect" message with a hint (options.drain_url, a delay), then close 1001 — in
+  // batches spread over options.drain_ms; then the server stops as stop() does (the store
+  // is flushed, the loop ends). Returns at once; wait() waits for the end. stop() meanwhile
+  // ends the drain at once. Safe from any thread; a second call does nothing. Before start()
+  // it is stop().
+  void drain();
+  // Whether a drain has begun. Any thread.
+  bool draining();
+  // Blocks until the loop has ended (after stop(), or a drain), or returns at once when the
+  // server never ran. Any thread but the loop's own (std::logic_error there).
+  void wait();
+
   std::uint16_t port() const;  // the bound port (useful with options.port = 0)
 
   // Runs fn on the loop thread soon. Safe from any thread; after stop() fn is dropped.

@@ -46,6 +46,8 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::invalid_access_token: return "invalid_access_token";
     case ErrorCode::access_token_expired: return "access_token_expired";
     case ErrorCode::access_token_required: return "access_token_required";
+    case ErrorCode::draining: return "draining";
+    case ErrorCode::not_ready: return "not_ready";
     case ErrorCode::internal_error: return "internal_error";
   }
   return "internal_error";

@@ -56,6 +56,9 @@ enum class ErrorCode {
   denied,                 // the host's hook refused; "reason" carries the host's own code
   hook_timeout,           // the host's hook did not answer within Limits::hook_timeout_ms
   hook_failed,            // the host's hook threw, or dropped its decision unanswered
+  // Operating (docs/deployment.md).
+  draining,               // the server is draining: no new sessions; connect elsewhere
+  not_ready,              // GET /api/health/ready: draining, or the store cannot be written
   internal_error,
 };
 

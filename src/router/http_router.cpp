@@ -46,7 +46,9 @@ int status_of(ErrorCode code) {
     case ErrorCode::forbidden:
     case ErrorCode::denied: return 403;
     case ErrorCode::hook_failed:
-    case ErrorCode::hook_timeout: return 503;
+    case ErrorCode::hook_timeout:
+    case ErrorCode::draining:
+    case ErrorCode::not_ready: return 503;
     default: return 400;
   }
 }
@@ -188,6 +190,27 @@ void HttpRouter::handle(const HttpRequest& req, Respond respond) {
 
 
   if (path.substr(0, 5) == "/api/" || path == "/api") {
+    // Liveness: answered by the loop thread like every request, so a stuck loop answers
+    // nothing and the probe's own timeout fails it. Readiness: not draining, and the last
+    // store commit worked (docs/deployment.md, "Health").
+    if (match("/api/health/live", path, p)) {
+      if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+      return respond(json_response(200, [&](JsonBuilder& b) { b.str("status", "alive"); }));
+    }
+    if (match("/api/health/ready", path, p)) {
+      if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
+      const bool draining = hub_.draining();
+      const bool store_ok = hub_.store_ok();
+      const bool ready = !draining && store_ok;
+      return respond(json_response(ready ? 200 : 503, [&](JsonBuilder& b) {
+        b.boolean("ready", ready).boolean("draining", draining).boolean("store_ok", store_ok);
+        if (!ready) {
+          b.str("code", protocol::to_string(ErrorCode::not_ready))
+              .str("error", draining ? "The server is draining: connect to another one."
+                                     : "The server cannot write to its store.");
+        }
+      }));
+    }
     if (match("/api/health", path, p)) {
       if (m != "GET") return respond(error_response(ErrorCode::method_not_allowed, "Use GET."));
       return respond(json_response(200, [&](JsonBuilder& b) {

@@ -297,6 +297,7 @@ void Hub::tick() {
   State& s = *state_;
   const TimeMs now = s.clock.now_ms();
   s.tick_hooks();
+  s.tick_drain(now);
   s.flush_lobby_counts(now);
   if (!s.unauthenticated.empty()) {
     std::vector<ConnId> late;
@@ -323,6 +324,60 @@ void Hub::tick() {
     for (const PeerId& peer : s.sessions.abandoned())
       s.end_session(peer, "expired", CloseCode::session_closed);
   }
+}
+
+void Hub::begin_drain(std::uint32_t period_ms, std::string url, std::function<void()> done) {
+  State& s = *state_;
+  if (s.drain) return;
+  State::Drain d;
+  d.started = s.clock.now_ms();
+  d.period_ms = period_ms;
+  d.url = std::move(url);
+  d.done = std::move(done);
+  for (const auto& [id, c] : s.conns)
+    if (!c.closing && !c.remote.empty()) d.todo.push_back(id);  // not in-process
+  std::sort(d.todo.begin(), d.todo.end());  // connection ids grow: oldest first
+  s.drain = std::move(d);
+  s.tick_drain(s.drain->started);
+}
+
+bool Hub::draining() const { return state_->drain.has_value(); }
+
+void Hub::State::tick_drain(TimeMs now) {
+  if (!drain || !drain->done) return;  // not draining, or every one told already
+  Drain& d = *drain;
+  const std::size_t total = d.todo.size();
+  // How many should have been told by now: a straight line from 0 at the start to all of
+  // them at period_ms.
+  std::size_t due = total;
+  const TimeMs elapsed = now - d.started;
+  if (d.period_ms > 0 && elapsed < static_cast<TimeMs>(d.period_ms)) {
+    due = static_cast<std::size_t>((static_cast<std::uint64_t>(total) *
+                                        static_cast<std::uint64_t>(std::max<TimeMs>(elapsed, 0)) +
+                                    d.period_ms - 1) /
+                                   d.period_ms);
+    if (due == 0 && total > 0) due = 1;  // the first batch goes at once
+  }
+  for (; d.told < due; ++d.told) {
+    const ConnId id = d.todo[d.told];
+    auto it = conns.find(id);
+    if (it == conns.end() || it->second.closing) continue;
+    // The client waits after_ms before it reconnects: spread over a second within a
+    // batch, so one batch does not arrive at the next server all at once.
+    const std::uint32_t after_ms = static_cast<std::uint32_t>((d.told * 337) % 1000);
+    send(id, protocol::envelope("reconnect", "", [&](JsonBuilder& b) {
+           b.str("reason", "draining").num("after_ms", after_ms);
+           if (!d.url.empty()) b.str("url", d.url);
+         }),
+         "reconnect");
+    close_conn(id, CloseCode::going_away, "server draining");
+  }
+  if (d.told < total) return;
+  auto done = std::move(d.done);
+  d.done = nullptr;
+  d.todo.clear();
+  d.todo.shrink_to_fit();
+  done();
 }
 
 void Hub::shutdown() {

@@ -43,11 +43,24 @@ class Hub {
   void tick();
   // Closes every connection with going_away and flushes the store.
   void shutdown();
+
+  // Graceful drain (docs/deployment.md, "Draining"). Every WebSocket connection open now is
+  // told to reconnect — a "reconnect" push with the hint (after_ms, and url when not empty),
+  // then close 1001 — in batches spread evenly over period_ms by tick(); then done() runs,
+  // once, on the loop thread. In-process connections are left for shutdown(). A second call
+  // does nothing. Loop thread.
+  void begin_drain(std::uint32_t period_ms, std::string url, std::function<void()> done);
+  bool draining() const;
+  // Whether the last store commit succeeded (false after a failed flush(), until one
+  // succeeds): half of readiness.
+  bool store_ok() const { return store_ok_; }
   // Makes every store write durable. The transport calls it (or flush_to()) before writing
   // any frame.
   void flush() {
     if (!store_.dirty()) return;
-    store_.flush();
+    store_ok_ = false;
+    store_.flush();  // throws store::StoreError
+    store_ok_ = true;
     ++commits_;
   }
   // The durability rule, per frame: a frame queued now may leave once commit number
@@ -79,6 +92,7 @@ class Hub {
  private:
   store::Store& store_;
   std::uint64_t commits_ = 0;  // flush() commits so far
+  bool store_ok_ = true;
   std::unique_ptr<State> state_;
 };
 

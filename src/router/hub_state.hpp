@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <set>
 #include <optional>
@@ -35,7 +36,8 @@ struct Conn {
   PeerId peer;               // "" until authenticated as a client
   std::string provider;      // "" until registered as a bot provider (docs/bots.md)
   std::string address;       // address_key() of the peer: per-address limits; "" exempt
-  std::string remote;        // the peer's address as the transport gave it (for hooks)
+  std::string remote;        // the peer's address as the transport gave it (for hooks); ""
+                             // for an in-process connection
   TimeMs opened_ms = 0;
   double tokens = 0;         // rate-limit bucket
   double flood_tokens = 0;   // messages it may still send while over the rate
@@ -114,6 +116,17 @@ struct Hub::State {
   std::unordered_set<LobbyId> lobby_listed_ids;
   std::set<LobbyId> lobby_count_changed;
   TimeMs next_lobby_list_push = 0;
+  // Graceful drain (Hub::begin_drain; docs/deployment.md, "Draining"): the connections to
+  // tell to reconnect, oldest first, told in batches spread over the period by tick_drain().
+  struct Drain {
+    TimeMs started = 0;
+    std::uint32_t period_ms = 0;
+    std::string url;             // the reconnect hint's "url" ("" : none)
+    std::vector<ConnId> todo;    // WebSocket connections open when the drain began
+    std::size_t told = 0;        // todo[0, told) have been told
+    std::function<void()> done;  // runs once, when every one has been told
+  };
+  std::optional<Drain> drain;
   std::string token_secret;    // ServerOptions::token_secret ("" : access tokens off)
   bool require_token = false;  // ServerOptions::require_token
 
@@ -164,6 +177,8 @@ struct Hub::State {
   // connection (4006).
   void hold(Conn& c, std::string_view text);
   void tick_hooks();
+  // Tells the drain's next batch to reconnect ("reconnect", then close 1001).
+  void tick_drain(TimeMs now);
 
   // Sending. Every frame goes through send() so metrics see it.
   void send(ConnId conn, const protocol::Frame& frame, std::string_view type);

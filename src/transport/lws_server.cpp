@@ -78,6 +78,8 @@ constexpr const char* kWsOnlyOnWs =
     R"({"code":"not_found","error":"WebSocket connections go to /ws."})";
 constexpr const char* kBadHandshake =
     R"({"code":"bad_request","error":"Not a valid WebSocket handshake."})";
+constexpr const char* kDraining =
+    R"({"code":"draining","error":"The server is draining: connect to another one."})";
 constexpr const char* kWsVersion =
     R"({"code":"bad_request","error":"This server speaks WebSocket version 13 only."})";
 
@@ -668,6 +670,10 @@ struct LwsTransport::Impl {
     }
     if (!hub) {
       answer(c, 503, kNotReady, false);
+      return 0;
+    }
+    if (hub->draining()) {
+      answer(c, 503, kDraining, false, "retry-after: 1\r\n");
       return 0;
     }
     c.http.reset();
