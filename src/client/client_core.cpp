@@ -184,6 +184,7 @@ void ClientCore::reconnect(SteadyMs now) {
 
 void ClientCore::open_connection(SteadyMs now) {
   retry_at_.reset();
+  hint_.reset();
   link_busy_ = true;
   open_ = authed_ = false;
   connect_deadline_ = now + options_.connect_timeout_ms;
@@ -241,6 +242,15 @@ void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
       break;
     default:
       break;
+  }
+  if (hint_ && options_.reconnect.enabled) {
+    // The server is draining: go where and when it said, as a fresh start, not a failure.
+    if (!hint_->url.empty()) link_.retarget(hint_->url);
+    attempt_ = 0;
+    retry_at_ = now + hint_->after_ms;
+    hint_.reset();
+    set_state(ConnectionState::reconnecting);
+    return;
   }
   schedule_reconnect(now);
 }
@@ -717,6 +727,8 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
             std::string(ufrag->value.GetString(), ufrag->value.GetStringLength());
     }
     emit(std::move(c));
+  } else if (type == "reconnect") {
+    hint_ = protocol::read_reconnect_hint(d);
   } else if (type == "error") {
     report_error(read_client_error(d));
   }

@@ -13,6 +13,7 @@
 
 #include "client/link.hpp"
 #include "client/request_table.hpp"
+#include "protocol/client_decode.hpp"
 
 #include <rapidjson/document.h>
 
@@ -182,6 +183,7 @@ class ClientCore {
   std::uint32_t attempt_ = 0;    // retries since the last welcome
   std::optional<SteadyMs> retry_at_;
   std::optional<SteadyMs> connect_deadline_;
+  std::optional<protocol::ReconnectHint> hint_;  // the server said where and when to reconnect
 
   RequestTable requests_;
 

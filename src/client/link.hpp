@@ -38,6 +38,13 @@ class Link {
   // Closes the current connection with code (frames already given to send() go first,
   // best effort). Nothing more is reported about that connection.
   virtual void close(std::uint16_t code, std::string_view reason) = 0;
+  // Later connections go to url (a draining server's hint), when it is a ws:// or wss:// URL
+  // of the same scheme as the current one; false (and nothing changes) otherwise, or when
+  // this link has no URL (in-process). Only between connections.
+  virtual bool retarget(const std::string& url) {
+    (void)url;
+    return false;
+  }
 };
 
 // What a Loop reports, on the loop thread, about the current connection and its timer.

@@ -141,6 +141,7 @@ void ProviderCore::reconnect(SteadyMs now) {
 
 void ProviderCore::open_connection(SteadyMs now) {
   retry_at_.reset();
+  hint_.reset();
   link_busy_ = true;
   open_ = registered_ = false;
   connect_deadline_ = now + options_.connect_timeout_ms;
@@ -182,6 +183,15 @@ void ProviderCore::connection_ended(std::uint16_t code, SteadyMs now) {
   if (code == 4007) {
     // A wrong key: trying again cannot help.
     give_up(make_client_error("unauthorized", "The server refused the provider key."));
+    return;
+  }
+  if (hint_ && options_.reconnect.enabled) {
+    // The server is draining: go where and when it said, as a fresh start, not a failure.
+    if (!hint_->url.empty()) link_.retarget(hint_->url);
+    attempt_ = 0;
+    retry_at_ = now + hint_->after_ms;
+    hint_.reset();
+    set_state(ConnectionState::reconnecting);
     return;
   }
   schedule_reconnect(now);
@@ -553,6 +563,8 @@ void ProviderCore::on_push(std::string_view type, const rapidjson::Value& d, Ste
     snap_.accepting = false;
     emit(provider_event::Drain{});
     send_status(now);
+  } else if (type == "reconnect") {
+    hint_ = protocol::read_reconnect_hint(d);
   } else if (type == "error") {
     report_error(read_client_error(d));
   }

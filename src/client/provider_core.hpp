@@ -17,6 +17,7 @@
 
 #include "client/link.hpp"
 #include "client/request_table.hpp"
+#include "protocol/client_decode.hpp"
 
 #include <rapidjson/document.h>
 
@@ -148,6 +149,7 @@ class ProviderCore {
   bool ever_registered_ = false;
   std::uint32_t attempt_ = 0;
   std::optional<SteadyMs> retry_at_;
+  std::optional<protocol::ReconnectHint> hint_;  // the server said where and when to reconnect
   std::optional<SteadyMs> connect_deadline_;
   std::optional<SteadyMs> status_at_;
 };

@@ -2,6 +2,8 @@
 
 #include "protocol/json.hpp"
 
+#include <algorithm>
+
 namespace lobbykit::protocol {
 
 namespace {
@@ -122,6 +124,14 @@ Welcome read_welcome(const rapidjson::Value& data) {
   if (const auto* limits = read_object(data, "limits"))
     w.chat_history = read_uint(*limits, "chat_history");
   return w;
+}
+
+ReconnectHint read_reconnect_hint(const rapidjson::Value& data) {
+  ReconnectHint h;
+  h.after_ms = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(read_uint(data, "after_ms"), kMaxHintDelayMs));
+  h.url = read_string(data, "url");
+  return h;
 }
 
 }  // namespace lobbykit::protocol

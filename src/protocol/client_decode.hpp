@@ -29,6 +29,16 @@ ChatMessage read_chat_message(const rapidjson::Value& v, const LobbyId& lobby_id
 std::vector<ChatMessage> read_chat_messages(const rapidjson::Value* array,
                                             const LobbyId& lobby_id);
 
+// A draining server's "reconnect" push (docs/protocol.md, "Draining"): when the connection
+// then closes, the next one opens after_ms later (no backoff, not counted as a failed
+// attempt), at url when it is given and has the same scheme as the one in use.
+struct ReconnectHint {
+  std::uint32_t after_ms = 0;  // at most kMaxHintDelayMs
+  std::string url;             // "" : the URL in use
+};
+constexpr std::uint32_t kMaxHintDelayMs = 60'000;
+ReconnectHint read_reconnect_hint(const rapidjson::Value& data);
+
 // {"lobby", "participants", "history", "history_complete", "last_offset"}: in welcome and
 // in the join_lobby result.
 struct LobbySnapshot {

@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -480,6 +481,14 @@ void LwsClientLoop::wake_at(std::optional<client::SteadyMs> at) {
 void LwsClientLoop::open() { impl_->open(); }
 
 void LwsClientLoop::send(std::string text) { impl_->send(std::move(text)); }
+
+bool LwsClientLoop::retarget(const std::string& url) {
+  std::optional<client::WsUrl> parsed = client::parse_ws_url(url);
+  // Never from wss:// to ws://, and the context's TLS setup stays what it was made for.
+  if (!parsed || parsed->tls != impl_->url.tls) return false;
+  impl_->url = std::move(*parsed);
+  return true;
+}
 
 void LwsClientLoop::close(std::uint16_t code, std::string_view reason) {
   impl_->close(code, reason);

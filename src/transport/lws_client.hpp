@@ -36,6 +36,7 @@ class LwsClientLoop final : public client::Loop {
   void open() override;
   void send(std::string text) override;
   void close(std::uint16_t code, std::string_view reason) override;
+  bool retarget(const std::string& url) override;
 
   struct Impl;  // lws state; defined in lws_client.cpp
 

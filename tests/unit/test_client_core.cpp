@@ -66,10 +66,17 @@ class FakeLink final : public Link {
     closes.emplace_back(code, std::string(reason));
   }
 
+  bool retarget(const std::string& url) override {
+    REQUIRE_FALSE(busy);  // only between connections
+    targets.push_back(url);
+    return true;
+  }
+
   bool busy = false;
   int opens = 0;
   std::deque<Sent> sent;
   std::vector<std::pair<std::uint16_t, std::string>> closes;
+  std::vector<std::string> targets;  // retarget() calls
 };
 
 std::string participant(const std::string& peer, const std::string& name, bool media = false) {
@@ -367,6 +374,63 @@ TEST_CASE("client core: a drop fails open requests and schedules a retry") {
   CHECK(a.reply().error->code == "connection_lost");
   CHECK(h.core->state() == ConnectionState::reconnecting);
   REQUIRE(h.core->retry_at().has_value());
+}
+
+TEST_CASE("client core: a draining server's reconnect hint says where and when, not a failure") {
+  ClientOptions o;
+  o.reconnect.initial_delay_ms = 5000;  // far from the hint's delay
+  Harness h(o);
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "tok", "", false));
+  // Two failed attempts first: the hint starts afresh.
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  h.connect(h.welcome_data("p1", "tok", "", true));
+  h.push("reconnect", R"({"reason":"draining","after_ms":250,"url":"ws://10.0.0.2:9000/ws"})");
+  CHECK(h.link.targets.empty());  // nothing until the connection ends
+  h.drop(1001);
+  CHECK(h.link.targets == std::vector<std::string>{"ws://10.0.0.2:9000/ws"});
+  REQUIRE(h.core->retry_at().has_value());
+  CHECK(*h.core->retry_at() == h.now + 250);
+  CHECK(h.core->attempt() == 0);
+  CHECK(h.core->state() == ConnectionState::reconnecting);
+  const int opens = h.link.opens;
+  h.advance_to(h.now + 249);
+  CHECK(h.link.opens == opens);
+  h.advance_to(h.now + 1);
+  CHECK(h.link.opens == opens + 1);
+  // The session resumes there with its token.
+  h.core->on_open(h.now);
+  CHECK(h.take("auth").str("token") == "tok");
+
+  // The hint is used once: a later drop without one backs off as usual, at the same target.
+  h.drop();
+  CHECK(h.link.targets.size() == 1);
+  REQUIRE(h.core->retry_at().has_value());
+  CHECK(h.core->attempt() == 1);
+}
+
+TEST_CASE("client core: a hint without url keeps the URL; its delay is capped; off stays off") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "tok", "", false));
+  h.push("reconnect", R"({"reason":"draining","after_ms":99999999999})");
+  h.drop(1001);
+  CHECK(h.link.targets.empty());
+  REQUIRE(h.core->retry_at().has_value());
+  CHECK(*h.core->retry_at() == h.now + 60'000);
+
+  ClientOptions off;
+  off.reconnect.enabled = false;
+  Harness h2(off);
+  h2.core->start(h2.now);
+  h2.connect(h2.welcome_data("p1", "tok", "", false));
+  h2.push("reconnect", R"({"reason":"draining","after_ms":10})");
+  h2.drop(1001);
+  CHECK_FALSE(h2.core->retry_at().has_value());
+  CHECK(h2.core->state() == ConnectionState::disconnected);
 }
 
 TEST_CASE("client core: reconnect backoff is exponential with full jitter, capped") {

@@ -61,10 +61,17 @@ class FakeLink final : public Link {
     closes.emplace_back(code, std::string(reason));
   }
 
+  bool retarget(const std::string& url) override {
+    REQUIRE_FALSE(busy);  // only between connections
+    targets.push_back(url);
+    return true;
+  }
+
   bool busy = false;
   int opens = 0;
   std::deque<Frame> sent;
   std::vector<std::pair<std::uint16_t, std::string>> closes;
+  std::vector<std::string> targets;  // retarget() calls
 };
 
 ProviderOptions provider_options() {
@@ -351,6 +358,21 @@ TEST_CASE("provider: end_job of a job it does not run fails at once") {
   REQUIRE(got->error);
   CHECK(got->error->code == "job_not_found");
   CHECK(h.nothing_sent());
+}
+
+TEST_CASE("provider: a draining server's reconnect hint says where and when") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect();
+  h.push("reconnect", R"({"reason":"draining","after_ms":40,"url":"ws://10.0.0.2:9000/ws"})");
+  h.drop(1001);
+  CHECK(h.link.targets == std::vector<std::string>{"ws://10.0.0.2:9000/ws"});
+  REQUIRE(h.core->retry_at());
+  CHECK(*h.core->retry_at() == h.now + 40);  // not the backoff's 500 (0.5 * 1000)
+  CHECK(h.core->state() == ConnectionState::reconnecting);
+  const int opens = h.link.opens;
+  h.advance_to(h.now + 40);
+  CHECK(h.link.opens == opens + 1);
 }
 
 TEST_CASE("provider: a drop reconnects with backoff and resumes with provider id and token") {
