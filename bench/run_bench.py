@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import socket
 import sqlite3
 import statistics
@@ -171,7 +172,7 @@ class Bench:
 
     def stop(self, server):
         if server.proc.poll() is None:
-            server.proc.terminate()
+            server.proc.send_signal(signal.SIGINT)  # stop at once (SIGTERM drains)
             try:
                 server.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

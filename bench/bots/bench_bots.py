@@ -192,7 +192,7 @@ async def main():
                 p.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 p.kill()
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGINT)  # stop at once (SIGTERM drains)
         server.wait(timeout=20)
 
     cmd = " ".join(["/usr/bin/python3", "bench/bots/bench_bots.py"] + sys.argv[1:])

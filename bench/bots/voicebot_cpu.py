@@ -131,7 +131,7 @@ async def main():
     finally:
         bot.send_signal(signal.SIGKILL)
         bot.wait()
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(signal.SIGINT)  # stop at once (SIGTERM drains)
         server.wait(timeout=20)
 
     cmd = " ".join(["/usr/bin/python3", "bench/bots/voicebot_cpu.py"] + sys.argv[1:])

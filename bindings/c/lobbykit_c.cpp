@@ -555,6 +555,20 @@ int lk_server_stop(lk_server* server) {
   });
 }
 
+int lk_server_drain(lk_server* server) {
+  return guard([&] {
+    server_of(server).drain();
+    return kOk;
+  });
+}
+
+int lk_server_wait(lk_server* server) {
+  return guard([&] {
+    server_of(server).wait();
+    return kOk;
+  });
+}
+
 int lk_server_port(const lk_server* server) {
   return guard([&] { return static_cast<int>(server_of(server).port()); });
 }

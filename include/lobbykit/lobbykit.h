@@ -138,6 +138,14 @@ LK_API int lk_server_start(lk_server *server);
 LK_API int lk_server_run(lk_server *server);
 /* Closes every client (1001), flushes the store and ends the loop. Idempotent. */
 LK_API int lk_server_stop(lk_server *server);
+/* Graceful drain (docs/deployment.md, "Draining"): readiness turns false, new WebSocket
+ * connections are refused, every client is told to reconnect elsewhere over the drain period
+ * (10 s), then the server stops as lk_server_stop() does. Returns at once; lk_server_stop()
+ * meanwhile ends the drain at once. */
+LK_API int lk_server_drain(lk_server *server);
+/* Blocks until the loop has ended (after a stop or a drain); at once when it never ran.
+ * LK_ERR_STATE on the server's loop thread. */
+LK_API int lk_server_wait(lk_server *server);
 /* The bound port (> 0), or a negative lk_error_code. */
 LK_API int lk_server_port(const lk_server *server);
 /* Stops the server if it runs and releases it. lk_server_free(NULL) does nothing. */

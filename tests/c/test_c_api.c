@@ -821,6 +821,24 @@ static void test_post(void) {
   inbox_destroy(&posted);
 }
 
+/* A drain with nobody connected stops the server at once; wait returns after it. */
+static void test_drain(void) {
+  lk_server *server = new_server(NULL);
+  inbox posted;
+  inbox_init(&posted);
+  REQUIRE(server != NULL);
+  CHECK(lk_server_drain(NULL) == LK_ERR_INVALID);
+  CHECK(lk_server_wait(server) == LK_OK); /* never ran: at once */
+  CHECK(lk_server_start(server) == LK_OK);
+  CHECK(lk_server_drain(server) == LK_OK);
+  CHECK(lk_server_wait(server) == LK_OK);
+  CHECK(lk_server_drain(server) == LK_OK); /* over: nothing */
+  CHECK(lk_server_post(server, on_posted, &posted) == LK_OK);
+  lk_server_free(server);
+  CHECK(inbox_count(&posted) == 0); /* the loop had ended: dropped */
+  inbox_destroy(&posted);
+}
+
 /* Bots from the host: options version 1 still works, version 2 takes provider keys; the
  * operations answer with JSON, errors with their docs/protocol.md code. */
 static void test_bots(void) {
@@ -1356,6 +1374,7 @@ static const test_case kCases[] = {
     {"server_freed_by_its_callback", test_server_freed_by_its_callback},
     {"unsubscribe", test_unsubscribe},
     {"post", test_post},
+    {"drain", test_drain},
     {"bots", test_bots},
     {"hooks", test_hooks},
     {"tokens", test_tokens},

@@ -8,7 +8,7 @@ temporary SQLite file or ``--memory``.
 Expected values come from docs/protocol.md, never from the server under test.
 
 Rules kept here: every wait has a deadline (asyncio.wait_for / select with a timeout); only
-processes started by these fixtures are stopped, by PID (SIGTERM, wait, then SIGKILL).
+processes started by these fixtures are stopped, by PID (SIGINT, wait, then SIGKILL).
 """
 
 from __future__ import annotations
@@ -206,18 +206,21 @@ class ServerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def stop(self) -> Optional[int]:
-        """SIGTERM, wait, then SIGKILL. Returns the exit status (None if never started)."""
+    def stop(self, sig: int = signal.SIGINT) -> Optional[int]:
+        """SIGINT (stop at once: every client closed with 1001, the store flushed; SIGTERM
+        would drain over --drain-ms first), wait, then SIGKILL. Returns the exit status (None
+        if never started)."""
         if self.proc is None:
             return None
+        name = signal.Signals(sig).name
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
-                self.exit_codes.append(("SIGTERM", self.proc.returncode))
+                self.exit_codes.append((name, self.proc.returncode))
             except subprocess.TimeoutExpired:
                 self._kill_now()
-                self.exit_codes.append(("SIGTERM-timeout-SIGKILL", self.proc.returncode))
+                self.exit_codes.append((f"{name}-timeout-SIGKILL", self.proc.returncode))
         else:
             self.exit_codes.append(("died", self.proc.returncode))
         self._close_pipes()

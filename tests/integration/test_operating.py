@@ -1,14 +1,18 @@
-"""What an operator sets up (docs/deployment.md): flags from the environment and the choice
-of event loop. Expected values are from `lobbykit-server --help` and docs/deployment.md."""
+"""What an operator sets up (docs/deployment.md): flags from the environment, the choice
+of event loop, draining on SIGTERM and the health endpoints. Expected values are from
+`lobbykit-server --help` and docs/deployment.md."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
-from conftest import authed, server_binary
+from conftest import ahttp, authed, raw_http, raw_status, server_binary, until
 
 
 def run_server(*args, env_extra=None, timeout=30):
@@ -90,3 +94,80 @@ async def test_both_event_loops_serve_websocket_and_http(servers, loop):
     import urllib.request
     with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/api/health", timeout=10) as r:
         assert r.status == 200
+
+
+# -- draining (docs/deployment.md, "Draining") -----------------------------------------------
+
+async def wait_exit(srv, timeout: float) -> int:
+    """The server's exit status once it has exited by itself within timeout seconds."""
+    proc = srv.proc
+    rc = await asyncio.to_thread(proc.wait, timeout)
+    srv.exit_codes.append(("drained", rc))
+    return rc
+
+
+async def test_sigterm_drains_readiness_fails_new_sessions_refused_then_exit(servers):
+    srv = servers.start("--drain-ms", "3000", "--drain-url", "ws://127.0.0.1:9/ws")
+    assert (await ahttp(srv.port, "GET", "/api/health/ready")).status == 200
+    clients = [await authed(srv.port, f"user{i}") for i in range(6)]
+    started = time.monotonic()
+    os.kill(srv.pid, signal.SIGTERM)
+
+    async def not_ready():
+        r = await ahttp(srv.port, "GET", "/api/health/ready")
+        return r if r.status == 503 else None
+    reply = await until(not_ready, 5, "readiness 503")
+    body = reply.json()
+    assert body["ready"] is False and body["draining"] is True
+    assert body["code"] == "not_ready"
+    assert (await ahttp(srv.port, "GET", "/api/health/live")).status == 200
+    # No new sessions: the handshake is refused with 503 draining and a Retry-After.
+    resp = raw_http(srv.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    assert raw_status(resp) == 503
+    assert b'"code":"draining"' in resp and b"retry-after: 1" in resp.lower()
+
+    # Every client is told to reconnect, with the hint, then closed with 1001 — spread over
+    # the period, not all at once.
+    told_at = []
+    for c in clients:
+        hint = await c.next_push("reconnect", timeout=10)
+        assert hint["reason"] == "draining"
+        assert hint["url"] == "ws://127.0.0.1:9/ws"
+        assert 0 <= hint["after_ms"] < 1000
+        assert await c.wait_closed(timeout=10) == 1001
+        told_at.append(time.monotonic() - started)
+    assert max(told_at) - min(told_at) >= 1.0, told_at
+    assert await wait_exit(srv, 10) == 0
+    assert time.monotonic() - started < 3 + 5
+
+
+async def test_a_second_signal_during_a_drain_stops_at_once(servers):
+    srv = servers.start("--drain-ms", "600000")
+    # The first of three is told at once, the others would be after 200 s and 400 s.
+    first, c, third = [await authed(srv.port, name) for name in ("Ada", "Bob", "Cy")]
+    lobby = (await c.call("create_lobby", {"name": "kept", "persistent": True}))["lobby"]
+    os.kill(srv.pid, signal.SIGTERM)
+    assert await first.wait_closed(timeout=5) == 1001
+
+    async def draining():
+        return (await ahttp(srv.port, "GET", "/api/health/ready")).status == 503
+    await until(draining, 5, "draining")
+    started = time.monotonic()
+    os.kill(srv.pid, signal.SIGTERM)
+    assert await wait_exit(srv, 10) == 0
+    assert time.monotonic() - started < 5  # not the ten-minute drain
+    assert await c.wait_closed(timeout=5) == 1001
+    assert await third.wait_closed(timeout=5) == 1001
+    assert not c.has("reconnect")  # stopped, not told to go
+    # The store was flushed on the way out.
+    srv.start()
+    listed = (await ahttp(srv.port, "GET", "/api/lobbies")).json()["lobbies"]
+    assert lobby["id"] in [l["id"] for l in listed]
+
+
+def test_a_bad_drain_url_is_a_usage_error():
+    out = run_server("--memory", "--port", "0", "--drain-url", "http://elsewhere/")
+    assert out.returncode == 2
+    assert "--drain-url needs a ws:// or wss:// URL, not 'http://elsewhere/'" in out.stderr

@@ -53,7 +53,7 @@ class Server:
         self.proc = subprocess.Popen(
             [binary, "--host", HOST, "--port", "0", "--memory", "--static", www,
              "--admin-token", "netfuzz-admin-token", "--argon2-memory-kib", "8",
-             "--argon2-iterations", "1"],
+             "--argon2-iterations", "1", "--drain-ms", "500"],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
         line = b""
         deadline = time.monotonic() + 20

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -225,7 +226,7 @@ def server_process(*flags: str, port: int = 0, db: Optional[str] = None) -> Iter
         assert proc.poll() is None, f"lobbykit-server died (exit {proc.returncode}):\n{log.read()}"
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)  # stop at once (SIGTERM drains)
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:

@@ -53,6 +53,24 @@ class Server:
         stopped server cannot start again."""
         self._core.stop()
 
+    def drain(self) -> None:
+        """Graceful drain (docs/deployment.md, "Draining"): readiness turns false, new
+        WebSocket connections are refused (503 draining), and every connected client is told
+        to reconnect (a ``reconnect`` message with ``options.drain_url`` and a delay, then
+        close 1001) in batches over ``options.drain_ms``; then the server stops as stop()
+        does. Returns at once; wait() waits for the end, stop() ends the drain at once."""
+        self._core.drain()
+
+    def wait(self) -> None:
+        """Returns once the loop has ended (after stop() or a drain), or at once when the
+        server never ran. Not from one of this server's callbacks (RuntimeError there)."""
+        self._core.wait()
+
+    @property
+    def draining(self) -> bool:
+        """Whether drain() has begun."""
+        return bool(self._core.draining)
+
     @property
     def port(self) -> int:
         """The bound port (useful with port=0)."""

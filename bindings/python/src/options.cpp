@@ -172,6 +172,10 @@ void bind_options(py::module_& m) {
       .field("require_token", &ServerOptions::require_token,
              "Every client auth needs a valid access token (job-credential bots exempt).")
       .field("event_loop", &ServerOptions::event_loop, "An EventLoop; poll unless set (see docs/architecture.md, Transport).")
+      .field("drain_ms", &ServerOptions::drain_ms,
+             "drain() tells the clients to reconnect in batches over this long, ms.")
+      .field("drain_url", &ServerOptions::drain_url,
+             "Where drain() tells clients to reconnect (ws:// or wss://); empty: where they were.")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",

@@ -186,6 +186,16 @@ void bind_server(py::module_& m) {
           "stop", [](PyServer& s) { s.server().stop(); }, py::call_guard<GilReleased>(),
           "Closes every client, flushes the store, ends the loop. Idempotent; from a callback "
           "of this server it returns at once.")
+      .def(
+          "drain", [](PyServer& s) { s.server().drain(); }, py::call_guard<GilReleased>(),
+          "Tells every client to reconnect elsewhere over options.drain_ms, then stops; "
+          "returns at once.")
+      .def(
+          "wait", [](PyServer& s) { s.server().wait(); }, py::call_guard<GilReleased>(),
+          "Returns once the loop has ended (stop() or a drain), or at once if it never ran.")
+      .def_property_readonly(
+          "draining", [](PyServer& s) { return s.server().draining(); },
+          py::call_guard<GilReleased>(), "Whether drain() has begun.")
       .def_property_readonly(
           "port", [](PyServer& s) { return s.server().port(); }, "The bound port.")
       .def("subscribe", &PyServer::subscribe, py::arg("callback"),

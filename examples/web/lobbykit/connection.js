@@ -202,6 +202,7 @@ export class ConnectionManager {
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
     const gen = ++this._gen;
+    this._hint = null;
     const reconnecting = this._everConnected || this.store.getState().connection.attempt > 0;
     this._setState(reconnecting ? ConnectionState.RECONNECTING : ConnectionState.CONNECTING,
       { retryAt: null });
@@ -276,13 +277,38 @@ export class ConnectionManager {
       return;
     }
     if (code === 4004) this._dropToken(); // the session expired: a new one, right away
+    const hint = this._hint;
+    this._hint = null;
+    if (hint) {
+      this._followHint(hint);
+      return;
+    }
     this._scheduleReconnect();
+  }
+
+  // A draining server said where and when to reconnect (docs/protocol.md, "Draining"): go
+  // there after its delay, as a fresh start rather than a failed attempt. A URL of another
+  // scheme (never wss: to ws:) is ignored; the delay is capped at a minute.
+  _followHint(hint) {
+    if (hint.url) {
+      try {
+        if (new URL(hint.url).protocol === new URL(this.url).protocol) this.url = hint.url;
+      } catch {
+        // not a URL: stay where we were
+      }
+    }
+    this._retryIn(hint.afterMs, 0);
   }
 
   _scheduleReconnect() {
     const attempt = this.store.getState().connection.attempt;
-    const delay = backoffDelay(attempt, this.options.backoffBaseMs, this.options.backoffCapMs);
-    this._setState(ConnectionState.RECONNECTING, { attempt: attempt + 1, retryAt: Date.now() + delay });
+    this._retryIn(backoffDelay(attempt, this.options.backoffBaseMs, this.options.backoffCapMs),
+      attempt + 1);
+  }
+
+  // Opens a new connection `delay` ms from now; `attempt` is what the state shows meanwhile.
+  _retryIn(delay, attempt) {
+    this._setState(ConnectionState.RECONNECTING, { attempt, retryAt: Date.now() + delay });
     clearTimeout(this._retryTimer);
     this._retryTimer = setTimeout(() => {
       this._retryTimer = null;
@@ -617,6 +643,14 @@ export class ConnectionManager {
       case 'name_changed':
         this._onNameChanged(d.name || '');
         break;
+      case 'reconnect': {
+        const after = Number(d.after_ms);
+        this._hint = {
+          afterMs: Number.isFinite(after) && after > 0 ? Math.min(after, 60000) : 0,
+          url: typeof d.url === 'string' ? d.url : '',
+        };
+        break;
+      }
       case 'error':
         this.store.setError(LobbyError.fromWire(d), 'push');
         break;
