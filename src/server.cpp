@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -99,8 +100,13 @@ struct Server::Impl {
     } catch (const store::StoreError& e) {
       throw StartError("cannot open the store " + options.store_path + ": " + e.what());
     }
+    std::string proxy_error;
+    std::optional<transport::ProxyList> proxies =
+        transport::ProxyList::parse(options.trusted_proxies, proxy_error);
+    if (!proxies) throw StartError(proxy_error);
     transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits,
                                                         options.event_loop);
+    transport->set_trusted_proxies(std::move(*proxies));
     port = transport->port();
     transport::LwsTransport* t = transport.get();
     in_process = std::make_shared<transport::InProcessTransport>(limits.max_message_bytes,

@@ -348,6 +348,21 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  o.limits.allow_member_bots = false;
                  return std::string();
                }});
+  f.push_back({"--trusted-proxy", "ADDR[/BITS]",
+               "a reverse proxy whose X-Forwarded-For gives the client's address (repeatable, "
+               "or comma-separated; default none: the header is ignored)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 std::size_t start = 0;
+                 while (start <= v.size()) {
+                   std::size_t comma = v.find(',', start);
+                   if (comma == std::string::npos) comma = v.size();
+                   std::string entry = v.substr(start, comma - start);
+                   if (entry.empty()) return "--trusted-proxy needs addresses, not '" + v + "'";
+                   o.trusted_proxies.push_back(entry);
+                   start = comma + 1;
+                 }
+                 return {};
+               }});
   f.push_back({"--drain-ms", "MS",
                "SIGTERM drains: clients are told to reconnect in batches over this long (default " +
                    to_text(d.drain_ms) + ")",

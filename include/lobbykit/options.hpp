@@ -110,6 +110,11 @@ struct ServerOptions {
   // The URL the drain tells clients to reconnect to (ws:// or wss://), e.g. another node or
   // the load balancer; "" : the one they used.
   std::string drain_url;
+  // Reverse proxies whose X-Forwarded-For is believed (docs/deployment.md, "Behind a reverse
+  // proxy"): addresses or networks ("127.0.0.1", "10.0.0.0/8", "fd00::/8"). A connection from
+  // one of them is counted, limited and shown to hooks under the client address the header
+  // names; every other connection under its own address. Empty: the header is ignored.
+  std::vector<std::string> trusted_proxies;
 };
 
 }  // namespace lobbykit

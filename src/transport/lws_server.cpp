@@ -213,6 +213,7 @@ struct LwsTransport::Impl {
   void* foreign_loops[1] = {&uv_loop};  // lws_context_creation_info::foreign_loops
 
   // Loop thread only.
+  ProxyList proxies;  // trusted reverse proxies (ServerOptions::trusted_proxies)
   router::Hub* hub = nullptr;
   router::HttpRouter* http = nullptr;
   std::unordered_map<ConnId, lws*> conns;  // open WebSocket connections
@@ -501,15 +502,21 @@ struct LwsTransport::Impl {
     return *c.http;
   }
 
+  // The address a request is counted under: the peer's, or behind a trusted proxy the one
+  // its X-Forwarded-For names.
+  std::string client_address(Conn& c, const http1::RequestHead& head) {
+    char peer[64];
+    const char* address = lws_get_peer_simple(c.wsi, peer, sizeof peer);
+    return proxies.client_address(address ? address : "", head.field("x-forwarded-for"));
+  }
+
   void start_request(Conn& c, const http1::RequestHead& head) {
     HttpExchange& ex = start_exchange(c, http1::keep_alive(head));
     ex.req.method = head.method;
     ex.req.path = head.path;
     ex.req.query = head.query;
     if (const std::string* auth = head.field("authorization")) ex.req.authorization = *auth;
-    char peer[64];
-    const char* address = lws_get_peer_simple(c.wsi, peer, sizeof peer);
-    ex.req.address = address ? address : "";
+    ex.req.address = client_address(c, head);
     ex.head_only = head.method == "HEAD";
     ex.is_api = ex.req.path == "/api" || ex.req.path.compare(0, 5, "/api/") == 0;
     const http1::BodyFraming framing = http1::body_framing(head);
@@ -687,9 +694,7 @@ struct LwsTransport::Impl {
     ++m.connections_total;
     ++m.connections_open;
     lws_callback_on_writable(c.wsi);
-    char peer[64];
-    const char* address = lws_get_peer_simple(c.wsi, peer, sizeof peer);
-    hub->on_open(c.id, address ? address : "");
+    hub->on_open(c.id, client_address(c, head));
     return process_ws(c);  // frames the client sent right behind its handshake
   }
 
@@ -1043,6 +1048,10 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
 LwsTransport::~LwsTransport() { impl_->destroy_context(); }
 
 std::uint16_t LwsTransport::port() const { return impl_->port; }
+
+void LwsTransport::set_trusted_proxies(ProxyList proxies) {
+  impl_->proxies = std::move(proxies);
+}
 
 void LwsTransport::attach(router::Hub& hub, router::HttpRouter& http) {
   impl_->hub = &hub;

@@ -8,6 +8,7 @@
 #include <lobbykit/options.hpp>
 
 #include "router/outbox.hpp"
+#include "transport/forwarded.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -37,6 +38,9 @@ class LwsTransport final : public router::Outbox {
   // The bound port. Any thread.
   std::uint16_t port() const;
 
+  // Connections from these proxies are known by their X-Forwarded-For address
+  // (transport/forwarded.hpp). Before the loop runs.
+  void set_trusted_proxies(ProxyList proxies);
   // Where connection events and HTTP requests go. Before the loop runs.
   void attach(router::Hub& hub, router::HttpRouter& http);
   // Forgets the hub and router, so they can be destroyed first. Not while the loop runs.

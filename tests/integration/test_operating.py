@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ahttp, authed, raw_http, raw_status, server_binary, until
+from conftest import Client, ahttp, authed, raw_http, raw_status, server_binary, until
 
 
 def run_server(*args, env_extra=None, timeout=30):
@@ -171,3 +171,34 @@ def test_a_bad_drain_url_is_a_usage_error():
     out = run_server("--memory", "--port", "0", "--drain-url", "http://elsewhere/")
     assert out.returncode == 2
     assert "--drain-url needs a ws:// or wss:// URL, not 'http://elsewhere/'" in out.stderr
+
+
+# -- behind a reverse proxy (docs/deployment.md, "Behind a reverse proxy") --------------------
+
+async def session_from(port: int, forwarded_for: str) -> dict:
+    """auth over a connection that says it carries forwarded_for's traffic: the reply."""
+    c = await Client.connect(port, extra_headers={"X-Forwarded-For": forwarded_for})
+    return await c.request("auth", {})
+
+
+async def test_a_trusted_proxys_x_forwarded_for_is_the_address_limits_count(servers):
+    srv = servers.start("--max-sessions-per-address", "1", "--trusted-proxy", "10.0.0.0/8,127.0.0.1")
+    assert (await session_from(srv.port, "203.0.113.1"))["type"] == "welcome"
+    # Another client behind the same proxy has a session of its own.
+    assert (await session_from(srv.port, "198.51.100.7, 203.0.113.2"))["type"] == "welcome"
+    # The first one's address is full; an entry it made up on the left changes nothing.
+    again = await session_from(srv.port, "192.0.2.99, 203.0.113.1")
+    assert again["type"] == "error" and again["data"]["code"] == "too_many_sessions"
+
+
+async def test_x_forwarded_for_is_ignored_from_anyone_else(servers):
+    srv = servers.start("--max-sessions-per-address", "1")
+    assert (await session_from(srv.port, "203.0.113.1"))["type"] == "welcome"
+    other = await session_from(srv.port, "203.0.113.2")
+    assert other["type"] == "error" and other["data"]["code"] == "too_many_sessions"
+
+
+def test_a_bad_trusted_proxy_stops_the_server_with_a_sentence():
+    out = run_server("--memory", "--port", "0", "--trusted-proxy", "proxy.example")
+    assert out.returncode == 1
+    assert 'the trusted proxy "proxy.example" is not an IPv4 or IPv6 address' in out.stderr

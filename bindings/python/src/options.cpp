@@ -176,6 +176,8 @@ void bind_options(py::module_& m) {
              "drain() tells the clients to reconnect in batches over this long, ms.")
       .field("drain_url", &ServerOptions::drain_url,
              "Where drain() tells clients to reconnect (ws:// or wss://); empty: where they were.")
+      .field("trusted_proxies", &ServerOptions::trusted_proxies,
+             "Reverse proxies (addresses or networks, a list) whose X-Forwarded-For is believed.")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
