@@ -5,6 +5,12 @@
 // A power loss or kernel crash may lose the last few committed transactions (never corrupting
 // the file); synchronous=FULL would close that gap at the cost of an fsync per flush.
 //
+// No fsync on the writer's thread: with synchronous=NORMAL a COMMIT only appends to the log;
+// the checkpoint, which copies the log into the file and fsyncs both, runs on the store's own
+// thread with a second connection (run_checkpointer), never inside a COMMIT unless writes
+// outrun it for long (on_commit). Durability is the same either way: a committed transaction
+// is in the log, which survives kill -9.
+//
 // Writes are grouped: the first write after a flush opens a transaction, flush() commits it,
 // so a loop iteration costs one commit however many records it touched. If a write fails,
 // SQLite may roll the open transaction back, losing the writes since the last flush; the
@@ -16,12 +22,17 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +50,9 @@ constexpr int kSchemaVersion = 5;
 // How long a statement waits for a lock held by another connection to the same file (a backup
 // tool, say) before it fails with StoreError.
 constexpr int kBusyTimeoutMs = 5000;
+// The log may grow to this many times checkpoint_pages before the writer checkpoints it
+// itself (SqliteStore::on_commit).
+constexpr std::uint32_t kCheckpointBacklog = 16;
 
 // Run in one transaction when the file has no schema yet; user_version is set after it.
 constexpr const char* kCreateSchema = R"sql(
@@ -222,7 +236,8 @@ std::int64_t count_to_sql(std::size_t count) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) {
+  SqliteStore(const std::string& path, std::uint32_t checkpoint_pages)
+      : checkpoint_pages_(checkpoint_pages) {
     sqlite3* raw = nullptr;
     const int rc =
         sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
@@ -291,6 +306,7 @@ class SqliteStore final : public Store {
                             " metadata_json, created_ms, bot_peer) VALUES (?, ?, ?, ?, ?, ?, ?)",
                             "put_dispatch");
     delete_dispatch_ = prepare(db, "DELETE FROM bot_dispatches WHERE id = ?", "delete_dispatch");
+    start_checkpointer(path);
   }
 
   ~SqliteStore() override {
@@ -299,6 +315,7 @@ class SqliteStore final : public Store {
     } catch (...) {
       // A destructor has nowhere to report to; uncommitted writes are lost, as after a crash.
     }
+    stop_checkpointer();
   }
 
   SqliteStore(const SqliteStore&) = delete;
@@ -518,6 +535,8 @@ class SqliteStore final : public Store {
   // SQLite itself knows whether a transaction is open, including one it rolled back on error.
   bool dirty() const override { return sqlite3_get_autocommit(db_.get()) == 0; }
 
+  std::uint64_t checkpoints() const override { return checkpoint_runs_.load(); }
+
  private:
   int schema_version() {
     Statement statement = prepare(db_.get(), "PRAGMA user_version", "reading the schema version");
@@ -552,6 +571,86 @@ class SqliteStore final : public Store {
     int exceptions_;
   };
 
+  // --- checkpoints on a thread of their own ------------------------------------------
+
+  // Replaces SQLite's automatic checkpoint (which would run inside a COMMIT on the writer's
+  // thread) with a hook that wakes the checkpointer. The checkpointer's connection is its
+  // own, opened here so that a file it cannot open fails the store's construction.
+  void start_checkpointer(const std::string& path) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+    checkpoint_db_.reset(raw);
+    if (rc != SQLITE_OK) {
+      throw StoreError("SQLite store " + path + ": opening the checkpoint connection failed: " +
+                       (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    // A connection learns that the file is in WAL mode (and opens the log) only once it has
+    // read it: until then a checkpoint on it does nothing.
+    exec(raw, "PRAGMA schema_version", "opening the checkpoint connection");
+    sqlite3_wal_hook(db_.get(), &SqliteStore::on_commit, this);
+    checkpointer_ = std::thread([this] { run_checkpointer(); });
+  }
+
+  void stop_checkpointer() {
+    {
+      std::lock_guard<std::mutex> lock(checkpoint_mu_);
+      checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_one();
+    if (checkpointer_.joinable()) checkpointer_.join();
+  }
+
+  // After every COMMIT, on the writer's thread, with the log's size in pages: only a wake-up.
+  static int on_commit(void* self, sqlite3* db, const char*, int pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (store->checkpoint_pages_ == 0 || pages < static_cast<int>(store->checkpoint_pages_))
+      return SQLITE_OK;
+    if (pages >= static_cast<int>(kCheckpointBacklog * store->checkpoint_pages_)) {
+      // The log starts over only when a write begins after a checkpoint copied all of it;
+      // writes that never pause leave each background pass a little behind, and the log
+      // would grow for as long as they last. Past the backlog the writer checkpoints itself,
+      // RESTART (it waits for the checkpointer's pass, copies the rest, and the next write
+      // starts the log over), as SQLite does on every threshold without a checkpointer.
+      // Only under sustained heavy writing; a failure (busy past the timeout) waits for the
+      // next commit.
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      return SQLITE_OK;
+    }
+    {
+      std::lock_guard<std::mutex> lock(store->checkpoint_mu_);
+      if (store->checkpoint_due_) return SQLITE_OK;
+      store->checkpoint_due_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+    return SQLITE_OK;
+  }
+
+  void run_checkpointer() {
+    std::unique_lock<std::mutex> lock(checkpoint_mu_);
+    for (;;) {
+      checkpoint_cv_.wait(lock, [this] { return checkpoint_stop_ || checkpoint_due_; });
+      if (checkpoint_stop_) return;
+      checkpoint_due_ = false;
+      lock.unlock();
+      // PASSIVE: copies what no reader still needs, never waits for the writer, and the
+      // writer never waits for it (the log restarts from its beginning once it is all
+      // copied). It fsyncs the log, then the database file.
+      int log_pages = 0;
+      int copied = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr,
+                                               SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+      if (rc == SQLITE_OK) {
+        ++checkpoint_runs_;
+      } else {
+        std::fprintf(stderr, "lobbykit: SQLite checkpoint failed: %s\n",
+                     sqlite3_errmsg(checkpoint_db_.get()));
+      }
+      lock.lock();
+    }
+  }
+
   void begin_if_needed() {
     if (!dirty()) Run(db_.get(), begin_.get(), "BEGIN").to_end();
   }
@@ -575,12 +674,23 @@ class SqliteStore final : public Store {
   // Rows in `chat` per lobby, for the lobbies appended to since the store was opened; this
   // connection is the file's only writer.
   std::unordered_map<LobbyId, std::int64_t> chat_rows_;
+
+  // The checkpointer (start_checkpointer): its connection, thread and wake-up.
+  const std::uint32_t checkpoint_pages_;
+  Database checkpoint_db_;
+  std::thread checkpointer_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stop_ = false;  // guarded by checkpoint_mu_
+  bool checkpoint_due_ = false;   // guarded by checkpoint_mu_
+  std::atomic<std::uint64_t> checkpoint_runs_{0};
 };
 
 }  // namespace
 
-std::unique_ptr<Store> make_sqlite_store(const std::string& path) {
-  return std::make_unique<SqliteStore>(path);
+std::unique_ptr<Store> make_sqlite_store(const std::string& path,
+                                         std::uint32_t checkpoint_pages) {
+  return std::make_unique<SqliteStore>(path, checkpoint_pages);
 }
 
 }  // namespace lobbykit::store

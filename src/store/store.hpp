@@ -101,12 +101,23 @@ class Store {
   // was written since the last flush.
   virtual void flush() = 0;
   virtual bool dirty() const = 0;  // writes pending since the last flush
+  // WAL checkpoints the store's own thread has completed (0 for a store without one).
+  virtual std::uint64_t checkpoints() const { return 0; }
 };
 
 // An in-memory store: nothing survives the process. Two Hubs sharing one MemoryStore see a
 // "restart" the way a SqliteStore would show it, which is what the unit tests use it for.
 std::unique_ptr<Store> make_memory_store();
 // Opens (creating if needed) a SQLite database in WAL mode. Throws StoreError.
-std::unique_ptr<Store> make_sqlite_store(const std::string& path);
+//
+// Commits never wait for the disk: a COMMIT appends to the write-ahead log (synchronous=
+// NORMAL), and copying the log into the database file — the checkpoint, which fsyncs — runs
+// on a thread of the store's own with a second connection, whenever the log has grown by
+// checkpoint_pages pages since the last one (SQLite's own default would do it inside the
+// COMMIT that crosses the threshold, on the caller's thread). Only when writes outrun it
+// until the log is 16 times that size does a COMMIT checkpoint too, which bounds the log.
+// 0 never checkpoints while open (tests); closing the store checkpoints what is left.
+std::unique_ptr<Store> make_sqlite_store(const std::string& path,
+                                         std::uint32_t checkpoint_pages = 1000);
 
 }  // namespace lobbykit::store
