@@ -5,6 +5,9 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   default: 30 s each, every target
 #   scripts/fuzz.sh --long [TARGET...]                  10,000,000 executions per target
+#   scripts/fuzz.sh --chunk RUNS [TARGET...]            RUNS executions per target, continuing
+#       the long run in pieces: from the corpus the previous chunks grew (build-fuzz/long/),
+#       adding a line to build-fuzz/long/ledger-<target>.txt; prints the total so far
 #
 # Targets: envelope messages router http client_decode wire. Exits non-zero when any target
 # found a crash, a leak, a timeout (10 s for one input) or ran out of memory (2 GiB), after
@@ -17,10 +20,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 all_targets=(envelope messages router http client_decode wire)
 limit=(-max_total_time=30)
 what="30 s"
+chunk=0
 if [ "${1:-}" = --long ]; then
   limit=(-runs=10000000)
   what="10,000,000 executions"
   shift
+elif [ "${1:-}" = --chunk ]; then
+  [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --chunk needs a number of executions" >&2; exit 2; }
+  chunk=$2
+  limit=(-runs="$chunk")
+  what="$chunk executions (a chunk of the long run)"
+  shift 2
 elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   limit=(-max_total_time="$1")
   what="$1 s"
@@ -61,6 +71,7 @@ trap 'rm -rf "$work"' EXIT
 failed=()
 for t in "${targets[@]}"; do
   corpus="$work/corpus-$t"
+  if [ "$chunk" -gt 0 ]; then corpus="$build/long/corpus-$t"; fi
   mkdir -p "$corpus"
   cp "$root/tests/fuzz/corpus/$t/"* "$corpus/"
   if [ -d "$root/tests/fuzz/regressions/$t" ]; then cp "$root/tests/fuzz/regressions/$t/"* "$corpus/"; fi
@@ -80,6 +91,13 @@ for t in "${targets[@]}"; do
   # libFuzzer's last status line (executions, coverage, speed) and its run summary.
   grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true
   grep -E '^Done [0-9]+ runs' "$log" | tail -n 1 || true
+  if [ "$chunk" -gt 0 ]; then
+    done_runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
+    ledger="$build/long/ledger-$t.txt"
+    echo "$(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) runs=${done_runs:-0} exit=$rc" >>"$ledger"
+    total=$(awk '$4 == "exit=0" { sub("runs=", "", $3); n += $3 } END { print n + 0 }' "$ledger")
+    echo "== $t: ${done_runs:-0} executions in this chunk; $total in clean chunks so far ($ledger)"
+  fi
   if [ "$rc" -ne 0 ]; then
     echo "!! fuzz_$t failed (exit $rc); log: $log"
     grep -E 'ERROR: |invariant failed|runtime error|SUMMARY: ' "$log" | head -n 5 || true
