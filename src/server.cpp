@@ -81,6 +81,7 @@ struct Server::Impl {
                                                 // inline without a loop (see there)
   std::thread thread;           // the loop thread start() made
   bool free_when_done = false;  // destroyed from its own handler: serve() frees it
+  transport::TlsFiles tls_files;  // ServerOptions::tls_cert_path, tls_key_path
   std::uint32_t drain_ms = 0;   // ServerOptions::drain_ms
   std::string drain_url;        // ServerOptions::drain_url
 
@@ -104,8 +105,14 @@ struct Server::Impl {
     std::optional<transport::ProxyList> proxies =
         transport::ProxyList::parse(options.trusted_proxies, proxy_error);
     if (!proxies) throw StartError(proxy_error);
+    const transport::TlsFiles tls{options.tls_cert_path, options.tls_key_path};
+    if (tls.enabled()) {
+      std::string problem = transport::check_tls_files(tls);
+      if (!problem.empty()) throw StartError(problem);
+    }
     transport = std::make_unique<transport::LwsTransport>(options.host, options.port, limits,
-                                                        options.event_loop);
+                                                        options.event_loop, tls);
+    tls_files = tls;
     transport->set_trusted_proxies(std::move(*proxies));
     port = transport->port();
     transport::LwsTransport* t = transport.get();
@@ -342,6 +349,16 @@ void Server::stop() {
     lock.unlock();
     t.join();
   }
+}
+
+Status Server::reload_tls() {
+  Impl& d = *impl_;
+  if (!d.tls_files.enabled())
+    return Status{"tls_off", "TLS is off: the server was started without a certificate."};
+  std::string problem = transport::check_tls_files(d.tls_files);
+  if (!problem.empty()) return Status{"bad_tls_files", problem + "; the old certificate stays"};
+  d.on_loop<void>([t = d.transport.get()] { t->reload_tls(); });
+  return Status{};
 }
 
 void Server::drain() {

@@ -363,6 +363,20 @@ std::vector<Flag> make_flags(bool& want_help, bool& want_version) {
                  }
                  return {};
                }});
+  f.push_back({"--tls-cert", "FILE",
+               "TLS certificate (PEM, intermediates after it): https and wss on the port; "
+               "needs --tls-key; SIGHUP reads both again",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (v.empty()) return "--tls-cert needs a file";
+                 o.tls_cert_path = v;
+                 return {};
+               }});
+  f.push_back({"--tls-key", "FILE", "the TLS certificate's private key (PEM)",
+               [](lobbykit::ServerOptions& o, const std::string& v) -> std::string {
+                 if (v.empty()) return "--tls-key needs a file";
+                 o.tls_key_path = v;
+                 return {};
+               }});
   f.push_back({"--drain-ms", "MS",
                "SIGTERM drains: clients are told to reconnect in batches over this long (default " +
                    to_text(d.drain_ms) + ")",
@@ -551,12 +565,25 @@ void log_event(const lobbykit::Event& ev) {
     std::fprintf(stderr, "lobbykit-server: disconnect peer=%s\n", d->peer_id.c_str());
 }
 
+// SIGHUP: the TLS certificate and key files are read again, for new connections.
+void reload_tls(lobbykit::Server& server) {
+  const lobbykit::Status st = server.reload_tls();
+  if (st.ok())
+    std::fprintf(stderr, "lobbykit-server: SIGHUP, TLS certificate reloaded\n");
+  else
+    std::fprintf(stderr, "lobbykit-server: SIGHUP, TLS not reloaded: %s\n", st.message.c_str());
+}
+
 // SIGTERM drains (the clients are told to reconnect elsewhere over --drain-ms, then the
 // server stops); SIGINT stops at once (every client closed with 1001, the store flushed);
 // either signal during a drain stops at once.
 void serve_until_signalled(lobbykit::Server& server, const sigset_t& signals) {
   int sig = 0;
   sigwait(&signals, &sig);
+  while (sig == SIGHUP) {
+    reload_tls(server);
+    sigwait(&signals, &sig);
+  }
   if (sig == SIGTERM) {
     std::fprintf(stderr, "lobbykit-server: SIGTERM, draining (a second signal stops at once)\n");
     server.drain();
@@ -566,6 +593,10 @@ void serve_until_signalled(lobbykit::Server& server, const sigset_t& signals) {
       pthread_kill(main_thread, SIGUSR1);
     });
     sigwait(&signals, &sig);
+    while (sig == SIGHUP) {
+      reload_tls(server);
+      sigwait(&signals, &sig);
+    }
     if (sig != SIGUSR1) std::fprintf(stderr, "lobbykit-server: signal during the drain\n");
     server.stop();  // returns once the loop has ended: at once when the drain is over
     waiter.join();
@@ -606,13 +637,15 @@ int main(int argc, char** argv) {
   }
 
   // SIGINT / SIGTERM are blocked in every thread (the server's inherit the mask) and taken
-  // by sigwait() in serve_until_signalled(), so no code runs in signal context. SIGUSR1 is
-  // this program's own: the thread that waits for a drain to end sends it.
+  // by sigwait() in serve_until_signalled(), so no code runs in signal context; so is SIGHUP
+  // (read the TLS files again). SIGUSR1 is this program's own: the thread that waits for a
+  // drain to end sends it.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -620,7 +653,8 @@ int main(int argc, char** argv) {
     lobbykit::Server server(options);
     server.subscribe(log_event);
     server.start();
-    std::printf("lobbykit-server listening on http://%s:%u\n", url_host(options.host).c_str(),
+    std::printf("lobbykit-server listening on %s://%s:%u\n",
+                options.tls_cert_path.empty() ? "http" : "https", url_host(options.host).c_str(),
                 static_cast<unsigned>(server.port()));
     std::fflush(stdout);
     std::fprintf(stderr, "lobbykit-server: static files from %s\n",

@@ -115,6 +115,12 @@ struct ServerOptions {
   // one of them is counted, limited and shown to hooks under the client address the header
   // names; every other connection under its own address. Empty: the header is ignored.
   std::vector<std::string> trusted_proxies;
+  // TLS (docs/deployment.md, "TLS"): with a certificate (PEM, intermediates after it) and
+  // its key, every connection is TLS 1.2 or 1.3 — https:// and wss:// on the one port.
+  // Both empty: plain TCP. One without the other, an unreadable file or a key that is not
+  // the certificate's: StartError. Server::reload_tls() reads them again.
+  std::string tls_cert_path;
+  std::string tls_key_path;
 };
 
 }  // namespace lobbykit

@@ -97,6 +97,12 @@ class LOBBYKIT_API Server {
   // ends the drain at once. Safe from any thread; a second call does nothing. Before start()
   // it is stop().
   void drain();
+  // Reads the TLS certificate and key files again (ServerOptions::tls_cert_path,
+  // tls_key_path; SIGHUP in lobbykit-server): connections made from now on get the new pair,
+  // open ones keep theirs. The new files are checked first: when they are unreadable or do
+  // not match, nothing changes and the Status says why ("bad_tls_files"); "tls_off" when the
+  // server has no TLS. Any thread.
+  Status reload_tls();
   // Whether a drain has begun. Any thread.
   bool draining();
   // Blocks until the loop has ended (after stop(), or a drain), or returns at once when the

@@ -11,6 +11,7 @@
 // uv.h first: libwebsockets.h declares its libuv parts only when it has seen it.
 #include <uv.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -58,6 +59,10 @@ constexpr int kHttpIdleTimeoutS = 10;                 // a kept-alive connection
 constexpr std::size_t kMaxHttpHeadBytes = 4096;       // larger request heads get 431
 constexpr std::size_t kHttpChunkBytes = 32 * 1024;    // response body bytes per write
 constexpr std::size_t kWsBatchBytes = 64 * 1024;      // frames gathered into one write
+// TLS 1.2 cipher suites: forward-secret AEAD only (TLS 1.3 has its own, all of them good).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr std::size_t kKeptBufferBytes = 64 * 1024;   // per-connection buffers shrink above
 constexpr std::size_t kCloseReasonBytes = 123;        // WebSocket limit for a close reason
 // A body over max_http_body_bytes is read and discarded up to this many times the cap, so
@@ -205,6 +210,7 @@ struct LwsTransport::Impl {
   // threads read it (post, request_stop).
   lws_context* context = nullptr;
   lws_vhost* vhost = nullptr;
+  TlsFiles tls;  // enabled(): the vhost speaks TLS
   // With EventLoop::libuv the context runs on this loop, which the transport owns (lws calls
   // it a foreign loop): uv_run() services it, and it is closed after the context.
   bool use_uv = false;
@@ -974,7 +980,7 @@ int callback_raw(lws* wsi, lws_callback_reasons reason, void* user, void* in, st
 }  // namespace
 
 LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Limits& limits,
-                           EventLoop event_loop)
+                           EventLoop event_loop, const TlsFiles& tls)
     : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.limits = limits;
@@ -1000,6 +1006,8 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
   std::memset(&info, 0, sizeof info);
   info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
   if (!ipv6) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  d.tls = tls;
+  if (d.tls.enabled()) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.user = &d;
   info.gid = -1;
   info.uid = -1;
@@ -1030,13 +1038,26 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
   vinfo.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | LWS_SERVER_OPTION_ONLY_RAW;
   if (!ipv6) vinfo.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
   vinfo.user = &d;
+  if (d.tls.enabled()) {
+    // lws adopts every accepted socket with TLS on such a vhost; RAW_RX then carries the
+    // decrypted bytes and lws_write(LWS_WRITE_RAW) encrypts. TLS 1.2 and 1.3 only.
+    vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;  // read per vhost too
+    vinfo.ssl_cert_filepath = d.tls.cert_path.c_str();
+    vinfo.ssl_private_key_filepath = d.tls.key_path.c_str();
+    vinfo.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                            SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION |
+                            SSL_OP_CIPHER_SERVER_PREFERENCE;
+    vinfo.ssl_cipher_list = kTls12Ciphers;
+  }
   d.vhost = lws_create_vhost(d.context, &vinfo);
   if (!d.vhost) {
     d.destroy_lws(d.context);
     d.context = nullptr;
     d.close_uv_loop();
     throw StartError("cannot listen on " + shown + ":" + std::to_string(port) +
-                     ": the port is in use or the address is not local");
+                     (d.tls.enabled() ? ": the port is in use, the address is not local, or "
+                                        "TLS could not be set up"
+                                      : ": the port is in use or the address is not local"));
   }
   int bound = lws_get_vhost_listen_port(d.vhost);
   d.port = static_cast<std::uint16_t>(bound > 0 ? bound : port);
@@ -1048,6 +1069,18 @@ LwsTransport::LwsTransport(const std::string& host, std::uint16_t port, const Li
 LwsTransport::~LwsTransport() { impl_->destroy_context(); }
 
 std::uint16_t LwsTransport::port() const { return impl_->port; }
+
+bool LwsTransport::tls() const { return impl_->tls.enabled(); }
+
+bool LwsTransport::reload_tls() {
+  Impl& d = *impl_;
+  if (!d.tls.enabled() || !d.context) return false;
+  // Reloads every vhost whose files are these: the new pair goes into the vhost's SSL_CTX,
+  // which the next accepted connection's SSL object is made from.
+  lws_tls_cert_updated(d.context, d.tls.cert_path.c_str(), d.tls.key_path.c_str(), nullptr, 0,
+                       nullptr, 0);
+  return true;
+}
 
 void LwsTransport::set_trusted_proxies(ProxyList proxies) {
   impl_->proxies = std::move(proxies);

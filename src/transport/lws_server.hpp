@@ -9,6 +9,7 @@
 
 #include "router/outbox.hpp"
 #include "transport/forwarded.hpp"
+#include "transport/tls_files.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -28,8 +29,10 @@ class LwsTransport final : public router::Outbox {
   // Creates the lws context on the chosen event loop and binds host:port (port 0: the kernel
   // picks one). Throws lobbykit::StartError when it cannot. Any thread; the loop has not
   // started yet.
+  // With tls enabled every connection is TLS (https and wss on the one port); the files
+  // must have passed check_tls_files().
   LwsTransport(const std::string& host, std::uint16_t port, const Limits& limits,
-               EventLoop event_loop = EventLoop::libuv);
+               EventLoop event_loop = EventLoop::libuv, const TlsFiles& tls = {});
   // Destroys the context if run_until_stopped() did not. Not while the loop runs.
   ~LwsTransport() override;
   LwsTransport(const LwsTransport&) = delete;
@@ -55,6 +58,11 @@ class LwsTransport final : public router::Outbox {
   void request_stop();
   // Loop thread: ends the loop once no WebSocket connection is open, or after grace_ms.
   void stop_when_drained(std::uint32_t grace_ms);
+  // Loop thread (or before the loop runs): new connections get the certificate and key in
+  // the configured files from now on, which must have passed check_tls_files(); open ones
+  // keep theirs. False when TLS is off.
+  bool reload_tls();
+  bool tls() const;
   // Any thread: runs fn on the loop thread soon, in posting order. Before the loop starts,
   // fn waits for it; once the loop has ended fn is dropped and post returns false.
   bool post(std::function<void()> fn);
