@@ -63,6 +63,10 @@ struct ClientOptions {
   // A host-minted access token (lobbykit/token.hpp): a new session is made with auth
   // {"access_token"} and gets its user id, name and roles; a resume does not send it.
   std::string access_token;
+  // wss:// URLs: the server's certificate must chain to one of these CAs (a PEM file) and
+  // name the URL's host; "" : the system's CAs. A refused certificate stops the client
+  // with the Error "tls_failed" (reconnect() tries again).
+  std::string tls_ca_path;
 };
 
 // A failure: the server's error code and sentence, or one of the client's own codes:
@@ -70,7 +74,8 @@ struct ClientOptions {
 //             request data is not a JSON object);
 //   Error events: "replaced" (4001: another connection took the session; the client stops
 //             reconnecting), "kicked" (4002: the session is gone; the token is dropped and
-//             the client stops), "gave_up" (ReconnectPolicy: disabled or max_attempts).
+//             the client stops), "gave_up" (ReconnectPolicy: disabled or max_attempts),
+//             "tls_failed" (the server's certificate was refused; the client stops).
 struct ClientError {
   std::string code;
   std::string message;

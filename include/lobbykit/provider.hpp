@@ -47,6 +47,9 @@ struct ProviderOptions {
   // How often provider_status goes out; 0: what the server says in the hello result
   // (bot_status_interval_ms).
   std::uint32_t status_interval_ms = 0;
+  // wss:// URLs: CAs (a PEM file) to verify the server against instead of the system's, as
+  // ClientOptions::tls_ca_path.
+  std::string tls_ca_path;
 };
 
 // Until the hello result says otherwise (a server that does not send status_interval_ms).

@@ -116,7 +116,7 @@ Client::Client(ClientOptions options) {
   std::optional<client::WsUrl> url = client::parse_ws_url(options.url);
   if (!url)
     throw std::invalid_argument("lobbykit::Client: not a ws:// or wss:// URL: " + options.url);
-  auto loop = std::make_unique<transport::LwsClientLoop>(std::move(*url));
+  auto loop = std::make_unique<transport::LwsClientLoop>(std::move(*url), options.tls_ca_path);
   impl_ = std::make_unique<Impl>(std::move(options), std::move(loop));
 }
 

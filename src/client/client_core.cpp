@@ -200,9 +200,10 @@ void ClientCore::on_open(SteadyMs now) {
   send_auth(now);
 }
 
-void ClientCore::on_closed(std::uint16_t code, std::string_view /*reason*/, SteadyMs now) {
+void ClientCore::on_closed(std::uint16_t code, std::string_view reason, SteadyMs now) {
   Entry entry(*this);
   if (!link_busy_) return;
+  if (code == kCloseTlsRefused) tls_refusal_ = std::string(reason);
   connection_ended(code, now);
 }
 
@@ -240,6 +241,11 @@ void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
     case 4004:
       snap_.token.clear();  // the session expired: a new one on the next connection
       break;
+    case kCloseTlsRefused:
+      // A certificate that does not verify will not verify on the next attempt either.
+      give_up(make_client_error("tls_failed", "The server's TLS certificate was refused (" +
+                                                  tls_refusal_ + ")."));
+      return;
     default:
       break;
   }

@@ -184,6 +184,7 @@ class ClientCore {
   std::optional<SteadyMs> retry_at_;
   std::optional<SteadyMs> connect_deadline_;
   std::optional<protocol::ReconnectHint> hint_;  // the server said where and when to reconnect
+  std::string tls_refusal_;  // why the server's certificate was refused (kCloseTlsRefused)
 
   RequestTable requests_;
 

@@ -24,6 +24,9 @@ inline SteadyMs steady_now_ms() {
 // Close code a Link reports when the connection ended without a close frame (WebSocket's
 // "abnormal closure": refused, reset, timed out, or never opened).
 constexpr std::uint16_t kCloseAbnormal = 1006;
+// Close code a Link reports when the server's TLS certificate was refused (WebSocket's "TLS
+// handshake" code; never sent on the wire). The reason says why.
+constexpr std::uint16_t kCloseTlsRefused = 1015;
 
 // One connection at a time. Loop thread only. No call reports back synchronously: what a
 // call causes (a failed open, say) is reported later, from the loop.

@@ -128,7 +128,7 @@ BotProvider::BotProvider(ProviderOptions options) {
   if (!url)
     throw std::invalid_argument("lobbykit::BotProvider: not a ws:// or wss:// URL: " +
                                 options.url);
-  auto loop = std::make_unique<transport::LwsClientLoop>(std::move(*url));
+  auto loop = std::make_unique<transport::LwsClientLoop>(std::move(*url), options.tls_ca_path);
   impl_ = std::make_unique<Impl>(std::move(options), std::move(loop));
 }
 

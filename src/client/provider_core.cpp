@@ -185,6 +185,10 @@ void ProviderCore::connection_ended(std::uint16_t code, SteadyMs now) {
     give_up(make_client_error("unauthorized", "The server refused the provider key."));
     return;
   }
+  if (code == kCloseTlsRefused) {
+    give_up(make_client_error("tls_failed", "The server's TLS certificate was refused."));
+    return;
+  }
   if (hint_ && options_.reconnect.enabled) {
     // The server is draining: go where and when it said, as a fresh start, not a failure.
     if (!hint_->url.empty()) link_.retarget(hint_->url);

@@ -1,6 +1,7 @@
 #include "transport/lws_client.hpp"
 
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -57,6 +58,7 @@ struct Conn {
   std::deque<std::string> queue;    // frames not yet written
   std::size_t queued_bytes = 0;
   std::vector<unsigned char> wbuf;  // LWS_PRE headroom + the frame being written
+  std::string cert_refused;         // why OpenSSL refused the server's certificate
 };
 
 }  // namespace
@@ -64,6 +66,7 @@ struct Conn {
 struct LwsClientLoop::Impl {
   // Set at construction, read-only after.
   client::WsUrl url;
+  std::string ca_path;  // ClientOptions::tls_ca_path
   lws_protocols protocols[2];
   lws_retry_bo_t retry;
   struct Timer {
@@ -265,7 +268,18 @@ struct LwsClientLoop::Impl {
   void on_connection_error(lws* wsi, const char* why) {
     Conn* c = find(wsi);
     if (!c) return;  // reported by open() instead
-    ended(c->id, client::kCloseAbnormal, why ? why : "cannot connect");
+    // A refused certificate is a setup to fix, not a network failure to retry.
+    if (!c->cert_refused.empty())
+      ended(c->id, client::kCloseTlsRefused, c->cert_refused);
+    else
+      ended(c->id, client::kCloseAbnormal, why ? why : "cannot connect");
+  }
+
+  // OpenSSL's verdict on each certificate of the server's chain (lws asks the protocol).
+  void on_cert_checked(lws* wsi, X509_STORE_CTX* store, bool ok) {
+    Conn* c = find(wsi);
+    if (!c || ok || !c->cert_refused.empty()) return;
+    c->cert_refused = X509_verify_cert_error_string(X509_STORE_CTX_get_error(store));
   }
 
   // --- Link ------------------------------------------------------------------------------
@@ -330,7 +344,7 @@ struct LwsClientLoop::Impl {
 namespace {
 
 // The one protocol of a client context. Loop thread.
-int callback_client(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in,
+int callback_client(lws* wsi, lws_callback_reasons reason, void* user, void* in,
                     std::size_t len) {
   auto* d = static_cast<LwsClientLoop::Impl*>(lws_context_user(lws_get_context(wsi)));
   if (!d) return 0;
@@ -341,6 +355,9 @@ int callback_client(lws* wsi, lws_callback_reasons reason, void* /*user*/, void*
         return 0;
       case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         d->on_connection_error(wsi, static_cast<const char*>(in));
+        return 0;
+      case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        d->on_cert_checked(wsi, static_cast<X509_STORE_CTX*>(user), len != 0);
         return 0;
       case LWS_CALLBACK_CLIENT_ESTABLISHED:
         return d->on_established(wsi);
@@ -373,9 +390,11 @@ int callback_client(lws* wsi, lws_callback_reasons reason, void* /*user*/, void*
 
 }  // namespace
 
-LwsClientLoop::LwsClientLoop(client::WsUrl url) : impl_(std::make_unique<Impl>()) {
+LwsClientLoop::LwsClientLoop(client::WsUrl url, std::string ca_path)
+    : impl_(std::make_unique<Impl>()) {
   Impl& d = *impl_;
   d.url = std::move(url);
+  d.ca_path = std::move(ca_path);
 
   static std::once_flag log_once;
   std::call_once(log_once, [] { lws_set_log_level(LLL_ERR | LLL_WARN, nullptr); });
@@ -397,7 +416,12 @@ LwsClientLoop::LwsClientLoop(client::WsUrl url) : impl_(std::make_unique<Impl>()
   info.gid = -1;
   info.uid = -1;
   info.fd_limit_per_thread = kFdLimit;
-  if (d.url.tls) info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  if (d.url.tls) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    // The server's certificate is verified (chain and host name) against these CAs, or the
+    // system's when none is given.
+    if (!d.ca_path.empty()) info.client_ssl_ca_filepath = d.ca_path.c_str();
+  }
   d.context = lws_create_context(&info);
   if (!d.context)
     throw std::runtime_error("lobbykit: cannot start the client's network service "

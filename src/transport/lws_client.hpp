@@ -22,7 +22,8 @@ constexpr std::size_t kMaxClientQueuedBytes = 4 * 1024 * 1024;
 class LwsClientLoop final : public client::Loop {
  public:
   // Creates the lws context. Throws std::runtime_error when lws cannot start. Any thread.
-  explicit LwsClientLoop(client::WsUrl url);
+  // ca_path: a PEM file of CAs to verify a wss:// server against instead of the system's.
+  explicit LwsClientLoop(client::WsUrl url, std::string ca_path = {});
   // Destroys the context if run() did not. Not while run() runs.
   ~LwsClientLoop() override;
   LwsClientLoop(const LwsClientLoop&) = delete;

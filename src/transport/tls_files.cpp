@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <memory>
 
@@ -31,11 +32,18 @@ std::string check_tls_files(const TlsFiles& files) {
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), files.cert_path.c_str()) != 1)
     return "cannot read the TLS certificate " + files.cert_path + " (PEM expected): " +
            openssl_error();
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), files.key_path.c_str(), SSL_FILETYPE_PEM) != 1)
+  const std::string mismatch =
+      "the TLS key " + files.key_path + " does not belong to the certificate " + files.cert_path;
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), files.key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL 3 compares the key with the certificate already loaded right here.
+    const unsigned long e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return mismatch;
+    }
     return "cannot read the TLS key " + files.key_path + " (PEM expected): " + openssl_error();
-  if (SSL_CTX_check_private_key(ctx.get()) != 1)
-    return "the TLS key " + files.key_path + " does not belong to the certificate " +
-           files.cert_path;
+  }
+  if (SSL_CTX_check_private_key(ctx.get()) != 1) return mismatch;
   return {};
 }
 

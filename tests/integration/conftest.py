@@ -114,7 +114,7 @@ def server_binary() -> str:
     pytest.fail("no lobbykit-server binary: set LOBBYKIT_SERVER=<build>/lobbykit-server")
 
 
-_LISTEN_RE = re.compile(rb"lobbykit-server listening on http://(\[[^\]]+\]|[^:/\s]+):(\d+)")
+_LISTEN_RE = re.compile(rb"lobbykit-server listening on https?://(\[[^\]]+\]|[^:/\s]+):(\d+)")
 
 
 class ServerProcess:

@@ -202,3 +202,72 @@ def test_a_bad_trusted_proxy_stops_the_server_with_a_sentence():
     out = run_server("--memory", "--port", "0", "--trusted-proxy", "proxy.example")
     assert out.returncode == 1
     assert 'the trusted proxy "proxy.example" is not an IPv4 or IPv6 address' in out.stderr
+
+
+# -- TLS (docs/deployment.md, "TLS") ------------------------------------------------------------
+
+def make_cert(d, name: str, ca: bool = False, signer=None):
+    """A certificate and key made with the openssl command line: a CA, or one for 127.0.0.1
+    signed by `signer` (a (cert, key) pair)."""
+    import subprocess as sp
+    cert, key = d / f"{name}.pem", d / f"{name}.key"
+    if ca:
+        sp.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+               check=True, capture_output=True)
+        return cert, key
+    csr, ext = d / f"{name}.csr", d / f"{name}.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    sp.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", str(key), "-out", str(csr)], check=True, capture_output=True)
+    sp.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(signer[0]), "-CAkey",
+            str(signer[1]), "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out",
+            str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def served_cert(port: int, ca) -> bytes:
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.getpeercert(binary_form=True)
+
+
+async def test_tls_flags_serve_https_and_sighup_reloads_the_certificate(servers, tmp_path):
+    import ssl
+    import urllib.request
+    ca = make_cert(tmp_path, "ca", ca=True)
+    cert, key = make_cert(tmp_path, "server", signer=ca)
+    srv = servers.start("--tls-cert", str(cert), "--tls-key", str(key))
+    ctx = ssl.create_default_context(cafile=str(ca[0]))
+
+    def health():
+        with urllib.request.urlopen(f"https://127.0.0.1:{srv.port}/api/health/ready",
+                                    context=ctx, timeout=10) as r:
+            return r.status
+    assert await asyncio.to_thread(health) == 200
+    first = served_cert(srv.port, ca[0])
+    renewed, renewed_key = make_cert(tmp_path, "renewed", signer=ca)
+    cert.write_bytes(renewed.read_bytes())
+    key.write_bytes(renewed_key.read_bytes())
+    os.kill(srv.pid, signal.SIGHUP)
+
+    async def reloaded():
+        return served_cert(srv.port, ca[0]) != first
+    await until(reloaded, 10, "the renewed certificate served")
+    assert ssl.DER_cert_to_PEM_cert(served_cert(srv.port, ca[0])).strip() == \
+        renewed.read_text().strip()
+    assert await asyncio.to_thread(health) == 200
+    assert "TLS certificate reloaded" in srv.log_path.read_text()
+
+
+def test_a_tls_key_that_is_not_the_certificates_stops_the_server(tmp_path):
+    ca = make_cert(tmp_path, "ca", ca=True)
+    cert, _ = make_cert(tmp_path, "server", signer=ca)
+    _, other_key = make_cert(tmp_path, "other", signer=ca)
+    out = run_server("--memory", "--port", "0", "--tls-cert", str(cert), "--tls-key",
+                     str(other_key))
+    assert out.returncode == 1
+    assert "does not belong to the certificate" in out.stderr

@@ -61,6 +61,13 @@ class Server:
         does. Returns at once; wait() waits for the end, stop() ends the drain at once."""
         self._core.drain()
 
+    def reload_tls(self) -> None:
+        """Reads options.tls_cert_path and tls_key_path again: connections made from now on
+        get the new certificate, open ones keep theirs. Raises RequestError
+        ("bad_tls_files" with the reason, the old certificate staying in use; "tls_off"
+        without TLS)."""
+        _outcome(self._core.reload_tls())
+
     def wait(self) -> None:
         """Returns once the loop has ended (after stop() or a drain), or at once when the
         server never ran. Not from one of this server's callbacks (RuntimeError there)."""

@@ -178,6 +178,9 @@ void bind_options(py::module_& m) {
              "Where drain() tells clients to reconnect (ws:// or wss://); empty: where they were.")
       .field("trusted_proxies", &ServerOptions::trusted_proxies,
              "Reverse proxies (addresses or networks, a list) whose X-Forwarded-For is believed.")
+      .field("tls_cert_path", &ServerOptions::tls_cert_path,
+             "TLS certificate (PEM): https and wss on the port; needs tls_key_path.")
+      .field("tls_key_path", &ServerOptions::tls_key_path, "The TLS certificate's key (PEM).")
       .finish();
 
   StructBinding<ReconnectPolicy>(m, "ReconnectPolicy",
@@ -210,6 +213,8 @@ void bind_options(py::module_& m) {
       .field("access_token", &ClientOptions::access_token,
              "A host-minted access token (lobbykit.mint_access_token): a new session is made "
              "with it.")
+      .field("tls_ca_path", &ClientOptions::tls_ca_path,
+             "wss:// URLs: a PEM file of CAs to verify the server against; empty: the system's.")
       .finish();
 }
 

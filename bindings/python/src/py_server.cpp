@@ -191,6 +191,18 @@ void bind_server(py::module_& m) {
           "Tells every client to reconnect elsewhere over options.drain_ms, then stops; "
           "returns at once.")
       .def(
+          "reload_tls",
+          [](PyServer& s) {
+            Status st;
+            {
+              GilReleased released;
+              st = s.server().reload_tls();
+            }
+            return status_to_json(st);
+          },
+          "Reads the TLS files again for new connections; returns {} or {code, message} as "
+          "JSON.")
+      .def(
           "wait", [](PyServer& s) { s.server().wait(); }, py::call_guard<GilReleased>(),
           "Returns once the loop has ended (stop() or a drain), or at once if it never ran.")
       .def_property_readonly(
