@@ -48,6 +48,7 @@ const el = {
   camera: $('camera'), stopMedia: $('stop-media'), participantList: $('participant-list'),
   videos: $('videos'), chatList: $('chat-list'), chatForm: $('chat-form'),
   chatInput: $('chat-input'), audioSink: $('audio-sink'),
+  chatOffline: $('chat-offline'), outage: $('outage'), reconnected: $('reconnected'),
   addBot: $('add-bot'), botMenu: $('bot-menu'), addBotNote: $('add-bot-note'),
   botAnnouncer: $('bot-announcer'),
 };
@@ -572,15 +573,17 @@ function renderStatus(s) {
   } else if (c.state === ConnectionState.CONNECTING) {
     label = 'Connecting…';
   } else if (c.state === ConnectionState.RECONNECTING) {
-    const left = c.retryAt ? c.retryAt - Date.now() : 0;
-    label = left > 1000 ? `Reconnecting in ${Math.ceil(left / 1000)} s…` : 'Reconnecting…';
+    // One steady label for the whole outage: a countdown that restarts with every attempt
+    // reads as flicker, not information.
+    label = 'Reconnecting…';
   } else {
     label = 'Offline';
   }
   el.status.dataset.state = state;
   el.status.dataset.connectionState = c.state;
   setText(el.statusLabel, label);
-  show(el.retryNow, c.state === ConnectionState.RECONNECTING && !!c.retryAt && c.retryAt - Date.now() > 1000);
+  // Shown for the whole outage (during an attempt it does nothing), so it does not blink.
+  show(el.retryNow, c.state === ConnectionState.RECONNECTING);
 
   const stopped = c.stopReason === 'replaced' || c.stopReason === 'kicked';
   show(el.stopped, stopped);
@@ -695,9 +698,26 @@ function renderButtons(s) {
   el.nameForm.querySelector('[data-testid="set-name"]').disabled = !online || !!s.busy.set_name;
   el.refreshLobbies.disabled = !online;
   el.chatForm.querySelector('button').disabled = !online || !!s.busy.chat;
+  show(el.chatOffline, !!s.lobby && !online);
+}
+
+// The outage banner while the page is away from the server in a lobby, and a short
+// "Reconnected" note when it is back.
+const RECONNECTED_NOTE_MS = 4000;
+const outage = { active: false, noteUntil: 0 };
+function renderOutage(s) {
+  const away = !!s.lobby && s.connection.state === ConnectionState.RECONNECTING;
+  if (outage.active && !away && s.connection.state === ConnectionState.CONNECTED) {
+    outage.noteUntil = Date.now() + RECONNECTED_NOTE_MS;
+    setTimeout(render, RECONNECTED_NOTE_MS + 50);
+  }
+  outage.active = away;
+  show(el.outage, away);
+  show(el.reconnected, !away && !!s.lobby && Date.now() < outage.noteUntil);
 }
 
 function renderLobby(s) {
+  renderOutage(s);
   if (!s.lobby) return;
   const online = s.connection.state === ConnectionState.CONNECTED;
   setText(el.lobbyTitle, s.lobby.name);
@@ -718,7 +738,7 @@ function renderLobby(s) {
   el.mute.classList.toggle('active', m.audioMuted);
   el.camera.disabled = !!s.busy.camera;
   el.camera.setAttribute('aria-pressed', String(m.video));
-  setText(el.camera, m.video ? 'Camera off' : 'Camera on');
+  setText(el.camera, m.video ? 'Turn camera off' : 'Turn camera on');
   el.leave.disabled = !!s.busy.leave;
 
   const rows = peopleRows(s);
@@ -781,8 +801,13 @@ function updatePersonRow(li, p, d, s) {
   setData(li, 'name', p?.name);
   setData(li, 'online', p ? String(p.connected !== false) : undefined);
   setData(li, 'connectionState', p ? pairState : undefined);
+  // Your own row shows what you chose, at once and while offline too; the server's flags
+  // for you catch up once it hears of it.
+  const mine = isMe && s.media.sharing;
+  const audioMuted = mine ? !!s.media.audioMuted : !!p?.audio_muted;
+  const cameraOn = mine ? !!s.media.video : p?.video_muted === false;
   setData(li, 'hasMedia', p ? String(!!p.has_media) : undefined);
-  setData(li, 'audioMuted', p ? String(!!p.audio_muted) : undefined);
+  setData(li, 'audioMuted', p ? String(audioMuted) : undefined);
   setData(li, 'dispatchId', d?.dispatch_id);
   setData(li, 'botKind', d?.kind);
   setData(li, 'botState', d?.state);
@@ -809,9 +834,9 @@ function updatePersonRow(li, p, d, s) {
   if (p) {
     if (p.connected === false) sub = 'reconnecting…';
     else if (!p.has_media) sub = 'chat only';
-    else if (p.audio_muted) sub = 'muted';
+    else if (audioMuted) sub = 'muted';
     else sub = isBot ? 'audio only' : 'microphone on';
-    if (!isBot && p.has_media && p.video_muted === false) sub += ' · camera on';
+    if (!isBot && p.has_media && cameraOn) sub += ' · camera on';
   }
   const subEl = li.querySelector('.p-sub');
   setText(subEl, sub);
@@ -835,7 +860,7 @@ function updatePersonRow(li, p, d, s) {
   }
 
   const mic = li.querySelector('.p-mic');
-  const micState = !p?.has_media ? '' : (p.audio_muted ? 'off' : 'on');
+  const micState = !p?.has_media ? '' : (audioMuted ? 'off' : 'on');
   if (mic.dataset.state !== micState) {
     mic.dataset.state = micState;
     mic.innerHTML = micState === 'on' ? ICONS.mic : micState === 'off' ? ICONS.micOff : '';
@@ -1014,10 +1039,6 @@ store.subscribe(() => {
   });
 });
 
-// The reconnect countdown and the lobby list need time to pass, not store changes.
-setInterval(() => {
-  if (store.getState().connection.state === ConnectionState.RECONNECTING) render();
-}, 1000);
 setInterval(() => {
   if (currentView(store.getState()) === 'lobby' && document.visibilityState !== 'hidden') refreshBotKinds();
 }, BOT_KINDS_REFRESH_MS);
