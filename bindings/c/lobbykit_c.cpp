@@ -223,19 +223,45 @@ void check_version(unsigned version, unsigned known, const char* what) {
                                      " (start from the _INIT macro or the _init() function)");
 }
 
-// Version 1 of lk_server_options ends before provider_keys, version 2 before token_secret.
+// Version 1 of lk_server_options ends before provider_keys, version 2 before token_secret,
+// version 3 before drain_ms.
 constexpr std::size_t kServerOptionsV1Size = offsetof(lk_server_options, provider_keys);
 constexpr std::size_t kServerOptionsV2Size = offsetof(lk_server_options, token_secret);
+constexpr std::size_t kServerOptionsV3Size = offsetof(lk_server_options, drain_ms);
+// Version 1 of lk_client_options ends before tls_ca_path.
+constexpr std::size_t kClientOptionsV1Size = offsetof(lk_client_options, tls_ca_path);
 
 void check_server_options_version(unsigned version) {
-  if (version != 1 && version != 2)
+  if (version < 1 || version > 3)
     check_version(version, LK_SERVER_OPTIONS_VERSION, "lk_server_options");
+}
+
+void check_client_options_version(unsigned version) {
+  if (version != 1) check_version(version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
 }
 
 std::size_t server_options_size(unsigned version) {
   return version == 1 ? kServerOptionsV1Size
          : version == 2 ? kServerOptionsV2Size
+         : version == 3 ? kServerOptionsV3Size
                         : sizeof(lk_server_options);
+}
+
+// Comma-separated entries, trimmed of spaces; empty ones dropped.
+std::vector<std::string> split_list(const char* text) {
+  std::vector<std::string> out;
+  std::string all = text ? text : "";
+  std::size_t start = 0;
+  while (start <= all.size()) {
+    std::size_t end = all.find(',', start);
+    if (end == std::string::npos) end = all.size();
+    std::string item = all.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(std::move(item));
+    start = end + 1;
+  }
+  return out;
 }
 
 ServerOptions to_cpp(const lk_server_options* o) {
@@ -267,13 +293,20 @@ ServerOptions to_cpp(const lk_server_options* o) {
     if (o->token_secret) out.token_secret = o->token_secret;
     out.require_token = o->require_token != 0;
   }
+  if (o->version >= 4) {
+    if (o->drain_ms) out.drain_ms = o->drain_ms;
+    if (o->drain_url) out.drain_url = o->drain_url;
+    out.trusted_proxies = split_list(o->trusted_proxies);
+    if (o->tls_cert_path) out.tls_cert_path = o->tls_cert_path;
+    if (o->tls_key_path) out.tls_key_path = o->tls_key_path;
+  }
   return out;
 }
 
 ClientOptions to_cpp(const lk_client_options* o) {
   ClientOptions out;
   if (!o) return out;
-  check_version(o->version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
+  check_client_options_version(o->version);
   if (o->url) out.url = o->url;
   if (o->token) out.token = o->token;
   if (o->name) out.name = o->name;
@@ -285,6 +318,7 @@ ClientOptions to_cpp(const lk_client_options* o) {
   out.reconnect.max_attempts = o->reconnect_max_attempts;
   if (o->request_timeout_ms) out.request_timeout_ms = o->request_timeout_ms;
   if (o->connect_timeout_ms) out.connect_timeout_ms = o->connect_timeout_ms;
+  if (o->version >= 2 && o->tls_ca_path) out.tls_ca_path = o->tls_ca_path;
   return out;
 }
 
@@ -555,6 +589,15 @@ int lk_server_stop(lk_server* server) {
   });
 }
 
+int lk_server_reload_tls(lk_server* server) {
+  return guard([&] {
+    const lobbykit::Status st = server_of(server).reload_tls();
+    if (st.code == "tls_off") throw CError(LK_ERR_STATE, st.message);
+    if (!st.ok()) throw CError(LK_ERR_INVALID, st.message);
+    return kOk;
+  });
+}
+
 int lk_server_drain(lk_server* server) {
   return guard([&] {
     server_of(server).drain();
@@ -738,8 +781,11 @@ const char* lk_connection_state_name(int state) {
 int lk_client_options_init(lk_client_options* opts, unsigned version) {
   return guard([&] {
     require(opts != nullptr, "opts is NULL");
-    check_version(version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
-    *opts = lk_client_options LK_CLIENT_OPTIONS_INIT;
+    check_client_options_version(version);
+    const lk_client_options defaults LK_CLIENT_OPTIONS_INIT;
+    // An older caller's struct ends earlier: write only what it has.
+    std::memcpy(opts, &defaults, version == 1 ? kClientOptionsV1Size : sizeof(lk_client_options));
+    opts->version = version;
     return kOk;
   });
 }

@@ -96,8 +96,9 @@ typedef void (*lk_event_cb)(const char *event_json, void *user_data);
 
 typedef struct lk_server lk_server;
 
-#define LK_SERVER_OPTIONS_VERSION 3  /* 2 added provider_keys, 3 token_secret and
-                                        require_token; version 1 and 2 structs still work */
+#define LK_SERVER_OPTIONS_VERSION 4  /* 2 added provider_keys, 3 token_secret and
+                                        require_token, 4 drain, proxies and TLS; structs of
+                                        every earlier version still work */
 #define LK_PORT_DEFAULT (-1) /* the library's default port (8080) */
 #define LK_PORT_ANY 0        /* any free port: lk_server_port() tells which */
 
@@ -120,9 +121,19 @@ typedef struct lk_server_options {
                                 (docs/embedding.md, "Access tokens and roles") */
   int require_token;         /* version 3: non-zero: every client auth needs a valid access
                                 token (bots with a job credential are exempt) */
+  uint32_t drain_ms;         /* version 4: lk_server_drain() tells clients to reconnect over
+                                this long; 0: default (10000) */
+  const char *drain_url;     /* version 4: where a drain sends clients (ws:// or wss://);
+                                NULL or "": the URL they used (docs/deployment.md) */
+  const char *trusted_proxies; /* version 4: reverse proxies whose X-Forwarded-For names the
+                                  client, comma-separated addresses or networks
+                                  ("127.0.0.1,10.0.0.0/8"); NULL or "": none */
+  const char *tls_cert_path; /* version 4: TLS certificate (PEM): https and wss on the port;
+                                with tls_key_path; NULL or "": plain TCP */
+  const char *tls_key_path;  /* version 4: the certificate's private key (PEM) */
 } lk_server_options;
 
-#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0}
+#define LK_SERVER_OPTIONS_INIT {LK_SERVER_OPTIONS_VERSION, NULL, LK_PORT_DEFAULT, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL}
 
 /* Fills opts with defaults for this version; LK_ERR_INVALID for an unknown version. */
 LK_API int lk_server_options_init(lk_server_options *opts, unsigned version);
@@ -146,6 +157,9 @@ LK_API int lk_server_drain(lk_server *server);
 /* Blocks until the loop has ended (after a stop or a drain); at once when it never ran.
  * LK_ERR_STATE on the server's loop thread. */
 LK_API int lk_server_wait(lk_server *server);
+/* Reads the TLS certificate and key files again for new connections. LK_ERR_INVALID with a
+ * message when the new files are bad (the old certificate stays), LK_ERR_STATE without TLS. */
+LK_API int lk_server_reload_tls(lk_server *server);
 /* The bound port (> 0), or a negative lk_error_code. */
 LK_API int lk_server_port(const lk_server *server);
 /* Stops the server if it runs and releases it. lk_server_free(NULL) does nothing. */
@@ -227,7 +241,7 @@ typedef enum lk_connection_state {
 /* "disconnected", "connecting", "connected", "reconnecting"; "unknown" otherwise. */
 LK_API const char *lk_connection_state_name(int state);
 
-#define LK_CLIENT_OPTIONS_VERSION 1
+#define LK_CLIENT_OPTIONS_VERSION 2  /* 2 added tls_ca_path; version 1 structs still work */
 
 typedef struct lk_client_options {
   unsigned version;            /* LK_CLIENT_OPTIONS_VERSION */
@@ -243,9 +257,11 @@ typedef struct lk_client_options {
   uint32_t reconnect_max_attempts;     /* retries in a row before giving up; 0: no limit */
   uint32_t request_timeout_ms;         /* 0: default (10000) */
   uint32_t connect_timeout_ms;         /* 0: default (10000) */
+  const char *tls_ca_path;     /* version 2: wss:// URLs: a PEM file of CAs to verify the server
+                                  against; NULL or "": the system's */
 } lk_client_options;
 
-#define LK_CLIENT_OPTIONS_INIT {LK_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0}
+#define LK_CLIENT_OPTIONS_INIT {LK_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL}
 
 LK_API int lk_client_options_init(lk_client_options *opts, unsigned version);
 

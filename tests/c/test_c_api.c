@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,7 +310,19 @@ static void test_options_init(void) {
   CHECK(co.version == LK_CLIENT_OPTIONS_VERSION);
   CHECK(co.url == NULL && co.name == NULL && co.reconnect_disabled == 0);
   CHECK(so.provider_keys == NULL);
+  CHECK(so.drain_ms == 0 && so.drain_url == NULL && so.trusted_proxies == NULL);
+  CHECK(so.tls_cert_path == NULL && so.tls_key_path == NULL);
+  CHECK(co.tls_ca_path == NULL);
   CHECK(lk_server_options_init(&so, LK_SERVER_OPTIONS_VERSION + 1) == LK_ERR_INVALID);
+  /* A version-3 caller's struct ends before drain_ms: init must not write past it. */
+  memset(&so, 0x5a, sizeof so);
+  CHECK(lk_server_options_init(&so, 3) == LK_OK);
+  CHECK(so.version == 3 && so.token_secret == NULL);
+  CHECK(so.drain_ms == 0x5a5a5a5au);
+  memset(&co, 0x5a, sizeof co);
+  CHECK(lk_client_options_init(&co, 1) == LK_OK);
+  CHECK(co.version == 1 && co.url == NULL);
+  CHECK((uintptr_t)co.tls_ca_path == (uintptr_t)0x5a5a5a5a5a5a5a5aull);
   CHECK(lk_client_options_init(NULL, LK_CLIENT_OPTIONS_VERSION) == LK_ERR_INVALID);
 }
 
@@ -833,10 +846,36 @@ static void test_drain(void) {
   CHECK(lk_server_drain(server) == LK_OK);
   CHECK(lk_server_wait(server) == LK_OK);
   CHECK(lk_server_drain(server) == LK_OK); /* over: nothing */
+  CHECK(lk_server_reload_tls(server) == LK_ERR_STATE); /* no TLS */
   CHECK(lk_server_post(server, on_posted, &posted) == LK_OK);
   lk_server_free(server);
   CHECK(inbox_count(&posted) == 0); /* the loop had ended: dropped */
   inbox_destroy(&posted);
+}
+
+/* Version-4 options: drain, proxies and TLS settings reach the server and are checked. */
+static void test_options_v4(void) {
+  lk_server *server = NULL;
+  lk_server_options o = LK_SERVER_OPTIONS_INIT;
+  o.port = LK_PORT_ANY;
+  o.store_path = "";
+  o.drain_url = "http://not-a-websocket/";
+  CHECK(lk_server_new(&server, &o) == LK_ERR_START);
+  CHECK(strstr(lk_error_last()->message, "drain URL") != NULL);
+  o.drain_url = "ws://127.0.0.1:9/ws";
+  o.trusted_proxies = "127.0.0.1, not-an-address";
+  CHECK(lk_server_new(&server, &o) == LK_ERR_START);
+  CHECK(strstr(lk_error_last()->message, "not-an-address") != NULL);
+  o.trusted_proxies = "127.0.0.1, 10.0.0.0/8";
+  o.tls_cert_path = "/nonexistent-lobbykit-test/cert.pem";
+  CHECK(lk_server_new(&server, &o) == LK_ERR_START);
+  CHECK(strstr(lk_error_last()->message, "without its key") != NULL);
+  o.tls_key_path = "/nonexistent-lobbykit-test/key.pem";
+  CHECK(lk_server_new(&server, &o) == LK_ERR_START);
+  CHECK(strstr(lk_error_last()->message, "cannot read the TLS certificate") != NULL);
+  o.tls_cert_path = o.tls_key_path = NULL;
+  CHECK(lk_server_new(&server, &o) == LK_OK);
+  lk_server_free(server);
 }
 
 /* Bots from the host: options version 1 still works, version 2 takes provider keys; the
@@ -1375,6 +1414,7 @@ static const test_case kCases[] = {
     {"unsubscribe", test_unsubscribe},
     {"post", test_post},
     {"drain", test_drain},
+    {"options_v4", test_options_v4},
     {"bots", test_bots},
     {"hooks", test_hooks},
     {"tokens", test_tokens},
