@@ -61,6 +61,8 @@ const ui = {
   // What the bot announcer last knew: the lobby and dispatch_id -> {name, said}.
   botLobby: null,
   botSaid: new Map(),
+  // Playback volume per peer id, 0..100, as the person set it with the row's slider.
+  volumes: new Map(),
 };
 
 // ---- errors in plain words ---------------------------------------------------------------
@@ -467,6 +469,14 @@ document.addEventListener('pointerdown', (ev) => {
 });
 
 // "Remove" and "Try again" in a bot's row.
+el.participantList.addEventListener('input', (ev) => {
+  const slider = ev.target.closest('.p-volume');
+  const id = slider?.closest('[data-peer-id]')?.dataset.peerId;
+  if (!id) return;
+  ui.volumes.set(id, Number(slider.value));
+  applyVolume(id);
+});
+
 el.participantList.addEventListener('click', (ev) => {
   const button = ev.target.closest('button[data-action]');
   const id = button?.closest('[data-dispatch-id]')?.dataset.dispatchId;
@@ -753,6 +763,8 @@ function renderLobby(s) {
       + '<button type="button" class="link" data-action="retry" data-testid="bot-retry">Try again</button>'
       + '<button type="button" class="link danger" data-action="remove" data-testid="bot-remove">Remove</button>'
       + '</div></div>'
+      + '<span class="level" aria-hidden="true"><span class="level-bar"></span></span>'
+      + '<input type="range" class="p-volume" data-testid="volume" min="0" max="100" step="5" hidden>'
       + '<span class="p-mic"></span><span class="pair" data-testid="pair-state"></span>';
     return li;
   }, (li, { p, d }) => updatePersonRow(li, p, d, s));
@@ -857,6 +869,16 @@ function updatePersonRow(li, p, d, s) {
     const remove = botEl.querySelector('[data-action="remove"]');
     remove.disabled = busy;
     remove.setAttribute('aria-label', `Remove ${name}`);
+  }
+
+  // Playback volume, for the others who send media.
+  const volume = li.querySelector('.p-volume');
+  const hasVolume = !!p && !isMe && !!p.has_media;
+  show(volume, hasVolume);
+  if (hasVolume) {
+    volume.setAttribute('aria-label', `Volume for ${name}`);
+    const v = String(ui.volumes.get(p.peer_id) ?? 100);
+    if (volume.value !== v && document.activeElement !== volume) volume.value = v;
   }
 
   const mic = li.querySelector('.p-mic');
@@ -972,6 +994,69 @@ function renderChat(s) {
   list.classList.toggle('is-empty', s.chat.length === 0);
 }
 
+function applyVolume(id) {
+  const audio = el.audioSink.querySelector(`audio[data-peer-id="${CSS.escape(id)}"]`);
+  if (audio) audio.volume = (ui.volumes.get(id) ?? 100) / 100;
+}
+
+// ---- audio levels: a meter and a speaking ring per person (Web Audio) ----------------------
+
+const SPEAKING_LEVEL = 0.08;
+const levels = { ctx: null, meters: new Map() };  // peer id -> {stream, source, analyser, data, level}
+
+function audioContext() {
+  if (!levels.ctx) levels.ctx = new AudioContext();
+  if (levels.ctx.state === 'suspended') levels.ctx.resume().catch(() => {});
+  return levels.ctx;
+}
+
+// A context made before the person touched the page starts suspended (autoplay rules).
+document.addEventListener('pointerdown', () => {
+  if (levels.ctx?.state === 'suspended') levels.ctx.resume().catch(() => {});
+});
+
+// One analyser per audio stream on the page: yours, and each peer's.
+function syncMeters(s) {
+  const wanted = new Map();
+  const me = s.session?.peerId;
+  if (me && s.media.sharing && s.media.stream?.getAudioTracks().length) wanted.set(me, s.media.stream);
+  for (const [id, pair] of Object.entries(s.peers)) {
+    if (pair.stream?.getAudioTracks().length) wanted.set(id, pair.stream);
+  }
+  for (const [id, m] of levels.meters) {
+    if (wanted.get(id) !== m.stream) {
+      m.source.disconnect();
+      levels.meters.delete(id);
+    }
+  }
+  for (const [id, stream] of wanted) {
+    if (levels.meters.has(id) || typeof AudioContext === 'undefined') continue;
+    const ctx = audioContext();
+    const source = ctx.createMediaStreamSource(stream);
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    source.connect(analyser);
+    levels.meters.set(id, { stream, source, analyser, data: new Float32Array(analyser.fftSize), level: 0 });
+  }
+}
+
+// Ten times a second (a timer: animation frames stall in background tabs): the RMS of each
+// stream's last 512 samples, rising at once and falling gently.
+setInterval(() => {
+  for (const [id, m] of levels.meters) {
+    m.analyser.getFloatTimeDomainData(m.data);
+    let sum = 0;
+    for (const x of m.data) sum += x * x;
+    const level = Math.min(1, Math.sqrt(sum / m.data.length) * 4);
+    m.level = Math.max(level, m.level * 0.6);
+    const row = el.participantList.querySelector(`[data-testid="participant"][data-peer-id="${CSS.escape(id)}"]`);
+    if (!row) continue;
+    row.style.setProperty('--level', m.level.toFixed(2));
+    row.dataset.level = m.level.toFixed(2);
+    setData(row, 'speaking', String(m.level >= SPEAKING_LEVEL));
+  }
+}, 100);
+
 function attach(media, stream) {
   if (media.srcObject !== stream) {
     media.srcObject = stream;
@@ -986,7 +1071,11 @@ function renderMedia(s) {
     const a = h('audio', { 'data-peer-id': id });
     a.autoplay = true;
     return a;
-  }, (a, [, p]) => attach(a, p.stream));
+  }, (a, [id, p]) => {
+    attach(a, p.stream);
+    a.volume = (ui.volumes.get(id) ?? 100) / 100;
+  });
+  syncMeters(s);
 
   // Video tiles: our preview and every participant whose camera is on.
   const tiles = [];

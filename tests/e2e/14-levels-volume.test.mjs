@@ -1,0 +1,56 @@
+// Case 14: audio levels and volume. With Chromium's fake microphone (a beeping tone) on both
+// pages, each page's people list shows a level that moves and a speaking ring, for the other
+// person (from the received stream) and for yourself (from your microphone). The volume
+// slider on the other person's row is reachable from the keyboard and sets the playback
+// volume of their audio.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setup, T, pollUntil, pagesInLobby } from './harness.mjs';
+
+async function levelsOf(page, peerId) {
+  return page.evaluate((id) => {
+    const row = document.querySelector(`[data-testid="participant"][data-peer-id="${id}"]`);
+    return { level: Number(row?.dataset.level || 0), speaking: row?.dataset.speaking === 'true' };
+  }, peerId);
+}
+
+test('levels move for you and the others; the volume slider sets their playback volume',
+  { timeout: T.test }, async (t) => {
+    const h = await setup(t, { name: 'case14-levels-volume' });
+    const { pages, ids } = await pagesInLobby(h, ['ada', 'bob'], 'Levels');
+    const [ada, bob] = pages;
+    const [adaId, bobId] = ids;
+    await ada.waitMeshConnected([bobId]);
+    await bob.waitMeshConnected([adaId]);
+
+    // The fake microphone beeps about once a second: within a few seconds each level has
+    // been well above silence and the speaking ring has shown, for both people.
+    for (const id of [bobId, adaId]) {
+      let seen = { level: 0, speaking: false };
+      await pollUntil(async () => {
+        const now = await levelsOf(ada, id);
+        seen = { level: Math.max(seen.level, now.level), speaking: seen.speaking || now.speaking };
+        return seen.level > 0.1 && seen.speaking;
+      }, { timeout: T.media, interval: 50, what: `a moving level for ${id === adaId ? 'Ada herself' : 'Bob'} on Ada's page` });
+    }
+    // And the level falls again between beeps: it is a meter, not a latch.
+    await pollUntil(async () => (await levelsOf(ada, bobId)).level < 0.05,
+      { timeout: T.media, interval: 50, what: "Bob's level falling between beeps" });
+
+    // Your own row has no volume slider; Bob's has one, labelled for screen readers.
+    const mine = ada.page.locator(`[data-testid="participant"][data-peer-id="${adaId}"] [data-testid="volume"]`);
+    assert.equal(await mine.isVisible(), false);
+    const slider = ada.page.locator(`[data-testid="participant"][data-peer-id="${bobId}"] [data-testid="volume"]`);
+    assert.equal(await slider.getAttribute('aria-label'), 'Volume for Bob');
+    const volumeOfBob = () => ada.evaluate((id) =>
+      document.querySelector(`#audio-sink audio[data-peer-id="${id}"]`).volume, bobId);
+    assert.equal(await volumeOfBob(), 1);
+    await slider.focus();
+    await ada.page.keyboard.press('Home');
+    assert.equal(await slider.inputValue(), '0');
+    assert.equal(await volumeOfBob(), 0);
+    await ada.page.keyboard.press('ArrowRight');
+    await ada.page.keyboard.press('ArrowRight');
+    assert.equal(await volumeOfBob(), 0.1);
+  });
