@@ -10,7 +10,7 @@ packages=(
   python3 python3-pytest python3-pytest-timeout python3-websockets
   python3-dev pybind11-dev python3-setuptools python3-wheel python3-pip python3-aiortc python3-numpy python3-venv python3-mypy
   python3-pocketsphinx pocketsphinx-en-us espeak-ng sox
-  nginx-core
+  nginx-core openssl
   clang-14 libclang-rt-14-dev
 )
 
