@@ -262,17 +262,23 @@ export class Provider {
 
 // Starts a server and a browser for one test, and cleans both up after it (t.after).
 // chromiumArgs: extra flags for this test's browser (e.g. a WAV file as the microphone).
-export async function setup(t, { name, serverArgs = [], chromiumArgs = [] } = {}) {
-  const h = new Harness(t, name || t.name, serverArgs, chromiumArgs);
+// browserPerPage: each page gets a browser of its own, as people in a call have. Pages of one
+// browser share its audio processing: its echo canceller hears every page's playback and
+// takes one page's fake microphone beep, played by the other page, for echo, so the levels
+// the pages see depend on how the two beeps happen to line up.
+export async function setup(t, { name, serverArgs = [], chromiumArgs = [], browserPerPage = false } = {}) {
+  const h = new Harness(t, name || t.name, serverArgs, chromiumArgs, browserPerPage);
   t.after(() => h.cleanup());
   await h.init();
   return h;
 }
 
 class Harness {
-  constructor(t, name, serverArgs, chromiumArgs = []) {
+  constructor(t, name, serverArgs, chromiumArgs = [], browserPerPage = false) {
     this.t = t;
     this.chromiumArgs = chromiumArgs;
+    this.browserPerPage = browserPerPage;
+    this.browsers = [];
     this.name = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
     this.serverArgs = serverArgs;
     this.pages = [];
@@ -282,11 +288,17 @@ class Harness {
   async init() {
     this.dir = await mkdtemp(path.join(tmpdir(), 'lobbykit-e2e-'));
     this.server = await new Server(this.dir, this.serverArgs).start();
-    this.browser = await chromium.launch({
+    this.browser = await this.launchBrowser();
+  }
+
+  async launchBrowser() {
+    const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
       args: [...CHROMIUM_ARGS, ...this.chromiumArgs],
     });
+    this.browsers.push(browser);
+    return browser;
   }
 
   get url() {
@@ -302,7 +314,8 @@ class Harness {
 
   // A new page in its own browser context (its own localStorage, so its own session).
   async openPage(label) {
-    const context = await this.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const browser = this.browserPerPage && this.pages.length > 0 ? await this.launchBrowser() : this.browser;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(T.ui); // every locator action and wait has this deadline
     const page = await context.newPage();
     const client = new DemoPage(this, label, context, page);
@@ -321,10 +334,12 @@ class Harness {
   }
 
   async cleanup() {
-    try {
-      await this.browser?.close();
-    } catch {
-      // the browser is gone already
+    for (const browser of this.browsers) {
+      try {
+        await browser.close();
+      } catch {
+        // the browser is gone already
+      }
     }
     for (const p of this.providers) await p.stop();
     await this.server?.stop();
