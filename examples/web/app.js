@@ -4,7 +4,7 @@
 
 import { Store, ConnectionState } from './lobbykit/store.js';
 import { ConnectionManager } from './lobbykit/connection.js';
-import { PeerManager } from './lobbykit/peers.js';
+import { PeerManager, mediaError } from './lobbykit/peers.js';
 
 const params = new URLSearchParams(location.search);
 // ?profile=NAME keeps a separate session per profile, e.g. two people in one browser.
@@ -14,6 +14,8 @@ const NAME_KEY = `lobbykit.lastName${profile ? `.${profile}` : ''}`;
 // often while the lobby is shown, and whenever the "Add a bot" menu opens.
 const BOT_KINDS_REFRESH_MS = 15000;
 const BANNER_SHOW_MS = 12000;
+// The microphone, camera and speaker chosen under "Devices" (ids; null: the default).
+const DEVICES_KEY = `lobbykit.devices${profile ? `.${profile}` : ''}`;
 
 const store = new Store();
 const connection = new ConnectionManager(store, {
@@ -51,6 +53,12 @@ const el = {
   chatOffline: $('chat-offline'), outage: $('outage'), reconnected: $('reconnected'),
   addBot: $('add-bot'), botMenu: $('bot-menu'), addBotNote: $('add-bot-note'),
   botAnnouncer: $('bot-announcer'),
+  checkDevices: $('check-devices'), devicesToggle: $('devices-toggle'), devices: $('devices'),
+  devicesSlotLobbies: $('devices-slot-lobbies'), devicesSlotLobby: $('devices-slot-lobby'),
+  micSelect: $('mic-select'), cameraSelect: $('camera-select'), speakerSelect: $('speaker-select'),
+  speakerField: $('speaker-field'),
+  micCheckLevel: document.querySelector('[data-testid="mic-check-level"]'),
+  micCheckText: $('mic-check-text'), deviceError: $('device-error'),
 };
 
 // UI-only state that no other part of the client needs.
@@ -63,7 +71,33 @@ const ui = {
   botSaid: new Map(),
   // Playback volume per peer id, 0..100, as the person set it with the row's slider.
   volumes: new Map(),
+  // The devices panel: open or not, the browser's devices by kind, the preferred ids, the
+  // microphone captured only to show its level (while not sharing), and the panel's error.
+  devicesOpen: false,
+  deviceList: { audioinput: [], videoinput: [], audiooutput: [] },
+  devicePrefs: loadDevicePrefs(),
+  preview: null,
+  deviceError: null,
 };
+peers.setPreferredDevices(ui.devicePrefs);
+
+function loadDevicePrefs() {
+  try {
+    const v = JSON.parse(localStorage.getItem(DEVICES_KEY) || '{}');
+    const id = (x) => (typeof x === 'string' && x ? x : null);
+    return { audio: id(v.audio), video: id(v.video), speaker: id(v.speaker) };
+  } catch {
+    return { audio: null, video: null, speaker: null };
+  }
+}
+
+function saveDevicePrefs() {
+  try {
+    localStorage.setItem(DEVICES_KEY, JSON.stringify(ui.devicePrefs));
+  } catch {
+    // only a convenience for the next visit
+  }
+}
 
 // ---- errors in plain words ---------------------------------------------------------------
 
@@ -94,16 +128,28 @@ const ERROR_TEXT = {
   timeout: 'The server did not answer in time. Please try again.',
   not_connected: 'You are offline right now. Wait until the connection is back, then try again.',
   connection_lost: 'The connection dropped before the server answered. Please try again.',
-  media_denied: 'The browser did not allow the microphone or camera. You can still listen and chat.',
-  media_not_found: 'No microphone or camera was found. You can still listen and chat.',
-  media_busy: 'The microphone or camera is being used by another program.',
-  media_failed: 'The microphone or camera could not be started.',
+  media_denied: (e) => mediaText(e, 'The browser did not allow the %s.',
+    'allow the %s for this page (the icon at the left of the address bar)'),
+  media_not_found: (e) => mediaText(e, 'No %s was found.', 'connect one'),
+  media_busy: (e) => mediaText(e, 'The %s is being used by another program.', 'close that program'),
+  media_failed: (e) => mediaText(e, 'The %s could not be started.', 'check it'),
   unknown_kind: 'No bot host offers that kind of bot any more. Pick another one.',
   bot_quota: 'This lobby already has as many bots as it may have. Remove one first.',
   too_many_dispatches: 'The server is running as many bots as it can. Please try again later.',
   forbidden: 'This server does not let lobby members add or remove bots.',
   dispatch_not_found: 'That bot is not in the lobby any more.',
 };
+
+// A capture failure, said for what was being started (e.context) and what still works.
+function mediaText(e, what, fix) {
+  const camera = e.context === 'camera';
+  const device = camera ? 'camera' : 'microphone';
+  const said = what.replace('%s', device);
+  const todo = fix.replace('%s', device);
+  if (camera) return `${said} To use it, ${todo}, then press "Turn camera on".`;
+  if (e.context === 'devices') return `${said} To use it, ${todo}, then open this check again. You can still join and listen.`;
+  return `${said} You are in the call, listening only. To talk, ${todo}, then press "Turn microphone on".`;
+}
 
 function badFieldText(e, context) {
   const limits = store.getState().session?.limits || {};
@@ -129,7 +175,6 @@ const CONTEXT_PREFIX = {
   restore_name: 'Your name could not be restored after reconnecting: ',
   rejoin: 'You could not get back into the lobby: ',
   restore_media: 'Your microphone could not be re-shared after reconnecting: ',
-  camera: 'The camera did not start: ',
   add_bot: 'The bot could not be added: ',
   remove_bot: 'The bot could not be removed: ',
   bot_kinds: 'The list of bots could not be loaded: ',
@@ -206,6 +251,7 @@ async function joinLobby(lobbyId) {
   await run('join', async () => {
     let media = { has_media: false };
     if (el.joinWithMedia.checked) {
+      closeDevices();  // the check's microphone is let go; the call captures its own
       try {
         if (!peers.localStream) await peers.startLocalMedia({ audio: true, video: false });
       } catch (e) {
@@ -216,7 +262,9 @@ async function joinLobby(lobbyId) {
     }
     try {
       await connection.joinLobby(lobbyId, media);
-      store.setError(null);
+      // Joined: an earlier error is stale, but not the microphone's, which says why you
+      // are listening only.
+      if (store.getState().error?.context !== 'media') store.setError(null);
     } catch (e) {
       if (!store.getState().lobby) peers.stopLocalMedia();
       throw e;
@@ -333,7 +381,14 @@ el.copyInvite.addEventListener('click', async () => {
 
 el.shareMedia.addEventListener('click', () => {
   run('media', async () => {
-    if (!peers.localStream) await peers.startLocalMedia({ audio: true, video: false });
+    closeDevices();
+    if (!peers.localStream) {
+      try {
+        await peers.startLocalMedia({ audio: true, video: false });
+      } catch (e) {
+        store.setError(e, 'media'); // take part anyway: listen without a microphone
+      }
+    }
     const m = store.getState().media;
     await connection.updateMedia({ has_media: true, audio_muted: !m.audio || m.audioMuted,
       video_muted: !m.video });
@@ -345,7 +400,22 @@ el.stopMedia.addEventListener('click', () => {
 });
 
 el.mute.addEventListener('click', () => {
-  run('mute', () => peers.setAudioMuted(!store.getState().media.audioMuted));
+  const m = store.getState().media;
+  if (!m.audio) {
+    // No microphone yet (it was denied or missing): try again, and unmute once it works.
+    run('mute', async () => {
+      try {
+        await peers.startMicrophone();
+      } catch (e) {
+        store.setError(e, 'media');
+        return;
+      }
+      if (store.getState().error?.context === 'media') store.setError(null);
+      await peers.setAudioMuted(false);
+    });
+    return;
+  }
+  run('mute', () => peers.setAudioMuted(!m.audioMuted));
 });
 
 el.camera.addEventListener('click', () => {
@@ -493,6 +563,162 @@ el.participantList.addEventListener('click', (ev) => {
     if (document.activeElement === document.body) el.addBot.focus();
   }, busyKey);
 });
+
+// ---- devices: microphone, camera and speaker, and a check of the microphone's level ----
+
+function canChooseSpeaker() {
+  return typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
+}
+
+async function refreshDeviceList() {
+  try {
+    ui.deviceList = await peers.listDevices();
+  } catch {
+    ui.deviceList = { audioinput: [], videoinput: [], audiooutput: [] };
+  }
+  render();
+}
+
+// Captures the chosen microphone only to show its level, while the call does not use one.
+async function startPreview() {
+  stopPreview();
+  if (peers.localStream?.getAudioTracks().length) return; // the call's own meter shows it
+  const token = {};
+  ui.preview = { token, stream: null };
+  try {
+    const want = ui.devicePrefs.audio ? { deviceId: ui.devicePrefs.audio } : true;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: want, video: false });
+    } catch (e) {
+      throw mediaError(e);
+    }
+    if (ui.preview?.token !== token || !ui.devicesOpen) {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    ui.preview.stream = stream;
+    ui.deviceError = null;
+  } catch (e) {
+    if (ui.preview?.token === token) ui.preview = null;
+    ui.deviceError = describeError({ code: e.code || 'media_failed', message: e.message, context: 'devices' });
+  }
+  await refreshDeviceList(); // names are there once the page may capture
+}
+
+function stopPreview() {
+  for (const t of ui.preview?.stream?.getTracks() || []) t.stop();
+  ui.preview = null;
+}
+
+function openDevices() {
+  ui.devicesOpen = true;
+  ui.deviceError = null;
+  render();
+  startPreview();
+}
+
+function closeDevices() {
+  if (!ui.devicesOpen) return;
+  ui.devicesOpen = false;
+  stopPreview();
+  render();
+}
+
+for (const toggle of [el.checkDevices, el.devicesToggle]) {
+  toggle.addEventListener('click', () => (ui.devicesOpen ? closeDevices() : openDevices()));
+}
+
+el.micSelect.addEventListener('change', () => {
+  const id = el.micSelect.value || null;
+  ui.devicePrefs.audio = id;
+  saveDevicePrefs();
+  if (peers.localStream?.getAudioTracks().length) {
+    run('devices', () => peers.useDevice('audio', id).catch((e) => {
+      ui.deviceError = describeError({ code: e.code, message: e.message, context: 'devices' });
+      render();
+    }));
+  } else {
+    peers.setPreferredDevices({ audio: id });
+    startPreview();
+  }
+});
+
+el.cameraSelect.addEventListener('change', () => {
+  const id = el.cameraSelect.value || null;
+  ui.devicePrefs.video = id;
+  saveDevicePrefs();
+  run('devices', () => peers.useDevice('video', id).catch((e) => {
+    ui.deviceError = describeError({ code: e.code, message: e.message, context: 'camera' });
+    render();
+  }));
+});
+
+el.speakerSelect.addEventListener('change', () => {
+  ui.devicePrefs.speaker = el.speakerSelect.value || null;
+  saveDevicePrefs();
+  for (const a of el.audioSink.querySelectorAll('audio')) applySpeaker(a);
+});
+
+function applySpeaker(audio) {
+  if (!canChooseSpeaker()) return;
+  const id = ui.devicePrefs.speaker || '';
+  if (audio.sinkId !== id) {
+    audio.setSinkId(id).catch((e) => {
+      ui.deviceError = `The speaker could not be used (${e.message}). The default one plays the call.`;
+      render();
+    });
+  }
+}
+
+navigator.mediaDevices?.addEventListener?.('devicechange', () => {
+  if (ui.devicesOpen) refreshDeviceList();
+});
+
+// The id of the device a track captures from, or null.
+function trackDevice(stream, kind) {
+  const t = (kind === 'audio' ? stream?.getAudioTracks() : stream?.getVideoTracks())?.[0];
+  return t?.getSettings?.().deviceId || null;
+}
+
+function fillSelect(select, devices, current, noun) {
+  const options = devices.map((d, i) => [d.deviceId, d.label || `${noun} ${i + 1}`]);
+  if (options.length === 0) options.push(['', `No ${noun.toLowerCase()} found`]);
+  const key = JSON.stringify(options);
+  if (select.dataset.options !== key) {
+    select.dataset.options = key;
+    select.replaceChildren(...options.map(([value, label]) => h('option', { value }, label)));
+  }
+  const want = options.some(([v]) => v === current) ? current : options[0][0];
+  if (select.value !== want && document.activeElement !== select) select.value = want;
+  select.disabled = devices.length === 0;
+}
+
+function renderDevices(s) {
+  const view = currentView(s);
+  const slot = view === 'lobby' ? el.devicesSlotLobby : view === 'lobbies' ? el.devicesSlotLobbies : null;
+  if (!slot && ui.devicesOpen) {
+    ui.devicesOpen = false;
+    stopPreview();
+  }
+  if (slot && el.devices.parentElement !== slot) slot.append(el.devices);
+  show(el.devices, ui.devicesOpen && !!slot);
+  for (const toggle of [el.checkDevices, el.devicesToggle]) {
+    toggle.setAttribute('aria-expanded', String(ui.devicesOpen));
+  }
+  setText(el.devicesToggle, ui.devicesOpen ? 'Close devices' : 'Devices');
+  setText(el.checkDevices, ui.devicesOpen ? 'Close the check' : 'Check microphone and camera');
+  if (!ui.devicesOpen) return;
+  const list = ui.deviceList;
+  fillSelect(el.micSelect, list.audioinput,
+    trackDevice(s.media.stream, 'audio') || trackDevice(ui.preview?.stream, 'audio') || ui.devicePrefs.audio, 'Microphone');
+  fillSelect(el.cameraSelect, list.videoinput, trackDevice(s.media.stream, 'video') || ui.devicePrefs.video, 'Camera');
+  const speakers = canChooseSpeaker() ? list.audiooutput : [];
+  show(el.speakerField, speakers.length > 0);
+  if (speakers.length) fillSelect(el.speakerSelect, speakers, ui.devicePrefs.speaker || 'default', 'Speaker');
+  el.deviceError.hidden = !ui.deviceError;
+  setText(el.deviceError, ui.deviceError || '');
+}
 
 el.errorDismiss.addEventListener('click', () => store.setError(null));
 el.noticeDismiss.addEventListener('click', () => store.setNotice(null));
@@ -742,10 +968,11 @@ function renderLobby(s) {
   show(el.stopMedia, m.sharing);
   el.shareMedia.disabled = !online || !!s.busy.media;
   el.stopMedia.disabled = !!s.busy.media;
-  el.mute.disabled = !m.audio || !!s.busy.mute;
-  el.mute.setAttribute('aria-pressed', String(m.audioMuted));
-  setText(el.mute, m.audioMuted ? 'Unmute' : 'Mute');
-  el.mute.classList.toggle('active', m.audioMuted);
+  el.mute.disabled = !!s.busy.mute;
+  // Without a captured microphone the button tries to capture it again.
+  el.mute.setAttribute('aria-pressed', String(m.audio && m.audioMuted));
+  setText(el.mute, !m.audio ? 'Turn microphone on' : m.audioMuted ? 'Unmute' : 'Mute');
+  el.mute.classList.toggle('active', m.audio && m.audioMuted);
   el.camera.disabled = !!s.busy.camera;
   el.camera.setAttribute('aria-pressed', String(m.video));
   setText(el.camera, m.video ? 'Turn camera off' : 'Turn camera on');
@@ -1002,6 +1229,7 @@ function applyVolume(id) {
 // ---- audio levels: a meter and a speaking ring per person (Web Audio) ----------------------
 
 const SPEAKING_LEVEL = 0.08;
+const PREVIEW_METER = ' check';  // the devices panel's meter (no peer id has a space)
 const levels = { ctx: null, meters: new Map() };  // peer id -> {stream, source, analyser, data, level}
 
 function audioContext() {
@@ -1020,6 +1248,8 @@ function syncMeters(s) {
   const wanted = new Map();
   const me = s.session?.peerId;
   if (me && s.media.sharing && s.media.stream?.getAudioTracks().length) wanted.set(me, s.media.stream);
+  if (ui.preview?.stream) wanted.set(PREVIEW_METER, ui.preview.stream);
+  else if (ui.devicesOpen && s.media.stream?.getAudioTracks().length) wanted.set(PREVIEW_METER, s.media.stream);
   for (const [id, pair] of Object.entries(s.peers)) {
     if (pair.stream?.getAudioTracks().length) wanted.set(id, pair.stream);
   }
@@ -1049,6 +1279,11 @@ setInterval(() => {
     for (const x of m.data) sum += x * x;
     const level = Math.min(1, Math.sqrt(sum / m.data.length) * 4);
     m.level = Math.max(level, m.level * 0.6);
+    if (id === PREVIEW_METER) {
+      el.micCheckLevel.style.setProperty('--level', m.level.toFixed(2));
+      el.micCheckLevel.dataset.level = m.level.toFixed(2);
+      continue;
+    }
     const row = el.participantList.querySelector(`[data-testid="participant"][data-peer-id="${CSS.escape(id)}"]`);
     if (!row) continue;
     row.style.setProperty('--level', m.level.toFixed(2));
@@ -1074,6 +1309,7 @@ function renderMedia(s) {
   }, (a, [id, p]) => {
     attach(a, p.stream);
     a.volume = (ui.volumes.get(id) ?? 100) / 100;
+    applySpeaker(a);
   });
   syncMeters(s);
 
@@ -1114,6 +1350,7 @@ function render() {
   renderLobbies(s);
   renderLobby(s);
   announceBots(s);
+  renderDevices(s);
   renderMedia(s);
 }
 

@@ -291,11 +291,16 @@ class Harness {
     this.browser = await this.launchBrowser();
   }
 
-  async launchBrowser() {
+  // denyMedia: a browser that refuses the page's microphone and camera, as when a person
+  // says no to the prompt (no fake prompt that says yes, and every prompt denied).
+  async launchBrowser({ denyMedia = false } = {}) {
+    const args = [...CHROMIUM_ARGS, ...this.chromiumArgs];
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: [...CHROMIUM_ARGS, ...this.chromiumArgs],
+      args: denyMedia
+        ? [...args.filter((a) => a !== '--use-fake-ui-for-media-stream'), '--deny-permission-prompts']
+        : args,
     });
     this.browsers.push(browser);
     return browser;
@@ -313,8 +318,10 @@ class Harness {
   }
 
   // A new page in its own browser context (its own localStorage, so its own session).
-  async openPage(label) {
-    const browser = this.browserPerPage && this.pages.length > 0 ? await this.launchBrowser() : this.browser;
+  // denyMedia: in a browser of its own that refuses the microphone and camera.
+  async openPage(label, { denyMedia = false } = {}) {
+    const browser = denyMedia ? await this.launchBrowser({ denyMedia })
+      : this.browserPerPage && this.pages.length > 0 ? await this.launchBrowser() : this.browser;
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(T.ui); // every locator action and wait has this deadline
     const page = await context.newPage();

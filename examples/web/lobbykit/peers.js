@@ -41,6 +41,7 @@ export class PeerManager {
     this.connections = new Map();
     this._entries = new Map(); // peer_id -> per-pair bookkeeping (see _create)
     this.localStream = null;
+    this.deviceIds = { audio: null, video: null }; // preferred capture devices (useDevice)
     this._mediaAttempted = false; // tried to capture since sharing last turned on
 
     connection.on('peer_added', (d) => this._onPeerAdded(d));
@@ -81,24 +82,74 @@ export class PeerManager {
   // (media_denied, media_not_found, media_busy, media_failed).
   async startLocalMedia({ audio = true, video = false } = {}) {
     this._mediaAttempted = true;
-    if (!this.mediaDevices?.getUserMedia) {
-      throw new LobbyError('media_failed', 'This browser cannot capture audio here (it needs https or localhost).');
-    }
     let stream;
     try {
-      stream = await this.mediaDevices.getUserMedia({ audio, video });
+      stream = await this._capture({ audio, video });
     } catch (e) {
-      if (!video) throw mediaError(e);
+      if (!video) throw e;
       // The camera may be what failed: try the microphone alone.
-      try {
-        stream = await this.mediaDevices.getUserMedia({ audio: true, video: false });
-      } catch (e2) {
-        throw mediaError(e2);
-      }
-      this.store.setError(mediaError(e), 'camera');
+      stream = await this._capture({ audio: true, video: false });
+      this.store.setError(e, 'camera');
     }
     this._setLocalTracks(stream.getAudioTracks()[0] || null, stream.getVideoTracks()[0] || null);
     return this.localStream;
+  }
+
+  // Turns the microphone on after it was not captured (denied, or no device then), keeping
+  // the camera. Rejects with a LobbyError as startLocalMedia does.
+  async startMicrophone() {
+    const stream = await this._capture({ audio: true, video: false });
+    this._setLocalTracks(stream.getAudioTracks()[0] || null, this._track('video'));
+    return this.localStream;
+  }
+
+  // The devices to capture from: {audio, video} device ids, null for the browser's default.
+  // A chosen device that is gone later falls back to another one (the id is a preference).
+  setPreferredDevices({ audio, video } = {}) {
+    if (audio !== undefined) this.deviceIds.audio = audio || null;
+    if (video !== undefined) this.deviceIds.video = video || null;
+  }
+
+  // Switches the microphone or camera ('audio' or 'video') to this device, now if it is in
+  // use, and for every later capture. The new track replaces the old one on every pair, with
+  // no new offer. Rejects with a LobbyError; the old device then stays in use.
+  async useDevice(kind, deviceId) {
+    const exact = deviceId ? { deviceId: { exact: deviceId } } : true;
+    if (this._track(kind)) {
+      const stream = await this._capture(kind === 'audio' ? { audio: exact, video: false } : { audio: false, video: exact });
+      const track = (kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks())[0] || null;
+      if (kind === 'audio') this._setLocalTracks(track, this._track('video'));
+      else this._setLocalTracks(this._track('audio'), track);
+    }
+    this.setPreferredDevices({ [kind]: deviceId || null });
+  }
+
+  // The devices the browser offers, by kind: {audioinput, videoinput, audiooutput}, each a
+  // list of {deviceId, label}. Labels are empty until the page was allowed to capture once.
+  async listDevices() {
+    const out = { audioinput: [], videoinput: [], audiooutput: [] };
+    if (!this.mediaDevices?.enumerateDevices) return out;
+    for (const d of await this.mediaDevices.enumerateDevices()) {
+      if (out[d.kind] && d.deviceId) out[d.kind].push({ deviceId: d.deviceId, label: d.label });
+    }
+    return out;
+  }
+
+  // getUserMedia with the preferred devices, failures as LobbyErrors. audio / video: true,
+  // false, or constraints (which then win over the preference).
+  async _capture({ audio, video }) {
+    if (!this.mediaDevices?.getUserMedia) {
+      throw new LobbyError('media_failed', 'This browser cannot capture audio here (it needs https or localhost).');
+    }
+    const want = (on, id) => (on === true && id ? { deviceId: id } : on);
+    try {
+      return await this.mediaDevices.getUserMedia({
+        audio: want(audio, this.deviceIds.audio),
+        video: want(video, this.deviceIds.video),
+      });
+    } catch (e) {
+      throw mediaError(e);
+    }
   }
 
   stopLocalMedia() {
@@ -120,12 +171,7 @@ export class PeerManager {
   // Turns the camera on or off for every pair.
   async setCamera(on) {
     if (on) {
-      let cam;
-      try {
-        cam = await this.mediaDevices.getUserMedia({ video: true });
-      } catch (e) {
-        throw mediaError(e);
-      }
+      const cam = await this._capture({ audio: false, video: true });
       this._setLocalTracks(this._track('audio'), cam.getVideoTracks()[0] || null);
     } else {
       this._setLocalTracks(this._track('audio'), null);
