@@ -47,7 +47,7 @@ const el = {
   lobbyView: $('lobby-view'), lobbyTitle: $('lobby-title'), lobbyPrivate: $('lobby-private'),
   lobbyId: $('lobby-id'), copyInvite: $('copy-invite'), leave: $('leave'),
   peopleCount: $('people-count'), shareMedia: $('share-media'), mute: $('mute'),
-  camera: $('camera'), stopMedia: $('stop-media'), participantList: $('participant-list'),
+  camera: $('camera'), screen: $('screen'), stopMedia: $('stop-media'), participantList: $('participant-list'),
   videos: $('videos'), chatList: $('chat-list'), chatForm: $('chat-form'),
   chatInput: $('chat-input'), audioSink: $('audio-sink'),
   chatOffline: $('chat-offline'), outage: $('outage'), reconnected: $('reconnected'),
@@ -133,6 +133,9 @@ const ERROR_TEXT = {
   media_not_found: (e) => mediaText(e, 'No %s was found.', 'connect one'),
   media_busy: (e) => mediaText(e, 'The %s is being used by another program.', 'close that program'),
   media_failed: (e) => mediaText(e, 'The %s could not be started.', 'check it'),
+  screen_denied: 'Screen sharing did not start: the picker was closed, or the browser did not allow it.',
+  screen_failed: 'The screen could not be shared.',
+  screen_unsupported: 'This browser cannot share a screen.',
   unknown_kind: 'No bot host offers that kind of bot any more. Pick another one.',
   bot_quota: 'This lobby already has as many bots as it may have. Remove one first.',
   too_many_dispatches: 'The server is running as many bots as it can. Please try again later.',
@@ -420,6 +423,10 @@ el.mute.addEventListener('click', () => {
 
 el.camera.addEventListener('click', () => {
   run('camera', () => peers.setCamera(!store.getState().media.video));
+});
+
+el.screen.addEventListener('click', () => {
+  run('screen', () => (store.getState().media.screen ? peers.stopScreenShare() : peers.startScreenShare()));
 });
 
 el.chatForm.addEventListener('submit', (ev) => {
@@ -966,6 +973,10 @@ function renderLobby(s) {
   show(el.mute, m.sharing);
   show(el.camera, m.sharing);
   show(el.stopMedia, m.sharing);
+  show(el.screen, m.sharing && !!navigator.mediaDevices?.getDisplayMedia);
+  el.screen.disabled = !!s.busy.screen;
+  el.screen.setAttribute('aria-pressed', String(!!m.screen));
+  setText(el.screen, m.screen ? 'Stop presenting' : 'Share screen');
   el.shareMedia.disabled = !online || !!s.busy.media;
   el.stopMedia.disabled = !!s.busy.media;
   el.mute.disabled = !!s.busy.mute;
@@ -1076,6 +1087,7 @@ function updatePersonRow(li, p, d, s) {
     else if (audioMuted) sub = 'muted';
     else sub = isBot ? 'audio only' : 'microphone on';
     if (!isBot && p.has_media && cameraOn) sub += ' · camera on';
+    if (p.has_media && (mine ? !!s.media.screen : !!p.screen_sharing)) sub += ' · sharing screen';
   }
   const subEl = li.querySelector('.p-sub');
   setText(subEl, sub);
@@ -1313,20 +1325,30 @@ function renderMedia(s) {
   });
   syncMeters(s);
 
-  // Video tiles: our preview and every participant whose camera is on.
+  // Video tiles: shared screens first, then our camera preview and every participant whose
+  // camera is on.
   const tiles = [];
+  if (s.media.screen) tiles.push({ id: 'screen:self', name: 'Your screen', stream: s.media.screen, screen: true });
+  const others = s.participants.filter((p) => p.peer_id !== s.session?.peerId && p.has_media);
+  for (const p of others) {
+    const screen = s.peers[p.peer_id]?.screen;
+    if (p.screen_sharing && screen?.getVideoTracks().length) {
+      tiles.push({ id: `screen:${p.peer_id}`, peerId: p.peer_id, name: `${p.name}'s screen`, stream: screen, screen: true });
+    }
+  }
   if (s.media.video && s.media.stream) {
     tiles.push({ id: 'self', name: 'You', stream: s.media.stream, self: true });
   }
-  for (const p of s.participants) {
+  for (const p of others) {
     const pair = s.peers[p.peer_id];
-    if (p.peer_id !== s.session?.peerId && !p.is_bot && p.has_media && p.video_muted === false && pair?.stream
-        && pair.stream.getVideoTracks().length) {
-      tiles.push({ id: p.peer_id, name: p.name, stream: pair.stream });
+    if (!p.is_bot && p.video_muted === false && pair?.stream && pair.stream.getVideoTracks().length) {
+      tiles.push({ id: p.peer_id, peerId: p.peer_id, name: p.name, stream: pair.stream });
     }
   }
   reconcile(el.videos, tiles, (t) => t.id, (t) => {
-    const fig = h('figure', { class: 'tile' });
+    const fig = h('figure', { class: 'tile', 'data-testid': t.screen ? 'screen-tile' : 'video-tile' });
+    if (t.peerId) fig.dataset.peerId = t.peerId;
+    if (t.screen) fig.classList.add('screen');
     const v = h('video');
     v.autoplay = true;
     v.muted = true; // sound comes from the <audio> elements

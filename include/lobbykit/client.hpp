@@ -274,8 +274,10 @@ class LOBBYKIT_API Client {
   std::future<Reply> join_lobby_by_name(const std::string& name, const JoinOptions& options = {});
   std::future<Reply> leave_lobby();
   std::future<Reply> chat(const std::string& text);
+  // Changes the given media flags (docs/protocol.md, update_media); nullopt leaves one as is.
   std::future<Reply> update_media(std::optional<bool> has_media, std::optional<bool> audio_muted,
-                                  std::optional<bool> video_muted);
+                                  std::optional<bool> video_muted,
+                                  std::optional<bool> screen_sharing = std::nullopt);
   std::future<Reply> send_description(const PeerId& to, const std::string& type,
                                       const std::string& sdp);
   // candidate "" sends end-of-candidates (null).

@@ -26,6 +26,9 @@ struct Participant {
   // The session's metadata, a JSON object: from its access token, the host, or itself
   // (set_metadata). "" reads as {}.
   std::string metadata_json = "{}";
+  // Sends a screen as a second video track (docs/protocol.md). Last, so that positional
+  // initializers written before it still compile.
+  bool screen_sharing = false;
 };
 
 struct LobbyInfo {

@@ -293,12 +293,14 @@ std::future<Reply> Client::set_metadata(const std::string& target,
 
 std::future<Reply> Client::update_media(std::optional<bool> has_media,
                                         std::optional<bool> audio_muted,
-                                        std::optional<bool> video_muted) {
+                                        std::optional<bool> video_muted,
+                                        std::optional<bool> screen_sharing) {
   JsonBuilder b;
   b.begin_object();
   if (has_media) b.boolean("has_media", *has_media);
   if (audio_muted) b.boolean("audio_muted", *audio_muted);
   if (video_muted) b.boolean("video_muted", *video_muted);
+  if (screen_sharing) b.boolean("screen_sharing", *screen_sharing);
   b.end_object();
   return request("update_media", b.take());
 }

@@ -782,6 +782,7 @@ void ClientCore::announce_differences(const std::vector<Participant>& before) {
       emit(client_event::ParticipantJoined{p});
     } else if (old->name != p.name || old->has_media != p.has_media ||
                old->audio_muted != p.audio_muted || old->video_muted != p.video_muted ||
+               old->screen_sharing != p.screen_sharing ||
                old->is_bot != p.is_bot || old->connected != p.connected) {
       emit(client_event::ParticipantUpdated{p});
     }

@@ -202,7 +202,7 @@ void LobbyManager::update(const LobbyId& lobby_id, const Participant& p) {
   if (!m) return;
   const Participant& o = m->p;
   if (o.name == p.name && o.has_media == p.has_media && o.audio_muted == p.audio_muted &&
-      o.video_muted == p.video_muted && o.is_bot == p.is_bot && o.connected == p.connected &&
+      o.video_muted == p.video_muted && o.screen_sharing == p.screen_sharing && o.is_bot == p.is_bot && o.connected == p.connected &&
       o.metadata_json == p.metadata_json)
     return;
   m->p = p;

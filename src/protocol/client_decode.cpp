@@ -53,6 +53,7 @@ Participant read_participant(const rapidjson::Value& v) {
   p.has_media = read_bool(v, "has_media");
   p.audio_muted = read_bool(v, "audio_muted");
   p.video_muted = read_bool(v, "video_muted");
+  p.screen_sharing = read_bool(v, "screen_sharing");
   p.is_bot = read_bool(v, "is_bot");
   p.connected = read_bool(v, "connected", true);
   p.user_id = read_string(v, "user_id");

@@ -412,7 +412,8 @@ std::optional<Error> decode(const rapidjson::Value& data, UpdateMediaReq& out) {
   FieldReader r(data);
   if (auto e = r.boolean("has_media", out.has_media)) return e;
   if (auto e = r.boolean("audio_muted", out.audio_muted)) return e;
-  return r.boolean("video_muted", out.video_muted);
+  if (auto e = r.boolean("video_muted", out.video_muted)) return e;
+  return r.boolean("screen_sharing", out.screen_sharing);
 }
 
 std::optional<Error> decode(const rapidjson::Value& data, WatchLobbiesReq& out) {
@@ -503,6 +504,7 @@ void write(JsonBuilder& b, const Participant& p) {
       .boolean("has_media", p.has_media)
       .boolean("audio_muted", p.audio_muted)
       .boolean("video_muted", p.video_muted)
+      .boolean("screen_sharing", p.screen_sharing)
       .boolean("is_bot", p.is_bot)
       .boolean("connected", p.connected)
       .str("user_id", p.user_id);

@@ -101,7 +101,7 @@ struct WatchLobbiesReq {
   bool watch = true;
 };
 struct UpdateMediaReq {
-  std::optional<bool> has_media, audio_muted, video_muted;
+  std::optional<bool> has_media, audio_muted, video_muted, screen_sharing;
 };
 // Roles (docs/protocol.md, "Roles"): a moderator acts on a member of its lobby.
 constexpr std::size_t kMaxKickReasonChars = 200;

@@ -329,9 +329,10 @@ void handle_update_media(Hub::State& s, Request& r) {
     return;
   }
   if (r.session->has_role(kListenerRole) &&
-      (req.audio_muted == false || req.video_muted == false)) {
+      (req.audio_muted == false || req.video_muted == false || req.screen_sharing == true)) {
     s.fail(r, make_error(ErrorCode::forbidden,
-                         "A listener may not unmute: it receives audio and video and sends none."));
+                         "A listener may not unmute or share a screen: it receives audio and "
+                         "video and sends none."));
     return;
   }
   core::Member* m = lobby->member(r.session->peer_id);
@@ -341,6 +342,7 @@ void handle_update_media(Hub::State& s, Request& r) {
   p.has_media = req.has_media.value_or(p.has_media);
   p.audio_muted = req.audio_muted.value_or(p.audio_muted);
   p.video_muted = req.video_muted.value_or(p.video_muted);
+  p.screen_sharing = req.screen_sharing.value_or(p.screen_sharing) && p.has_media;
   s.lobbies.update(lobby->info.id, p);
   s.reply(r, [&](JsonBuilder& b) {
     b.key("participant");

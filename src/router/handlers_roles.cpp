@@ -65,7 +65,10 @@ void handle_mute_member(Hub::State& s, Request& r) {
   if (!m) return;
   Participant p = m->p;
   if (req.audio) p.audio_muted = true;
-  if (req.video) p.video_muted = true;
+  if (req.video) {
+    p.video_muted = true;
+    p.screen_sharing = false;  // a screen is video too
+  }
   const LobbyId lobby_id = lobby->info.id;
   s.lobbies.update(lobby_id, p);
   s.send_to_peer(req.peer_id, protocol::envelope("muted", "", [&](JsonBuilder& b) {

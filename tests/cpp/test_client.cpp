@@ -300,6 +300,14 @@ TEST_CASE("client: name, lobby, chat and signaling between two clients") {
                              [&](const Participant& p) { return p.peer_id == id_a; });
       return it != s.participants.end() && it->audio_muted;
     }));
+    ok(a.client->update_media(std::nullopt, std::nullopt, std::nullopt, true));
+    REQUIRE(b.events.wait([&] {
+      auto s = b.snap();
+      auto it = std::find_if(s.participants.begin(), s.participants.end(),
+                             [&](const Participant& p) { return p.peer_id == id_a; });
+      return it != s.participants.end() && it->screen_sharing;
+    }));
+    CHECK(b.events.all<client_event::ParticipantUpdated>().back().participant.screen_sharing);
     ok(a.client->leave_lobby());
     CHECK(a.events.wait_for<client_event::LobbyLeft>().reason == "left");
     CHECK_FALSE(a.snap().lobby.has_value());

@@ -38,6 +38,9 @@ def test_requests_and_the_state_store(connect):
 
     updated = client.update_media(video_muted=True)["participant"]
     assert [updated[k] for k in ("has_media", "audio_muted", "video_muted")] == [True] * 3
+    assert client.update_media(screen_sharing=True)["participant"]["screen_sharing"] is True
+    log.wait_for(lambda e: isinstance(e, ev.ParticipantUpdated) and e.participant.screen_sharing)
+    assert [p.screen_sharing for p in client.snapshot().participants] == [True]
     assert client.leave_lobby() == {}
     left = log.wait_for(lambda e: isinstance(e, ev.LobbyLeft))
     assert (left.lobby_id, left.reason) == (lobby["id"], "left")

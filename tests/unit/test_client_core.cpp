@@ -1145,7 +1145,8 @@ TEST_CASE("client snapshot JSON form") {
         R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
         R"("max_participants":8,"participants":1,"created_ms":42,"metadata":{}},)"
         R"("participants":[{"peer_id":"p1","name":"Ada","has_media":true,"audio_muted":false,)"
-        R"("video_muted":true,"is_bot":false,"connected":true,"user_id":"","roles":[],"metadata":{}}],)"
+        R"("video_muted":true,"screen_sharing":false,"is_bot":false,"connected":true,"user_id":"","roles":[],)"
+        R"("metadata":{}}],)"
         R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7,"system":false}],)"
         R"("last_offset":3,"history_complete":false,)"
         R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");

@@ -716,6 +716,15 @@ TEST_CASE("decode update_media") {
   CHECK_FALSE(none.has_media.has_value());
   CHECK_FALSE(none.audio_muted.has_value());
   CHECK_FALSE(none.video_muted.has_value());
+  CHECK_FALSE(none.screen_sharing.has_value());
+
+  UpdateMediaReq screen;
+  CHECK(code_of(decode(json(R"({"screen_sharing":true})"), screen)) == "ok");
+  CHECK(screen.screen_sharing == std::optional<bool>(true));
+  UpdateMediaReq bad_screen;
+  auto screen_error = decode(json(R"({"screen_sharing":1})"), bad_screen);
+  CHECK(code_of(screen_error) == "bad_field");
+  CHECK(field_of(screen_error) == "data.screen_sharing");
 
   UpdateMediaReq r;
   CHECK(code_of(decode(json(R"({"has_media":true,"video_muted":false})"), r)) == "ok");
@@ -861,10 +870,12 @@ TEST_CASE("write(Participant) produces the documented object") {
   p.user_id = "user \"42\"";
   p.roles = {"moderator", "team-7"};
   p.metadata_json = R"({"seat":3})";
+  p.screen_sharing = true;
   JsonBuilder b;
   write(b, p);
   auto d = json(b.take());
-  CHECK(d.MemberCount() == 10);
+  CHECK(d.MemberCount() == 11);
+  CHECK(d["screen_sharing"].GetBool());
   REQUIRE(d["metadata"].IsObject());
   CHECK(d["metadata"]["seat"].GetInt() == 3);
   CHECK(str(d, "user_id") == "user \"42\"");

@@ -2451,6 +2451,39 @@ TEST_CASE("router: a moderator mutes a member, who may unmute itself") {
                   .flag("data.participant.audio_muted"));
 }
 
+TEST_CASE("router: screen_sharing is told to the lobby, needs has_media, and a video mute ends it") {
+  auto h = token_harness();
+  Client owner = h->user("Owner");
+  const std::string lobby = owner.create_lobby("Room");
+  Client mod = token_member(*h, "m1", {"moderator"}, "Mod", lobby);
+  Client a = token_member(*h, "u2", {}, "Ann", lobby, false);
+  // Without media the flag stays off.
+  CHECK_FALSE(a.ok("update_media", R"({"screen_sharing":true})").flag("data.participant.screen_sharing"));
+  a.ok("update_media", R"({"has_media":true})");
+  mod.clear();
+
+  Msg on = a.ok("update_media", R"({"screen_sharing":true})");
+  CHECK(on.flag("data.participant.screen_sharing"));
+  CHECK(mod.next("participant_updated").flag("data.participant.screen_sharing"));
+  // In the snapshot a newcomer gets too (members in join order: Mod, Ann).
+  Client late = h->connect();
+  late.auth(access_data(access_token(*h, "u3", {}, "Late")));
+  Msg snap = late.ok("join_lobby", R"({"lobby_id":")" + lobby + R"("})");
+  CHECK(snap.str("data.participants.1.peer_id") == a.peer);
+  CHECK(snap.flag("data.participants.1.screen_sharing"));
+  CHECK_FALSE(snap.flag("data.participants.0.screen_sharing"));
+
+  // A moderator's video mute ends the screen as well.
+  mod.clear();
+  Msg muted = mod.ok("mute_member", R"({"peer_id":")" + a.peer + R"(","video":true})");
+  CHECK_FALSE(muted.flag("data.participant.screen_sharing"));
+  a.ok("update_media", R"({"screen_sharing":true})");
+  // Media off: the screen is off with it.
+  Msg off = a.ok("update_media", R"({"has_media":false})");
+  CHECK_FALSE(off.flag("data.participant.screen_sharing"));
+  CHECK_FALSE(a.ok("update_media", R"({"has_media":true})").flag("data.participant.screen_sharing"));
+}
+
 TEST_CASE("router: a listener joins muted and may not unmute") {
   auto h = token_harness();
   Client owner = h->user("Owner");
@@ -2465,6 +2498,9 @@ TEST_CASE("router: a listener joins muted and may not unmute") {
   CHECK(snap.flag("data.participants.0.video_muted"));
   CHECK(listener.call("update_media", R"({"audio_muted":false})").code() == "forbidden");
   CHECK(listener.call("update_media", R"({"video_muted":false})").code() == "forbidden");
+  CHECK(listener.call("update_media", R"({"screen_sharing":true})").code() == "forbidden");
+  CHECK_FALSE(listener.ok("update_media", R"({"screen_sharing":false})")
+                  .flag("data.participant.screen_sharing"));
   // Muting, and media on or off, stay allowed.
   CHECK_FALSE(listener.ok("update_media", R"({"has_media":false,"audio_muted":true})")
                   .flag("data.participant.has_media"));

@@ -80,11 +80,13 @@ class RequestHelpers(Generic[R]):
         return self.request("set_metadata", {"target": target, "metadata": metadata})
 
     def update_media(self, has_media: Optional[bool] = None, audio_muted: Optional[bool] = None,
-                     video_muted: Optional[bool] = None) -> R:
-        """Changes the given media flags. Result ``{"participant": Participant}``."""
+                     video_muted: Optional[bool] = None,
+                     screen_sharing: Optional[bool] = None) -> R:
+        """Changes the given media flags (None leaves one as it is). Result
+        ``{"participant": Participant}``."""
         data: Data = {}
         for key, value in (("has_media", has_media), ("audio_muted", audio_muted),
-                           ("video_muted", video_muted)):
+                           ("video_muted", video_muted), ("screen_sharing", screen_sharing)):
             if value is not None:
                 data[key] = value
         return self.request("update_media", data)

@@ -17,6 +17,7 @@ class Participant:
     has_media: bool = False
     audio_muted: bool = False
     video_muted: bool = False
+    screen_sharing: bool = False  # sends a screen as a second video track
     is_bot: bool = False
     connected: bool = True  # False while the member's resume grace runs
     user_id: str = ""  # the host's user id from an access token; "" when none

@@ -79,7 +79,7 @@ function freshIntent() {
     name: undefined,     // undefined: take whatever the next welcome says; null: no name
     password: undefined, // kept in memory only, to prove a protected name on a new session
     lobbyId: undefined,  // undefined: take the welcome's lobby; null: in none
-    media: { has_media: false, audio_muted: false, video_muted: false },
+    media: { has_media: false, audio_muted: false, video_muted: false, screen_sharing: false },
   };
 }
 
@@ -451,7 +451,9 @@ export class ConnectionManager {
       const me = w.lobby?.participants?.find((p) => p.peer_id === w.peer_id);
       if (me) {
         intent.media = { has_media: !!me.has_media, audio_muted: !!me.audio_muted,
-          video_muted: !!me.video_muted };
+          video_muted: !!me.video_muted, screen_sharing: false };
+        // A reloaded page shares no screen, whatever the session did before.
+        if (me.screen_sharing) this._request('update_media', { screen_sharing: false }).catch(() => {});
       }
       this.store.setMedia({ sharing: intent.media.has_media });
       if (serverLobby) await this._catchUpChat(gen);
@@ -497,13 +499,14 @@ export class ConnectionManager {
     const patch = {};
     if (want.has_media && want.audio_muted !== !!me.audio_muted) patch.audio_muted = want.audio_muted;
     if (want.has_media && want.video_muted !== !!me.video_muted) patch.video_muted = want.video_muted;
+    if (want.has_media && !!want.screen_sharing !== !!me.screen_sharing) patch.screen_sharing = !!want.screen_sharing;
     return Object.keys(patch).length ? patch : null;
   }
 
   // Out of the lobby on this side: no lobby and no media wanted any more.
   _dropLobby() {
     this._intent.lobbyId = null;
-    this._intent.media = { has_media: false, audio_muted: false, video_muted: false };
+    this._intent.media = { has_media: false, audio_muted: false, video_muted: false, screen_sharing: false };
     this.store.clearLobby();
     this.store.setMedia({ sharing: false });
   }
@@ -517,9 +520,16 @@ export class ConnectionManager {
       return;
     }
     try {
-      const snap = await this._request('join_lobby', { lobby_id: lobbyId, ...intent.media });
+      const { screen_sharing: screen, ...media } = intent.media;
+      const snap = await this._request('join_lobby', { lobby_id: lobbyId, ...media });
       if (gen !== this._gen || intent.lobbyId !== lobbyId) return;
       this.store.applySnapshot(snap);
+      // join_lobby has no screen flag: a screen still shared is declared after it.
+      if (screen && media.has_media) {
+        const r = await this._request('update_media', { screen_sharing: true });
+        if (gen !== this._gen || intent.lobbyId !== lobbyId) return;
+        if (r.participant) this.store.upsertParticipant(r.participant);
+      }
       await this._catchUpChat(gen);
     } catch (e) {
       if (gen !== this._gen || e.transient || intent.lobbyId !== lobbyId) return;
@@ -773,7 +783,7 @@ export class ConnectionManager {
     const m = { has_media: !!media.has_media, audio_muted: !!media.audio_muted,
       video_muted: !!media.video_muted };
     this._intent.lobbyId = lobbyId;
-    this._intent.media = m;
+    this._intent.media = { ...m, screen_sharing: false };
     try {
       const snap = await this.request('join_lobby', { lobby_id: lobbyId, ...m });
       if (this._intent.lobbyId === lobbyId) {
@@ -824,9 +834,11 @@ export class ConnectionManager {
     return r.metadata;
   }
 
-  // patch: any of has_media, audio_muted, video_muted. Remembered even when offline.
+  // patch: any of has_media, audio_muted, video_muted, screen_sharing. Remembered even when
+  // offline. Turning has_media off turns screen_sharing off (as the server does).
   async updateMedia(patch) {
     this._intent.media = { ...this._intent.media, ...patch };
+    if (!this._intent.media.has_media) this._intent.media.screen_sharing = false;
     if ('has_media' in patch) this.store.setMedia({ sharing: !!patch.has_media });
     if (!this.store.getState().lobby || !this._authenticated) return null;
     const r = await this.request('update_media', patch);

@@ -3,9 +3,11 @@
 // picks (`should_offer`) makes every offer, the other only answers, so offers never collide.
 // It also owns the local microphone / camera, and reports each pair's state to the Store.
 //
-// The offering side always adds one audio and one video transceiver (sendrecv), and the
-// answering side turns the ones it receives to sendrecv. Either side can then start, stop or
-// swap its microphone or camera with replaceTrack, without a new offer.
+// The offering side always adds three transceivers (sendrecv): audio, camera video and screen
+// video, in that order (docs/protocol.md, Participant), and the answering side turns the ones
+// it receives to sendrecv. Either side can then start, stop or swap its microphone, camera or
+// screen with replaceTrack, without a new offer. The first video transceiver of a pair is the
+// camera and the second the screen, on both sides.
 
 import { LobbyError } from './connection.js';
 
@@ -29,6 +31,18 @@ export function mediaError(e) {
   return new LobbyError(code, e?.message || String(e));
 }
 
+// getDisplayMedia failures: the person closing the picker is a NotAllowedError too.
+export function screenError(e) {
+  const code = {
+    NotAllowedError: 'screen_denied',
+    SecurityError: 'screen_denied',
+    AbortError: 'screen_denied',
+    NotReadableError: 'screen_failed',
+    NotFoundError: 'screen_failed',
+  }[e?.name] || 'screen_failed';
+  return new LobbyError(code, e?.message || String(e));
+}
+
 export class PeerManager {
   // options: rtcConfig (default {iceServers: []}), mediaDevices (for tests).
   constructor(connection, store, options = {}) {
@@ -41,6 +55,7 @@ export class PeerManager {
     this.connections = new Map();
     this._entries = new Map(); // peer_id -> per-pair bookkeeping (see _create)
     this.localStream = null;
+    this.screenTrack = null; // the shared screen, or null
     this.deviceIds = { audio: null, video: null }; // preferred capture devices (useDevice)
     this._mediaAttempted = false; // tried to capture since sharing last turned on
 
@@ -153,6 +168,7 @@ export class PeerManager {
   }
 
   stopLocalMedia() {
+    this._setScreenTrack(null);
     if (!this.localStream) return;
     for (const t of this.localStream.getTracks()) t.stop();
     this.localStream = null;
@@ -179,6 +195,55 @@ export class PeerManager {
     return this.connection.updateMedia({ video_muted: !on });
   }
 
+  // Shares a screen, window or tab the person picks, on every pair, and tells the lobby
+  // (screen_sharing). Rejects with a LobbyError: screen_denied (the picker was closed or
+  // refused), screen_failed, screen_unsupported.
+  async startScreenShare() {
+    if (!this.mediaDevices?.getDisplayMedia) {
+      throw new LobbyError('screen_unsupported', 'This browser cannot share a screen.');
+    }
+    let stream;
+    try {
+      stream = await this.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch (e) {
+      throw screenError(e);
+    }
+    const track = stream.getVideoTracks()[0];
+    if (!track) throw new LobbyError('screen_failed', 'The browser gave no picture of the screen.');
+    // The browser's own "Stop sharing" bar ends the track.
+    track.addEventListener('ended', () => {
+      if (this.screenTrack === track) this.stopScreenShare().catch(() => {});
+    });
+    this._setScreenTrack(track);
+    return this.connection.updateMedia({ screen_sharing: true });
+  }
+
+  async stopScreenShare() {
+    this._setScreenTrack(null);
+    return this.connection.updateMedia({ screen_sharing: false });
+  }
+
+  _setScreenTrack(track) {
+    if (this.screenTrack === track) return;
+    this.screenTrack?.stop();
+    this.screenTrack = track;
+    this.store.setMedia({ screen: track ? new MediaStream([track]) : null });
+    for (const entry of this._entries.values()) this._attachLocalTracks(entry);
+  }
+
+  // Each transceiver of the pair that carries something, with what: 'audio', 'video' (the
+  // camera: the first video transceiver) or 'screen' (the second).
+  _roles(entry) {
+    const out = [];
+    let videos = 0;
+    for (const tx of entry.pc.getTransceivers()) {
+      const kind = tx.receiver.track.kind;
+      const role = kind === 'audio' ? 'audio' : videos++ === 0 ? 'video' : videos === 2 ? 'screen' : null;
+      if (role && !tx.stopped && tx.currentDirection !== 'stopped') out.push([tx, role]);
+    }
+    return out;
+  }
+
   _track(kind) {
     if (!this.localStream) return null;
     return (kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks())[0] || null;
@@ -199,9 +264,8 @@ export class PeerManager {
   // Puts the current local track of each kind on the pair's senders (null stops sending).
   _attachLocalTracks(entry) {
     if (entry.closed) return;
-    for (const tx of entry.pc.getTransceivers()) {
-      if (tx.stopped || tx.currentDirection === 'stopped') continue;
-      const track = this._track(tx.receiver.track.kind);
+    for (const [tx, role] of this._roles(entry)) {
+      const track = role === 'screen' ? this.screenTrack : this._track(role);
       if (tx.sender.track !== track) {
         tx.sender.replaceTrack(track).catch((e) => this._recordError(entry, 'replace_track', e));
       }
@@ -228,14 +292,14 @@ export class PeerManager {
       localCandidates: [],       // gathered before our description was sent
       descriptionSent: false,
       lastIceRestart: 0,
-      remoteTracks: [],
+      remoteTracks: [],          // received on the audio and camera transceivers
     };
     this._entries.set(peerId, entry);
     this.connections.set(peerId, pc);
     this.store.setPeer(peerId, {
       name, isBot, shouldOffer, connectionState: pc.connectionState,
       iceConnectionState: pc.iceConnectionState, signalingState: pc.signalingState,
-      stream: null, errors: [], glare: 0,
+      stream: null, screen: null, errors: [], glare: 0,
     });
 
     pc.onicecandidate = (e) => {
@@ -256,6 +320,11 @@ export class PeerManager {
     };
     pc.ontrack = (e) => {
       if (entry.closed) return;
+      const role = this._roles(entry).find(([tx]) => tx === e.transceiver)?.[1];
+      if (role === 'screen') {
+        this.store.setPeer(peerId, { screen: new MediaStream([e.track]) });
+        return;
+      }
       if (!entry.remoteTracks.includes(e.track)) entry.remoteTracks.push(e.track);
       // A new stream object each time, so the UI sees the change and re-attaches it.
       this.store.setPeer(peerId, { stream: new MediaStream(entry.remoteTracks) });
@@ -266,6 +335,7 @@ export class PeerManager {
       pc.onnegotiationneeded = () => this._negotiate(entry);
       pc.addTransceiver(this._track('audio') || 'audio', { direction: 'sendrecv' });
       pc.addTransceiver(this._track('video') || 'video', { direction: 'sendrecv' });
+      pc.addTransceiver(this.screenTrack || 'video', { direction: 'sendrecv' });
     }
     return entry;
   }

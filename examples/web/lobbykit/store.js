@@ -38,6 +38,7 @@ function initialState() {
       video: false,         // a camera track is captured
       audioMuted: false,
       sharing: false,       // this page takes part in the media mesh (has_media)
+      screen: null,         // a MediaStream with the shared screen's track, or null
     },
     // Written only by the PeerManager, which closes every pair when the lobby changes.
     peers: {},              // peer_id -> {name, isBot, shouldOffer, connectionState,
