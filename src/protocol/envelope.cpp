@@ -2,6 +2,7 @@
 #include "protocol/json.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -73,18 +74,40 @@ int nesting_depth(std::string_view text, int limit) {
   return max_depth;
 }
 
-// Deepest nesting of objects and arrays in a parsed value (a scalar: 0), the same measure
-// as nesting_depth() for valid JSON. Stops descending past limit, so the recursion is bounded.
-int value_depth(const rapidjson::Value& v, int limit) {
-  if (!v.IsObject() && !v.IsArray()) return 0;
-  if (limit <= 0) return 1;
-  int deepest = 0;
+// What one walk of a parsed value finds: how deep objects and arrays nest (a scalar: 0, the
+// same measure as nesting_depth() for valid JSON), and whether a number was read as infinite.
+// RapidJSON 1.1.0 reads some numbers beyond the largest double as infinity without an error
+// (a long run of digits before the exponent, or 17976931348623158e292), and its Writer then
+// stops at that value: whatever carried it would go out as truncated, invalid JSON.
+struct ValueShape {
+  int depth = 0;
+  bool infinite = false;
+};
+
+// Stops descending past limit, so the recursion is bounded.
+ValueShape value_shape(const rapidjson::Value& v, int limit) {
+  if (v.IsDouble()) return {0, !std::isfinite(v.GetDouble())};
+  if (!v.IsObject() && !v.IsArray()) return {};
+  if (limit <= 0) return {1, false};
+  ValueShape shape;
+  auto add = [&](const rapidjson::Value& child) {
+    const ValueShape s = value_shape(child, limit - 1);
+    shape.depth = std::max(shape.depth, s.depth);
+    shape.infinite = shape.infinite || s.infinite;
+  };
   if (v.IsObject()) {
-    for (const auto& m : v.GetObject()) deepest = std::max(deepest, value_depth(m.value, limit - 1));
+    for (const auto& m : v.GetObject()) add(m.value);
   } else {
-    for (const auto& e : v.GetArray()) deepest = std::max(deepest, value_depth(e, limit - 1));
+    for (const auto& e : v.GetArray()) add(e);
   }
-  return 1 + deepest;
+  ++shape.depth;
+  return shape;
+}
+
+Error too_large_number() {
+  return make_error(ErrorCode::bad_json,
+                    "The message is not valid JSON: a number is too large "
+                    "(beyond 1.7976931348623157e308).");
 }
 
 Error too_deep() {
@@ -122,7 +145,9 @@ std::optional<Error> check_parsed(std::string_view text, const Document& doc,
                           " (at byte " + std::to_string(nul ? nul_at : doc.GetErrorOffset()) +
                           ").");
   }
-  if (value_depth(doc, kMaxJsonDepth) > kMaxJsonDepth) return too_deep();
+  const ValueShape shape = value_shape(doc, kMaxJsonDepth);
+  if (shape.depth > kMaxJsonDepth) return too_deep();
+  if (shape.infinite) return too_large_number();
   if (!doc.IsObject()) {
     return make_error(ErrorCode::bad_message, "A message must be a JSON object.");
   }

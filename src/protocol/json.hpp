@@ -89,12 +89,23 @@ class JsonBuilder {
   Writer w_;
 };
 
-// A JSON value as compact text.
+// A JSON value as compact text. For values that passed parse_object / parse_envelope (which
+// refuse infinite numbers); write_json says whether the value could be written at all.
 inline std::string to_json(const rapidjson::Value& v) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   v.Accept(w);
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+// Writes v as compact text into out. False when RapidJSON's Writer stopped part way, which
+// it does at an infinite or NaN number (out is then incomplete).
+inline bool write_json(const rapidjson::Value& v, std::string& out) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  const bool complete = v.Accept(w);
+  out.assign(sb.GetString(), sb.GetSize());
+  return complete;
 }
 
 // Serializes a complete envelope {"type": type, "id"?: id, "data": {...}}. write_data gets

@@ -372,7 +372,8 @@ std::optional<std::string> normalize_json(std::string_view text, bool object_onl
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError()) return std::string("it is not valid JSON");
   if (object_only && !doc.IsObject()) return std::string("it is not a JSON object");
-  std::string json = to_json(doc);
+  std::string json;
+  if (!write_json(doc, json)) return std::string("it holds a number too large for JSON");
   if (json.size() > max_bytes)
     return "it is larger than " + std::to_string(max_bytes) + " bytes of JSON";
   if (!valid_utf8(json)) return std::string("it is not valid Unicode text");

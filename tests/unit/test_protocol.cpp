@@ -347,6 +347,30 @@ TEST_CASE("a byte-order mark or stray bytes before the JSON are refused") {
   CHECK(code_of_both("\xEF[") == "bad_json");
 }
 
+TEST_CASE("a number beyond the largest double is refused, not read as infinity") {
+  // Found by fuzzing (messages, add_bot metadata): RapidJSON 1.1.0 reads these as infinity
+  // without a parse error, and its Writer stops at an infinite number, so the metadata,
+  // payload or id that carried one went out as truncated JSON.
+  const std::string digits(120, '9');
+  for (const std::string& number :
+       {std::string("17976931348623158e292"), "1" + digits + "e200", "-1" + digits + "e200"}) {
+    CAPTURE(number);
+    CHECK(code_of_both(R"({"type":"ping","data":{"a":)" + number + "}}") == "bad_json");
+    CHECK(code_of_both(R"({"type":"ping","data":{"a":[1,{"b":)" + number + "}]}}") == "bad_json");
+    CHECK(code_of_both(R"({"type":"ping","id":)" + number + "}") == "bad_json");
+    std::string out;
+    CHECK(normalize_json(R"({"a":)" + number + "}", true, 1000, out) ==
+          std::optional<std::string>("it holds a number too large for JSON"));
+  }
+  Parsed p = parse(R"({"type":"ping","data":{"a":17976931348623158e292}})");
+  REQUIRE(p.error);
+  CHECK(p.error->message ==
+        "The message is not valid JSON: a number is too large (beyond 1.7976931348623157e308).");
+  // The largest double itself, and large numbers RapidJSON does reject, are as before.
+  CHECK(code_of_both(R"({"type":"ping","data":{"a":1.7976931348623157e308}})") == "ok");
+  CHECK(code_of_both(R"({"type":"ping","data":{"a":1e400}})") == "bad_json");
+}
+
 TEST_CASE("a NUL byte does not end a message early") {
   // RapidJSON takes a NUL for the end of its input: what followed one was never read, and
   // the message passed. No JSON text holds a raw NUL.
