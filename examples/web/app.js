@@ -556,6 +556,11 @@ el.participantList.addEventListener('input', (ev) => {
 
 el.participantList.addEventListener('click', (ev) => {
   const button = ev.target.closest('button[data-action]');
+  if (button?.dataset.action === 'reconnect') {
+    const peerId = button.closest('[data-peer-id]')?.dataset.peerId;
+    if (peerId) peers.restartPair(peerId);
+    return;
+  }
   const id = button?.closest('[data-dispatch-id]')?.dataset.dispatchId;
   const d = id && store.getState().bots.find((x) => x.dispatch_id === id);
   if (!d) return;
@@ -997,6 +1002,7 @@ function renderLobby(s) {
       + '<div class="p-main"><div class="p-name"><span class="p-label"></span>'
       + '<span class="badge bot" data-testid="bot-badge" hidden>bot</span>'
       + '<span class="you" hidden>you</span></div><div class="p-sub"></div>'
+      + '<button type="button" class="link" data-action="reconnect" data-testid="pair-retry" hidden>Reconnect</button>'
       + '<div class="p-bot" hidden><span class="bot-state" data-testid="bot-state"></span>'
       + '<button type="button" class="link" data-action="retry" data-testid="bot-retry">Try again</button>'
       + '<button type="button" class="link danger" data-action="remove" data-testid="bot-remove">Remove</button>'
@@ -1139,6 +1145,10 @@ function updatePersonRow(li, p, d, s) {
   pairEl.hidden = !showPair;
   setText(pairEl, showPair ? PAIR_TEXT[pairState] || pairState : '');
   pairEl.title = showPair ? `Media link: ${pairState}` : '';
+  // A failed link is tried again by itself every few seconds; the button tries it now.
+  const retryPair = li.querySelector('[data-action="reconnect"]');
+  show(retryPair, pairState === 'failed');
+  retryPair.setAttribute('aria-label', `Reconnect audio and video with ${name}`);
 }
 
 // The "Add a bot" button and its menu. With no bot to add, the button stays focusable but

@@ -473,6 +473,28 @@ export class PeerManager {
     }
   }
 
+  // Tries the pair with this peer again now (the person pressed "Reconnect"): an ICE restart,
+  // whichever side offers. The offering side restarts as it does by itself after a failure;
+  // the answering side makes the one offer it ever makes, an ICE restart, which the other
+  // side answers (if both offer at once, the offering side keeps its own offer and this one
+  // is rolled back, as with any glare). False when there is no such pair.
+  restartPair(peerId) {
+    const entry = this._entries.get(peerId);
+    if (!entry || entry.closed) return false;
+    entry.lastIceRestart = Date.now();
+    this.store.setPeer(peerId, { connectionState: entry.pc.connectionState });
+    if (entry.shouldOffer) {
+      entry.pc.restartIce();
+      return true;
+    }
+    this._enqueue(entry, async () => {
+      if (entry.pc.signalingState !== 'stable') return;
+      await entry.pc.setLocalDescription(await entry.pc.createOffer({ iceRestart: true }));
+      if (!entry.closed) this._sendDescription(entry);
+    });
+    return true;
+  }
+
   _maybeRestartIce(entry) {
     // Only the offering side renegotiates; restartIce() makes its next offer restart ICE.
     if (!entry.shouldOffer || !this.connection.connected) return;
