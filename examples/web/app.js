@@ -594,7 +594,10 @@ async function refreshDeviceList() {
 // Captures the chosen microphone only to show its level, while the call does not use one.
 async function startPreview() {
   stopPreview();
-  if (peers.localStream?.getAudioTracks().length) return; // the call's own meter shows it
+  if (peers.localStream?.getAudioTracks().length) {
+    await refreshDeviceList(); // the call's own meter shows the level
+    return;
+  }
   const token = {};
   ui.preview = { token, stream: null };
   try {
