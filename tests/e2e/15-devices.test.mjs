@@ -133,3 +133,28 @@ test('devices: the check before joining shows a moving level; in a call the micr
     await ada.assertHealthy();
     await bob.assertHealthy();
   });
+
+test('no microphone at all: said so, listening only, and the check says it too',
+  { timeout: T.test }, async (t) => {
+    const h = await setup(t, { name: 'case15-no-devices' });
+    const bob = await h.openPage('bob');
+    const ada = await h.openPage('ada', { noDevices: true });
+    await bob.setName('Bob');
+    await ada.setName('Ada');
+
+    // The check before joining names the problem in its own panel.
+    await ada.byTestId('check-devices').click();
+    await ada.waitFor(() => !document.querySelector('[data-testid="device-error"]').hidden, undefined,
+      { what: 'the check says what is wrong' });
+    assert.match(await ada.byTestId('device-error').textContent(), /No microphone was found.*You can still join and listen/);
+    assert.equal(await ada.byTestId('mic-select').isDisabled(), true);
+    assert.match(await ada.page.locator('[data-testid="mic-select"] option').first().textContent(), /No microphone found/);
+
+    const lobbyId = await bob.createLobby('Devices');
+    await ada.joinById(lobbyId, 'Devices');
+    const e = await ada.waitForError('media_not_found');
+    assert.match(e.text, /No microphone was found\. You are in the call, listening only\./);
+    assert.equal(await ada.byTestId('mute').textContent(), 'Turn microphone on');
+    await ada.waitMeshConnected([await bob.peerId()]);
+    await ada.assertAudioFlowing([await bob.peerId()]);
+  });

@@ -1,4 +1,4 @@
-// Case 16: screen sharing. Ada shares her screen: it goes to Bob as a second video track of
+// Case 16: screen sharing, and camera tiles. Ada shares her screen: it goes to Bob as a second video track of
 // the pair they already have (no new peer connection), Bob's page shows it as "Ada's screen"
 // with moving pictures and Ada's row says so; Ada's camera stays what it was. Stopping (or the
 // browser ending the capture) removes it from Bob's page.
@@ -72,4 +72,42 @@ test('screen sharing reaches the others as a second video track and goes away wh
     assert.equal(await share.textContent(), 'Share screen');
     await ada.assertHealthy();
     await bob.assertHealthy();
+  });
+
+test('camera tiles come and go with cameras; your own is mirrored, audio-only people have none',
+  { timeout: T.test }, async (t) => {
+    const h = await setup(t, { name: 'case16-camera-tiles' });
+    const { pages, ids } = await pagesInLobby(h, ['ada', 'bob'], 'Cameras');
+    const [ada, bob] = pages;
+    const [adaId, bobId] = ids;
+    await ada.waitMeshConnected([bobId]);
+    await bob.waitMeshConnected([adaId]);
+    const tile = (page, id) => page.evaluate((peer) => {
+      const v = document.querySelector(`[data-testid="video-tile"][data-peer-id="${peer}"] video`);
+      return v ? { width: v.videoWidth, time: v.currentTime } : null;
+    }, id);
+    assert.equal(await bob.page.locator('[data-testid="video-tile"]').count(), 0, 'no cameras, no tiles');
+
+    await ada.byTestId('camera').click();
+    let first = null;
+    await pollUntil(async () => {
+      const now = await tile(bob, adaId);
+      if (!now || !(now.width > 0)) return false;
+      if (!first) first = now;
+      return now.time > first.time + 0.5;
+    }, { timeout: T.media, what: "Ada's camera playing on Bob's page" });
+    // Ada's own preview is mirrored; Bob (audio only) has no tile on either page.
+    const self = await ada.evaluate(() => {
+      const v = document.querySelector('[data-testid="video-tile"].self video');
+      return v ? getComputedStyle(v).transform : null;
+    });
+    assert.equal(self, 'matrix(-1, 0, 0, 1, 0, 0)', 'your own camera is shown mirrored');
+    assert.equal(await ada.page.locator(`[data-testid="video-tile"][data-peer-id="${bobId}"]`).count(), 0);
+    assert.match(await bob.page.locator(`[data-testid="participant"][data-peer-id="${adaId}"] .p-sub`).textContent(),
+      /camera on/);
+
+    await ada.byTestId('camera').click();
+    await bob.waitFor((id) => !document.querySelector(`[data-testid="video-tile"][data-peer-id="${id}"]`), adaId,
+      { what: "Ada's tile gone from Bob's page" });
+    assert.equal(await ada.page.locator('[data-testid="video-tile"]').count(), 0, 'the preview went too');
   });

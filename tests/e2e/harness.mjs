@@ -293,14 +293,15 @@ class Harness {
 
   // denyMedia: a browser that refuses the page's microphone and camera, as when a person
   // says no to the prompt (no fake prompt that says yes, and every prompt denied).
-  async launchBrowser({ denyMedia = false } = {}) {
-    const args = [...CHROMIUM_ARGS, ...this.chromiumArgs];
+  // noDevices: a browser that allows capture but has no microphone or camera (no fake ones).
+  async launchBrowser({ denyMedia = false, noDevices = false } = {}) {
+    let args = [...CHROMIUM_ARGS, ...this.chromiumArgs];
+    if (denyMedia) args = [...args.filter((a) => a !== '--use-fake-ui-for-media-stream'), '--deny-permission-prompts'];
+    if (noDevices) args = args.filter((a) => a !== '--use-fake-device-for-media-stream');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: denyMedia
-        ? [...args.filter((a) => a !== '--use-fake-ui-for-media-stream'), '--deny-permission-prompts']
-        : args,
+      args,
     });
     this.browsers.push(browser);
     return browser;
@@ -318,9 +319,10 @@ class Harness {
   }
 
   // A new page in its own browser context (its own localStorage, so its own session).
-  // denyMedia: in a browser of its own that refuses the microphone and camera.
-  async openPage(label, { denyMedia = false } = {}) {
-    const browser = denyMedia ? await this.launchBrowser({ denyMedia })
+  // denyMedia / noDevices: in a browser of its own that refuses the microphone and camera, or
+  // has none (see launchBrowser).
+  async openPage(label, { denyMedia = false, noDevices = false } = {}) {
+    const browser = denyMedia || noDevices ? await this.launchBrowser({ denyMedia, noDevices })
       : this.browserPerPage && this.pages.length > 0 ? await this.launchBrowser() : this.browser;
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(T.ui); // every locator action and wait has this deadline
