@@ -39,6 +39,22 @@ test('the call page fits 390 px and 1280 px: no sideways scroll, every control o
         assert.ok(r.left >= 0 && r.right <= layout.width + 0.5, `${width} px: ${id} spans ${r.left}..${r.right}`);
         if (id !== 'lobby-title') assert.ok(r.height >= 32, `${width} px: ${id} is ${r.height} px tall`);
       }
+      // Nothing in a card sticks out of it (a clipped badge or icon in a person's row).
+      const clipped = await ada.evaluate(() => {
+        const out = [];
+        for (const card of document.querySelectorAll('#lobby-view .card')) {
+          const c = card.getBoundingClientRect();
+          for (const node of card.querySelectorAll('*')) {
+            const r = node.getBoundingClientRect();
+            if (r.width === 0 || r.height === 0) continue;
+            if (r.left < c.left - 0.5 || r.right > c.right + 0.5) {
+              out.push(`${node.tagName.toLowerCase()}.${node.className || ''}[${node.dataset.testid || ''}] ${r.left}..${r.right} in ${c.left}..${c.right}`);
+            }
+          }
+        }
+        return out;
+      });
+      assert.deepEqual(clipped, [], `${width} px: everything inside its card`);
       await ada.page.screenshot({ path: path.join(ARTIFACTS, `e2e-call-${width}.png`), fullPage: true });
     }
   });
