@@ -613,30 +613,44 @@ class Report:
         L.append("")
         missed = {name for name, _, _, ok, _ in rows if ok is False}
         why = []
-        if any(n.startswith("server CPU per message at") for n in missed):
-            why.append("**CPU per message against PeerJS at a fixed load.** At this load each message "
-                       "is one read, one write and a share of a `poll()` over every connection, in "
-                       "the kernel and in libwebsockets; the raw relay, which does nothing else, is "
-                       "itself above 0.4× PeerJS on this machine (see the ratio in the table), and "
-                       "lobbykit's own work (parse, check, route, serialize) adds about a fifth to it. "
-                       "Closing the gap needs a cheaper transport loop (epoll through an lws event-lib "
-                       "plugin, several frames per write), not less work per message in lobbykit.")
-        if any(n.startswith("broadcast into") for n in missed):
+        if any(n.startswith("server CPU per") and "paced" in n for n in missed) or \
+                any(n.startswith("server CPU per message at") for n in missed):
+            why.append("**CPU per message at a fixed load (against the raw relay and PeerJS).** "
+                       "lobbykit-server runs on the libuv loop (epoll) and the raw relay on lws' "
+                       "poll() loop. lws' libuv glue turns POLLOUT on and off with one `epoll_ctl` "
+                       "each time a socket has something to write, and a relayed message makes two "
+                       "writes (the reply to the sender and the push to the recipient): `strace -c "
+                       "-f -p PID` of lobbykit-server at 5,000 msgs/s counted 27,570 `epoll_ctl` "
+                       "calls, 57 % of its system-call time, for 6,642 `sendto`; on `--event-loop "
+                       "poll` none, and one `poll()` per two sends. Side by side "
+                       "(`bench/event_loop_relay_compare.sh 6`, this scenario at 20,000 msgs/s), "
+                       "the same server spent a median 2.21 s CPU per 100k messages on libuv and "
+                       "1.44 s on poll, about the raw relay's figure here. So the figure is the "
+                       "loop's, not lobbykit's work. What would reach the goal: a write path that "
+                       "tries the socket first and arms POLLOUT only when it would block (lws 4.1 "
+                       "writes WebSocket frames only from its writeable callback), or "
+                       "`--event-loop poll` on nodes that hold few connections: poll() costs a scan "
+                       "of every connection per wake-up, cheap at a hundred, dear at ten thousand "
+                       "(see Connect).")
+        if any(n.startswith("broadcast into a 1") and "1,000" in n for n in missed):
             why.append("**Broadcast p99 at 1,000 members.** The server writes the 1,000 frames one "
-                       "system call at a time from its one loop thread (about 14 µs each on loopback, "
-                       "where a send also runs the receiver's TCP path), so the last frame leaves "
-                       "~14 ms after the first; the generator then reads them one after another. "
-                       "Serialization is already once per chat (a few hundred instructions per "
-                       "recipient in lobbykit, see callgrind). Meeting 10 ms needs the fan-out spread "
-                       "over more than one thread or core (libwebsockets here is built with one "
-                       "service thread per context).")
-        if any(n.startswith("new sessions per second") for n in missed):
-            why.append("**New sessions per second.** Per session the server spends most of its time "
-                       "in libwebsockets' `poll()` loop, whose cost grows with the number of open "
-                       "connections (the kernel's `sock_poll` and lws' scan of the pollfd table on "
-                       "every service iteration): about 0.2 ms per session at 1,000 open, 0.5 ms at "
-                       "10,000. lobbykit's own share is under a tenth. The fix is an epoll-based loop "
-                       "(lws' libev/libuv plugins), a change of the transport's event loop.")
+                       "system call at a time from its one loop thread: the server CPU column of "
+                       "the broadcast table (about 16 µs per delivery, most of it the kernel's "
+                       "loopback TCP path, where a send also runs the receiver's side) times 1,000 "
+                       "is the last recipient's wait, and the generator then reads them one after "
+                       "another. Serialization is already once per chat (callgrind: a few hundred "
+                       "instructions per recipient in lobbykit). Meeting 10 ms needs the fan-out "
+                       "spread over more than one thread or core (lws here has one service thread "
+                       "per context), or the POLLOUT round trip above removed from each write.")
+        if any(n.startswith("new sessions per second (") for n in missed):
+            why.append("**New sessions per second at 10,000.** The bottleneck column says "
+                       "generator: the server's CPU per session stays flat from 1,000 to 10,000 "
+                       "open (0.14 to 0.16 ms, Connect table; on the poll() loop, in the report of "
+                       "2026-11-26, it grew from 0.24 "
+                       "to 0.48 ms), which is more than 6,000 sessions/s of server capacity; the "
+                       "one-threaded load generator on the other core is what runs out. Measuring "
+                       "past it needs a generator with several threads or processes, and for "
+                       "50,000 or more open, a machine that allows that many open files.")
         if why:
             L.append("### What stands in the way of the targets not met")
             L.append("")
