@@ -9,6 +9,9 @@
 // ends live in this process, so the clocks agree.
 // Server CPU: utime+stime of --server-pid from /proc/PID/stat around the measured window;
 // generator CPU: getrusage(RUSAGE_SELF); steal: the steal column of /proc/stat.
+// uv.h first: libwebsockets.h declares its libuv parts only when it has seen it.
+#include <uv.h>
+
 #include <libwebsockets.h>
 
 #include <rapidjson/document.h>
@@ -209,6 +212,7 @@ struct Options {
   std::string json_path;
   std::string label;
   int threads = 1;
+  bool libuv = false;  // --event-loop libuv: epoll through lws' libuv plugin; else lws' poll()
   double duration = 5.0;
   double warmup = 1.0;
   // relay
@@ -260,6 +264,8 @@ const char* scenario_name(Scenario s) {
       "  --host ADDR --port N --path P  where the server is (path: /ws, /, /peerjs)\n"
       "  --server-pid PID               for server CPU (/proc/PID/stat) and RSS\n"
       "  --threads N                    generator service threads (default 1)\n"
+      "  --event-loop poll|libuv        the generator's loop (default poll; libuv does not\n"
+      "                                 scan every connection per wake-up)\n"
       "  --json FILE  --label TEXT      JSON result file; free text stored in it\n"
       "  --duration S --warmup S        measured window and warm-up (default 5, 1)\n"
       " relay:     --pairs N --size BYTES --mode pipelined|pingpong --window W --rate MSGS_S\n"
@@ -300,6 +306,11 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--json") o.json_path = value();
     else if (a == "--label") o.label = value();
     else if (a == "--threads") o.threads = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--event-loop") {
+      const std::string v = value();
+      if (v != "poll" && v != "libuv") usage("bad --event-loop");
+      o.libuv = v == "libuv";
+    }
     else if (a == "--duration") o.duration = std::atof(value().c_str());
     else if (a == "--warmup") o.warmup = std::atof(value().c_str());
     else if (a == "--pairs") o.pairs = std::max(1, std::atoi(value().c_str()));
@@ -489,6 +500,13 @@ struct Worker {
   int index = 0;
   const Options* o = nullptr;
   lws_context* ctx = nullptr;
+  // No lws validity timers (its idle ping): lws keeps every connection's in one sorted list
+  // and moves the connection's entry on each frame it receives, a walk of the list, so with
+  // 10,000 connections that walk was a third of the generator's CPU (perf record). The
+  // servers turn them off too.
+  lws_retry_bo_t no_validity{};
+  uv_loop_t uv_loop;                     // Options::libuv: the context runs on this loop
+  void* foreign_loops[1] = {&uv_loop};
   lws_protocols protocols[2];
   std::thread th;
   std::vector<std::unique_ptr<Conn>> conns;
@@ -623,6 +641,14 @@ void Worker::run() {
   info.user = this;
   info.gid = -1;
   info.uid = -1;
+  if (o->libuv) {
+    if (uv_loop_init(&uv_loop) != 0) {
+      std::fprintf(stderr, "lobbykit-loadgen: uv_loop_init failed\n");
+      std::exit(1);
+    }
+    info.options |= LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = foreign_loops;
+  }
   ctx = lws_create_context(&info);
   if (!ctx) {
     std::fprintf(stderr, "lobbykit-loadgen: lws context creation failed\n");
@@ -636,11 +662,19 @@ void Worker::run() {
   started = true;
   drain_posts();
   pump_opens();
-  while (!stop.load(std::memory_order_relaxed))
-    if (lws_service(ctx, 0) < 0) break;
+  // lws_cancel_service() wakes either loop: stop_workers() and the pacer use it.
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (o->libuv) uv_run(&uv_loop, UV_RUN_ONCE);
+    else if (lws_service(ctx, 0) < 0) break;
+  }
   lws_sul_cancel(&hb_timer.sul);
   for (auto& c : conns) c->closed = true;  // nothing below is a failure
   lws_context_destroy(ctx);
+  if (o->libuv) {
+    // The loop closes lws' handles; a generator about to exit need not wait for the rest.
+    for (int i = 0; i < 3; ++i) uv_run(&uv_loop, UV_RUN_NOWAIT);
+    uv_loop_close(&uv_loop);
+  }
 }
 
 void Worker::pump_opens() {
@@ -670,6 +704,7 @@ void Worker::open(Conn* c) {
   i.protocol = nullptr;
   i.opaque_user_data = c;
   i.pwsi = &c->wsi;
+  i.retry_and_idle_policy = &no_validity;
   if (!lws_client_connect_via_info(&i) && !c->closed) on_closed(c, "connect refused");
 }
 
