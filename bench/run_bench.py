@@ -635,7 +635,7 @@ class Report:
         if any(n.startswith("broadcast into a 1") and "1,000" in n for n in missed):
             why.append("**Broadcast p99 at 1,000 members.** The server writes the 1,000 frames one "
                        "system call at a time from its one loop thread: the server CPU column of "
-                       "the broadcast table (about 16 µs per delivery, most of it the kernel's "
+                       "the broadcast table (about 18 µs per delivery, most of it the kernel's "
                        "loopback TCP path, where a send also runs the receiver's side) times 1,000 "
                        "is the last recipient's wait, and the generator then reads them one after "
                        "another. Serialization is already once per chat (callgrind: a few hundred "
