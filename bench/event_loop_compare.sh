@@ -13,22 +13,16 @@ server="$root/build/lobbykit-server"
 loadgen="$root/build-bench/bench/loadgen/lobbykit-loadgen"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+source "$root/bench/compare_lib.sh"
 for rep in $(seq "$reps"); do
   for loop in libuv poll; do
-    "$server" --memory --port 0 --no-static --event-loop "$loop" --max-sessions 1000000 \
-      --max-sessions-per-address 1000000 --max-lobbies-per-session 1000000 \
-      --max-lobbies-per-address 1000000 >"$work/out" 2>"$work/err" &
-    pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
-    port=$(grep -o ':[0-9]*$' "$work/out" | tr -d :)
-    taskset -pc 0 "$pid" >/dev/null
+    start_server "$server" --memory --no-static --event-loop "$loop" "${LOBBYKIT_LIMITS_OFF[@]}"
     taskset -c 1 "$loadgen" --port "$port" --scenario connect --clients "$n" --concurrency 256 \
       --members 8 --server-pid "$pid" --json "$work/r.json" >"$work/log" 2>&1
     /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
 print(f\"{sys.argv[2]:5} rep {sys.argv[3]}: {d['conns_per_s']:.0f} sessions/s, server \
 {d['server_cpu_ms_per_conn']:.3f} ms CPU per session, generator {d['gen_cpu_s']:.2f} s CPU, \
 server run-queue wait {d['server_wait_pct']:.0f} %\")" "$work/r.json" "$loop" "$rep"
-    kill "$pid"
-    wait "$pid" || true
+    stop_server
   done
 done

@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
 # Side by side: server CPU per relayed message at a paced load (the relay benchmark's "paced"
-# scenario: 50 pairs, 200 B, 20,000 msgs/s), lobbykit-server on --event-loop libuv and on poll,
-# alternating, REPS times. Server on core 0, generator on core 1. One line per run.
+# scenario: 50 pairs, 200 B, 20,000 msgs/s): lobbykit-server on --event-loop libuv, on poll,
+# and the raw relay (bench/raw_relay, lws' poll loop), alternating, REPS times. Server on
+# core 0, generator on core 1. One line per run, then the medians and their ratios.
 #   bench/event_loop_relay_compare.sh [REPS=3] [RATE=20000]
-# Needs build-bench (scripts/bench.sh builds it).
+# BASE_SERVER=/path/to/another/lobbykit-server adds it (on libuv) as "base": a change side by
+# side with the build it changes.
+# Needs build-bench (scripts/bench.sh builds it, or cmake --build build-bench).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 reps=${1:-3}
 rate=${2:-20000}
 server="$root/build-bench/lobbykit-server"
+raw="$root/build-bench/bench/raw_relay/lobbykit-raw-relay"
 loadgen="$root/build-bench/bench/loadgen/lobbykit-loadgen"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+source "$root/bench/compare_lib.sh"
 for rep in $(seq "$reps"); do
-  for loop in libuv poll; do
-    "$server" --memory --port 0 --no-static --event-loop "$loop" --rate 1000000000 \
-      --rate-burst 1000000000 --max-participants 1000 --max-sessions-per-address 1000000 \
-      --max-lobbies-per-session 1000000 --max-lobbies-per-address 1000000 >"$work/out" 2>"$work/err" &
-    pid=$!
-    for _ in $(seq 100); do grep -q listening "$work/out" && break; sleep 0.1; done
-    port=$(grep -o ':[0-9]*$' "$work/out" | tr -d :)
-    taskset -pc 0 "$pid" >/dev/null
-    taskset -c 1 "$loadgen" --port "$port" --server-pid "$pid" --json "$work/r.json" --target lobbykit \
-      --pairs 50 --window 64 --size 200 --rate "$rate" --duration 5 --warmup 1 >"$work/log" 2>&1
+  for kind in libuv poll raw ${BASE_SERVER:+base}; do
+    if [[ $kind == raw ]]; then
+      start_server "$raw" --host 127.0.0.1
+      target=raw
+    elif [[ $kind == base ]]; then
+      start_server "$BASE_SERVER" --memory --no-static --event-loop libuv --rate 1000000000 \
+        --rate-burst 1000000000 --max-participants 1000 "${LOBBYKIT_LIMITS_OFF[@]}"
+      target=lobbykit
+    else
+      start_server "$server" --memory --no-static --event-loop "$kind" --rate 1000000000 \
+        --rate-burst 1000000000 --max-participants 1000 "${LOBBYKIT_LIMITS_OFF[@]}"
+      target=lobbykit
+    fi
+    taskset -c 1 "$loadgen" --port "$port" --server-pid "$pid" --json "$work/r.json" \
+      --target "$target" --pairs 50 --window 64 --size 200 --rate "$rate" --duration 5 \
+      --warmup 1 >"$work/log" 2>&1
     /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
 print(f\"{sys.argv[2]:5} rep {sys.argv[3]}: {d['msgs_per_s']:.0f} msgs/s, server \
 {d['server_cpu_s_per_100k']:.3f} s CPU per 100k msgs, p99 {d['latency_us']['p99']:.0f} us\")" \
-      "$work/r.json" "$loop" "$rep"
-    kill -INT "$pid"
-    wait "$pid" || true
+      "$work/r.json" "$kind" "$rep" | tee -a "$work/lines"
+    stop_server
   done
 done
+/usr/bin/python3 - "$work/lines" <<'PY'
+import re, statistics, sys
+cpu = {}
+for line in open(sys.argv[1]):
+    kind = line.split()[0]
+    cpu.setdefault(kind, []).append(float(re.search(r"server ([0-9.]+) s CPU", line).group(1)))
+med = {k: statistics.median(v) for k, v in cpu.items()}
+print("median s CPU per 100k msgs: " + ", ".join(f"{k} {v:.3f}" for k, v in med.items()))
+print(", ".join(f"{k} / raw {v / med['raw']:.2f}x" for k, v in med.items() if k != "raw"))
+PY

@@ -562,6 +562,41 @@ async def test_slow_consumer_closed_4003(servers):
     await chatter.ping()
 
 
+async def test_reader_that_lags_gets_every_frame_whole_and_in_order(servers):
+    # The server writes a connection's frames at the end of the loop turn that queued them,
+    # straight to the socket; when the socket takes only part, lws keeps the rest and the
+    # next frames wait for it. A reader that stops (its kernel buffers fill: 4 KiB receive
+    # buffer) and then reads again must get every frame whole and in order, under the
+    # outbound limit so nothing is closed.
+    srv = servers.start("--memory", "--max-outbound-bytes", "4000000", "--rate", "100000",
+                        "--rate-burst", "100000")
+    chatter = await authed(srv.port, "Chatter")
+    lobby = await make_lobby(chatter, "Lagging")
+    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+
+    lag = await RawWs.connect(srv.port, rcvbuf=4096)
+    await lag.request({"type": "auth", "id": 1})
+    assert (await lag.request({"type": "set_name", "id": 2, "data": {"name": "Lag"}}))[
+        "type"] == "result"
+    assert (await lag.request({"type": "join_lobby", "id": 3,
+                               "data": {"lobby_id": lobby["id"]}}))["type"] == "result"
+    lag.writer.transport.pause_reading()
+
+    texts = [f"{i:04d}" + chr(0x41 + i % 26) * (3000 + 37 * i % 1000) for i in range(300)]
+    for start in range(0, len(texts), 20):  # about 1 MB towards a reader that reads nothing
+        await asyncio.gather(*(chatter.call("chat", {"text": t})
+                               for t in texts[start:start + 20]))
+    lag.writer.transport.resume_reading()
+    got = []
+    while len(got) < len(texts):
+        m = await lag.recv_json(timeout=15)
+        if m["type"] == "chat":
+            got.append(m["data"]["message"])
+    assert [m["text"] for m in got] == texts
+    assert [m["offset"] for m in got] == list(range(1, len(texts) + 1))
+    await lag.request({"type": "ping", "id": 4})  # still open and answering
+
+
 async def test_thousand_connections_opened_and_dropped(servers):
     # Every connection comes from 127.0.0.1: lift the per-address session cap (64).
     srv = servers.start("--memory", "--max-sessions-per-address", "1000")
