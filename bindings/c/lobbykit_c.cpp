@@ -228,8 +228,9 @@ void check_version(unsigned version, unsigned known, const char* what) {
 constexpr std::size_t kServerOptionsV1Size = offsetof(lk_server_options, provider_keys);
 constexpr std::size_t kServerOptionsV2Size = offsetof(lk_server_options, token_secret);
 constexpr std::size_t kServerOptionsV3Size = offsetof(lk_server_options, drain_ms);
-// Version 1 of lk_client_options ends before tls_ca_path.
+// Version 1 of lk_client_options ends before tls_ca_path, version 2 before access_token.
 constexpr std::size_t kClientOptionsV1Size = offsetof(lk_client_options, tls_ca_path);
+constexpr std::size_t kClientOptionsV2Size = offsetof(lk_client_options, access_token);
 
 void check_server_options_version(unsigned version) {
   if (version < 1 || version > 3)
@@ -237,7 +238,14 @@ void check_server_options_version(unsigned version) {
 }
 
 void check_client_options_version(unsigned version) {
-  if (version != 1) check_version(version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
+  if (version < 1 || version > 2)
+    check_version(version, LK_CLIENT_OPTIONS_VERSION, "lk_client_options");
+}
+
+std::size_t client_options_size(unsigned version) {
+  return version == 1 ? kClientOptionsV1Size
+         : version == 2 ? kClientOptionsV2Size
+                        : sizeof(lk_client_options);
 }
 
 std::size_t server_options_size(unsigned version) {
@@ -319,6 +327,16 @@ ClientOptions to_cpp(const lk_client_options* o) {
   if (o->request_timeout_ms) out.request_timeout_ms = o->request_timeout_ms;
   if (o->connect_timeout_ms) out.connect_timeout_ms = o->connect_timeout_ms;
   if (o->version >= 2 && o->tls_ca_path) out.tls_ca_path = o->tls_ca_path;
+  if (o->version >= 3) {
+    if (o->access_token) out.access_token = o->access_token;
+    if (o->auth_data_json && *o->auth_data_json) {
+      rapidjson::Document d;
+      d.Parse(o->auth_data_json);
+      require(!d.HasParseError() && d.IsObject(),
+              "lk_client_options.auth_data_json is not a JSON object");
+      out.auth_data_json = o->auth_data_json;
+    }
+  }
   return out;
 }
 
@@ -784,7 +802,7 @@ int lk_client_options_init(lk_client_options* opts, unsigned version) {
     check_client_options_version(version);
     const lk_client_options defaults LK_CLIENT_OPTIONS_INIT;
     // An older caller's struct ends earlier: write only what it has.
-    std::memcpy(opts, &defaults, version == 1 ? kClientOptionsV1Size : sizeof(lk_client_options));
+    std::memcpy(opts, &defaults, client_options_size(version));
     opts->version = version;
     return kOk;
   });

@@ -241,7 +241,8 @@ typedef enum lk_connection_state {
 /* "disconnected", "connecting", "connected", "reconnecting"; "unknown" otherwise. */
 LK_API const char *lk_connection_state_name(int state);
 
-#define LK_CLIENT_OPTIONS_VERSION 2  /* 2 added tls_ca_path; version 1 structs still work */
+#define LK_CLIENT_OPTIONS_VERSION 3  /* 2 added tls_ca_path, 3 access_token and auth_data_json;
+                                       older structs still work */
 
 typedef struct lk_client_options {
   unsigned version;            /* LK_CLIENT_OPTIONS_VERSION */
@@ -259,9 +260,15 @@ typedef struct lk_client_options {
   uint32_t connect_timeout_ms;         /* 0: default (10000) */
   const char *tls_ca_path;     /* version 2: wss:// URLs: a PEM file of CAs to verify the server
                                   against; NULL or "": the system's */
+  const char *access_token;    /* version 3: a host-minted access token (lk_mint_access_token):
+                                  a new session is made with it; NULL or "": none */
+  const char *auth_data_json;  /* version 3: more fields for every auth message, a JSON object
+                                  (what the server's authenticate hook asks for); NULL or "":
+                                  none. lk_client_new: LK_ERR_INVALID when not an object */
 } lk_client_options;
 
-#define LK_CLIENT_OPTIONS_INIT {LK_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL}
+#define LK_CLIENT_OPTIONS_INIT \
+  {LK_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL}
 
 LK_API int lk_client_options_init(lk_client_options *opts, unsigned version);
 

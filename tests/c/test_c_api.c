@@ -1398,6 +1398,73 @@ static void test_tokens(void) {
   }
 }
 
+static void on_auth_hook(const char *request, lk_decision *d, void *user) {
+  inbox_push(user, request);
+  lk_decision_resolve(d, NULL);
+}
+
+/* Version-3 client options: an access token makes the session (its name comes from the
+ * token), and auth_data_json reaches the server's authenticate hook; a version-2 struct
+ * ends before them. */
+static void test_client_options_v3(void) {
+  const char *secret = "c-test-secret-0123456789abcdef-0123";
+  lk_server *server = NULL;
+  lk_client *client = NULL;
+  lk_client_options o = LK_CLIENT_OPTIONS_INIT;
+  lk_client_options v2;
+  inbox seen;
+  char *token = NULL, *ready = NULL, *request = NULL, url[64];
+
+  inbox_init(&seen);
+  memset(&v2, 0x5a, sizeof v2);
+  CHECK(lk_client_options_init(&v2, 2) == LK_OK);
+  CHECK((uintptr_t)v2.access_token == (uintptr_t)0x5a5a5a5a5a5a5a5aull);
+  CHECK(o.access_token == NULL && o.auth_data_json == NULL);
+
+  {
+    lk_server_options so = LK_SERVER_OPTIONS_INIT;
+    so.host = "127.0.0.1";
+    so.port = LK_PORT_ANY;
+    so.store_path = "";
+    so.limits_json = kCheapLimits;
+    so.token_secret = secret;
+    so.require_token = 1;
+    REQUIRE(lk_server_new(&server, &so) == LK_OK);
+  }
+  CHECK(lk_server_set_hook(server, LK_HOOK_AUTHENTICATE, on_auth_hook, &seen) == LK_OK);
+  CHECK(lk_server_start(server) == LK_OK);
+  REQUIRE(lk_mint_access_token(&token, secret, "{\"user_id\": \"u-7\", \"name\": \"Ada\"}", 60) ==
+          LK_OK);
+  ws_url(url, sizeof url, server);
+  o.url = url;
+  o.reconnect_disabled = 1;
+
+  o.auth_data_json = "[1]"; /* not an object: refused before anything starts */
+  CHECK(lk_client_new(&client, &o) == LK_ERR_INVALID);
+  CHECK(client == NULL);
+  CHECK(strstr(lk_error_last()->message, "auth_data_json") != NULL);
+
+  o.access_token = token;
+  o.auth_data_json = "{\"invite\": \"c-123\"}";
+  REQUIRE(lk_client_new(&client, &o) == LK_OK);
+  CHECK(lk_client_start(client) == LK_OK);
+  CHECK(lk_client_wait_ready(&ready, client, 10000) == LK_OK);
+  CHECK(ready && strstr(ready, "\"name\":\"Ada\"") != NULL);
+  CHECK(inbox_count(&seen) == 1);
+  if (inbox_count(&seen) == 1) {
+    pthread_mutex_lock(&seen.mu);
+    request = seen.items[0];
+    CHECK(strstr(request, "\"invite\":\"c-123\"") != NULL);
+    CHECK(strstr(request, "\"claims\":{\"sub\":\"u-7\"") != NULL);
+    pthread_mutex_unlock(&seen.mu);
+  }
+  lk_free(ready);
+  lk_client_free(client);
+  lk_server_free(server);
+  lk_free(token);
+  inbox_destroy(&seen);
+}
+
 static const test_case kCases[] = {
     {"version", test_version},
     {"errors", test_errors},
@@ -1418,6 +1485,7 @@ static const test_case kCases[] = {
     {"bots", test_bots},
     {"hooks", test_hooks},
     {"tokens", test_tokens},
+    {"client_options_v3", test_client_options_v3},
     {"operations", test_operations},
     {"app_messages", test_app_messages},
 };
