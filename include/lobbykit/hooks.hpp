@@ -37,8 +37,9 @@ struct Denial {
 
 struct AuthRequest {
   std::string address;    // the client's IP address ("" for an in-process client)
-  std::string data_json;  // the auth message's data as sent, minus the secrets "token" and
-                          // "password" (so host-defined credential fields are here)
+  std::string data_json;  // the auth message's data as sent, minus the secrets "token",
+                          // "access_token" (claims has it, verified) and "password" (so
+                          // host-defined credential fields are here)
   bool resume = false;    // resuming an existing session (its token was valid)
   PeerId peer_id;         // when resuming: the session's peer id; else ""
   std::string name;       // when resuming: the session's display name; else ""

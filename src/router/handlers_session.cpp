@@ -21,13 +21,15 @@ void write_limits(JsonBuilder& b, const Limits& l) {
       .end_object();
 }
 
-// The auth request's data for the authenticate hook: without the session token and any
-// password, which are the client's secrets.
+// The auth request's data for the authenticate hook: without the session token, the
+// access token (the hook gets its verified claims) and any password, which are the
+// client's secrets: a host that logs its hook requests must not log bearer credentials.
 std::string without_secrets(const rapidjson::Value& data) {
   rapidjson::Document copy;
   copy.CopyFrom(data, copy.GetAllocator());
   if (copy.IsObject()) {
     copy.RemoveMember("token");
+    copy.RemoveMember("access_token");
     copy.RemoveMember("password");
   }
   return protocol::to_json(copy);

@@ -1456,6 +1456,7 @@ static void test_client_options_v3(void) {
     request = seen.items[0];
     CHECK(strstr(request, "\"invite\":\"c-123\"") != NULL);
     CHECK(strstr(request, "\"claims\":{\"sub\":\"u-7\"") != NULL);
+    CHECK(strstr(request, "access_token") == NULL); /* the claims, not the bearer token */
     pthread_mutex_unlock(&seen.mu);
   }
   lk_free(ready);

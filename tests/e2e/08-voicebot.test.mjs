@@ -7,11 +7,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setup, pollUntil, T, REPO, SERVER_BIN } from './harness.mjs';
+import { setup, pollUntil, T, REPO, SERVER_BIN, speechWav } from './harness.mjs';
 
 const KEY = 'e2e-voicebot-key';
 
@@ -70,9 +67,7 @@ async function runningBotPeer(page, kind, timeout) {
 
 test('voicebot: the assistant hears "what time is it" and answers; the reader speaks the chat',
   { timeout: 4 * T.test }, async (t) => {
-    const wavDir = await mkdtemp(path.join(tmpdir(), 'lobbykit-voice-'));
-    const wav = path.join(wavDir, 'what-time.wav');
-    execFileSync(path.join(REPO, 'examples', 'voicebot', 'make_wav.sh'), [wav, 'what time is it']);
+    const wav = await speechWav(t, 'what time is it');
     const h = await setup(t, {
       name: 'case9-voicebot',
       serverArgs: ['--provider-key', KEY],

@@ -12,11 +12,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setup, T, pollUntil, pagesInLobby, REPO } from './harness.mjs';
+import { setup, T, pollUntil, pagesInLobby, speechWav } from './harness.mjs';
 
 async function levelsOf(page, peerId) {
   return page.evaluate((id) => {
@@ -27,11 +23,7 @@ async function levelsOf(page, peerId) {
 
 test('levels move for you and the others; the volume slider sets their playback volume',
   { timeout: T.test }, async (t) => {
-    const wavDir = await mkdtemp(path.join(tmpdir(), 'lobbykit-levels-'));
-    t.after(() => rm(wavDir, { recursive: true, force: true }));
-    const wav = path.join(wavDir, 'speech.wav');
-    execFileSync(path.join(REPO, 'examples', 'voicebot', 'make_wav.sh'),
-      [wav, 'hello there, can you hear me', '0.2', '1.2']);
+    const wav = await speechWav(t, 'hello there, can you hear me', { lead: 0.2, tail: 1.2 });
     const h = await setup(t, {
       name: 'case14-levels-volume',
       browserPerPage: true,

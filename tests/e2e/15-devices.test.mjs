@@ -7,11 +7,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setup, T, pollUntil, REPO, ARTIFACTS } from './harness.mjs';
+import { setup, T, pollUntil, ARTIFACTS, speechWav } from './harness.mjs';
 
 test('microphone refused: the reason and the fix are shown, you listen, and can turn it on later',
   { timeout: T.test }, async (t) => {
@@ -63,11 +60,7 @@ test('microphone refused: the reason and the fix are shown, you listen, and can 
 
 test('devices: the check before joining shows a moving level; in a call the microphone can be switched',
   { timeout: T.test }, async (t) => {
-    const wavDir = await mkdtemp(path.join(tmpdir(), 'lobbykit-devices-'));
-    t.after(() => rm(wavDir, { recursive: true, force: true }));
-    const wav = path.join(wavDir, 'speech.wav');
-    execFileSync(path.join(REPO, 'examples', 'voicebot', 'make_wav.sh'),
-      [wav, 'hello there, can you hear me', '0.2', '1.2']);
+    const wav = await speechWav(t, 'hello there, can you hear me', { lead: 0.2, tail: 1.2 });
     const h = await setup(t, {
       name: 'case15-devices',
       browserPerPage: true,

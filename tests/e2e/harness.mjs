@@ -7,7 +7,7 @@
 // timeout, or pollUntil). The only fixed pause is the interval between two getStats() samples
 // (assertAudioFlowing), which is a measurement, not a wait for something to happen.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -266,6 +266,20 @@ export class Provider {
 // browser share its audio processing: its echo canceller hears every page's playback and
 // takes one page's fake microphone beep, played by the other page, for echo, so the levels
 // the pages see depend on how the two beeps happen to line up.
+// A WAV in which espeak-ng speaks `text` (examples/voicebot/make_wav.sh), for Chromium's
+// --use-file-for-fake-audio-capture, which loops it; `lead` and `tail` are the seconds of
+// silence before and after the phrase (the script's defaults when left out). The file goes
+// when the test ends.
+export async function speechWav(t, text, { lead, tail } = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lobbykit-speech-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const wav = path.join(dir, 'speech.wav');
+  const args = [wav, text];
+  if (lead !== undefined || tail !== undefined) args.push(String(lead ?? 1), String(tail ?? 3));
+  execFileSync(path.join(REPO, 'examples', 'voicebot', 'make_wav.sh'), args);
+  return wav;
+}
+
 export async function setup(t, { name, serverArgs = [], chromiumArgs = [], browserPerPage = false } = {}) {
   const h = new Harness(t, name || t.name, serverArgs, chromiumArgs, browserPerPage);
   t.after(() => h.cleanup());
