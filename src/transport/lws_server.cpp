@@ -325,6 +325,11 @@ struct LwsTransport::Impl {
         log_error("periodic hub work failed", e.what());
       }
     }
+    // What the tick sent goes now: on the poll loop lws runs timers before it waits, and
+    // the flush after lws_service() would come only after the next wake-up. (A connection
+    // lws closes from its own timers, a heartbeat or close timeout, tells the others at the
+    // next turn or tick at the latest.)
+    self->flush_corked();
     if (self->use_uv) self->finish_uv();
     lws_sul_schedule(self->context, 0, &self->tick.sul, on_tick, kTickUs);
   }
@@ -927,8 +932,17 @@ struct LwsTransport::Impl {
           lws_callback_on_writable(c->wsi);
           continue;
         }
-        // Outside a callback lws cannot close on our -1: hang up as WRITEABLE would have.
-        if (write_ws(*c) < 0) lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        // Outside a callback lws cannot close on our -1: hang up as WRITEABLE would have. A
+        // store error in write_ws' flush fails this connection, as it would in a callback,
+        // not the loop.
+        bool failed = false;
+        try {
+          failed = write_ws(*c) < 0;
+        } catch (const std::exception& e) {
+          log_error("a connection failed", e.what());
+          failed = true;
+        }
+        if (failed) lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
       }
       corked_batch.clear();
     }
