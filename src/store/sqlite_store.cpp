@@ -614,7 +614,10 @@ class SqliteStore final : public Store {
       // RESTART (it waits for the checkpointer's pass, copies the rest, and the next write
       // starts the log over), as SQLite does on every threshold without a checkpointer.
       // Only under sustained heavy writing; a failure (busy past the timeout) waits for the
-      // next commit.
+      // next commit. SQLite refuses a checkpoint at once (SQLITE_BUSY, no busy handler) while
+      // another runs, so the writer first waits for the checkpointer's pass to end; else a
+      // long pass let every commit meanwhile fail its RESTART and the log outgrow the bound.
+      std::lock_guard<std::mutex> pass(store->checkpoint_pass_mu_);
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
       return SQLITE_OK;
     }
@@ -639,8 +642,12 @@ class SqliteStore final : public Store {
       // copied). It fsyncs the log, then the database file.
       int log_pages = 0;
       int copied = 0;
-      const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr,
-                                               SQLITE_CHECKPOINT_PASSIVE, &log_pages, &copied);
+      int rc = SQLITE_OK;
+      {
+        std::lock_guard<std::mutex> pass(checkpoint_pass_mu_);  // not with the writer's
+        rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log_pages, &copied);
+      }
       if (rc == SQLITE_OK) {
         ++checkpoint_runs_;
       } else {
@@ -680,6 +687,7 @@ class SqliteStore final : public Store {
   Database checkpoint_db_;
   std::thread checkpointer_;
   std::mutex checkpoint_mu_;
+  std::mutex checkpoint_pass_mu_;  // held for each checkpoint pass, the writer's or the thread's
   std::condition_variable checkpoint_cv_;
   bool checkpoint_stop_ = false;  // guarded by checkpoint_mu_
   bool checkpoint_due_ = false;   // guarded by checkpoint_mu_
