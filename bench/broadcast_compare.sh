@@ -33,10 +33,4 @@ print(f\"{sys.argv[2]:5} rep {sys.argv[3]}: {d['msgs_per_s']:.0f} deliveries/s, 
     stop_server
   done
 done
-/usr/bin/python3 - "$work/lines" <<'PY'
-import re, statistics, sys
-p99 = {}
-for line in open(sys.argv[1]):
-    p99.setdefault(line.split()[0], []).append(float(re.search(r"p99 ([0-9.]+) us", line).group(1)))
-print("median p99: " + ", ".join(f"{k} {statistics.median(v) / 1000:.2f} ms" for k, v in p99.items()))
-PY
+medians 'p99 ([0-9.]+) us' | awk '{ printf "median p99: %s %.2f ms\n", $1, $2 / 1000 }'

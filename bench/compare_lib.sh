@@ -26,3 +26,16 @@ stop_server() {
 # The per-client limits off, so one generator address can open every session.
 LOBBYKIT_LIMITS_OFF=(--max-sessions 1000000 --max-sessions-per-address 1000000
   --max-lobbies-per-session 1000000 --max-lobbies-per-address 1000000)
+
+# medians REGEX: for each kind (the first word of a line) in $work/lines, the median of the
+# number REGEX's group captures; one "kind median" line per kind, in the order first seen.
+medians() {
+  /usr/bin/python3 - "$work/lines" "$1" <<'PY'
+import re, statistics, sys
+vals = {}
+for line in open(sys.argv[1]):
+    vals.setdefault(line.split()[0], []).append(float(re.search(sys.argv[2], line).group(1)))
+for kind, v in vals.items():
+    print(kind, statistics.median(v))
+PY
+}

@@ -41,13 +41,11 @@ print(f\"{sys.argv[2]:5} rep {sys.argv[3]}: {d['msgs_per_s']:.0f} msgs/s, server
     stop_server
   done
 done
-/usr/bin/python3 - "$work/lines" <<'PY'
-import re, statistics, sys
-cpu = {}
-for line in open(sys.argv[1]):
-    kind = line.split()[0]
-    cpu.setdefault(kind, []).append(float(re.search(r"server ([0-9.]+) s CPU", line).group(1)))
-med = {k: statistics.median(v) for k, v in cpu.items()}
-print("median s CPU per 100k msgs: " + ", ".join(f"{k} {v:.3f}" for k, v in med.items()))
-print(", ".join(f"{k} / raw {v / med['raw']:.2f}x" for k, v in med.items() if k != "raw"))
-PY
+medians 'server ([0-9.]+) s CPU' | awk '
+  { kind[NR] = $1; med[NR] = $2; if ($1 == "raw") raw = $2 }
+  END {
+    line = "median s CPU per 100k msgs:"
+    for (i = 1; i <= NR; i++) line = line sprintf(" %s %.3f", kind[i], med[i])
+    print line
+    for (i = 1; i <= NR; i++) if (kind[i] != "raw") printf "%s / raw %.2fx\n", kind[i], med[i] / raw
+  }'
