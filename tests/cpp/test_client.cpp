@@ -316,7 +316,7 @@ TEST_CASE("client: name, lobby, chat and signaling between two clients") {
   }
 }
 
-TEST_CASE("client: the server restarts on the same port; the client resumes and recovers chat") {
+TEST_CASE("client: the server restarts on the same port, the client resumes and recovers chat") {
   TempDir dir;
   const std::string db = (dir.path / "lobbykit.db").string();
   // A gate for A's loop (below); declared first, so it outlives the clients.
@@ -484,7 +484,7 @@ TEST_CASE("client: requests when not connected, and after stop") {
   p.client->stop();  // idempotent
 }
 
-TEST_CASE("client: a stopped server closes in-process clients; they keep trying") {
+TEST_CASE("client: a stopped server closes in-process clients, they keep trying") {
   auto server = std::make_unique<Server>(server_options());
   server->start();
   Peer p(Via::in_process, *server, client_options());

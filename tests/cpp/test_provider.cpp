@@ -222,7 +222,7 @@ TEST_CASE("bot provider: a wrong key stops it with unauthorized") {
   server.stop();
 }
 
-TEST_CASE("bot provider: a declined offer goes back to waiting; reconnect() comes back") {
+TEST_CASE("bot provider: a declined offer goes back to waiting, reconnect() comes back") {
   Server server(server_options());
   server.start();
   Recorder<ClientEvent> ada_events;

@@ -110,7 +110,7 @@ TEST_CASE("access token: a minted token verifies with every claim") {
   CHECK(got.expires_s == kNowS + 600);
 }
 
-TEST_CASE("access token: a hand-built HS256 token verifies; optional claims are optional") {
+TEST_CASE("access token: a hand-built HS256 token verifies, optional claims are optional") {
   const std::string token =
       hand_token(R"({"alg":"HS256"})", R"({"sub":"u1","exp":1700000100,"aud":"ignored"})");
   AccessClaims got = ok(verify_access_token(token, rules()));

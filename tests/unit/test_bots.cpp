@@ -113,7 +113,7 @@ struct Rig {
   std::vector<event::BotDispatchRemoved> removals;
 };
 
-TEST_CASE("BotManager: a wrong provider key is refused; a dispatch of an unknown kind too") {
+TEST_CASE("BotManager: a wrong provider key is refused, a dispatch of an unknown kind too") {
   Rig rig;
   BotManager::Hello h;
   h.key = "wrong";
@@ -194,7 +194,7 @@ TEST_CASE("BotManager: a decline goes to the next provider and costs no attempt"
   CHECK(e->code == protocol::ErrorCode::job_not_found);
 }
 
-TEST_CASE("BotManager: capacity is respected; a freed slot serves the waiting dispatch") {
+TEST_CASE("BotManager: capacity is respected, a freed slot serves the waiting dispatch") {
   Rig rig;
   const auto p = rig.provider("one", 1);
   Dispatch& a = rig.add("lobby-1");
@@ -305,7 +305,7 @@ TEST_CASE("BotManager: a job listed in status that the provider does not hold is
   CHECK(rig.actions.cancels == std::vector<std::string>{p + " j-ghost unknown_job"});
 }
 
-TEST_CASE("BotManager: max attempts -> failed with the last reason; add again restarts it") {
+TEST_CASE("BotManager: max attempts -> failed with the last reason, add again restarts it") {
   Limits l;
   l.bot_max_attempts = 2;
   l.bot_silence_ms = 60'000;  // the provider stays, only its bots fail
@@ -360,7 +360,7 @@ TEST_CASE("BotManager: a bot that leaves its lobby fails its job, which is offer
   CHECK(rig.actions.removed_bots.empty());
 }
 
-TEST_CASE("BotManager: drain stops offers; running jobs go on") {
+TEST_CASE("BotManager: drain stops offers, running jobs go on") {
   Rig rig;
   const auto p = rig.provider("one", 4);
   Dispatch& d = rig.add("lobby-1");
@@ -438,7 +438,7 @@ TEST_CASE("BotManager: after a restart dispatches are restored waiting, old bots
 namespace lobbykit::core {
 namespace {
 
-TEST_CASE("BotManager: a bot that fails right after joining ends failed; one that ran starts anew") {
+TEST_CASE("BotManager: a bot that fails right after joining ends failed, one that ran starts anew") {
   Limits l;
   l.bot_max_attempts = 3;
   l.bot_silence_ms = 10 * 60'000;

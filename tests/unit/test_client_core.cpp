@@ -340,7 +340,7 @@ TEST_CASE("client core: requests fail fast when not connected, not JSON, or stop
   CHECK_FALSE(h.core->next_deadline().has_value());
 }
 
-TEST_CASE("client core: a request without reply times out; a late reply is dropped") {
+TEST_CASE("client core: a request without reply times out, a late reply is dropped") {
   ClientOptions o;
   o.request_timeout_ms = 2000;
   Harness h(o);
@@ -412,7 +412,7 @@ TEST_CASE("client core: a draining server's reconnect hint says where and when, 
   CHECK(h.core->attempt() == 1);
 }
 
-TEST_CASE("client core: a hint without url keeps the URL; its delay is capped; off stays off") {
+TEST_CASE("client core: a hint without url keeps the URL, its delay is capped, off stays off") {
   Harness h;
   h.core->start(h.now);
   h.connect(h.welcome_data("p1", "tok", "", false));
@@ -605,7 +605,7 @@ TEST_CASE("client core: resume after a drop recovers the chat by offset, page by
   }
 }
 
-TEST_CASE("client core: a gap in chat pushes is fetched; duplicates are dropped") {
+TEST_CASE("client core: a gap in chat pushes is fetched, duplicates are dropped") {
   Harness h;
   h.core->start(h.now);
   h.connect(h.welcome_data("p1", "t", "Ada", false,
@@ -980,7 +980,7 @@ TEST_CASE("client core: lobby pushes keep the store and become events") {
   }
 }
 
-TEST_CASE("client core: lobby_updated changes the lobby shown; a notice is a system message") {
+TEST_CASE("client core: lobby_updated changes the lobby shown, a notice is a system message") {
   Harness h;
   h.core->start(h.now);
   h.connect(h.welcome_data("p1", "t", "Ada", false,
@@ -1187,7 +1187,7 @@ TEST_CASE("client core: a refused bot credential is not tried again") {
   CHECK(h.all<client_event::Error>()[0].error.code == "invalid_token");
 }
 
-TEST_CASE("client core: app_message pushes become events; metadata follows the pushes") {
+TEST_CASE("client core: app_message pushes become events, metadata follows the pushes") {
   Harness h;
   h.core->start(h.now);
   h.connect(h.welcome_data("p1", "t", "Ada", false,

@@ -575,7 +575,7 @@ TEST_CASE("SessionManager::idle_expired: disconnected, no name, no lobby, for id
   CHECK(n.sessions.abandoned().empty());
 }
 
-TEST_CASE("SessionManager::idle_expired: a resumed session is not idle; a ttl of 'forever' never ends") {
+TEST_CASE("SessionManager::idle_expired: a resumed session is not idle, a ttl of 'forever' never ends") {
   Fixture f;
   f.limits.idle_session_ttl_ms = 1'000;
   Node& n = *f.node;
@@ -1745,7 +1745,7 @@ TEST_CASE("LobbyManager after a restart lists members in join order, not peer-id
   CHECK(peers(*r2) == rejoined);
 }
 
-TEST_CASE("LobbyManager: a restored lobby that stays empty expires; a used one does not") {
+TEST_CASE("LobbyManager: a restored lobby that stays empty expires, a used one does not") {
   Fixture f;
   f.limits.lobby_expiry_ms = 5000;
   const LobbyId id = create(*f.node, "Room").info.id;

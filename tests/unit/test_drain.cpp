@@ -83,7 +83,7 @@ TEST_CASE("drain: every connection is told to reconnect, in batches over the per
   CHECK(*told.begin() == clients.front().id());
 }
 
-TEST_CASE("drain: without a URL the hint has none; no connections means done at once") {
+TEST_CASE("drain: without a URL the hint has none, no connections means done at once") {
   Harness h;
   Client a = h.user("ada");
   int done = 0;
@@ -134,7 +134,7 @@ TEST_CASE("drain: sessions keep their lobby for a resume elsewhere") {
   CHECK(w.str("data.lobby.lobby.id") == lobby);
 }
 
-TEST_CASE("health: live always answers; ready turns 503 with not_ready while draining") {
+TEST_CASE("health: live always answers, ready turns 503 with not_ready while draining") {
   Harness h;
   HttpResponse live = get(h, "/api/health/live");
   CHECK(live.status == 200);

@@ -73,7 +73,7 @@ TEST_CASE("hooks: authenticate sees the request without secrets and can name the
   CHECK(b.reply(id2).str("data.name") == "Guest 2");
 }
 
-TEST_CASE("hooks: a denied auth gets denied with the host's reason; the client may try again") {
+TEST_CASE("hooks: a denied auth gets denied with the host's reason, the client may try again") {
   HookHarness h;
   Recorder<AuthRequest, AuthDecision> rec;
   h.set_hooks(Hooks{rec.hook(), {}, {}, {}});
@@ -160,7 +160,7 @@ TEST_CASE("hooks: too many messages waiting behind a hook close the connection w
   CHECK(a.close_code() == static_cast<int>(CloseCode::flooding));
 }
 
-TEST_CASE("hooks: a hook that never answers times out; its late answer changes nothing") {
+TEST_CASE("hooks: a hook that never answers times out, its late answer changes nothing") {
   HookHarness h;  // hook_timeout_ms = 2000
   Recorder<AuthRequest, AuthDecision> rec;
   h.set_hooks(Hooks{rec.hook(), {}, {}, {}});
@@ -241,7 +241,7 @@ TEST_CASE("hooks: an answer after the hub is gone is dropped") {
 // ---------------------------------------------------------------------------------------
 // join
 
-TEST_CASE("hooks: join is asked for new members only, with the lobby; deny and allow") {
+TEST_CASE("hooks: join is asked for new members only, with the lobby, deny and allow") {
   HookHarness h;
   Client owner = h.user("Owner");
   const std::string lobby = owner.create_lobby("Room");
@@ -329,7 +329,7 @@ TEST_CASE("hooks: create_lobby can deny, adjust, or adjust wrongly") {
   CHECK(a.reply(id3).str("data.reason") == "plan_limit");
 }
 
-TEST_CASE("hooks: POST /api/lobbies goes through the create hook; the admin's does not") {
+TEST_CASE("hooks: POST /api/lobbies goes through the create hook, the admin's does not") {
   HookHarness h;
   Recorder<CreateLobbyRequest, CreateLobbyDecision> rec;
   h.set_hooks(Hooks{{}, {}, rec.hook(), {}});
@@ -487,7 +487,7 @@ Hooks app_hooks(AppMessageHook hook, std::function<bool(const std::string&)> wan
   return hooks;
 }
 
-TEST_CASE("hooks: app_message is asked with the sender and the message; allow delivers") {
+TEST_CASE("hooks: app_message is asked with the sender and the message, allow delivers") {
   HookHarness h;
   AppRoom room(h);
   Recorder<AppMessageRequest, AppMessageDecision> rec;

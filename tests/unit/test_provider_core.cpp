@@ -181,7 +181,7 @@ struct Harness {
   }
 };
 
-TEST_CASE("provider: hello carries key, name, version, kinds and max_jobs; a status follows") {
+TEST_CASE("provider: hello carries key, name, version, kinds and max_jobs, a status follows") {
   Harness h;
   h.core->start(h.now);
   CHECK(h.core->state() == ConnectionState::connecting);
@@ -248,7 +248,7 @@ TEST_CASE("provider: status_interval_ms in the options overrides the server's") 
   h.take("provider_status");
 }
 
-TEST_CASE("provider: an offer is an event; accept yields the credential and counts the job") {
+TEST_CASE("provider: an offer is an event, accept yields the credential and counts the job") {
   Harness h;
   h.core->start(h.now);
   h.connect();
@@ -485,7 +485,7 @@ TEST_CASE("provider: a job_cancel for a job being ended settles its end_job") {
   CHECK(h.core->snapshot().jobs.empty());
 }
 
-TEST_CASE("provider: drain holds across reconnects; the server's drain is an event") {
+TEST_CASE("provider: drain holds across reconnects, the server's drain is an event") {
   Harness h;
   h.core->start(h.now);
   h.connect();
@@ -581,7 +581,7 @@ TEST_CASE("provider: a wrong key gives up without retrying") {
   CHECK_FALSE(h.link.busy);
 }
 
-TEST_CASE("provider: close 4007 gives up; 4008 (silent) reconnects") {
+TEST_CASE("provider: close 4007 gives up, 4008 (silent) reconnects") {
   Harness h;
   h.core->start(h.now);
   h.connect();

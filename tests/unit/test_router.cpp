@@ -473,7 +473,7 @@ TEST_CASE("router: set_name gives a unique name, compared case-insensitively") {
         std::string(32, 'n'));
 }
 
-TEST_CASE("router: a protected name needs its password; the right one takes it over") {
+TEST_CASE("router: a protected name needs its password, the right one takes it over") {
   Harness h;
   Client a = h.user("");
   int id = a.request("set_name", R"({"name":"Ann","password":"s3cret"})");
@@ -2551,7 +2551,7 @@ TEST_CASE("router: app_message goes to every other connected member, stamped, ne
   CHECK(a.ok("app_message", R"({"name":"x"})").num("data.delivered") == 1);
 }
 
-TEST_CASE("router: app_message to one member; the target's errors are the relay's") {
+TEST_CASE("router: app_message to one member, the target's errors are the relay's") {
   Harness h;
   Client a = h.user("Ann");
   const std::string lobby = a.create_lobby("Room");
@@ -2731,7 +2731,7 @@ TEST_CASE("router: participant metadata comes from the session and set_metadata 
   CHECK(over.str("data.field") == "data.metadata");
 }
 
-TEST_CASE("router: set_metadata self can be turned off; lobby metadata needs a moderator") {
+TEST_CASE("router: set_metadata self can be turned off, lobby metadata needs a moderator") {
   Limits l = test_limits();
   l.allow_participant_metadata = false;
   Harness plain(l);
@@ -2764,7 +2764,7 @@ TEST_CASE("router: set_metadata self can be turned off; lobby metadata needs a m
   CHECK(owner.ok("list_lobbies").str("data.lobbies.0.metadata.topic") == "Rust");
 }
 
-TEST_CASE("router: the host sets lobby and session metadata; lobby metadata is stored") {
+TEST_CASE("router: the host sets lobby and session metadata, lobby metadata is stored") {
   Harness h;
   Client a = h.user("Ann");
   const std::string lobby = a.create_lobby("Room", R"(,"persistent":true)");
