@@ -110,6 +110,12 @@ struct ClientSnapshot {
   // server's retention (or by the cap above) before this client saw it.
   bool history_complete = true;
   std::optional<ClientError> last_error;  // the last server or connection error reported
+  // The public lobbies, oldest first (created_ms, then id): the last list_lobbies or
+  // watch_lobbies result, kept current by the server's pushes while watching_lobbies.
+  std::vector<LobbyInfo> lobbies;
+  // watch_lobbies(true) was asked and not undone: the client subscribes again after every
+  // welcome (a subscription belongs to the connection).
+  bool watching_lobbies = false;
 };
 
 namespace client_event {
@@ -171,6 +177,14 @@ struct AppMessage {
   PeerId to;                 // this client's peer id when sent to it alone; "" when to all
   std::string payload_json;  // a JSON value
 };
+// The lobby list (snapshot().lobbies) was replaced: a list_lobbies or watch_lobbies result,
+// the latter also when the client subscribes again after a reconnect.
+struct LobbyList { std::vector<LobbyInfo> lobbies; };
+// While watching: a public lobby appeared or changed (settings, metadata, participant
+// count, the latter coalesced by the server: docs/protocol.md, watch_lobbies).
+struct LobbyListed { LobbyInfo lobby; };
+// While watching: a listed lobby went (removed, expired, made private).
+struct LobbyUnlisted { LobbyId lobby_id; };
 }  // namespace client_event
 
 using ClientEvent =
@@ -180,7 +194,9 @@ using ClientEvent =
                  client_event::NameChanged, client_event::Chat, client_event::PeerAdded,
                  client_event::PeerRemoved, client_event::Description,
                  client_event::Candidate, client_event::Error,
-                 client_event::LobbyUpdated, client_event::AppMessage>;
+                 client_event::LobbyUpdated, client_event::AppMessage,
+                 client_event::LobbyList, client_event::LobbyListed,
+                 client_event::LobbyUnlisted>;
 
 LOBBYKIT_API const char* client_event_name(const ClientEvent& e);  // "peer_added", ...
 // The event as a JSON object {"type": name, ...fields}; the C ABI and Python use this.
@@ -188,7 +204,8 @@ LOBBYKIT_API std::string client_event_to_json(const ClientEvent& e);
 
 // The snapshot as a JSON object: {"state", "peer_id", "token", "name", "is_bot",
 // "lobby" (object or null), "participants", "chat", "last_offset", "history_complete",
-// "last_error" (object or null)}. The C ABI and Python use this.
+// "last_error" (object or null), "lobbies", "watching_lobbies"}. The C ABI and Python use
+// this.
 LOBBYKIT_API std::string client_snapshot_to_json(const ClientSnapshot& s);
 // An error as a JSON object: {"code", "message", "field"?, "retry_after_ms"?, "reason"?}.
 LOBBYKIT_API std::string client_error_to_json(const ClientError& e);
@@ -269,6 +286,13 @@ class LOBBYKIT_API Client {
   // follows the results (name, lobby snapshot, media flags), whichever way they were asked.
   std::future<Reply> set_name(const std::string& name, const std::string& password = "");
   std::future<Reply> list_lobbies();
+  // Subscribes to the lobby list (docs/protocol.md, watch_lobbies): the result is
+  // {"lobbies": [Lobby]} and then LobbyListed / LobbyUnlisted events keep
+  // snapshot().lobbies current. The wish outlives connections: after every welcome the
+  // client subscribes again (a LobbyList event brings the fresh list), until
+  // watch_lobbies(false). Asked while not connected, it fails with "not_connected" but the
+  // wish holds and the next welcome subscribes.
+  std::future<Reply> watch_lobbies(bool watch = true);
   std::future<Reply> create_lobby(const CreateLobbyOptions& options);
   std::future<Reply> join_lobby(const LobbyId& lobby_id, const JoinOptions& options = {});
   std::future<Reply> join_lobby_by_name(const std::string& name, const JoinOptions& options = {});

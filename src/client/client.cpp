@@ -228,6 +228,9 @@ std::future<Reply> Client::set_name(const std::string& name, const std::string& 
 }
 
 std::future<Reply> Client::list_lobbies() { return request("list_lobbies", "{}"); }
+std::future<Reply> Client::watch_lobbies(bool watch) {
+  return request("watch_lobbies", watch ? R"({"watch":true})" : R"({"watch":false})");
+}
 
 std::future<Reply> Client::create_lobby(const CreateLobbyOptions& options) {
   JsonBuilder b;

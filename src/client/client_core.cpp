@@ -28,6 +28,11 @@ JoinOptions media_of(const Participant& p) {
   return JoinOptions{p.has_media, p.audio_muted, p.video_muted};
 }
 
+// The lobby list's order, as the server lists them: oldest first, then by id.
+bool listed_before(const LobbyInfo& a, const LobbyInfo& b) {
+  return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
+}
+
 void log_error(const char* what, const char* detail) {
   std::fprintf(stderr, "lobbykit: %s: %s\n", what, detail);
 }
@@ -322,6 +327,15 @@ void ClientCore::request(const std::string& type, const std::string& data_json,
     complete(std::move(cb), std::move(r));
     return;
   }
+  if (type == "watch_lobbies") {
+    // The wish outlives this request and its connection: the next welcome subscribes.
+    // A "watch" that is not a boolean is left for the server to refuse (bad_field).
+    auto watch = doc.FindMember("watch");
+    if (watch == doc.MemberEnd() || watch->value.IsBool()) {
+      intent_.watch_lobbies = watch == doc.MemberEnd() || watch->value.GetBool();
+      snap_.watching_lobbies = intent_.watch_lobbies;
+    }
+  }
   if (!authed_) {
     r.error = make_client_error("not_connected", "Not connected to the server.");
     complete(std::move(cb), std::move(r));
@@ -378,6 +392,9 @@ void ClientCore::apply_result(const std::string& type, const std::string& sent_j
       intent_.media = media_of(*me);
   } else if (type == "leave_lobby") {
     drop_lobby("left");
+  } else if (type == "list_lobbies" || (type == "watch_lobbies" && intent_.watch_lobbies)) {
+    // (an unsubscribe's result is {}; a subscription's list is stale once it is undone)
+    if (protocol::read_array(data, "lobbies")) set_lobby_list(data);
   } else if (type == "update_media") {
     const rapidjson::Value* v = protocol::read_object(data, "participant");
     if (!v) return;
@@ -469,6 +486,7 @@ void ClientCore::on_welcome(const protocol::Welcome& w, SteadyMs now) {
     welcome.participants = w.lobby->participants;
   }
   emit(std::move(welcome));
+  if (intent_.watch_lobbies) watch_lobbies(now);
 
   // Show the server's lobby unless another one is wanted: then keep showing ours until the
   // rejoin answers.
@@ -733,11 +751,50 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
             std::string(ufrag->value.GetString(), ufrag->value.GetStringLength());
     }
     emit(std::move(c));
+  } else if (type == "lobby_listed") {
+    const rapidjson::Value* v = protocol::read_object(d, "lobby");
+    if (!v || !intent_.watch_lobbies) return;  // a push sent before an unsubscribe arrived
+    LobbyInfo lobby = protocol::read_lobby(*v);
+    auto& list = snap_.lobbies;
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const LobbyInfo& l) { return l.id == lobby.id; }),
+               list.end());
+    list.insert(std::upper_bound(list.begin(), list.end(), lobby, listed_before), lobby);
+    emit(LobbyListed{std::move(lobby)});
+  } else if (type == "lobby_unlisted") {
+    if (!intent_.watch_lobbies) return;
+    LobbyId id = read_string(d, "lobby_id");
+    auto& list = snap_.lobbies;
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const LobbyInfo& l) { return l.id == id; });
+    if (it == list.end()) return;
+    list.erase(it);
+    emit(LobbyUnlisted{std::move(id)});
   } else if (type == "reconnect") {
     hint_ = protocol::read_reconnect_hint(d);
   } else if (type == "error") {
     report_error(read_client_error(d));
   }
+}
+
+void ClientCore::set_lobby_list(const rapidjson::Value& data) {
+  std::vector<LobbyInfo> list;
+  if (const rapidjson::Value* lobbies = protocol::read_array(data, "lobbies")) {
+    for (const auto& v : lobbies->GetArray())
+      if (v.IsObject()) list.push_back(protocol::read_lobby(v));
+  }
+  std::stable_sort(list.begin(), list.end(), listed_before);
+  snap_.lobbies = list;
+  emit(client_event::LobbyList{std::move(list)});
+}
+
+// Subscribes on the current connection (after a welcome, when the user asked for it).
+void ClientCore::watch_lobbies(SteadyMs now) {
+  send_request("watch_lobbies", R"({"watch":true})", now,
+               [this](const Reply& r, const rapidjson::Value&, SteadyMs) {
+                 // A lost connection's failure is retried by the next welcome.
+                 if (r.error && !is_transient(*r.error)) report_error(*r.error);
+               });
 }
 
 bool ClientCore::in_lobby(const std::string& lobby_id) const {

@@ -105,6 +105,7 @@ class ClientCore {
     std::string password;             // to prove a protected name on a new session
     std::optional<LobbyId> lobby;     // nullopt: take the welcome's; "": in none
     JoinOptions media;
+    bool watch_lobbies = false;  // subscribe to the lobby list after every welcome
   };
 
   // Counts nested public calls; the outermost delivers the queued notices on return.
@@ -162,6 +163,8 @@ class ClientCore {
   std::vector<ChatMessage> merge_chat(std::vector<ChatMessage> messages);
   void advance_settled();
   void take_name(const std::string& name);
+  void set_lobby_list(const rapidjson::Value& data);
+  void watch_lobbies(SteadyMs now);
 
   ClientOptions options_;
   Link& link_;

@@ -28,7 +28,16 @@ struct NameOf {
   const char* operator()(const client_event::Error&) const { return "error"; }
   const char* operator()(const client_event::LobbyUpdated&) const { return "lobby_updated"; }
   const char* operator()(const client_event::AppMessage&) const { return "app_message"; }
+  const char* operator()(const client_event::LobbyList&) const { return "lobby_list"; }
+  const char* operator()(const client_event::LobbyListed&) const { return "lobby_listed"; }
+  const char* operator()(const client_event::LobbyUnlisted&) const { return "lobby_unlisted"; }
 };
+
+void write_lobbies(JsonBuilder& b, const std::vector<LobbyInfo>& lobbies) {
+  b.begin_array("lobbies");
+  for (const auto& l : lobbies) protocol::write(b, l);
+  b.end_array();
+}
 
 struct Fields {
   JsonBuilder& b;
@@ -55,6 +64,12 @@ struct Fields {
         .raw("payload", e.payload_json.empty() ? std::string_view("null")
                                                : std::string_view(e.payload_json));
   }
+  void operator()(const client_event::LobbyList& e) const { write_lobbies(b, e.lobbies); }
+  void operator()(const client_event::LobbyListed& e) const {
+    b.key("lobby");
+    protocol::write(b, e.lobby);
+  }
+  void operator()(const client_event::LobbyUnlisted& e) const { b.str("lobby_id", e.lobby_id); }
   void operator()(const client_event::LobbyLeft& e) const {
     b.str("lobby_id", e.lobby_id).str("reason", e.reason);
   }
@@ -149,7 +164,8 @@ std::string client_snapshot_to_json(const ClientSnapshot& s) {
   b.end_array().unum("last_offset", s.last_offset)
       .boolean("history_complete", s.history_complete).key("last_error");
   if (s.last_error) write_error(b, *s.last_error); else b.w().Null();
-  b.end_object();
+  write_lobbies(b, s.lobbies);
+  b.boolean("watching_lobbies", s.watching_lobbies).end_object();
   return b.take();
 }
 

@@ -80,3 +80,59 @@ def test_in_process_client_outlives_its_server(make_server):
         log.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == "reconnecting")
         del server   # the client keeps the Server object alive: nothing dangles
         assert client.state in ("reconnecting", "connecting")
+
+
+def test_lobby_list_watch_is_taken_out_again_after_a_restart(tmp_path):
+    """watch_lobbies belongs to the connection on the server; the client's wish does not:
+    after the restart it subscribes again, gets the fresh list, and pushes flow again."""
+    store = tmp_path / "lobbykit.db"
+    first = lobbykit.Server(port=0, store_path=str(store), limits=fast_limits())
+    first.start()
+    port = first.port
+    url = f"ws://127.0.0.1:{port}/ws"
+    log = EventLog()
+    watcher = lobbykit.Client(url, reconnect=FAST_RETRY)
+    watcher.subscribe(log)
+    second = None
+    try:
+        watcher.start()
+        watcher.wait_connected(timeout=TIMEOUT)
+        assert watcher.watch_lobbies() == {"lobbies": []}
+        assert watcher.snapshot().watching_lobbies
+        with lobbykit.Client(url, name="Host") as host:
+            host.wait_connected(timeout=TIMEOUT)
+            alpha = host.create_lobby("Alpha", persistent=True)["lobby"]["id"]
+            host.create_lobby("Hidden", private=True)
+        listed = log.wait_for(lambda e: isinstance(e, ev.LobbyListed))
+        assert (listed.lobby.id, listed.lobby.name) == (alpha, "Alpha")
+        assert [lob.name for lob in watcher.snapshot().lobbies] == ["Alpha"]
+
+        first.stop()
+        log.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == "reconnecting")
+        lists_before = len(log.of(ev.LobbyList))
+        second = start_on(port, store, time.monotonic() + TIMEOUT)
+        log.wait_count(lambda e: isinstance(e, ev.LobbyList), lists_before + 1)
+        fresh = log.of(ev.LobbyList)[-1]
+        assert [lob.id for lob in fresh.lobbies] == [alpha]
+
+        with lobbykit.Client(url, name="Host2") as host:
+            host.wait_connected(timeout=TIMEOUT)
+            beta = host.create_lobby("Beta")["lobby"]["id"]
+            log.wait_for(lambda e: isinstance(e, ev.LobbyListed) and e.lobby.id == beta)
+            assert [lob.name for lob in watcher.snapshot().lobbies] == ["Alpha", "Beta"]
+        # Unsubscribed, the wish is gone: a new lobby is not pushed, the list stays.
+        assert watcher.watch_lobbies(False) == {}
+        assert not watcher.snapshot().watching_lobbies
+        with lobbykit.Client(url, name="Host3") as host:
+            host.wait_connected(timeout=TIMEOUT)
+            host.create_lobby("Gamma")
+            # A round trip on the watcher's connection after the creation: a push sent
+            # before it would have arrived first.
+            watcher.request("ping")
+        assert [lob.name for lob in watcher.snapshot().lobbies] == ["Alpha", "Beta"]
+        assert not [e for e in log.of(ev.LobbyListed) if e.lobby.name == "Gamma"]
+    finally:
+        watcher.stop()
+        first.stop()
+        if second is not None:
+            second.stop()

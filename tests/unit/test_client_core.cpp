@@ -1129,7 +1129,7 @@ TEST_CASE("client snapshot JSON form") {
   CHECK(client_snapshot_to_json(s) ==
         R"({"state":"disconnected","peer_id":"","token":"","name":"","is_bot":false,)"
         R"("lobby":null,"participants":[],"chat":[],"last_offset":0,"history_complete":true,)"
-        R"("last_error":null})");
+        R"("last_error":null,"lobbies":[],"watching_lobbies":false})");
   s.state = ConnectionState::connected;
   s.peer_id = "p1";
   s.token = "t";
@@ -1140,6 +1140,8 @@ TEST_CASE("client snapshot JSON form") {
   s.last_offset = 3;
   s.history_complete = false;
   s.last_error = ClientError{"rate_limited", "slow down", "", 11, ""};
+  s.lobbies.push_back(LobbyInfo{"L2", "Hall", false, false, 4, 2, 40});
+  s.watching_lobbies = true;
   CHECK(client_snapshot_to_json(s) ==
         R"({"state":"connected","peer_id":"p1","token":"t","name":"Ada","is_bot":false,)"
         R"("lobby":{"id":"L1","name":"Standup","private":false,"persistent":true,)"
@@ -1149,7 +1151,10 @@ TEST_CASE("client snapshot JSON form") {
         R"("metadata":{}}],)"
         R"("chat":[{"offset":3,"sender":"p1","sender_name":"Ada","text":"hi","time_ms":7,"system":false}],)"
         R"("last_offset":3,"history_complete":false,)"
-        R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11}})");
+        R"("last_error":{"code":"rate_limited","message":"slow down","retry_after_ms":11},)"
+        R"("lobbies":[{"id":"L2","name":"Hall","private":false,"persistent":false,)"
+        R"("max_participants":4,"participants":2,"created_ms":40,"metadata":{}}],)"
+        R"("watching_lobbies":true})");
 }
 
 TEST_CASE("client core: bot_credential makes the first session, later connections resume") {
@@ -1221,4 +1226,101 @@ TEST_CASE("client core: app_message pushes become events, metadata follows the p
   CHECK(s.lobby->metadata_json == R"({"round":2})");
 }
 
+}  // namespace lobbykit::client
+
+namespace lobbykit::client {
+namespace {
+
+std::string listed(const std::string& id, std::int64_t created, int count = 0) {
+  return R"({"id":")" + id + R"(","name":")" + id + R"(","private":false,"persistent":false,)"
+         R"("max_participants":8,"participants":)" + std::to_string(count) +
+         R"(,"created_ms":)" + std::to_string(created) + "}";
+}
+
+std::vector<std::string> listed_ids(const ClientSnapshot& s) {
+  std::vector<std::string> out;
+  for (const auto& l : s.lobbies) out.push_back(l.id);
+  return out;
+}
+
+TEST_CASE("client core: watch_lobbies keeps the lobby list and subscribes again after a drop") {
+  Harness h;
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "t1", "", false));
+  CHECK(h.nothing_sent());  // not asked: no subscription
+
+  Answer watched;
+  h.core->request("watch_lobbies", "", watched.cb(), h.now);  // "watch" defaults to true
+  CHECK(h.core->snapshot().watching_lobbies);
+  Sent w = h.take("watch_lobbies");
+  h.reply(w, "{\"lobbies\":[" + listed("B", 20) + "," + listed("A", 10) + "]}");
+  CHECK(watched.reply().ok());
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A", "B"});  // oldest first
+  REQUIRE(h.count<client_event::LobbyList>() == 1);
+  CHECK(h.all<client_event::LobbyList>().at(0).lobbies.size() == 2);
+
+  // Pushes: a new lobby takes its place by age, a change replaces the entry, a removal.
+  h.push("lobby_listed", "{\"lobby\":" + listed("C", 15) + "}");
+  h.push("lobby_listed", "{\"lobby\":" + listed("A", 10, 3) + "}");
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A", "C", "B"});
+  CHECK(h.core->snapshot().lobbies.at(0).participant_count == 3);
+  h.push("lobby_unlisted", R"({"lobby_id":"B"})");
+  h.push("lobby_unlisted", R"({"lobby_id":"never-listed"})");  // nothing to remove, no event
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A", "C"});
+  CHECK(h.count<client_event::LobbyListed>() == 2);
+  REQUIRE(h.count<client_event::LobbyUnlisted>() == 1);
+  CHECK(h.all<client_event::LobbyUnlisted>().at(0).lobby_id == "B");
+
+  // The subscription belongs to the connection: the next welcome takes it out again, and
+  // its list replaces the old one (D came, C went while away).
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  h.connect(h.welcome_data("p1", "t1", "", true));
+  Sent again = h.take("watch_lobbies");
+  CHECK(again.flag("watch"));
+  h.reply(again, "{\"lobbies\":[" + listed("A", 10) + "," + listed("D", 30) + "]}");
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A", "D"});
+  CHECK(h.count<client_event::LobbyList>() == 2);
+
+  // Undone: no more subscriptions, and a push already on its way changes nothing.
+  Answer off;
+  h.core->request("watch_lobbies", R"({"watch":false})", off.cb(), h.now);
+  CHECK_FALSE(h.core->snapshot().watching_lobbies);
+  h.reply(h.take("watch_lobbies"), "{}");
+  CHECK(off.reply().ok());
+  h.push("lobby_listed", "{\"lobby\":" + listed("E", 40) + "}");
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A", "D"});
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  h.connect(h.welcome_data("p1", "t1", "", true));
+  CHECK(h.nothing_sent());
+}
+
+TEST_CASE("client core: watch_lobbies asked while offline subscribes at the next welcome") {
+  Harness h;
+  Answer early;
+  h.core->request("watch_lobbies", R"({"watch":true})", early.cb(), h.now);
+  CHECK(early.reply().error->code == "not_connected");
+  CHECK(h.core->snapshot().watching_lobbies);  // the wish holds
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "t1", "", false));
+  h.reply(h.take("watch_lobbies"), "{\"lobbies\":[" + listed("A", 10) + "]}");
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A"});
+
+  // A "watch" that is not a boolean changes no wish; the server refuses it.
+  Answer bad;
+  h.core->request("watch_lobbies", R"({"watch":"no"})", bad.cb(), h.now);
+  CHECK(h.core->snapshot().watching_lobbies);
+  h.error(h.take("watch_lobbies"), "bad_field");
+  CHECK(bad.reply().error->code == "bad_field");
+
+  // A list_lobbies result replaces the list too.
+  Answer list;
+  h.core->request("list_lobbies", "", list.cb(), h.now);
+  h.reply(h.take("list_lobbies"), "{\"lobbies\":[" + listed("F", 50) + "]}");
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"F"});
+  CHECK(h.count<client_event::LobbyList>() == 2);
+}
+
+}  // namespace
 }  // namespace lobbykit::client

@@ -34,6 +34,15 @@ class RequestHelpers(Generic[R]):
         """Result ``{"lobbies": [Lobby]}``: the public lobbies, oldest first."""
         return self.request("list_lobbies")
 
+    def watch_lobbies(self, watch: bool = True) -> R:
+        """Subscribes to the lobby list (or, with False, unsubscribes). Result
+        ``{"lobbies": [Lobby]}`` (``{}`` when unsubscribing); then LobbyListed and
+        LobbyUnlisted events keep ``snapshot().lobbies`` current. The wish outlives
+        connections: after every welcome the client subscribes again (a LobbyList event brings
+        the fresh list). Asked while not connected it fails with not_connected, and the next
+        welcome subscribes."""
+        return self.request("watch_lobbies", {"watch": watch})
+
     def create_lobby(self, name: str, private: bool = False, persistent: bool = False,
                      max_participants: int = 0) -> R:
         """Creates (does not join) a lobby; max_participants 0 is the server's default.

@@ -166,6 +166,30 @@ class AppMessage(ClientEvent):
 
 
 @dataclass(frozen=True)
+class LobbyList(ClientEvent):
+    """The lobby list (``snapshot().lobbies``) was replaced: a list_lobbies or watch_lobbies
+    result, the latter also when the client subscribes again after a reconnect."""
+    type: str = field(default="lobby_list", init=False)
+    lobbies: Tuple[Lobby, ...] = ()
+
+
+@dataclass(frozen=True)
+class LobbyListed(ClientEvent):
+    """While watching the lobby list: a public lobby appeared or changed (settings,
+    metadata, participant count; counts are coalesced by the server)."""
+    type: str = field(default="lobby_listed", init=False)
+    lobby: Lobby
+
+
+@dataclass(frozen=True)
+class LobbyUnlisted(ClientEvent):
+    """While watching the lobby list: a listed lobby went (removed, expired, made
+    private)."""
+    type: str = field(default="lobby_unlisted", init=False)
+    lobby_id: str
+
+
+@dataclass(frozen=True)
 class EventsDropped(ClientEvent):
     """Python only (AsyncClient.events()): ``count`` events are missing here — they came
     while more than AsyncClient.EVENT_BACKLOG events waited for the first events() call.
@@ -184,7 +208,7 @@ class UnknownClientEvent(ClientEvent):
 _CLASSES: Tuple[Type[ClientEvent], ...] = (
     StateChanged, Welcome, LobbyJoined, LobbyLeft, ParticipantJoined, ParticipantLeft,
     ParticipantUpdated, NameChanged, Chat, PeerAdded, PeerRemoved, Description, Candidate,
-    ErrorEvent, LobbyUpdated, AppMessage)
+    ErrorEvent, LobbyUpdated, AppMessage, LobbyList, LobbyListed, LobbyUnlisted)
 _KINDS: Dict[str, Type[ClientEvent]] = {cls.type: cls for cls in _CLASSES}
 
 
@@ -200,7 +224,8 @@ def client_event_from_json(text: str) -> ClientEvent:
 __all__ = [
     "ClientEvent", "StateChanged", "Welcome", "LobbyJoined", "LobbyLeft", "ParticipantJoined",
     "ParticipantLeft", "ParticipantUpdated", "NameChanged", "Chat", "PeerAdded", "PeerRemoved",
-    "Description", "Candidate", "ErrorEvent", "LobbyUpdated", "AppMessage", "EventsDropped",
+    "Description", "Candidate", "ErrorEvent", "LobbyUpdated", "AppMessage", "LobbyList",
+    "LobbyListed", "LobbyUnlisted", "EventsDropped",
     "UnknownClientEvent",
     "client_event_from_json",
 ]

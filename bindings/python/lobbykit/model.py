@@ -90,6 +90,10 @@ class Snapshot:
     last_offset: int = 0
     history_complete: bool = True
     last_error: Optional[ErrorInfo] = None
+    # The public lobbies, oldest first: the last list_lobbies or watch_lobbies result, kept
+    # current by the server's pushes while watching_lobbies.
+    lobbies: Tuple[Lobby, ...] = ()
+    watching_lobbies: bool = False  # watch_lobbies(True) holds: subscribed after each welcome
 
 
 @dataclass(frozen=True)
