@@ -45,8 +45,11 @@ struct AuthRequest {
   std::string name;       // when resuming: the session's display name; else ""
   bool is_bot = false;    // what the client says it is
   // The verified claims of the auth's access token (docs/protocol.md, "Access tokens"),
-  // if it had one; when resuming, the session's user id and roles.
+  // if it had one.
   std::optional<AccessClaims> claims;
+  // Who the session is: when resuming, the session's user id and roles; for a new session,
+  // the access token's (claims' user_id and roles, what the session gets unless the
+  // decision replaces the roles); "" and none without a token.
   std::string user_id;
   std::vector<std::string> roles;
 };

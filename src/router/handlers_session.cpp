@@ -106,6 +106,11 @@ void handle_auth(Hub::State& s, Request& r) {
   q.data_json = without_secrets(r.data);
   q.is_bot = req.is_bot;
   q.claims = claims;
+  if (claims) {
+    // A new session gets the token's user and roles (a resume keeps its own, below).
+    q.user_id = claims->user_id;
+    q.roles = claims->roles;
+  }
   if (req.token) {
     // The hook hears only of resumes that can happen.
     const core::Session* found = s.sessions.find_by_token(*req.token);

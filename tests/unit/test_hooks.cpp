@@ -2,6 +2,7 @@
 // real Hub on the shared rig, hooks that answer at once, later, never, wrongly or by
 // throwing. Answers travel through the harness's posted queue, as they travel through the
 // loop's post() in a server.
+#include "core/access_token.hpp"
 #include "router/http_router.hpp"
 #include "router/operations.hpp"
 #include "support/router_harness.hpp"
@@ -100,6 +101,52 @@ TEST_CASE("hooks: a denied auth gets denied with the host's reason, the client m
   Msg e3 = b.reply(id3);
   CHECK(e3.str("data.reason") == "denied");
   CHECK_FALSE(e3.str("data.error").empty());
+}
+
+TEST_CASE("hooks: a new session's access token says who it is: user id, roles, claims") {
+  HookHarness h;
+  h.token_secret = "hooks-test-secret-0123456789abcdef";
+  h.restart();
+  Recorder<AuthRequest, AuthDecision> rec;
+  h.set_hooks(Hooks{rec.hook(), {}, {}, {}});
+  AccessClaims c;
+  c.user_id = "user-42";
+  c.roles = {"moderator"};
+  c.name = "Ada";
+  const std::string token =
+      core::sign_access_token(h.token_secret, c, 3600, h.clock.now_ms() / 1000);
+  Client a = h.connect();
+  int id = a.request("auth", R"({"access_token":")" + token + R"("})");
+  REQUIRE(rec.requests.size() == 1);
+  const AuthRequest& q = rec.requests[0];
+  CHECK_FALSE(q.resume);
+  CHECK(q.user_id == "user-42");
+  CHECK(q.roles == std::vector<std::string>{"moderator"});
+  REQUIRE(q.claims);
+  CHECK(q.claims->user_id == "user-42");
+  CHECK(q.data_json == "{}");  // the token itself is not shown
+  rec.decisions[0].allow();
+  h.run_posted();
+  Msg w = a.reply(id);
+  CHECK(w.str("data.user_id") == "user-42");
+  a.token = w.str("data.token");
+
+  // The resume of that session says the same, from the session.
+  a.disconnect();
+  Client again = h.connect();
+  again.request("auth", token_data(a.token));
+  REQUIRE(rec.requests.size() == 2);
+  CHECK(rec.requests[1].resume);
+  CHECK(rec.requests[1].user_id == "user-42");
+  CHECK(rec.requests[1].roles == std::vector<std::string>{"moderator"});
+
+  // Without a token: nobody in particular.
+  Client b = h.connect();
+  b.request("auth");
+  REQUIRE(rec.requests.size() == 3);
+  CHECK(rec.requests[2].user_id.empty());
+  CHECK(rec.requests[2].roles.empty());
+  CHECK_FALSE(rec.requests[2].claims);
 }
 
 TEST_CASE("hooks: a resume is asked about with the session's peer id and name") {
