@@ -224,10 +224,10 @@ std::optional<Error> parse_envelope(std::string_view text, rapidjson::Document& 
 }
 
 ParseBuffer::ParseBuffer()
-    : pool_buffer_(kParsePoolBytes),
-      stack_buffer_(kParseStackBytes),
-      pool_(pool_buffer_.data(), pool_buffer_.size()),
-      stack_pool_(stack_buffer_.data(), stack_buffer_.size()) {}
+    : pool_buffer_(new char[kParsePoolBytes]),
+      stack_buffer_(new char[kParseStackBytes]),
+      pool_(pool_buffer_.get(), kParsePoolBytes),
+      stack_pool_(stack_buffer_.get(), kParseStackBytes) {}
 
 ParseBuffer::Document& ParseBuffer::reset() {
   doc_.reset();

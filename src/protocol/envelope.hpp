@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,8 +64,10 @@ class ParseBuffer {
   char* load(std::string_view text);
 
   std::vector<char> text_;
-  std::vector<char> pool_buffer_;   // before the pools, which allocate from them
-  std::vector<char> stack_buffer_;
+  // Before the pools, which allocate from them; left uninitialized (a zero fill would cost
+  // every new hub a pass over them for nothing).
+  std::unique_ptr<char[]> pool_buffer_;
+  std::unique_ptr<char[]> stack_buffer_;
   Pool pool_;
   Pool stack_pool_;
   std::optional<Document> doc_;
