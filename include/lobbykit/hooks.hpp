@@ -45,7 +45,8 @@ struct AuthRequest {
   std::string name;       // when resuming: the session's display name; else ""
   bool is_bot = false;    // what the client says it is
   // The verified claims of the auth's access token (docs/protocol.md, "Access tokens"),
-  // if it had one.
+  // when it starts a new session with one (a resume is authenticated by its session token:
+  // no claims then).
   std::optional<AccessClaims> claims;
   // Who the session is: when resuming, the session's user id and roles; for a new session,
   // the access token's (claims' user_id and roles, what the session gets unless the

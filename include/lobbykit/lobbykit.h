@@ -307,13 +307,15 @@ LK_API void lk_client_free(lk_client *client);
 LK_API int lk_client_state(const lk_client *client);
 /* What the client knows, as JSON: {"state", "peer_id", "token", "name", "is_bot", "lobby"
  * (object or null), "participants", "chat", "last_offset", "history_complete",
- * "last_error"}. *out_json is allocated: free it with lk_free(). */
+ * "last_error", "lobbies", "watching_lobbies"}. *out_json is allocated: free it with
+ * lk_free(). */
 LK_API int lk_client_snapshot(char **out_json, const lk_client *client);
 
 /* cb runs on the client's loop thread for every client event, in order: state_changed,
  * welcome, lobby_joined, lobby_left, participant_joined, participant_left,
  * participant_updated, name_changed, chat, peer_added, peer_removed, description,
- * candidate, error, lobby_updated (docs/c-api.md lists their fields). */
+ * candidate, error, lobby_updated, app_message, lobby_list, lobby_listed, lobby_unlisted
+ * (docs/c-api.md lists their fields; later versions may add kinds: skip unknown ones). */
 LK_API int lk_client_subscribe(uint64_t *out_id, lk_client *client, lk_event_cb cb,
                                void *user_data);
 LK_API int lk_client_unsubscribe(lk_client *client, uint64_t id);

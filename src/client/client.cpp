@@ -204,6 +204,8 @@ void Client::request(const std::string& type, const std::string& data_json, Repl
     case client::LoopHost::Call::posted:
       return;
     case client::LoopHost::Call::idle:
+      // The wish it states still counts (watch_lobbies: subscribe once connected).
+      d.on_loop<void>([&d, &type, &data_json] { d.core->remember_wish(type, data_json); });
       fail_now(cb, "not_connected", "The client is not started.");
       return;
     case client::LoopHost::Call::stopped:

@@ -239,6 +239,7 @@ void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
       snap_.peer_id.clear();
       snap_.name.clear();
       intent_ = Intent{};
+      snap_.watching_lobbies = false;
       if (snap_.lobby) drop_lobby("kicked");
       give_up(make_client_error("kicked", "An admin removed this session."));
       return;
@@ -327,15 +328,7 @@ void ClientCore::request(const std::string& type, const std::string& data_json,
     complete(std::move(cb), std::move(r));
     return;
   }
-  if (type == "watch_lobbies") {
-    // The wish outlives this request and its connection: the next welcome subscribes.
-    // A "watch" that is not a boolean is left for the server to refuse (bad_field).
-    auto watch = doc.FindMember("watch");
-    if (watch == doc.MemberEnd() || watch->value.IsBool()) {
-      intent_.watch_lobbies = watch == doc.MemberEnd() || watch->value.GetBool();
-      snap_.watching_lobbies = intent_.watch_lobbies;
-    }
-  }
+  remember_wish(type, doc);
   if (!authed_) {
     r.error = make_client_error("not_connected", "Not connected to the server.");
     complete(std::move(cb), std::move(r));
@@ -345,6 +338,22 @@ void ClientCore::request(const std::string& type, const std::string& data_json,
                [this, cb = std::move(cb)](const Reply& reply, const rapidjson::Value&, SteadyMs) {
                  complete(cb, reply);
                });
+}
+
+void ClientCore::remember_wish(const std::string& type, const std::string& data_json) {
+  rapidjson::Document doc;
+  if (!protocol::parse_object(data_json.empty() ? std::string_view("{}") : data_json, doc))
+    remember_wish(type, doc);
+}
+
+void ClientCore::remember_wish(const std::string& type, const rapidjson::Value& data) {
+  if (type != "watch_lobbies") return;
+  // The wish outlives this request and its connection: the next welcome subscribes. A
+  // "watch" that is not a boolean is left for the server to refuse (bad_field).
+  auto watch = data.FindMember("watch");
+  if (watch != data.MemberEnd() && !watch->value.IsBool()) return;
+  intent_.watch_lobbies = watch == data.MemberEnd() || watch->value.GetBool();
+  snap_.watching_lobbies = intent_.watch_lobbies;
 }
 
 void ClientCore::send_request(const std::string& type, std::string data_json, SteadyMs now,
@@ -755,6 +764,7 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
     const rapidjson::Value* v = protocol::read_object(d, "lobby");
     if (!v || !intent_.watch_lobbies) return;  // a push sent before an unsubscribe arrived
     LobbyInfo lobby = protocol::read_lobby(*v);
+    if (lobby.id.empty()) return;
     auto& list = snap_.lobbies;
     list.erase(std::remove_if(list.begin(), list.end(),
                               [&](const LobbyInfo& l) { return l.id == lobby.id; }),
@@ -791,9 +801,15 @@ void ClientCore::set_lobby_list(const rapidjson::Value& data) {
 // Subscribes on the current connection (after a welcome, when the user asked for it).
 void ClientCore::watch_lobbies(SteadyMs now) {
   send_request("watch_lobbies", R"({"watch":true})", now,
-               [this](const Reply& r, const rapidjson::Value&, SteadyMs) {
-                 // A lost connection's failure is retried by the next welcome.
-                 if (r.error && !is_transient(*r.error)) report_error(*r.error);
+               [this](const Reply& r, const rapidjson::Value&, SteadyMs at) {
+                 if (!r.error) return;
+                 // No answer in time on a connection still up: ask again (its late answer
+                 // is dropped, and with it the list). A lost connection's failure is
+                 // retried by the next welcome.
+                 if (r.error->code == "timeout" && authed_ && intent_.watch_lobbies)
+                   watch_lobbies(at);
+                 else if (!is_transient(*r.error))
+                   report_error(*r.error);
                });
 }
 

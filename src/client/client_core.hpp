@@ -75,6 +75,10 @@ class ClientCore {
   // queued like events.
   void request(const std::string& type, const std::string& data_json, ReplyCallback cb,
                SteadyMs now);
+  // Keeps the wish a request states beyond its connection (watch_lobbies: subscribe after
+  // every welcome), as request() does, for a request that cannot be sent: the client is not
+  // started yet.
+  void remember_wish(const std::string& type, const std::string& data_json);
   // cb is called once (queued like events; at once if settled already) with the outcome of
   // starting (Client::ready): ok when the first welcome came and the name of
   // ClientOptions::name is settled, data {"peer_id", "token", "name", "resumed"}; or the
@@ -164,6 +168,7 @@ class ClientCore {
   void advance_settled();
   void take_name(const std::string& name);
   void set_lobby_list(const rapidjson::Value& data);
+  void remember_wish(const std::string& type, const rapidjson::Value& data);
   void watch_lobbies(SteadyMs now);
 
   ClientOptions options_;

@@ -484,6 +484,34 @@ TEST_CASE("client: requests when not connected, and after stop") {
   p.client->stop();  // idempotent
 }
 
+TEST_CASE("client: watch_lobbies before start() subscribes once connected, pushes follow") {
+  Server server(server_options());
+  server.start();
+  for (Via via : {Via::socket, Via::in_process}) {
+    INFO(std::string(name_of(via)));
+    Peer w(via, server, client_options());
+    CHECK(get(w.client->watch_lobbies()).error->code == "not_connected");
+    CHECK(w.snap().watching_lobbies);  // the wish holds
+    w.connect();
+    w.events.wait_for<client_event::LobbyList>();
+
+    const std::string host_name = std::string("Host ") + name_of(via);
+    Peer host(via, server, client_options(host_name));
+    host.connect(host_name);
+    CreateLobbyOptions create;
+    create.name = std::string("Listed ") + name_of(via);
+    const std::string id = ok(host.client->create_lobby(create))["lobby"]["id"].GetString();
+    w.events.wait_for<client_event::LobbyListed>(
+        [&](const client_event::LobbyListed& e) { return e.lobby.id == id; });
+    const auto lobbies = w.snap().lobbies;
+    CHECK(std::any_of(lobbies.begin(), lobbies.end(),
+                      [&](const LobbyInfo& l) { return l.id == id && l.name == create.name; }));
+    CHECK(server.remove_lobby(id).ok());
+    w.events.wait_for<client_event::LobbyUnlisted>(
+        [&](const client_event::LobbyUnlisted& e) { return e.lobby_id == id; });
+  }
+}
+
 TEST_CASE("client: a stopped server closes in-process clients, they keep trying") {
   auto server = std::make_unique<Server>(server_options());
   server->start();

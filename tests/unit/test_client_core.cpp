@@ -1314,12 +1314,43 @@ TEST_CASE("client core: watch_lobbies asked while offline subscribes at the next
   h.error(h.take("watch_lobbies"), "bad_field");
   CHECK(bad.reply().error->code == "bad_field");
 
+  // A push of a lobby without an id is not listed.
+  h.push("lobby_listed", R"({"lobby":{"name":"NoId","created_ms":1}})");
+  CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"A"});
+
   // A list_lobbies result replaces the list too.
   Answer list;
   h.core->request("list_lobbies", "", list.cb(), h.now);
   h.reply(h.take("list_lobbies"), "{\"lobbies\":[" + listed("F", 50) + "]}");
   CHECK(listed_ids(h.core->snapshot()) == std::vector<std::string>{"F"});
   CHECK(h.count<client_event::LobbyList>() == 2);
+}
+
+}  // namespace
+}  // namespace lobbykit::client
+
+namespace lobbykit::client {
+namespace {
+
+TEST_CASE("client core: an unanswered re-subscription is asked again, a kick ends the wish") {
+  ClientOptions o;
+  o.request_timeout_ms = 1'000;
+  Harness h(o);
+  h.core->start(h.now);
+  h.connect(h.welcome_data("p1", "t1", "", false));
+  Answer on;
+  h.core->request("watch_lobbies", R"({"watch":true})", on.cb(), h.now);
+  h.reply(h.take("watch_lobbies"), R"({"lobbies":[]})");
+  h.drop();
+  h.advance_to(*h.core->retry_at());
+  h.connect(h.welcome_data("p1", "t1", "", true));
+  h.take("watch_lobbies");  // never answered
+  h.advance_to(h.now + 1'001);
+  CHECK(h.take("watch_lobbies").flag("watch"));  // asked again on the same connection
+  CHECK(h.core->snapshot().watching_lobbies);
+
+  h.drop(4002);  // kicked: the session and every wish of it are gone
+  CHECK_FALSE(h.core->snapshot().watching_lobbies);
 }
 
 }  // namespace
