@@ -714,8 +714,9 @@ TEST_CASE("SqliteStore: the store's own thread checkpoints the log as it grows")
   // here writes about 4.4 frames (the 1,500 commits leave 6,636 frames in the log, which
   // never starts over while writes do not pause), so those frames carry about 225 rows, and
   // a 3,000-byte row fills a page of its own: the file grows past 225 pages whatever the
-  // timing (later passes copy more: 1,021 to 1,705 pages in 30 runs, 413 once under CI's
-  // load). Without a checkpointer it stays under 100 pages (the test above).
+  // timing (writes stopped at 235 rows, 1,016 frames: the file had 276 pages after the
+  // pass; later passes copy more: 1,021 to 1,705 pages in 30 runs of this test, 413 once
+  // under CI's load). Without a checkpointer it stays under 100 pages (the test above).
   CHECK(size_of(path) > 200u * 4096u);
   store.reset();
   CHECK(make_sqlite_store(path)->load(100'000).chat.size() == 1500);
