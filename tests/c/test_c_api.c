@@ -971,7 +971,10 @@ static void on_join_hook(const char *request, lk_decision *d, void *user) {
 }
 
 static void test_hooks(void) {
-  lk_server *server = new_server(NULL);
+  /* This thread answers the join hook by hand: a deadline far beyond how long that takes on
+     a loaded machine (the default is 5 s). */
+  lk_server *server = new_server(
+      "{\"argon2_memory_kib\": 64, \"argon2_iterations\": 1, \"hook_timeout_ms\": 60000}");
   lk_client *ada = NULL;
   inbox events;
   reply_box r;
@@ -1021,14 +1024,16 @@ static void test_hooks(void) {
 
   /* Again, allowed this time. */
   CHECK(lk_client_request(ada, "join_lobby", data, on_reply, &r) == LK_OK);
-  for (join = NULL; join == NULL;) {
+  for (int waited_ms = 0; waited_ms < 15000; waited_ms += 5) { /* a deadline, not a hang */
     struct timespec pause = {0, 5 * 1000 * 1000};
     pthread_mutex_lock(&h.mu);
     join = h.join;
     h.join = NULL;
     pthread_mutex_unlock(&h.mu);
-    if (!join) nanosleep(&pause, NULL);
+    if (join) break;
+    nanosleep(&pause, NULL);
   }
+  REQUIRE(join != NULL);
   CHECK(lk_decision_resolve(join, NULL) == LK_OK);
   CHECK(inbox_wait(&r.replies, "\"participants\"") >= 0);
 

@@ -142,9 +142,12 @@ def test_request_timeout(make_server, transport):
     """A server that stalls (its event callback holds its loop) past request_timeout_ms."""
     server = make_server()
     stall = threading.Event()
-    server.subscribe(lambda e: stall.wait(2.0) if e.type == "chat_posted" else None)
+    # The stall lasts until the test ends it (the bound only keeps a broken test from
+    # hanging); the timeout is long enough that the requests before it, answered at once,
+    # never reach it on a loaded machine.
+    server.subscribe(lambda e: stall.wait(60.0) if e.type == "chat_posted" else None)
     target = server if transport == "inprocess" else f"ws://127.0.0.1:{server.port}/ws"
-    with lobbykit.Client(target, name="Ada", request_timeout_ms=200) as client:
+    with lobbykit.Client(target, name="Ada", request_timeout_ms=2000) as client:
         client.wait_connected(timeout=TIMEOUT)
         client.set_name("Ada")
         client.join_lobby(client.create_lobby("Slow")["lobby"]["id"])

@@ -12,11 +12,15 @@ from conftest import TIMEOUT, EventLog, fast_limits, is_chat
 FAST_RETRY = lobbykit.ReconnectPolicy(initial_delay_ms=20, max_delay_ms=200)
 
 
-def start_on(port, store, deadline):
-    """A server on `port` once it is free again (the previous one just closed it)."""
+def start_on(port, store, deadline, subscriber=None):
+    """A server on `port` once it is free again (the previous one just closed it). The
+    subscriber, if any, is in place before the server starts: a client retrying every 20 ms
+    may be served on the loop's first turn."""
     while True:
         try:
             server = lobbykit.Server(port=port, store_path=str(store), limits=fast_limits())
+            if subscriber is not None:
+                server.subscribe(subscriber)
             server.start()
             return server
         except lobbykit.StartError:
@@ -46,8 +50,7 @@ def test_resume_after_server_restart(tmp_path):
         first.stop()
         log.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == "reconnecting")
         server_log = EventLog()
-        second = start_on(port, store, time.monotonic() + TIMEOUT)
-        second.subscribe(server_log)
+        second = start_on(port, store, time.monotonic() + TIMEOUT, server_log)
         resumed = log.wait_for(lambda e: isinstance(e, ev.Welcome) and e.resumed)
         assert resumed.peer_id == peer_id
         client.wait_connected(timeout=TIMEOUT)
