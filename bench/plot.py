@@ -2,8 +2,10 @@
 """Plots for docs/performance.md from bench/results/summary.json (Debian's python3-matplotlib).
 
     /usr/bin/python3 bench/plot.py bench/results/summary.json docs/performance
-writes relay.png (relay throughput and server CPU per message, per server and size) and
-broadcast.png (delivery latency against lobby size).
+writes relay.png (relay throughput and server CPU per message, per server and size),
+broadcast.png (delivery latency against lobby size) and sessions.png (new sessions per second
+and memory per idle session against how many there are, up to the 100,000 target, with what
+lies past this machine's open-file limit shaded).
 """
 
 import json
@@ -81,6 +83,45 @@ def broadcast_plot(summary, out):
     plt.close(fig)
 
 
+def sessions_plot(summary, out):
+    connect = {int(k): v for k, v in summary.get("connect", {}).items() if v.get("cps")}
+    idle = {int(k): v for k, v in summary.get("idle", {}).items() if v}
+    if not connect and not idle:
+        return
+    hard = summary.get("open_files_hard_limit")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    if connect:
+        xs = sorted(connect)
+        ax1.plot(xs, [connect[x]["cps"] for x in xs], "o-", color=COLORS["lobbykit"],
+                 label="lobbykit (median)")
+    ax1.axhline(5000, color="#c53030", lw=0.8, ls=":", label="target: 5,000/s up to 50,000 open")
+    ax1.set_ylabel("new sessions / s (open, auth, name, join)")
+    ax1.set_title("New sessions per second")
+    if idle:
+        xs = sorted(idle)
+        ax2.plot(xs, [idle[x] / 1024 for x in xs], "o-", color=COLORS["lobbykit"],
+                 label="lobbykit (median)")
+    ax2.axhline(8, color="#c53030", lw=0.8, ls=":", label="target: 8 KiB each, 100,000 sessions")
+    ax2.set_ylabel("server RSS per idle session, KiB")
+    ax2.set_title("Memory per idle authenticated session")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xlim(700, 140000)
+        ax.set_ylim(bottom=0)
+        ticks = [1000, 10000, 50000, 100000]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:,}" for t in ticks])
+        ax.set_xlabel("sessions")
+        if hard:
+            ax.axvspan(hard, 140000, color="#a0aec0", alpha=0.25,
+                       label=f"past this machine's open-file limit ({hard:,})")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "sessions.png"), dpi=110)
+    plt.close(fig)
+
+
 def main():
     with open(sys.argv[1]) as f:
         data = json.load(f)
@@ -88,6 +129,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     relay_plot(data["summary"], out)
     broadcast_plot(data["summary"], out)
+    sessions_plot(data["summary"], out)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,12 @@ class Server:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.p = QUICK if args.quick else FULL
+        self.p = dict(QUICK if args.quick else FULL)
+        most = most_sessions_here()
+        if most and not args.quick:
+            # The 50,000 and 100,000 targets cannot be run here: measure the most that can.
+            for key in ("connect_clients", "idle_steps"):
+                self.p[key] = sorted(set(self.p[key]) | {most})
         self.build = os.path.abspath(args.build)
         self.results = os.path.abspath(args.results)
         os.makedirs(os.path.join(self.results, "logs"), exist_ok=True)
@@ -441,6 +446,17 @@ def open_files_hard_limit():
     return None if hard == resource.RLIM_INFINITY else hard
 
 
+def most_sessions_here():
+    """On a machine whose open-file hard limit stops short of the 100,000-session target:
+    the most sessions (a round thousand, 1,000 files to spare for the process itself) one
+    server process can hold, when that is more than the 10,000 the steps reach anyway."""
+    hard = open_files_hard_limit()
+    if hard is None or hard >= 100100:
+        return None
+    most = (hard - 1000) // 1000 * 1000
+    return most if most > 10000 else None
+
+
 class Report:
     def __init__(self, bench, started, command, callgrind):
         self.b = bench
@@ -580,12 +596,26 @@ class Report:
                          (f"{(idle - 8192) / 1024:.2f} KiB over" if idle > 8192 else "quick run: fewer sessions")))
         # Past the open-file limit of this machine no run can go: say so rather than guess.
         hard = open_files_hard_limit()
+        self.summary["open_files_hard_limit"] = hard  # the plot shades what lies past it
         for what, n, goal in (("idle authenticated sessions held by one node, ≤ 8 KiB each", 100000,
                                "100,000"),
                               ("new sessions per second with 50,000 open", 50000, "≥ 5,000/s")):
             if hard is not None and hard < n + 100:
+                # The nearest figure: the step at the most sessions this machine allows.
+                near = ""
+                if n == 100000:
+                    top_idle = max(p["idle_steps"])
+                    per = median([self.idle_step(r, top_idle) for r in self.by_key("idle-lobbykit")])
+                    if per is not None and top_idle > 10000:
+                        near = f"; at {top_idle:,}, the most it allows: {per / 1024:.2f} KiB each"
+                else:
+                    top_conn = max(p["connect_clients"])
+                    cps_most = self.med(f"connect-{top_conn}-lobbykit", "conns_per_s")
+                    if cps_most is not None and top_conn > 10000:
+                        near = f"; {top_conn:,} clients, the most it allows: {cps_most:,.0f}/s"
                 rows.append((what, f"not measured: the open-file hard limit here is {hard:,} "
-                             "(`ulimit -Hn`), which root cannot raise on this machine", goal, None,
+                             "(`ulimit -Hn`), which root cannot raise on this machine" + near,
+                             goal, None,
                              f"needs a machine that allows {n:,}+ open files per process"))
         topc = max(p["connect_clients"])
         cps = self.med(f"connect-{topc}-lobbykit", "conns_per_s")
@@ -811,6 +841,9 @@ class Report:
         L.append("")
         L.append("The raw relay column is libwebsockets' own share (its connection state and "
                  "buffers), the same connections with no session behind them.")
+        L.append("")
+        L.append("![new sessions per second and memory per idle session against the number of "
+                 "sessions](performance/sessions.png)")
         L.append("")
         return L
 
