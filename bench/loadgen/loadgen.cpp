@@ -230,6 +230,10 @@ struct Options {
   int members = 8;
   std::vector<int> steps{1000, 5000, 10000};
   double settle = 1.0;
+  // Local addresses the connections bind to in turn (--sources N: 127.0.0.1 .. 127.0.0.N).
+  // Each has its own ephemeral ports (about 28,000 by Linux's default range) towards the
+  // server's one address and port: past that many connections a generator needs more.
+  std::vector<std::string> sources;
   // chat
   int lobbies = 50;
   bool kill_at_end = false;
@@ -272,6 +276,8 @@ const char* scenario_name(Scenario s) {
       " broadcast: --lobby-size N --chat-rate CHATS_S\n"
       " connect:   --clients N --concurrency C --members M (per pre-created lobby)\n"
       " idle:      --steps 1000,5000,10000 --settle S --concurrency C\n"
+      "  --sources N                    connect from 127.0.0.1 .. 127.0.0.N in turn (one\n"
+      "                                 address's ephemeral ports end near 28,000)\n"
       " chat:      --lobbies K --members M --window W --size BYTES [--kill-at-end]\n");
   std::exit(2);
 }
@@ -331,6 +337,12 @@ Options parse_options(int argc, char** argv) {
     } else if (a == "--settle") o.settle = std::atof(value().c_str());
     else if (a == "--lobbies") o.lobbies = std::max(1, std::atoi(value().c_str()));
     else if (a == "--kill-at-end") o.kill_at_end = true;
+    else if (a == "--sources") {
+      const int n = std::atoi(value().c_str());
+      if (n < 1 || n > 254) usage("--sources takes 1 to 254");
+      o.sources.clear();
+      for (int k = 1; k <= n; ++k) o.sources.push_back("127.0.0." + std::to_string(k));
+    }
     else if (a == "--help" || a == "-h") usage(nullptr);
     else usage(("unknown flag " + a).c_str());
   }
@@ -705,6 +717,7 @@ void Worker::open(Conn* c) {
   i.opaque_user_data = c;
   i.pwsi = &c->wsi;
   i.retry_and_idle_policy = &no_validity;
+  if (o->sources.size() > 1) i.iface = o->sources[opened_count % o->sources.size()].c_str();
   if (!lws_client_connect_via_info(&i) && !c->closed) on_closed(c, "connect refused");
 }
 
