@@ -59,6 +59,12 @@ QUICK = dict(reps=1, duration=1.0, warmup=0.3, sizes=[200], pairs=20, window=16,
 PER_ADDRESS_OFF = ["--max-sessions-per-address", "1000000", "--max-lobbies-per-session",
                    "1000000", "--max-lobbies-per-address", "1000000"]
 
+# The generator's event loop where it holds thousands of connections (connect, idle): lws'
+# own poll() loop scans every one per wake-up (at 19,000 that was most of its CPU, and the
+# generator, not the server, set the rate).
+GEN_MANY = ["--event-loop", "libuv"]
+
+
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -161,7 +167,7 @@ class Bench:
             argv += (extra or ["--memory"]) + PER_ADDRESS_OFF
             ready = "listening on"
         elif kind == "raw":
-            argv = [self.raw_bin, "--host", "127.0.0.1", "--port", str(port)]
+            argv = [self.raw_bin, "--host", "127.0.0.1", "--port", str(port)] + (extra or [])
             ready = "listening on"
         else:
             argv = ["node", self.peerjs_bin, "--host", "127.0.0.1", "--port", str(port)]
@@ -318,10 +324,10 @@ class Bench:
             for rep in range(p["connect_reps"]):
                 name = f"connect-{n}-lobbykit-r{rep}"
                 log(name)
-                gen, server = session_flags(n)
+                gen, listen, caps = session_flags(n)
                 args = ["--scenario", "connect", "--clients", str(n), "--concurrency",
-                        str(p["concurrency"]), "--members", "8"] + gen
-                res = self.measured("lobbykit", name, args, ["--memory"] + server)
+                        str(p["concurrency"]), "--members", "8"] + GEN_MANY + gen
+                res = self.measured("lobbykit", name, args, ["--memory"] + listen + caps)
                 res.update(rep=rep)
                 log(f"  {res['conns_per_s']:.0f} sessions/s, handshake p99 "
                     f"{res['handshake_us']['p99'] / 1000:.1f} ms")
@@ -330,13 +336,13 @@ class Bench:
     def idle(self):
         p = self.p
         steps = ",".join(str(s) for s in p["idle_steps"])
-        gen, server = session_flags(max(p["idle_steps"]))
+        gen, listen, caps = session_flags(max(p["idle_steps"]))
         for rep in range(p["idle_reps"]):
             name = f"idle-lobbykit-r{rep}"
             log(name)
             args = ["--scenario", "idle", "--steps", steps, "--settle", "1",
-                    "--concurrency", str(p["concurrency"])] + gen
-            res = self.measured("lobbykit", name, args, ["--memory"] + server,
+                    "--concurrency", str(p["concurrency"])] + GEN_MANY + gen
+            res = self.measured("lobbykit", name, args, ["--memory"] + listen + caps,
                                 check_noise=False)
             res.update(rep=rep)
             log("  " + ", ".join(f"{s['sessions']}: {s['bytes_per_session']:.0f} B/session"
@@ -345,7 +351,7 @@ class Bench:
         # The same connections on the raw relay: what libwebsockets itself costs per connection.
         name = "idle-raw-r0"
         log(name)
-        res = self.measured("raw", name, ["--target", "raw"] + args, check_noise=False)
+        res = self.measured("raw", name, ["--target", "raw"] + args, listen, check_noise=False)
         res.update(rep=0)
         log("  " + ", ".join(f"{s['sessions']}: {s['bytes_per_session']:.0f} B/connection"
                              for s in res["steps"]))
@@ -473,12 +479,20 @@ def most_sessions_here():
 
 
 def session_flags(n):
-    """Generator and server flags for n connections: more source addresses than one (each
-    has about 28,000 ephemeral ports towards the server's address and port), and a server
-    session cap (100,000 by default) above n."""
-    gen = ["--sources", str(-(-n // 20000))] if n > 20000 else []
-    server = ["--max-sessions", str(2 * n)] if n >= 50000 else []
-    return gen, server
+    """Generator and server flags for n connections. Past 10,000, the generator spreads
+    them over loopback addresses, one per 10,000, and the server listens on all of them
+    (0.0.0.0): towards one address and port Linux has about 28,000 ephemeral ports, and
+    connect() spends more and more finding a free one as they fill (19,000 towards one
+    address ran at a quarter of the rate, the generator's CPU mostly in that search,
+    bench/README.md). From 50,000, lobbykit's session cap (100,000 by default) is raised.
+    Returns the generator's flags, the listening address flags (any server) and lobbykit's."""
+    gen, listen, caps = [], [], []
+    if n > 10000:
+        gen = ["--addresses", str(-(-n // 10000))]
+        listen = ["--host", "0.0.0.0"]
+    if n >= 50000:
+        caps = ["--max-sessions", str(2 * n)]
+    return gen, listen, caps
 
 
 class Report:

@@ -230,10 +230,15 @@ struct Options {
   int members = 8;
   std::vector<int> steps{1000, 5000, 10000};
   double settle = 1.0;
-  // Local addresses the connections bind to in turn (--sources N: 127.0.0.1 .. 127.0.0.N).
-  // Each has its own ephemeral ports (about 28,000 by Linux's default range) towards the
-  // server's one address and port: past that many connections a generator needs more.
-  std::vector<std::string> sources;
+  // The server's addresses the connections go to in turn (--addresses N: 127.0.0.1 ..
+  // 127.0.0.N, a server listening on 0.0.0.0). A connection's local port must be unique
+  // per destination address and port, and Linux has about 28,000 ephemeral ports (its
+  // default range): past that many connections to one address they run out, and well
+  // before, finding a free one costs connect() more and more (at 19,000 the kernel's
+  // search was 70 % of the generator's CPU). Local addresses bound with bind() would do
+  // the same, but lws 4.1 binds without IP_BIND_ADDRESS_NO_PORT, so each bound address
+  // is held to those ports counting TIME_WAIT, and repeated runs fail.
+  std::vector<std::string> addresses;
   // chat
   int lobbies = 50;
   bool kill_at_end = false;
@@ -276,8 +281,9 @@ const char* scenario_name(Scenario s) {
       " broadcast: --lobby-size N --chat-rate CHATS_S\n"
       " connect:   --clients N --concurrency C --members M (per pre-created lobby)\n"
       " idle:      --steps 1000,5000,10000 --settle S --concurrency C\n"
-      "  --sources N                    connect from 127.0.0.1 .. 127.0.0.N in turn (one\n"
-      "                                 address's ephemeral ports end near 28,000)\n"
+      "  --addresses N                  connect to 127.0.0.1 .. 127.0.0.N in turn (the\n"
+      "                                 server on 0.0.0.0): the ephemeral ports towards one\n"
+      "                                 address end near 28,000 and grow slow to find\n"
       " chat:      --lobbies K --members M --window W --size BYTES [--kill-at-end]\n");
   std::exit(2);
 }
@@ -337,16 +343,18 @@ Options parse_options(int argc, char** argv) {
     } else if (a == "--settle") o.settle = std::atof(value().c_str());
     else if (a == "--lobbies") o.lobbies = std::max(1, std::atoi(value().c_str()));
     else if (a == "--kill-at-end") o.kill_at_end = true;
-    else if (a == "--sources") {
+    else if (a == "--addresses") {
       const int n = std::atoi(value().c_str());
-      if (n < 1 || n > 254) usage("--sources takes 1 to 254");
-      o.sources.clear();
-      for (int k = 1; k <= n; ++k) o.sources.push_back("127.0.0." + std::to_string(k));
+      if (n < 1 || n > 254) usage("--addresses takes 1 to 254");
+      o.addresses.clear();
+      for (int k = 1; k <= n; ++k) o.addresses.push_back("127.0.0." + std::to_string(k));
     }
     else if (a == "--help" || a == "-h") usage(nullptr);
     else usage(("unknown flag " + a).c_str());
   }
   if (o.port <= 0) usage("--port is required");
+  if (o.addresses.size() > 1 && o.host != "127.0.0.1")
+    usage("--addresses spreads connections over loopback addresses: the server is on 127.0.0.1");
   if (mode == "pingpong") o.pingpong = true;
   else if (mode != "pipelined") usage("bad --mode");
   if (o.path.empty())
@@ -708,16 +716,17 @@ void Worker::open(Conn* c) {
   lws_client_connect_info i;
   std::memset(&i, 0, sizeof i);
   i.context = ctx;
-  i.address = o->host.c_str();
+  const std::string& to =
+      o->addresses.size() > 1 ? o->addresses[opened_count % o->addresses.size()] : o->host;
+  i.address = to.c_str();
   i.port = o->port;
   i.path = path.c_str();
-  i.host = o->host.c_str();
-  i.origin = o->host.c_str();
+  i.host = to.c_str();
+  i.origin = to.c_str();
   i.protocol = nullptr;
   i.opaque_user_data = c;
   i.pwsi = &c->wsi;
   i.retry_and_idle_policy = &no_validity;
-  if (o->sources.size() > 1) i.iface = o->sources[opened_count % o->sources.size()].c_str();
   if (!lws_client_connect_via_info(&i) && !c->closed) on_closed(c, "connect refused");
 }
 
