@@ -850,7 +850,8 @@ class Report:
              f"Each client opens a WebSocket, then sends `auth`, `set_name` and `join_lobby` at "
              f"once (lobbies of 8, made beforehand); done at the join result. At most "
              f"{p['concurrency']} handshakes in flight. Handshake time is from the TCP connect to "
-             "the join result.", "",
+             "the join result. Past 10,000 clients they connect to one loopback address per "
+             "10,000 (How it is measured).", "",
              "| clients | sessions/s | handshake p50 ms | p99 ms | max ms | server CPU ms/session | bottleneck |",
              "|---|---|---|---|---|---|---|"]
         self.summary["connect"] = {}
@@ -1006,7 +1007,13 @@ class Report:
                 "per message) and `--max-participants 1000` allows the 1,000-member lobby; in every "
                 "run the caps keyed by client address or session (`--max-sessions-per-address`, "
                 "`--max-lobbies-per-session`, `--max-lobbies-per-address`) are lifted, because "
-                "the generator is one address. No other limit or validation is changed.",
+                "the generator is one address; runs of 50,000 sessions or more raise "
+                "`--max-sessions` above them. No other limit or validation is changed.",
+                "- Connect and idle: the generator runs on its libuv loop (its poll() loop scans "
+                "every connection per wake-up), and past 10,000 connections it spreads them over "
+                "loopback addresses, one per 10,000, with the server listening on 0.0.0.0: "
+                "towards one address Linux's ephemeral ports run out near 28,000 and grow slow "
+                "to find well before (bench/README.md has the measurement).",
                 "- The generator costs about as much per message as a server (it masks and sends "
                 "one frame and parses one per message, and lws' client reads /dev/urandom for every "
                 "mask): its CPU use is in every table, and a *generator* bottleneck means the "
