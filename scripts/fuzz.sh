@@ -8,6 +8,9 @@
 #   scripts/fuzz.sh --chunk RUNS [TARGET...]            RUNS executions per target, continuing
 #       the long run in pieces: from the corpus the previous chunks grew (build-fuzz/long/),
 #       adding a line to build-fuzz/long/ledger-<target>.txt; prints the total so far
+#   scripts/fuzz.sh --chunk RUNS --procs N [TARGET...]  the same in N processes at once (one
+#       per core), on the one grown corpus as libFuzzer's -jobs would: N x RUNS executions,
+#       a ledger line for each process
 #
 # Targets: envelope messages router http client_decode wire. Exits non-zero when any target
 # found a crash, a leak, a timeout (10 s for one input) or ran out of memory (2 GiB), after
@@ -21,6 +24,7 @@ all_targets=(envelope messages router http client_decode wire)
 limit=(-max_total_time=30)
 what="30 s"
 chunk=0
+procs=1
 if [ "${1:-}" = --long ]; then
   limit=(-runs=10000000)
   what="10,000,000 executions"
@@ -31,6 +35,12 @@ elif [ "${1:-}" = --chunk ]; then
   limit=(-runs="$chunk")
   what="$chunk executions (a chunk of the long run)"
   shift 2
+  if [ "${1:-}" = --procs ]; then
+    [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --procs needs a number of processes" >&2; exit 2; }
+    procs=$2
+    what="$((chunk * procs)) executions in $procs processes (a chunk of the long run)"
+    shift 2
+  fi
 elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   limit=(-max_total_time="$1")
   what="$1 s"
@@ -86,18 +96,36 @@ for t in "${targets[@]}"; do
        -max_len="$(max_len "$t")" "${dict[@]}"
        -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus")
   echo "== fuzz $t ($what): ${cmd[*]}"
+  # Process p logs to $t.log (p = 1) or $t-p.log; all of them share the corpus directory.
+  logs=() pids=() rcs=()
+  for ((p = 1; p <= procs; p++)); do
+    plog=$log
+    [ "$p" -eq 1 ] || plog="${log%.log}-$p.log"
+    logs+=("$plog")
+    UBSAN_OPTIONS=print_stacktrace=1 "${cmd[@]}" >"$plog" 2>&1 &
+    pids+=($!)
+  done
   rc=0
-  UBSAN_OPTIONS=print_stacktrace=1 "${cmd[@]}" >"$log" 2>&1 || rc=$?
-  # libFuzzer's last status line (executions, coverage, speed) and its run summary.
-  grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true
-  grep -E '^Done [0-9]+ runs' "$log" | tail -n 1 || true
-  if [ "$chunk" -gt 0 ]; then
-    done_runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
-    ledger="$build/long/ledger-$t.txt"
-    echo "$(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) runs=${done_runs:-0} exit=$rc" >>"$ledger"
-    total=$(awk '$4 == "exit=0" { sub("runs=", "", $3); n += $3 } END { print n + 0 }' "$ledger")
-    echo "== $t: ${done_runs:-0} executions in this chunk; $total in clean chunks so far ($ledger)"
-  fi
+  for ((p = 0; p < procs; p++)); do
+    prc=0
+    wait "${pids[$p]}" || prc=$?
+    rcs+=("$prc")
+    [ "$prc" -eq 0 ] || rc=$prc
+  done
+  for ((p = 0; p < procs; p++)); do
+    plog=${logs[$p]}
+    # libFuzzer's last status line (executions, coverage, speed) and its run summary.
+    grep -E '^#[0-9]+[[:space:]]+DONE' "$plog" | tail -n 1 || true
+    grep -E '^Done [0-9]+ runs' "$plog" | tail -n 1 || true
+    if [ "$chunk" -gt 0 ]; then
+      done_runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$plog" | tail -n 1)
+      ledger="$build/long/ledger-$t.txt"
+      echo "$(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) runs=${done_runs:-0} exit=${rcs[$p]}" >>"$ledger"
+      total=$(awk '$4 == "exit=0" { sub("runs=", "", $3); n += $3 } END { print n + 0 }' "$ledger")
+      echo "== $t: ${done_runs:-0} executions in this chunk; $total in clean chunks so far ($ledger)"
+    fi
+    if [ "${rcs[$p]}" -ne 0 ]; then log=$plog; fi
+  done
   if [ "$rc" -ne 0 ]; then
     echo "!! fuzz_$t failed (exit $rc); log: $log"
     grep -E 'ERROR: |invariant failed|runtime error|SUMMARY: ' "$log" | head -n 5 || true
