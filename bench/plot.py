@@ -112,7 +112,7 @@ def sessions_plot(summary, out):
         ax.set_xticks(ticks)
         ax.set_xticklabels([f"{t:,}" for t in ticks])
         ax.set_xlabel("sessions")
-        if hard:
+        if hard and hard < 140000:
             ax.axvspan(hard, 140000, color="#a0aec0", alpha=0.25,
                        label=f"past this machine's open-file limit ({hard:,})")
         ax.grid(alpha=0.3, which="both")

@@ -106,17 +106,13 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.p = dict(QUICK if args.quick else FULL)
+        # The limit the runs were made under: the report (also --report-only, later, in
+        # another shell) judges the large targets by it.
+        self.p["open_files_hard_limit"] = hard = open_files_hard_limit()
         if not args.quick:
-            most = most_sessions_here()
-            if most:
-                # The 50,000 and 100,000 targets cannot be run here: measure the most that can.
-                extra = {"connect_clients": [most], "idle_steps": [most]}
-            elif open_files_allow(100000):
-                extra = {"connect_clients": [50000], "idle_steps": [50000, 100000]}
-            else:
-                extra = {}
-            for key, steps in extra.items():
-                self.p[key] = sorted(set(self.p[key]) | set(steps))
+            connect, idle = large_session_steps(hard)
+            self.p["connect_clients"] = sorted(set(self.p["connect_clients"]) | set(connect))
+            self.p["idle_steps"] = sorted(set(self.p["idle_steps"]) | set(idle))
         self.build = os.path.abspath(args.build)
         self.results = os.path.abspath(args.results)
         os.makedirs(os.path.join(self.results, "logs"), exist_ok=True)
@@ -461,20 +457,25 @@ def open_files_hard_limit():
     return None if hard == resource.RLIM_INFINITY else hard
 
 
-def open_files_allow(n):
-    """Whether one process here may hold n sessions' sockets, and 1,000 files more."""
-    hard = open_files_hard_limit()
+def open_files_allow(n, hard):
+    """Whether a process under this open-file hard limit (None: unlimited) may hold n
+    sessions' sockets and 1,000 files more."""
     return hard is None or hard >= n + 1000
 
 
-def most_sessions_here():
-    """On a machine whose open-file hard limit stops short of the 100,000-session target:
-    the most sessions (a round thousand, 1,000 files to spare for the process itself) one
-    server process can hold, when that is more than the 10,000 the steps reach anyway."""
-    if open_files_allow(100000):
-        return None
-    most = (open_files_hard_limit() - 1000) // 1000 * 1000
-    return most if most > 10000 else None
+def large_session_steps(hard):
+    """The steps past 10,000 for connect and idle under an open-file hard limit: issue 13's
+    targets (connect 50,000; idle 50,000 and 100,000) where they fit, and in place of one that
+    does not, the most sessions the limit allows (a round thousand, 1,000 files to spare),
+    when that is more than the 10,000 the fixed steps reach anyway."""
+    most = None if hard is None else (hard - 1000) // 1000 * 1000
+    connect, idle = set(), set()
+    for steps, n in ((connect, 50000), (idle, 50000), (idle, 100000)):
+        if open_files_allow(n, hard):
+            steps.add(n)
+        elif most is not None and most > 10000:
+            steps.add(most)
+    return sorted(connect), sorted(idle)
 
 
 
@@ -491,7 +492,8 @@ def session_flags(n):
         gen = ["--addresses", str(-(-n // 10000))]
         listen = ["--host", "0.0.0.0"]
     if n >= 50000:
-        caps = ["--max-sessions", str(2 * n)]
+        # Connect also makes a lobby per 8 clients: past 80,000 that is lobbykit's cap too.
+        caps = ["--max-sessions", str(2 * n), "--max-lobbies", str(2 * (n // 8 + 1))]
     return gen, listen, caps
 
 
@@ -502,6 +504,7 @@ class Report:
         self.p = bench.p
         self.started = started
         self.elapsed = None  # set when the report is rebuilt from a summary
+        self.written = None  # likewise: {"date", "commit"} of the run
         self.command = command
         self.callgrind = callgrind
         self.summary = {}
@@ -544,8 +547,12 @@ class Report:
         L.append("")
         L.append(f"- **Command:** `{self.command}` ({'quick smoke run' if b.args.quick else 'full run'}, "
                  f"{elapsed / 60:.1f} min including the build)")
-        L.append(f"- **Date:** {datetime.datetime.now().strftime('%Y-%m-%d %H:%M %Z').strip()}, "
-                 f"git {m['commit']}")
+        # When the runs were made and from which commit (kept in the summary: --report-only
+        # rewrites the report later, perhaps from another commit).
+        if not self.written:
+            self.written = dict(date=datetime.datetime.now().strftime('%Y-%m-%d %H:%M %Z').strip(),
+                                commit=m["commit"])
+        L.append(f"- **Date:** {self.written['date']}, git {self.written['commit']}")
         L.append(f"- **Machine:** {m['model']}, {m['nproc']} CPUs (`nproc`), {m['mem']} RAM; "
                  f"`{m['uname']}`")
         L.append(f"- **Software:** libwebsockets {m['lws']}, Node {m['node']}, PeerJS server "
@@ -633,38 +640,37 @@ class Report:
                          "" if idle <= 8192 and top >= 10000 else
                          (f"{(idle - 8192) / 1024:.2f} KiB over" if idle > 8192 else "quick run: fewer sessions")))
         # Past the open-file limit of this machine no run can go: say so rather than guess.
-        hard = open_files_hard_limit()
+        hard = p.get("open_files_hard_limit", open_files_hard_limit())  # older summaries: now
         self.summary["open_files_hard_limit"] = hard  # the plot shades what lies past it
-        for what, n, goal in (("idle authenticated sessions held by one node, ≤ 8 KiB each", 100000,
-                               "100,000"),
-                              ("new sessions per second with 50,000 open", 50000, "≥ 5,000/s")):
-            if hard is not None and hard < n + 100:
+        idle_at = lambda n: median([self.idle_step(r, n) for r in self.by_key("idle-lobbykit")])
+        connect_at = lambda n: self.med(f"connect-{n}-lobbykit", "conns_per_s")
+        for what, n, goal, steps in (
+                ("idle authenticated sessions held by one node, ≤ 8 KiB each", 100000, "100,000",
+                 p["idle_steps"]),
+                ("new sessions per second with 50,000 open", 50000, "≥ 5,000/s",
+                 p["connect_clients"])):
+            value = idle_at(n) if n == 100000 else connect_at(n)
+            if not open_files_allow(n, hard):
                 # The nearest figure: the step at the most sessions this machine allows.
                 near = ""
-                if n == 100000:
-                    top_idle = max(p["idle_steps"])
-                    per = median([self.idle_step(r, top_idle) for r in self.by_key("idle-lobbykit")])
-                    if per is not None and top_idle > 10000:
-                        near = f"; at {top_idle:,}, the most it allows: {per / 1024:.2f} KiB each"
-                else:
-                    top_conn = max(p["connect_clients"])
-                    cps_most = self.med(f"connect-{top_conn}-lobbykit", "conns_per_s")
-                    if cps_most is not None and top_conn > 10000:
-                        near = f"; {top_conn:,} clients, the most it allows: {cps_most:,.0f}/s"
+                top = max([s for s in steps if 10000 < s < n], default=None)
+                if top is not None and n == 100000 and idle_at(top) is not None:
+                    near = f"; at {top:,}, the most it allows: {idle_at(top) / 1024:.2f} KiB each"
+                elif top is not None and n == 50000 and connect_at(top) is not None:
+                    near = f"; {top:,} clients, the most it allows: {connect_at(top):,.0f}/s"
                 rows.append((what, f"not measured: the open-file hard limit here is {hard:,} "
                              "(`ulimit -Hn`), which root cannot raise on this machine" + near,
                              goal, None,
-                             f"needs a machine that allows {n:,}+ open files per process"))
+                             f"needs a machine that allows {n + 1000:,}+ open files per process"))
+            elif value is None:
+                rows.append((what, "not measured: this run had no step of that size", goal,
+                             None, "the full run (`scripts/bench.sh`) has it"))
             elif n == 100000:
-                per = median([self.idle_step(r, n) for r in self.by_key("idle-lobbykit")])
-                if per is not None:
-                    rows.append((what, f"{per / 1024:.2f} KiB each at {n:,}", goal, per <= 8192,
-                                 "" if per <= 8192 else f"{(per - 8192) / 1024:.2f} KiB over"))
+                rows.append((what, f"{value / 1024:.2f} KiB each at {n:,}", goal, value <= 8192,
+                             "" if value <= 8192 else f"{(value - 8192) / 1024:.2f} KiB over"))
             else:
-                cps_n = self.med(f"connect-{n}-lobbykit", "conns_per_s")
-                if cps_n is not None:
-                    rows.append((what, f"{cps_n:,.0f}/s", goal, cps_n >= 5000,
-                                 "" if cps_n >= 5000 else f"{5000 - cps_n:,.0f}/s short"))
+                rows.append((what, f"{value:,.0f}/s", goal, value >= 5000,
+                             "" if value >= 5000 else f"{5000 - value:,.0f}/s short"))
         topc = max(p["connect_clients"])
         cps = self.med(f"connect-{topc}-lobbykit", "conns_per_s")
         if cps is not None:
@@ -1043,14 +1049,28 @@ def main():
         b.build, b.results = os.path.abspath(args.build), os.path.abspath(args.results)
         b.server_core, b.gen_core, b.nice = saved["server_core"], saved["gen_core"], saved["nice"]
         b.attempts, b.repeated = saved["attempts"], saved["repeated"]
+        # A summary from before the limit was kept: the limit here now stands in for it.
+        b.p.setdefault("open_files_hard_limit", open_files_hard_limit())
         rep = Report(b, 0, saved["command"], saved.get("callgrind"))
         rep.elapsed = saved["elapsed"]
+        rep.written = saved.get("written")
         rep.write(args.out)
+        # The plot reads the summary: keep it in step with the report just written.
+        saved["params"], saved["summary"], saved["written"] = b.p, rep.summary, rep.written
+        with open(os.path.join(args.results, "summary.json"), "w") as f:
+            json.dump(saved, f, indent=1, default=str)
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "plot.py"),
                         os.path.join(b.results, "summary.json"),
                         os.path.join(os.path.dirname(args.out), "performance")])
         log(f"rewrote {args.out} from {b.results}/summary.json")
         return
+    # The servers and the generator inherit the soft limit; scripts/bench.sh raises it, and
+    # so does this when run on its own (the steps are sized from the hard limit).
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 110000 if hard == resource.RLIM_INFINITY else min(hard, 110000)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     b = Bench(args)
     only = set(x for x in args.only.split(",") if x)
     want = lambda s: not only or s in only
@@ -1078,7 +1098,7 @@ def main():
                        command=args.command, elapsed=rep.elapsed,
                        mode="quick" if args.quick else "full", server_core=b.server_core,
                        gen_core=b.gen_core, nice=b.nice, attempts=b.attempts,
-                       repeated=b.repeated), f, indent=1, default=str)
+                       repeated=b.repeated, written=rep.written), f, indent=1, default=str)
     plot = os.path.join(ROOT, "bench", "plot.py")
     r = subprocess.run([sys.executable, plot, summary, os.path.join(os.path.dirname(args.out),
                                                                     "performance")])

@@ -10,7 +10,7 @@
 #       adding a line to build-fuzz/long/ledger-<target>.txt; prints the total so far
 #   scripts/fuzz.sh --chunk RUNS --procs N [TARGET...]  the same in N processes at once (one
 #       per core), on the one grown corpus as libFuzzer's -jobs would: N x RUNS executions,
-#       a ledger line for each process
+#       a ledger line for each process (a failure in any of them fails them all)
 #
 # Targets: envelope messages router http client_decode wire. Exits non-zero when any target
 # found a crash, a leak, a timeout (10 s for one input) or ran out of memory (2 GiB), after
@@ -120,7 +120,10 @@ for t in "${targets[@]}"; do
     if [ "$chunk" -gt 0 ]; then
       done_runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$plog" | tail -n 1)
       ledger="$build/long/ledger-$t.txt"
-      echo "$(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) runs=${done_runs:-0} exit=${rcs[$p]}" >>"$ledger"
+      # exit= is the chunk's: when one process fails, none of its siblings' runs count.
+      proc=""
+      [ "$procs" -eq 1 ] || proc=" process=$((p + 1))/$procs process_exit=${rcs[$p]}"
+      echo "$(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) runs=${done_runs:-0} exit=$rc$proc" >>"$ledger"
       total=$(awk '$4 == "exit=0" { sub("runs=", "", $3); n += $3 } END { print n + 0 }' "$ledger")
       echo "== $t: ${done_runs:-0} executions in this chunk; $total in clean chunks so far ($ledger)"
     fi
