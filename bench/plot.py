@@ -83,12 +83,11 @@ def broadcast_plot(summary, out):
     plt.close(fig)
 
 
-def sessions_plot(summary, out):
+def sessions_plot(summary, hard, out):
     connect = {int(k): v for k, v in summary.get("connect", {}).items() if v.get("cps")}
     idle = {int(k): v for k, v in summary.get("idle", {}).items() if v}
     if not connect and not idle:
         return
-    hard = summary.get("open_files_hard_limit")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
     if connect:
         xs = sorted(connect)
@@ -129,7 +128,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     relay_plot(data["summary"], out)
     broadcast_plot(data["summary"], out)
-    sessions_plot(data["summary"], out)
+    sessions_plot(data["summary"], data["params"].get("open_files_hard_limit"), out)
 
 
 if __name__ == "__main__":

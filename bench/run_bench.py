@@ -478,6 +478,24 @@ def large_session_steps(hard):
     return sorted(connect), sorted(idle)
 
 
+def raise_open_files(want=110000):
+    """Raises this process's open-file limits towards want (the servers and the generator
+    inherit them): the hard limit too where the process may (root with CAP_SYS_RESOURCE),
+    else the soft one up to the hard one. Returns the (soft, hard) limits it ends with."""
+    import resource
+    nofile = resource.RLIMIT_NOFILE
+    soft, hard = resource.getrlimit(nofile)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(nofile, (want, want))
+        except (ValueError, OSError):
+            pass
+    soft, hard = resource.getrlimit(nofile)
+    target = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(nofile, (target, hard))
+    return resource.getrlimit(nofile)
+
 
 def session_flags(n):
     """Generator and server flags for n connections. Past 10,000, the generator spreads
@@ -640,8 +658,7 @@ class Report:
                          "" if idle <= 8192 and top >= 10000 else
                          (f"{(idle - 8192) / 1024:.2f} KiB over" if idle > 8192 else "quick run: fewer sessions")))
         # Past the open-file limit of this machine no run can go: say so rather than guess.
-        hard = p.get("open_files_hard_limit", open_files_hard_limit())  # older summaries: now
-        self.summary["open_files_hard_limit"] = hard  # the plot shades what lies past it
+        hard = p["open_files_hard_limit"]  # the runs' (Bench; older summaries: main)
         idle_at = lambda n: median([self.idle_step(r, n) for r in self.by_key("idle-lobbykit")])
         connect_at = lambda n: self.med(f"connect-{n}-lobbykit", "conns_per_s")
         for what, n, goal, steps in (
@@ -1064,13 +1081,10 @@ def main():
                         os.path.join(os.path.dirname(args.out), "performance")])
         log(f"rewrote {args.out} from {b.results}/summary.json")
         return
-    # The servers and the generator inherit the soft limit; scripts/bench.sh raises it, and
-    # so does this when run on its own (the steps are sized from the hard limit).
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 110000 if hard == resource.RLIM_INFINITY else min(hard, 110000)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    # 100,000 sessions' sockets (the largest step, where the hard limit allows it) and slack;
+    # the steps are sized from the hard limit this ends with.
+    soft, _ = raise_open_files()
+    log(f"open files limit {soft}")
     b = Bench(args)
     only = set(x for x in args.only.split(",") if x)
     want = lambda s: not only or s in only

@@ -5,8 +5,8 @@
 #   scripts/bench.sh --quick    # smoke run: one short repetition of each scenario
 #
 # It installs what is missing (Debian's python3-matplotlib; the PeerJS server with `npm ci`
-# in bench/peerjs), builds a Release tree with the benchmarks (build-bench), raises the
-# file-descriptor limit, and hands over to bench/run_bench.py, which starts each server
+# in bench/peerjs), builds a Release tree with the benchmarks (build-bench)
+# and hands over to bench/run_bench.py, which raises the open-file limit, starts each server
 # pinned to one core and the load generator pinned to the other, repeats noisy runs, and
 # writes the report, the plots (docs/performance/*.png) and the raw results
 # (bench/results/). LOBBYKIT_BENCH_NICE=-5 (say) runs server and generator at that nice
@@ -52,15 +52,7 @@ echo "bench.sh: building build-bench (Release, LOBBYKIT_BUILD_BENCH=ON)"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DLOBBYKIT_BUILD_BENCH=ON >/dev/null
 cmake --build build-bench -j2 >/dev/null
 
-# The server and the generator each hold a socket per session: 100,000 sessions (the
-# largest step, run where the hard limit allows it) and slack. Where the hard limit is lower
-# and root cannot raise it, the steps stop at what it allows (bench/run_bench.py).
-want=110000
-if [[ $(ulimit -Hn) != unlimited && $(ulimit -Hn) -lt $want ]]; then
-  ulimit -Hn "$want" 2>/dev/null || want=$(ulimit -Hn)
-fi
-ulimit -n "$want"
-echo "bench.sh: open files limit $(ulimit -n)"
-
+# bench/run_bench.py raises the open-file limits itself (110,000 where it may: the largest
+# step holds 100,000 sessions) and sizes the steps from what it gets.
 exec "$PY" bench/run_bench.py --build build-bench "${quick[@]}" \
   --command "$command" --started "$started"
