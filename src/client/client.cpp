@@ -1,9 +1,11 @@
-// The public Client: a ClientCore on a loop (libwebsockets, or in-process), the loop
-// thread's life (start / run / stop), and the doors other threads come in by.
+// The public Client: a ClientCore on a loop (libwebsockets, or in-process) through a
+// CoreHost, which also keeps the loop thread's life (start / run / stop), and the doors
+// other threads come in by.
 #include <lobbykit/client.hpp>
 #include <lobbykit/server.hpp>
 
 #include "client/client_core.hpp"
+#include "client/core_host.hpp"
 #include "client/in_process_link.hpp"
 #include "client/loop_host.hpp"
 #include "client/ws_url.hpp"
@@ -11,15 +13,9 @@
 #include "server_access.hpp"
 #include "transport/lws_client.hpp"
 
-#include <atomic>
-#include <condition_variable>
-#include <cstdio>
-#include <exception>
-#include <mutex>
-#include <random>
+#include <future>
+#include <memory>
 #include <stdexcept>
-#include <thread>
-#include <type_traits>
 #include <utility>
 
 namespace lobbykit {
@@ -37,79 +33,9 @@ void fail_now(const ReplyCallback& cb, const char* code, const char* message) {
 
 }  // namespace
 
-struct Client::Impl final : client::LoopHost {
-  struct Sub {
-    std::uint64_t id;
-    std::function<void(const ClientEvent&)> fn;
-    bool active = true;
-  };
-
-  // The core belongs to the loop thread, or to whoever holds the host's lock while no loop
-  // runs (LoopHost::on_loop).
-  std::unique_ptr<client::ClientCore> core;
-
-  // Loop thread (or under the host's lock while no loop runs).
-  std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_real_distribution<double> unit{0.0, 1.0};
-  std::vector<std::shared_ptr<Sub>> subs;
-  std::uint64_t next_sub = 1;
-
-  // Any thread.
-  std::atomic<ConnectionState> state{ConnectionState::disconnected};
-
-  Impl(ClientOptions options, std::unique_ptr<client::Loop> l) : LoopHost(std::move(l)) {
-    core = std::make_unique<client::ClientCore>(
-        std::move(options), loop(), [this](const ClientEvent& e) { dispatch(e); },
-        [this] { return unit(rng); });
-    core->set_state_observer([this](ConnectionState s) { state.store(s); });
-  }
-
-  static client::SteadyMs now() { return client::steady_now_ms(); }
-
-  // After every core call on the loop thread: its next deadline is the loop's timer.
-  void rearm() { loop().wake_at(core->next_deadline()); }
-
-  // client::LinkListener: the loop reports; loop thread.
-  void on_open() override {
-    core->on_open(now());
-    rearm();
-  }
-  void on_text(std::string_view text) override {
-    core->on_text(text, now());
-    rearm();
-  }
-  void on_closed(std::uint16_t code, std::string_view reason) override {
-    core->on_closed(code, reason, now());
-    rearm();
-  }
-  void on_wakeup() override {
-    core->tick(now());
-    rearm();
-  }
-
-  // client::LoopHost; loop thread.
-  void begin() override {
-    core->start(now());
-    rearm();
-  }
-  void halt() override {
-    core->stop(now());
-    rearm();
-  }
-
-  void dispatch(const ClientEvent& e) {
-    const auto list = subs;  // a handler may subscribe or unsubscribe
-    for (const auto& s : list) {
-      if (!s->active) continue;
-      try {
-        s->fn(e);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "lobbykit: a client event handler threw: %s\n", ex.what());
-      } catch (...) {
-        std::fprintf(stderr, "lobbykit: a client event handler threw an unknown exception\n");
-      }
-    }
-  }
+struct Client::Impl final : client::CoreHost<client::ClientCore, ClientEvent> {
+  Impl(ClientOptions options, std::unique_ptr<client::Loop> loop)
+      : CoreHost(std::move(options), std::move(loop), "client") {}
 };
 
 Client::Client(ClientOptions options) {
@@ -140,7 +66,7 @@ std::future<Reply> Client::start() {
 
 void Client::ready(ReplyCallback cb) {
   Impl& d = *impl_;
-  d.on_loop<void>([&d, cb = std::move(cb)]() mutable { d.core->when_ready(std::move(cb)); });
+  d.on_loop<void>([&d, cb = std::move(cb)]() mutable { d.core().when_ready(std::move(cb)); });
 }
 
 std::future<Reply> Client::ready() {
@@ -155,49 +81,34 @@ void Client::stop() {
   // A client that never ran has a core that never started: stop it too, which settles
   // ready() with "stopped" (after a loop ran, the core is stopped already: nothing to do).
   Impl& d = *impl_;
-  d.on_loop<void>([&d] { d.core->stop(Impl::now()); });
+  d.on_loop<void>([&d] { d.core().stop(Impl::now()); });
 }
 
 void Client::reconnect() {
   Impl& d = *impl_;
   d.call_soon([impl = &d] {
-    impl->core->reconnect(Impl::now());
+    impl->core().reconnect(Impl::now());
     impl->rearm();
   });  // not taken when no loop runs: nothing to do then
 }
 
-ConnectionState Client::state() const { return impl_->state.load(); }
+ConnectionState Client::state() const { return impl_->state(); }
 
 ClientSnapshot Client::snapshot() const {
   Impl& d = *impl_;
-  return d.on_loop<ClientSnapshot>([&d] { return d.core->snapshot(); });
+  return d.on_loop<ClientSnapshot>([&d] { return d.core().snapshot(); });
 }
 
 std::uint64_t Client::subscribe(std::function<void(const ClientEvent&)> handler) {
-  Impl& d = *impl_;
-  return d.on_loop<std::uint64_t>([&d, handler = std::move(handler)]() mutable {
-    const std::uint64_t id = d.next_sub++;
-    d.subs.push_back(std::make_shared<Impl::Sub>(Impl::Sub{id, std::move(handler), true}));
-    return id;
-  });
+  return impl_->subscribe(std::move(handler));
 }
 
-void Client::unsubscribe(std::uint64_t id) {
-  Impl& d = *impl_;
-  d.on_loop<void>([&d, id] {
-    for (auto it = d.subs.begin(); it != d.subs.end(); ++it) {
-      if ((*it)->id != id) continue;
-      (*it)->active = false;
-      d.subs.erase(it);
-      return;
-    }
-  });
-}
+void Client::unsubscribe(std::uint64_t id) { impl_->unsubscribe(id); }
 
 void Client::request(const std::string& type, const std::string& data_json, ReplyCallback cb) {
   Impl& d = *impl_;
   switch (d.call_soon([impl = &d, type, data_json, cb] {
-    impl->core->request(type, data_json, cb, Impl::now());
+    impl->core().request(type, data_json, cb, Impl::now());
     impl->rearm();
   })) {
     case client::LoopHost::Call::here:
@@ -205,7 +116,7 @@ void Client::request(const std::string& type, const std::string& data_json, Repl
       return;
     case client::LoopHost::Call::idle:
       // The wish it states still counts (watch_lobbies: subscribe once connected).
-      d.on_loop<void>([&d, &type, &data_json] { d.core->remember_wish(type, data_json); });
+      d.on_loop<void>([&d, &type, &data_json] { d.core().remember_wish(type, data_json); });
       fail_now(cb, "not_connected", "The client is not started.");
       return;
     case client::LoopHost::Call::stopped:

@@ -7,7 +7,6 @@
 #include "protocol/json.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <utility>
@@ -39,15 +38,6 @@ void log_error(const char* what, const char* detail) {
 
 }  // namespace
 
-std::uint32_t backoff_delay_ms(const ReconnectPolicy& policy, std::uint32_t attempt, double r) {
-  const double grown = std::ldexp(static_cast<double>(policy.initial_delay_ms),
-                                  static_cast<int>(std::min<std::uint32_t>(attempt, 30)));
-  const double cap = std::min(static_cast<double>(policy.max_delay_ms), grown);
-  if (!(r >= 0.0)) r = 0.0;  // also NaN
-  if (r >= 1.0) r = std::nextafter(1.0, 0.0);
-  return static_cast<std::uint32_t>(std::floor(r * cap));
-}
-
 ClientError make_client_error(std::string code, std::string message) {
   ClientError e;
   e.code = std::move(code);
@@ -62,7 +52,7 @@ bool is_transient(const ClientError& e) {
 
 ClientCore::ClientCore(ClientOptions options, Link& link, EventSink sink, Random random)
     : options_(std::move(options)), link_(link), sink_(std::move(sink)),
-      random_(std::move(random)) {
+      redial_(options_.reconnect, std::move(random)) {
   snap_.token = options_.token;
   snap_.is_bot = options_.is_bot || !options_.bot_credential.empty();
   if (!options_.name.empty()) {
@@ -156,7 +146,7 @@ void ClientCore::start(SteadyMs now) {
   Entry entry(*this);
   if (final_ || active_) return;
   active_ = true;
-  attempt_ = 0;
+  redial_.reset_attempts();
   open_connection(now);
 }
 
@@ -165,7 +155,7 @@ void ClientCore::stop(SteadyMs now) {
   if (final_) return;
   final_ = true;
   active_ = false;
-  retry_at_.reset();
+  redial_.cancel();
   connect_deadline_.reset();
   if (link_busy_) link_.close(1000, "client stopped");
   link_busy_ = open_ = authed_ = false;
@@ -180,21 +170,20 @@ void ClientCore::reconnect(SteadyMs now) {
   if (final_) return;
   if (!active_) {
     active_ = true;
-    attempt_ = 0;
+    redial_.reset_attempts();
     if (!link_busy_) open_connection(now);
-  } else if (retry_at_) {
+  } else if (redial_.pending()) {
     open_connection(now);
   }
 }
 
 void ClientCore::open_connection(SteadyMs now) {
-  retry_at_.reset();
-  hint_.reset();
+  redial_.opening();
   link_busy_ = true;
   open_ = authed_ = false;
   connect_deadline_ = now + options_.connect_timeout_ms;
-  set_state(ever_connected_ || attempt_ > 0 ? ConnectionState::reconnecting
-                                            : ConnectionState::connecting);
+  set_state(ever_connected_ || redial_.attempt() > 0 ? ConnectionState::reconnecting
+                                                     : ConnectionState::connecting);
   link_.open();
 }
 
@@ -255,38 +244,16 @@ void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
     default:
       break;
   }
-  if (hint_ && options_.reconnect.enabled) {
-    // The server is draining: go where and when it said, as a fresh start, not a failure.
-    if (!hint_->url.empty()) link_.retarget(hint_->url);
-    attempt_ = 0;
-    retry_at_ = now + hint_->after_ms;
-    hint_.reset();
-    set_state(ConnectionState::reconnecting);
+  if (std::optional<ClientError> why_not = redial_.schedule(now, link_)) {
+    give_up(std::move(*why_not));
     return;
   }
-  schedule_reconnect(now);
-}
-
-void ClientCore::schedule_reconnect(SteadyMs now) {
-  const ReconnectPolicy& p = options_.reconnect;
-  if (!p.enabled) {
-    give_up(make_client_error("gave_up", "The connection closed and reconnecting is off."));
-    return;
-  }
-  if (p.max_attempts != 0 && attempt_ >= p.max_attempts) {
-    give_up(make_client_error("gave_up", "No connection after " + std::to_string(attempt_) +
-                                      " attempts."));
-    return;
-  }
-  const std::uint32_t delay = backoff_delay_ms(p, attempt_, random_ ? random_() : 0.0);
-  ++attempt_;
-  retry_at_ = now + delay;
   set_state(ConnectionState::reconnecting);
 }
 
 void ClientCore::give_up(ClientError e) {
   active_ = false;
-  retry_at_.reset();
+  redial_.cancel();
   set_state(ConnectionState::disconnected);
   settle_ready(error_reply(e));
   report_error(std::move(e));
@@ -296,11 +263,11 @@ void ClientCore::tick(SteadyMs now) {
   Entry entry(*this);
   requests_.expire(now);
   if (connect_deadline_ && now >= *connect_deadline_) abandon("no welcome in time", now);
-  if (retry_at_ && now >= *retry_at_) open_connection(now);
+  if (redial_.due(now)) open_connection(now);
 }
 
 std::optional<SteadyMs> ClientCore::next_deadline() const {
-  std::optional<SteadyMs> next = retry_at_;
+  std::optional<SteadyMs> next = redial_.at();
   auto consider = [&next](SteadyMs t) {
     if (!next || t < *next) next = t;
   };
@@ -480,7 +447,7 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
 void ClientCore::on_welcome(const protocol::Welcome& w, SteadyMs now) {
   authed_ = true;
   ever_connected_ = true;
-  attempt_ = 0;
+  redial_.reset_attempts();
   connect_deadline_.reset();
   snap_.peer_id = w.peer_id;
   snap_.token = w.token;
@@ -781,7 +748,7 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
     list.erase(it);
     emit(LobbyUnlisted{std::move(id)});
   } else if (type == "reconnect") {
-    hint_ = protocol::read_reconnect_hint(d);
+    redial_.set_hint(protocol::read_reconnect_hint(d));
   } else if (type == "error") {
     report_error(read_client_error(d));
   }

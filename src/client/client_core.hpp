@@ -12,6 +12,7 @@
 #include <lobbykit/client.hpp>
 
 #include "client/link.hpp"
+#include "client/redial.hpp"
 #include "client/request_table.hpp"
 #include "protocol/client_decode.hpp"
 
@@ -37,10 +38,6 @@ namespace lobbykit::client {
 // Chat messages a client keeps per lobby when the server's welcome does not say
 // (limits.chat_history says otherwise).
 constexpr std::size_t kDefaultChatKept = 500;
-
-// Retry `attempt` (from 0) waits floor(r * min(max_delay, initial_delay * 2^attempt)) ms,
-// r uniform in [0, 1): exponential backoff with full jitter.
-std::uint32_t backoff_delay_ms(const ReconnectPolicy& policy, std::uint32_t attempt, double r);
 
 // A ClientError with just a code and a sentence.
 ClientError make_client_error(std::string code, std::string message);
@@ -91,8 +88,8 @@ class ClientCore {
   // it must not call the core.
   void set_state_observer(std::function<void(ConnectionState)> fn) { on_state_ = std::move(fn); }
 
-  std::optional<SteadyMs> retry_at() const { return retry_at_; }
-  std::uint32_t attempt() const { return attempt_; }
+  std::optional<SteadyMs> retry_at() const { return redial_.at(); }
+  std::uint32_t attempt() const { return redial_.attempt(); }
 
  private:
   // An internal continuation: the reply, its data object, and the time it came.
@@ -138,7 +135,6 @@ class ClientCore {
   void open_connection(SteadyMs now);
   void connection_ended(std::uint16_t code, SteadyMs now);
   void abandon(std::string_view reason, SteadyMs now);
-  void schedule_reconnect(SteadyMs now);
   void give_up(ClientError e);
 
   // Requests.
@@ -174,7 +170,6 @@ class ClientCore {
   ClientOptions options_;
   Link& link_;
   EventSink sink_;
-  Random random_;
   std::function<void(ConnectionState)> on_state_;
 
   ClientSnapshot snap_;
@@ -188,10 +183,8 @@ class ClientCore {
   bool open_ = false;            // ... and it is open
   bool authed_ = false;          // ... and its welcome came
   bool ever_connected_ = false;  // a welcome came once: later attempts are "reconnecting"
-  std::uint32_t attempt_ = 0;    // retries since the last welcome
-  std::optional<SteadyMs> retry_at_;
+  Redial redial_;                // the next attempt; its backoff starts over at each welcome
   std::optional<SteadyMs> connect_deadline_;
-  std::optional<protocol::ReconnectHint> hint_;  // the server said where and when to reconnect
   std::string tls_refusal_;  // why the server's certificate was refused (kCloseTlsRefused)
 
   RequestTable requests_;

@@ -1,9 +1,10 @@
-// The public BotProvider: a ProviderCore on a loop (libwebsockets, or in-process) whose
-// thread's life is a LoopHost, as for Client.
+// The public BotProvider: a ProviderCore on a loop (libwebsockets, or in-process) through a
+// CoreHost, as for Client.
 #include <lobbykit/provider.hpp>
 #include <lobbykit/server.hpp>
 
 #include "client/client_core.hpp"
+#include "client/core_host.hpp"
 #include "client/in_process_link.hpp"
 #include "client/loop_host.hpp"
 #include "client/provider_core.hpp"
@@ -11,10 +12,8 @@
 #include "server_access.hpp"
 #include "transport/lws_client.hpp"
 
-#include <atomic>
-#include <cstdio>
-#include <exception>
-#include <random>
+#include <future>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -36,77 +35,15 @@ void check(const ProviderOptions& o) {
 
 }  // namespace
 
-struct BotProvider::Impl final : client::LoopHost {
-  struct Sub {
-    std::uint64_t id;
-    std::function<void(const ProviderEvent&)> fn;
-    bool active = true;
-  };
-
-  std::unique_ptr<client::ProviderCore> core;  // the loop thread's (see LoopHost::on_loop)
-
-  // Loop thread (or under the host's lock while no loop runs).
-  std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_real_distribution<double> unit{0.0, 1.0};
-  std::vector<std::shared_ptr<Sub>> subs;
-  std::uint64_t next_sub = 1;
-
-  std::atomic<ConnectionState> state{ConnectionState::disconnected};  // any thread
-
-  Impl(ProviderOptions options, std::unique_ptr<client::Loop> l) : LoopHost(std::move(l)) {
-    core = std::make_unique<client::ProviderCore>(
-        std::move(options), loop(), [this](const ProviderEvent& e) { dispatch(e); },
-        [this] { return unit(rng); });
-    core->set_state_observer([this](ConnectionState s) { state.store(s); });
-  }
-
-  static client::SteadyMs now() { return client::steady_now_ms(); }
-  void rearm() { loop().wake_at(core->next_deadline()); }
-
-  void on_open() override {
-    core->on_open(now());
-    rearm();
-  }
-  void on_text(std::string_view text) override {
-    core->on_text(text, now());
-    rearm();
-  }
-  void on_closed(std::uint16_t code, std::string_view reason) override {
-    core->on_closed(code, reason, now());
-    rearm();
-  }
-  void on_wakeup() override {
-    core->tick(now());
-    rearm();
-  }
-  void begin() override {
-    core->start(now());
-    rearm();
-  }
-  void halt() override {
-    core->stop(now());
-    rearm();
-  }
-
-  void dispatch(const ProviderEvent& e) {
-    const auto list = subs;  // a handler may subscribe or unsubscribe
-    for (const auto& s : list) {
-      if (!s->active) continue;
-      try {
-        s->fn(e);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "lobbykit: a provider event handler threw: %s\n", ex.what());
-      } catch (...) {
-        std::fprintf(stderr, "lobbykit: a provider event handler threw an unknown exception\n");
-      }
-    }
-  }
+struct BotProvider::Impl final : client::CoreHost<client::ProviderCore, ProviderEvent> {
+  Impl(ProviderOptions options, std::unique_ptr<client::Loop> loop)
+      : CoreHost(std::move(options), std::move(loop), "provider") {}
 
   // Runs fn(core, now) on the loop; when no loop runs, fails cb at once as Client does.
   template <class R, class Cb, class Fn>
   void call(const Cb& cb, Fn fn) {
     switch (call_soon([this, fn] {
-      fn(*core, now());
+      fn(core(), now());
       rearm();
     })) {
       case Call::here:
@@ -158,33 +95,18 @@ void BotProvider::reconnect() {
   });
 }
 
-ConnectionState BotProvider::state() const { return impl_->state.load(); }
+ConnectionState BotProvider::state() const { return impl_->state(); }
 
 ProviderSnapshot BotProvider::snapshot() const {
   Impl& d = *impl_;
-  return d.on_loop<ProviderSnapshot>([&d] { return d.core->snapshot(); });
+  return d.on_loop<ProviderSnapshot>([&d] { return d.core().snapshot(); });
 }
 
 std::uint64_t BotProvider::subscribe(std::function<void(const ProviderEvent&)> handler) {
-  Impl& d = *impl_;
-  return d.on_loop<std::uint64_t>([&d, handler = std::move(handler)]() mutable {
-    const std::uint64_t id = d.next_sub++;
-    d.subs.push_back(std::make_shared<Impl::Sub>(Impl::Sub{id, std::move(handler), true}));
-    return id;
-  });
+  return impl_->subscribe(std::move(handler));
 }
 
-void BotProvider::unsubscribe(std::uint64_t id) {
-  Impl& d = *impl_;
-  d.on_loop<void>([&d, id] {
-    for (auto it = d.subs.begin(); it != d.subs.end(); ++it) {
-      if ((*it)->id != id) continue;
-      (*it)->active = false;
-      d.subs.erase(it);
-      return;
-    }
-  });
-}
+void BotProvider::unsubscribe(std::uint64_t id) { impl_->unsubscribe(id); }
 
 void BotProvider::accept(const std::string& job_id, AcceptCallback cb) {
   impl_->call<AcceptReply>(cb, [job_id, cb](client::ProviderCore& c, client::SteadyMs now) {
@@ -244,7 +166,7 @@ std::future<Reply> BotProvider::drain() {
 
 void BotProvider::set_load(std::optional<double> load) {
   Impl& d = *impl_;
-  d.on_loop<void>([&d, load] { d.core->set_load(load, Impl::now()); });
+  d.on_loop<void>([&d, load] { d.core().set_load(load, Impl::now()); });
 }
 
 }  // namespace lobbykit

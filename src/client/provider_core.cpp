@@ -40,9 +40,9 @@ bool connection_gone(const ClientError& e) {
 
 ProviderCore::ProviderCore(ProviderOptions options, Link& link, EventSink sink, Random random)
     : options_(std::move(options)), link_(link), sink_(std::move(sink)),
-      random_(std::move(random)),
       status_interval_ms_(options_.status_interval_ms != 0 ? options_.status_interval_ms
-                                                           : kDefaultProviderStatusIntervalMs) {}
+                                                           : kDefaultProviderStatusIntervalMs),
+      redial_(options_.reconnect, std::move(random)) {}
 
 // --- notices ---------------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ void ProviderCore::start(SteadyMs now) {
   Entry entry(*this);
   if (final_ || active_) return;
   active_ = true;
-  attempt_ = 0;
+  redial_.reset_attempts();
   open_connection(now);
 }
 
@@ -107,7 +107,7 @@ void ProviderCore::stop(SteadyMs now) {
   if (final_) return;
   final_ = true;
   active_ = false;
-  retry_at_.reset();
+  redial_.cancel();
   connect_deadline_.reset();
   status_at_.reset();
   if (link_busy_) link_.close(1000, "provider stopped");
@@ -132,21 +132,20 @@ void ProviderCore::reconnect(SteadyMs now) {
   if (final_) return;
   if (!active_) {
     active_ = true;
-    attempt_ = 0;
+    redial_.reset_attempts();
     if (!link_busy_) open_connection(now);
-  } else if (retry_at_) {
+  } else if (redial_.pending()) {
     open_connection(now);
   }
 }
 
 void ProviderCore::open_connection(SteadyMs now) {
-  retry_at_.reset();
-  hint_.reset();
+  redial_.opening();
   link_busy_ = true;
   open_ = registered_ = false;
   connect_deadline_ = now + options_.connect_timeout_ms;
-  set_state(ever_registered_ || attempt_ > 0 ? ConnectionState::reconnecting
-                                             : ConnectionState::connecting);
+  set_state(ever_registered_ || redial_.attempt() > 0 ? ConnectionState::reconnecting
+                                                      : ConnectionState::connecting);
   link_.open();
 }
 
@@ -189,38 +188,16 @@ void ProviderCore::connection_ended(std::uint16_t code, SteadyMs now) {
     give_up(make_client_error("tls_failed", "The server's TLS certificate was refused."));
     return;
   }
-  if (hint_ && options_.reconnect.enabled) {
-    // The server is draining: go where and when it said, as a fresh start, not a failure.
-    if (!hint_->url.empty()) link_.retarget(hint_->url);
-    attempt_ = 0;
-    retry_at_ = now + hint_->after_ms;
-    hint_.reset();
-    set_state(ConnectionState::reconnecting);
+  if (std::optional<ClientError> why_not = redial_.schedule(now, link_)) {
+    give_up(std::move(*why_not));
     return;
   }
-  schedule_reconnect(now);
-}
-
-void ProviderCore::schedule_reconnect(SteadyMs now) {
-  const ReconnectPolicy& p = options_.reconnect;
-  if (!p.enabled) {
-    give_up(make_client_error("gave_up", "The connection closed and reconnecting is off."));
-    return;
-  }
-  if (p.max_attempts != 0 && attempt_ >= p.max_attempts) {
-    give_up(make_client_error("gave_up", "No connection after " + std::to_string(attempt_) +
-                                             " attempts."));
-    return;
-  }
-  const std::uint32_t delay = backoff_delay_ms(p, attempt_, random_ ? random_() : 0.0);
-  ++attempt_;
-  retry_at_ = now + delay;
   set_state(ConnectionState::reconnecting);
 }
 
 void ProviderCore::give_up(ClientError e) {
   active_ = false;
-  retry_at_.reset();
+  redial_.cancel();
   set_state(ConnectionState::disconnected);
   report_error(std::move(e));
 }
@@ -230,12 +207,12 @@ void ProviderCore::tick(SteadyMs now) {
   requests_.expire(now);
   if (registered_) send_deferred(now);
   if (connect_deadline_ && now >= *connect_deadline_) abandon("no hello result in time", now);
-  if (retry_at_ && now >= *retry_at_) open_connection(now);
+  if (redial_.due(now)) open_connection(now);
   if (status_at_ && now >= *status_at_) send_status(now);
 }
 
 std::optional<SteadyMs> ProviderCore::next_deadline() const {
-  std::optional<SteadyMs> next = retry_at_;
+  std::optional<SteadyMs> next = redial_.at();
   auto consider = [&next](std::optional<SteadyMs> t) {
     if (t && (!next || *t < *next)) next = t;
   };
@@ -339,7 +316,7 @@ void ProviderCore::on_hello_reply(const Reply& r, const rapidjson::Value& data, 
   }
   registered_ = true;
   ever_registered_ = true;
-  attempt_ = 0;
+  redial_.reset_attempts();
   connect_deadline_.reset();
   snap_.provider_id = read_string(data, "provider_id");
   token_ = read_string(data, "token");
@@ -568,7 +545,7 @@ void ProviderCore::on_push(std::string_view type, const rapidjson::Value& d, Ste
     emit(provider_event::Drain{});
     send_status(now);
   } else if (type == "reconnect") {
-    hint_ = protocol::read_reconnect_hint(d);
+    redial_.set_hint(protocol::read_reconnect_hint(d));
   } else if (type == "error") {
     report_error(read_client_error(d));
   }

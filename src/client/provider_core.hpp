@@ -1,6 +1,6 @@
 // ProviderCore: the bot provider's protocol state machine (docs/bots.md, "The provider
 // protocol"). It owns the connection state, provider_hello with resume after a reconnect,
-// the reconnect backoff (the client's: backoff_delay_ms), the provider_status heartbeat,
+// the reconnect backoff (Redial, as the client), the provider_status heartbeat,
 // the jobs this provider runs, and requests (job_accept, job_decline, job_end,
 // provider_drain) with correlation and timeouts. A job_end that the connection lost is sent
 // again after the next hello; a drain holds for every later connection; a request refused
@@ -16,6 +16,7 @@
 #include <lobbykit/provider.hpp>
 
 #include "client/link.hpp"
+#include "client/redial.hpp"
 #include "client/request_table.hpp"
 #include "protocol/client_decode.hpp"
 
@@ -66,7 +67,7 @@ class ProviderCore {
   ProviderSnapshot snapshot() const;
   void set_state_observer(std::function<void(ConnectionState)> fn) { on_state_ = std::move(fn); }
 
-  std::optional<SteadyMs> retry_at() const { return retry_at_; }
+  std::optional<SteadyMs> retry_at() const { return redial_.at(); }
   std::uint32_t status_interval_ms() const { return status_interval_ms_; }
 
  private:
@@ -102,7 +103,6 @@ class ProviderCore {
   void open_connection(SteadyMs now);
   void connection_ended(std::uint16_t code, SteadyMs now);
   void abandon(std::string_view reason, SteadyMs now);
-  void schedule_reconnect(SteadyMs now);
   void give_up(ClientError e);
 
   void send_request(std::string_view type, std::string data_json, SteadyMs now,
@@ -121,7 +121,6 @@ class ProviderCore {
   ProviderOptions options_;
   Link& link_;
   EventSink sink_;
-  Random random_;
   std::function<void(ConnectionState)> on_state_;
 
   ProviderSnapshot snap_;
@@ -147,9 +146,7 @@ class ProviderCore {
   bool open_ = false;        // ... and it is open
   bool registered_ = false;  // ... and its hello result came
   bool ever_registered_ = false;
-  std::uint32_t attempt_ = 0;
-  std::optional<SteadyMs> retry_at_;
-  std::optional<protocol::ReconnectHint> hint_;  // the server said where and when to reconnect
+  Redial redial_;  // the next attempt; its backoff starts over at each hello result
   std::optional<SteadyMs> connect_deadline_;
   std::optional<SteadyMs> status_at_;
 };

@@ -513,6 +513,77 @@ TEST_CASE("client core: reconnect backoff is exponential with full jitter, cappe
   }
 }
 
+TEST_CASE("redial: backoff, the attempt limit, a server's hint, and reconnecting off") {
+  ReconnectPolicy policy;
+  policy.initial_delay_ms = 100;
+  policy.max_delay_ms = 1000;
+  policy.max_attempts = 3;
+  double r = 0.5;
+  Redial redial(policy, [&r] { return r; });
+  FakeLink link;
+
+  CHECK_FALSE(redial.pending());
+  CHECK_FALSE(redial.schedule(1000, link));  // retry 0: 0.5 * 100
+  CHECK(redial.at() == std::optional<SteadyMs>(1050));
+  CHECK_FALSE(redial.due(1049));
+  CHECK(redial.due(1050));
+  CHECK(redial.attempt() == 1);
+
+  SUBCASE("the limit: three retries, then gave_up with the count") {
+    redial.opening();
+    CHECK_FALSE(redial.pending());
+    CHECK_FALSE(redial.schedule(2000, link));  // retry 1: 0.5 * 200
+    CHECK(redial.at() == std::optional<SteadyMs>(2100));
+    CHECK_FALSE(redial.schedule(3000, link));  // retry 2
+    const std::optional<ClientError> why = redial.schedule(4000, link);
+    REQUIRE(why);
+    CHECK(why->code == "gave_up");
+    CHECK(why->message == "No connection after 3 attempts.");
+    CHECK_FALSE(redial.pending());
+    redial.reset_attempts();  // a welcome: the backoff starts over
+    CHECK_FALSE(redial.schedule(5000, link));
+    CHECK(redial.at() == std::optional<SteadyMs>(5050));
+  }
+
+  SUBCASE("a hint: the server's time and address, a fresh start, spent once") {
+    redial.opening();
+    redial.set_hint(protocol::ReconnectHint{40, "ws://127.0.0.1:9/ws"});
+    CHECK_FALSE(redial.schedule(2000, link));
+    CHECK(redial.at() == std::optional<SteadyMs>(2040));  // not the backoff's
+    CHECK(redial.attempt() == 0);
+    REQUIRE(link.targets.size() == 1);
+    CHECK(link.targets[0] == "ws://127.0.0.1:9/ws");
+    redial.opening();
+    CHECK_FALSE(redial.schedule(3000, link));  // the hint is spent: backoff again
+    CHECK(redial.at() == std::optional<SteadyMs>(3050));
+    CHECK(link.targets.size() == 1);
+  }
+
+  SUBCASE("a hint that comes before opening() is dropped by it") {
+    redial.set_hint(protocol::ReconnectHint{40, "ws://elsewhere/ws"});
+    redial.opening();
+    CHECK_FALSE(redial.schedule(2000, link));
+    CHECK(redial.at() == std::optional<SteadyMs>(2100));
+    CHECK(link.targets.empty());
+  }
+
+  SUBCASE("reconnecting off: gave_up, even with a hint") {
+    policy.enabled = false;
+    redial.set_hint(protocol::ReconnectHint{40, ""});
+    const std::optional<ClientError> why = redial.schedule(2000, link);
+    REQUIRE(why);
+    CHECK(why->code == "gave_up");
+    CHECK(why->message == "The connection closed and reconnecting is off.");
+    CHECK_FALSE(redial.pending());
+  }
+
+  SUBCASE("cancel") {
+    redial.cancel();
+    CHECK_FALSE(redial.pending());
+    CHECK_FALSE(redial.due(1'000'000));
+  }
+}
+
 TEST_CASE("client core: no welcome within connect_timeout_ms abandons the attempt") {
   ClientOptions o;
   o.connect_timeout_ms = 3000;
