@@ -711,12 +711,13 @@ TEST_CASE("SqliteStore: the store's own thread checkpoints the log as it grows")
   CHECK(store->checkpoints() >= 1);
   // The database file holds what the checkpoint copied, while the store is still open. The
   // first pass starts once the log holds 1,000 frames and copies at least those. Each commit
-  // here writes about 4.4 frames (the 1,500 commits leave 6,636 frames in the log, which
-  // never starts over while writes do not pause), so those frames carry about 225 rows, and
-  // a 3,000-byte row fills a page of its own: the file grows past 225 pages whatever the
-  // timing (writes stopped at 235 rows, 1,016 frames: the file had 276 pages after the
-  // pass; later passes copy more: 1,021 to 1,705 pages in 30 runs of this test, 413 once
-  // under CI's load). Without a checkpointer it stays under 100 pages (the test above).
+  // here writes about 4.4 frames (the 1,500 commits leave a log of 6,636 x 4 KiB, about
+  // 6,600 frames: it never starts over while writes do not pause), so those frames carry
+  // about 225 rows, and a 3,000-byte row fills a page of its own: the file grows past 225
+  // pages whatever the timing (writes stopped at 235 rows, 1,016 frames: the file had 276
+  // pages after the pass; later passes copy more: 1,021 to 1,705 pages in 30 runs of this
+  // test, 413 once under CI's load). Without a checkpointer it stays under 100 pages (the
+  // test above).
   CHECK(size_of(path) > 200u * 4096u);
   store.reset();
   CHECK(make_sqlite_store(path)->load(100'000).chat.size() == 1500);
