@@ -3,6 +3,7 @@
 // with frames of its own. No sockets, no threads, no sleeps.
 #include "client/client_core.hpp"
 #include "client/ws_url.hpp"
+#include "support/fake_link.hpp"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -18,66 +19,8 @@
 namespace lobbykit::client {
 namespace {
 
-// A frame the core sent, parsed.
-struct Sent {
-  std::string text;
-  std::shared_ptr<rapidjson::Document> doc = std::make_shared<rapidjson::Document>();
-
-  explicit Sent(std::string t) : text(std::move(t)) {
-    doc->Parse(text.data(), text.size());
-    INFO("frame: ", text);
-    REQUIRE_FALSE(doc->HasParseError());
-  }
-  std::string type() const { return (*doc)["type"].GetString(); }
-  std::int64_t id() const { return (*doc)["id"].GetInt64(); }
-  const rapidjson::Value& data() const { return (*doc)["data"]; }
-  bool has(const char* key) const { return data().HasMember(key); }
-  std::string str(const char* key) const {
-    INFO("frame: ", text, " key ", key);
-    REQUIRE(data().HasMember(key));
-    return data()[key].GetString();
-  }
-  std::uint64_t num(const char* key) const {
-    INFO("frame: ", text, " key ", key);
-    REQUIRE(data().HasMember(key));
-    return data()[key].GetUint64();
-  }
-  bool flag(const char* key) const {
-    INFO("frame: ", text, " key ", key);
-    REQUIRE(data().HasMember(key));
-    return data()[key].GetBool();
-  }
-};
-
-// The link, in memory.
-class FakeLink final : public Link {
- public:
-  void open() override {
-    REQUIRE_FALSE(busy);  // the core never opens over a current connection
-    busy = true;
-    ++opens;
-  }
-  void send(std::string text) override {
-    REQUIRE(busy);
-    sent.emplace_back(std::move(text));
-  }
-  void close(std::uint16_t code, std::string_view reason) override {
-    busy = false;
-    closes.emplace_back(code, std::string(reason));
-  }
-
-  bool retarget(const std::string& url) override {
-    REQUIRE_FALSE(busy);  // only between connections
-    targets.push_back(url);
-    return true;
-  }
-
-  bool busy = false;
-  int opens = 0;
-  std::deque<Sent> sent;
-  std::vector<std::pair<std::uint16_t, std::string>> closes;
-  std::vector<std::string> targets;  // retarget() calls
-};
+using Sent = testing::SentFrame;
+using testing::FakeLink;
 
 std::string participant(const std::string& peer, const std::string& name, bool media = false) {
   return R"({"peer_id":")" + peer + R"(","name":")" + name + R"(","has_media":)" +

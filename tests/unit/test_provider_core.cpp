@@ -2,6 +2,7 @@
 // in-memory link and a manual clock. The test plays the server: it reads the frames the
 // core sends and answers with frames of its own. No sockets, no threads, no sleeps.
 #include "client/provider_core.hpp"
+#include "support/fake_link.hpp"
 
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
@@ -17,62 +18,8 @@
 namespace lobbykit::client {
 namespace {
 
-struct Frame {
-  std::string text;
-  std::shared_ptr<rapidjson::Document> doc = std::make_shared<rapidjson::Document>();
-
-  explicit Frame(std::string t) : text(std::move(t)) {
-    doc->Parse(text.data(), text.size());
-    INFO("frame: ", text);
-    REQUIRE_FALSE(doc->HasParseError());
-  }
-  std::string type() const { return (*doc)["type"].GetString(); }
-  bool has_id() const { return doc->HasMember("id"); }
-  std::int64_t id() const { return (*doc)["id"].GetInt64(); }
-  const rapidjson::Value& data() const { return (*doc)["data"]; }
-  bool has(const char* key) const { return data().HasMember(key); }
-  std::string str(const char* key) const {
-    INFO("frame: ", text, " key ", key);
-    REQUIRE(has(key));
-    return data()[key].GetString();
-  }
-  std::vector<std::string> strings(const char* key) const {
-    INFO("frame: ", text, " key ", key);
-    REQUIRE(has(key));
-    std::vector<std::string> out;
-    for (const auto& v : data()[key].GetArray()) out.emplace_back(v.GetString());
-    return out;
-  }
-};
-
-class FakeLink final : public Link {
- public:
-  void open() override {
-    REQUIRE_FALSE(busy);
-    busy = true;
-    ++opens;
-  }
-  void send(std::string text) override {
-    REQUIRE(busy);
-    sent.emplace_back(std::move(text));
-  }
-  void close(std::uint16_t code, std::string_view reason) override {
-    busy = false;
-    closes.emplace_back(code, std::string(reason));
-  }
-
-  bool retarget(const std::string& url) override {
-    REQUIRE_FALSE(busy);  // only between connections
-    targets.push_back(url);
-    return true;
-  }
-
-  bool busy = false;
-  int opens = 0;
-  std::deque<Frame> sent;
-  std::vector<std::pair<std::uint16_t, std::string>> closes;
-  std::vector<std::string> targets;  // retarget() calls
-};
+using Frame = testing::SentFrame;
+using testing::FakeLink;
 
 ProviderOptions provider_options() {
   ProviderOptions o;
