@@ -2,8 +2,9 @@
 // the BotProvider's ProviderCore): run() on the caller's thread or start() on a thread of
 // its own, stop() from any thread (from the loop's own handler it returns at once), calls
 // that need the core from any thread (on_loop, call_soon), and destruction from any thread,
-// the loop's own handlers included. The public facades keep their Impl as a LoopHost and
-// forward; the core-specific part is begin() and halt().
+// the loop's own handlers included. The public facades keep their Impl as a CoreHost
+// (core_host.hpp), the LoopHost that also drives their core: begin() and halt() start and
+// stop it.
 #pragma once
 
 #include "client/link.hpp"

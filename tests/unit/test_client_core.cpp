@@ -502,6 +502,17 @@ TEST_CASE("redial: backoff, the attempt limit, a server's hint, and reconnecting
     CHECK(link.targets.size() == 1);
   }
 
+  SUBCASE("a hint counts even when the attempts are used up, and starts them over") {
+    CHECK_FALSE(redial.schedule(2000, link));
+    CHECK_FALSE(redial.schedule(3000, link));
+    CHECK(redial.attempt() == 3);  // the next schedule without a hint gives up
+    redial.set_hint(protocol::ReconnectHint{40, ""});
+    CHECK_FALSE(redial.schedule(4000, link));
+    CHECK(redial.at() == std::optional<SteadyMs>(4040));
+    CHECK(redial.attempt() == 0);
+    CHECK(link.targets.empty());  // no address: the URL in use
+  }
+
   SUBCASE("a hint that comes before opening() is dropped by it") {
     redial.set_hint(protocol::ReconnectHint{40, "ws://elsewhere/ws"});
     redial.opening();
@@ -510,14 +521,15 @@ TEST_CASE("redial: backoff, the attempt limit, a server's hint, and reconnecting
     CHECK(link.targets.empty());
   }
 
-  SUBCASE("reconnecting off: gave_up, even with a hint") {
+  SUBCASE("reconnecting off: gave_up, even with a hint, which moves nothing") {
     policy.enabled = false;
-    redial.set_hint(protocol::ReconnectHint{40, ""});
+    redial.set_hint(protocol::ReconnectHint{40, "ws://elsewhere/ws"});
     const std::optional<ClientError> why = redial.schedule(2000, link);
     REQUIRE(why);
     CHECK(why->code == "gave_up");
     CHECK(why->message == "The connection closed and reconnecting is off.");
     CHECK_FALSE(redial.pending());
+    CHECK(link.targets.empty());
   }
 
   SUBCASE("cancel") {
