@@ -412,7 +412,11 @@ void BotManager::place(Dispatch& d, const std::string& job_reason) {
     const bool changed = d.state != DispatchState::waiting || d.reason != reason;
     d.state = DispatchState::waiting;
     d.reason = reason;
-    d.retry_at = now + limits_.bot_retry_ms;
+    // The retry clock starts when the dispatch starts waiting for this reason; tick() winds
+    // it again at each retry. Placing it again meanwhile (every provider status does) leaves
+    // it alone: otherwise heartbeats more frequent than bot_retry_ms would put off for good
+    // the retry that forgets which providers declined.
+    if (changed) d.retry_at = now + limits_.bot_retry_ms;
     if (changed || !job_reason.empty()) updated(d, job_reason);
     return;
   }
@@ -569,6 +573,7 @@ void BotManager::tick() {
         late.emplace_back(id, "join_timeout");
     } else if (d.state == DispatchState::waiting && now >= d.retry_at) {
       d.declined.clear();
+      d.retry_at = now + limits_.bot_retry_ms;
       retry = true;
     }
   }

@@ -5,6 +5,8 @@
 Kinds (handlers below):
   greeter  says "hello from <bot_name> (attempt <n>)" in its lobby, then stays until the job is
            cancelled; metadata {"leave": TEXT} says TEXT and ends the job instead;
+           {"linger": S} makes it take S seconds to clean up after a cancel ("job <id>
+           lingered" when done);
   voice    (--media) sends a tone of metadata["tone_hz"] Hz, measures the first peer's audio
            and says "heard <hz> Hz".
 It prints "registered <provider_id> new|resumed" for each hello result, "cancel <job_id>
@@ -64,6 +66,9 @@ def main():
             await asyncio.Event().wait()  # until cancelled
         except asyncio.CancelledError:
             say("job", ctx.job_id, "cancelled", ctx.cancel_reason)
+            if "linger" in ctx.metadata:
+                await asyncio.sleep(float(ctx.metadata["linger"]))
+                say("job", ctx.job_id, "lingered")
             raise
 
     if args.media:

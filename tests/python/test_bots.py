@@ -107,6 +107,18 @@ class ProviderProcess:
             if found:
                 return found
 
+    def printed(self):
+        """Every line it printed so far (those the reader thread has taken in)."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return list(self.seen)
+            if line is None:
+                self.lines.put(None)  # keep the end for wait_line
+                return list(self.seen)
+            self.seen.append(line)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -243,6 +255,29 @@ def test_a_full_provider_is_not_offered_more_and_takes_the_next_job_when_one_end
                               what="the second bot joining").participant
     assert http.dispatches()[second["dispatch_id"]]["bot_peer_id"] in ("", second_bot.peer_id)
     assert first["dispatch_id"] not in http.dispatches()
+
+
+def test_a_cancelled_job_frees_its_place_while_its_handler_still_cleans_up(
+        bot_server, start_provider, person):
+    # The server offers a cancelled job's place at once; a provider that counted the job
+    # until its handler had finished declined that offer ("full"), and the dispatch then
+    # waited for bot_retry_ms.
+    client, log, lobby_id = person
+    http = Http(bot_server)
+    provider = start_provider("--max-jobs", "1")
+    http.add_bot(lobby_id, "one", "greeter", {"linger": 6})
+    bot = log.wait_for(bot_joined(), what="the first bot").participant
+    first_job = provider.wait_line(r"^job (\S+) started").group(1)
+    second = http.add_bot(lobby_id, "two", "greeter")
+    wait_until(lambda: http.dispatches()[second["dispatch_id"]]["reason"] == "no_capacity",
+               what="the second dispatch waiting for capacity")
+    status, _ = http.call("DELETE", f"/api/admin/lobbies/{lobby_id}/bots/one")
+    assert status == 200
+    provider.wait_line(rf"^job {first_job} cancelled")
+    log.wait_for(lambda e: bot_joined()(e) and e.participant.peer_id != bot.peer_id,
+                 what="the second bot joining")
+    # ... while the first job's handler was still cleaning up.
+    assert f"job {first_job} lingered" not in provider.printed()
 
 
 def test_sigterm_drains_within_the_bound_and_the_job_goes_back_to_waiting(

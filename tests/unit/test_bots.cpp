@@ -194,6 +194,37 @@ TEST_CASE("BotManager: a decline goes to the next provider and costs no attempt"
   CHECK(e->code == protocol::ErrorCode::job_not_found);
 }
 
+TEST_CASE("BotManager: a provider's heartbeats do not put off the retry of what it declined") {
+  // The provider declines (it was still finishing a job), then keeps sending its status more
+  // often than bot_retry_ms, as with the defaults (5 s against 10 s). Each status places the
+  // waiting dispatches again; that must not wind their retry clock again, or the dispatch
+  // waits for as long as the provider lives. The server ticks once a second; the statuses
+  // come between ticks, also between the retry's due time and the tick that runs it.
+  Rig rig;
+  const auto p = rig.provider("one", 1);
+  Dispatch& d = rig.add();
+  const auto offer = rig.actions.offers.at(0);
+  const TimeMs declined_at = rig.clock.now_ms();
+  CHECK_FALSE(rig.bots->decline(offer.provider, offer.job));
+  CHECK(d.reason == "declined");
+  REQUIRE(rig.actions.offers.size() == 1);
+  // Ticks 0.9 s after the decline and every second from then; statuses at 0.25 s and every
+  // half second: one comes 250 ms after the retry is due, before the tick.
+  TimeMs offered_at = -1;
+  while (offered_at < 0 && rig.clock.now_ms() - declined_at < 3 * rig.limits.bot_retry_ms) {
+    rig.clock.advance(50);
+    const TimeMs since = rig.clock.now_ms() - declined_at;
+    if (since % 1000 == 900) rig.bots->tick();
+    if (since % 500 == 250) rig.bots->status(p, 0, {}, true);
+    if (rig.actions.offers.size() > 1) offered_at = rig.clock.now_ms();
+  }
+  REQUIRE(offered_at >= 0);
+  CHECK(rig.actions.offers[1].provider == p);
+  CHECK(d.state == DispatchState::starting);
+  CHECK(offered_at - declined_at >= rig.limits.bot_retry_ms);
+  CHECK(offered_at - declined_at <= rig.limits.bot_retry_ms + 1000);  // the next tick
+}
+
 TEST_CASE("BotManager: capacity is respected, a freed slot serves the waiting dispatch") {
   Rig rig;
   const auto p = rig.provider("one", 1);

@@ -452,7 +452,9 @@ class BotProvider:
                 log.exception("a BotProvider listener failed")
 
     async def _on_offer(self, offer: JobOffer) -> None:
-        busy = len(self._jobs) + len(self._starting)
+        # A job the server cancelled, or that ended, holds no place any more: the server
+        # offers that place again at once, while the job's task may still be stopping.
+        busy = sum(1 for c in self._jobs.values() if not c._ended) + len(self._starting)
         why = ("draining" if not self._accepting or self._stopped else
                "no handler for this kind" if offer.kind not in self._handlers else
                "full" if busy >= self.max_jobs else None)
