@@ -410,13 +410,15 @@ void BotManager::place(Dispatch& d, const std::string& job_reason) {
   if (!best) {
     const std::string reason = !any_offers ? "no_provider" : any_declined ? "declined" : "no_capacity";
     const bool changed = d.state != DispatchState::waiting || d.reason != reason;
+    // The retry clock starts when the dispatch begins waiting (new, or back from a job: no
+    // reason yet); tick() winds it again at each retry. Placing it again meanwhile leaves it
+    // alone, even when the reason flips between no_capacity and declined as the decliner
+    // fills and empties: otherwise provider statuses (every 5 s) and other dispatches' jobs
+    // could put off for good the retry that forgets which providers declined.
+    if (d.state != DispatchState::waiting || d.reason.empty())
+      d.retry_at = now + limits_.bot_retry_ms;
     d.state = DispatchState::waiting;
     d.reason = reason;
-    // The retry clock starts when the dispatch starts waiting for this reason; tick() winds
-    // it again at each retry. Placing it again meanwhile (every provider status does) leaves
-    // it alone: otherwise heartbeats more frequent than bot_retry_ms would put off for good
-    // the retry that forgets which providers declined.
-    if (changed) d.retry_at = now + limits_.bot_retry_ms;
     if (changed || !job_reason.empty()) updated(d, job_reason);
     return;
   }

@@ -225,6 +225,50 @@ TEST_CASE("BotManager: a provider's heartbeats do not put off the retry of what 
   CHECK(offered_at - declined_at <= rig.limits.bot_retry_ms + 1000);  // the next tick
 }
 
+TEST_CASE("BotManager: a declined dispatch is retried even while its reason keeps flipping") {
+  // The provider that declined fills and empties with other lobbies' offers: the waiting
+  // dispatch is placed again each time, as no_capacity while the decliner is full and as
+  // declined when it has room. Neither flip may wind its retry clock again.
+  Rig rig;
+  const auto p = rig.provider("one", 1, {"assistant"});
+  const auto q = rig.provider("two", 1, {"reader"});
+  Dispatch& a = rig.add("lobby-a");
+  const auto offer = rig.actions.offers.at(0);
+  REQUIRE(offer.provider == p);
+  const TimeMs declined_at = rig.clock.now_ms();
+  CHECK_FALSE(rig.bots->decline(p, offer.job));
+  CHECK(a.reason == "declined");
+  auto offers_of_a = [&] {
+    int n = 0;
+    for (const auto& o : rig.actions.offers) n += o.dispatch == a.id;
+    return n;
+  };
+  TimeMs offered_at = -1;
+  bool flipped = false;
+  for (int round = 0; offered_at < 0 && round < 30; ++round) {
+    // Another lobby's assistant fills p; a reader job ending on q places what waits.
+    const std::string lobby = "lobby-" + std::to_string(round);
+    Dispatch& x = rig.add(lobby, "assistant");
+    Dispatch& y = rig.add(lobby, "reader");
+    if (x.job && x.job->provider_id == p && y.job && y.job->provider_id == q) {
+      CHECK_FALSE(rig.bots->decline(q, y.job->id));
+      flipped = flipped || a.reason == "no_capacity";
+      CHECK_FALSE(rig.bots->decline(p, x.job->id));  // p has room again
+    }
+    rig.bots->remove(x.id, "removed");
+    rig.bots->remove(y.id, "removed");
+    for (const auto& provider : {p, q}) {  // the providers' heartbeats
+      rig.bots->seen(provider);
+      rig.bots->status(provider, 0, {}, true);
+    }
+    rig.advance(1'000);  // a tick a second
+    if (offers_of_a() > 1) offered_at = rig.clock.now_ms();
+  }
+  CHECK(flipped);
+  REQUIRE(offered_at >= 0);
+  CHECK(offered_at - declined_at <= rig.limits.bot_retry_ms + 1000);
+}
+
 TEST_CASE("BotManager: capacity is respected, a freed slot serves the waiting dispatch") {
   Rig rig;
   const auto p = rig.provider("one", 1);
