@@ -1,5 +1,13 @@
 // Clock: the only source of time for the core. The server injects the system clock, unit
 // tests a ManualClock they move by hand.
+//
+// Two readings, for two purposes:
+// - now_ms(), the wall clock: timestamps that are shown, stored and compared across a
+//   restart (chat, sessions, lobbies, bots, tokens).
+// - steady_ms(), the monotonic clock: the server's own timers and rate buckets, which live
+//   only as long as the process. Only differences between two readings mean anything. A step
+//   of the wall clock (an administrator, or time synchronisation stepping instead of slewing)
+//   does not move it, so it neither holds the timers up nor makes them all due at once.
 #pragma once
 
 #include <lobbykit/model.hpp>
@@ -11,7 +19,8 @@ namespace lobbykit::core {
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual TimeMs now_ms() const = 0;  // wall-clock milliseconds since the Unix epoch
+  virtual TimeMs now_ms() const = 0;     // wall-clock milliseconds since the Unix epoch
+  virtual TimeMs steady_ms() const = 0;  // monotonic milliseconds since an arbitrary start
 };
 
 class SystemClock final : public Clock {
@@ -20,16 +29,28 @@ class SystemClock final : public Clock {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   }
+  TimeMs steady_ms() const override {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  }
 };
 
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(TimeMs start = 1'700'000'000'000) : now_(start) {}
   TimeMs now_ms() const override { return now_; }
-  void advance(TimeMs ms) { now_ += ms; }
+  TimeMs steady_ms() const override { return steady_; }
+  // Time passes: both clocks move.
+  void advance(TimeMs ms) {
+    now_ += ms;
+    steady_ += ms;
+  }
+  // The wall clock is set, forward or back; the monotonic clock does not move.
+  void step_wall(TimeMs ms) { now_ += ms; }
 
  private:
   TimeMs now_;
+  TimeMs steady_ = 1'000'000;
 };
 
 }  // namespace lobbykit::core

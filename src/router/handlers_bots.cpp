@@ -180,7 +180,7 @@ void Hub::State::write_bots(JsonBuilder& b, const LobbyId& lobby) {
 }
 
 void Hub::State::tick_bots() {
-  const TimeMs now = clock.now_ms();
+  const TimeMs now = clock.steady_ms();
   std::unordered_map<LobbyId, TimeMs> still;
   for (const LobbyId& id : bots.lobbies()) {
     const core::Lobby* lobby = lobbies.find(id);

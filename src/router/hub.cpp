@@ -102,7 +102,7 @@ Hub::Hub(const Limits& limits, core::Clock& clock, store::Store& store, Outbox& 
   for (const PeerId& bot : s.bots.load(snap.dispatches))
     s.end_session(bot, "bot_replaced", CloseCode::session_closed);
   s.route_counters.assign(kRoutes.size(), nullptr);
-  const TimeMs now = clock.now_ms();
+  const TimeMs now = clock.steady_ms();
   s.next_lobby_tick = now + kLobbyTickMs;
   s.next_session_scan = now + kSessionScanMs;
 }
@@ -131,7 +131,7 @@ Metrics::Gauges Hub::gauges() const {
 
 void Hub::on_open(ConnId id, std::string_view address) {
   State& s = *state_;
-  const TimeMs now = s.clock.now_ms();
+  const TimeMs now = s.clock.steady_ms();
   Conn c;
   c.id = id;
   c.address = address_key(address);
@@ -189,7 +189,7 @@ void Hub::on_message(ConnId id, std::string_view text) {
 }
 
 bool Hub::State::take_token(Conn& c) {
-  const TimeMs now = clock.now_ms();
+  const TimeMs now = clock.steady_ms();
   if (now > c.refilled_ms) {
     const double refill = (now - c.refilled_ms) * limits.rate_per_second / 1000.0;
     c.tokens = std::min(limits.rate_burst, c.tokens + refill);
@@ -233,7 +233,7 @@ void Hub::State::refuse_for_rate(Conn& c, std::string_view text) {
     fail(c.id, e, id_raw);
     return;
   }
-  const TimeMs now = clock.now_ms();
+  const TimeMs now = clock.steady_ms();
   if (c.rate_notice_ms >= 0 && now - c.rate_notice_ms < kRateNoticeMs) return;
   c.rate_notice_ms = now;
   e.message = "Too many messages: messages without an id are being dropped. Slow down.";
@@ -295,7 +295,9 @@ void Hub::State::dispatch(Conn& c, std::string_view text) {
 
 void Hub::tick() {
   State& s = *state_;
-  const TimeMs now = s.clock.now_ms();
+  // The hub's own schedules run on the monotonic clock (core/clock.hpp); what the managers
+  // compare with their stored timestamps reads the wall clock inside them.
+  const TimeMs now = s.clock.steady_ms();
   s.tick_hooks();
   s.tick_drain(now);
   s.flush_lobby_counts(now);
@@ -330,7 +332,7 @@ void Hub::begin_drain(std::uint32_t period_ms, std::string url, std::function<vo
   State& s = *state_;
   if (s.drain) return;
   State::Drain d;
-  d.started = s.clock.now_ms();
+  d.started = s.clock.steady_ms();
   d.period_ms = period_ms;
   d.url = std::move(url);
   d.done = std::move(done);
@@ -468,7 +470,7 @@ void Hub::State::hold(Conn& c, std::string_view text) {
 }
 
 void Hub::State::tick_hooks() {
-  const TimeMs now = clock.now_ms();
+  const TimeMs now = clock.steady_ms();
   while (!pending_hooks.empty() && pending_hooks.begin()->second.deadline <= now) {
     settle_failed(pending_hooks.begin()->first,
                   make_error(ErrorCode::hook_timeout,

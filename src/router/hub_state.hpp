@@ -31,6 +31,8 @@
 
 namespace lobbykit::router {
 
+// Times in Conn and in Hub::State's own schedules are Clock::steady_ms() readings: they live
+// only as long as the process, and a step of the wall clock must not move them.
 struct Conn {
   ConnId id = 0;
   PeerId peer;               // "" until authenticated as a client
@@ -103,7 +105,8 @@ struct Hub::State {
   std::unordered_map<PeerId, ConnId> conn_of;  // sessions that have a connection now
   std::unordered_set<ConnId> unauthenticated;   // watched for the auth deadline
   std::unordered_map<std::string, ConnId> provider_conn;  // connected bot providers
-  std::unordered_map<LobbyId, TimeMs> humanless_since;    // lobbies with bots and no person
+  // Lobbies with bots and no person, and since when (steady_ms).
+  std::unordered_map<LobbyId, TimeMs> humanless_since;
   protocol::ParseBuffer parse_buffer;           // inbound messages are parsed in it
   int dispatching = 0;                          // dispatch() calls on the stack
   std::vector<std::uint64_t*> route_counters;   // metrics.messages_in entry per route
@@ -310,7 +313,7 @@ void Hub::State::ask(Request& r, const std::function<void(const Req&, Decision<D
   p.conn = r.conn.id;
   p.type = std::string(r.type);
   p.id_raw = r.id_raw;
-  p.deadline = clock.now_ms() + limits.hook_timeout_ms;
+  p.deadline = clock.steady_ms() + limits.hook_timeout_ms;
   r.conn.held_by = call;
   State* self = this;
   invoke_hook(call, hook, req, [self, call, then](D& d) {
@@ -324,7 +327,7 @@ void Hub::State::ask_detached(const std::function<void(const Req&, Decision<D>)>
                               std::function<void(const Error&)> refuse) {
   const std::uint64_t call = ++hook_calls;
   PendingHook& p = pending_hooks[call];
-  p.deadline = clock.now_ms() + limits.hook_timeout_ms;
+  p.deadline = clock.steady_ms() + limits.hook_timeout_ms;
   p.refuse = std::move(refuse);
   State* self = this;
   invoke_hook(call, hook, req, [self, call, then](D& d) {

@@ -1173,11 +1173,17 @@ TEST_CASE("router: on resume, welcome is the first frame the new connection gets
 // ---------------------------------------------------------------------------------------
 // Rate limit, restart, shutdown, metrics, events
 
-TEST_CASE("router: a request over the rate gets one rate_limited reply with its id") {
+// Limits whose rate bucket holds `burst` messages and refills at 10 a second (a token every
+// 100 ms).
+Limits tight_rate(double burst) {
   Limits l = test_limits();
-  l.rate_burst = 5;
+  l.rate_burst = burst;
   l.rate_per_second = 10;
-  Harness h(l);
+  return l;
+}
+
+TEST_CASE("router: a request over the rate gets one rate_limited reply with its id") {
+  Harness h(tight_rate(5));
   Client c = h.connect();
   c.auth();  // one token
   std::vector<int> ids;
@@ -1210,10 +1216,7 @@ TEST_CASE("router: a request over the rate gets one rate_limited reply with its 
 }
 
 TEST_CASE("router: messages without an id over the rate are dropped, one notice per second") {
-  Limits l = test_limits();
-  l.rate_burst = 2;
-  l.rate_per_second = 10;
-  Harness h(l);
+  Harness h(tight_rate(2));
   Client c = h.connect();
   c.auth();
   c.send("ping");  // the last token: no reply, no error
@@ -1235,9 +1238,7 @@ TEST_CASE("router: messages without an id over the rate are dropped, one notice 
 }
 
 TEST_CASE("router: a connection that keeps flooding past rate_flood_burst is closed with 4006") {
-  Limits l = test_limits();
-  l.rate_burst = 2;
-  l.rate_per_second = 10;
+  Limits l = tight_rate(2);
   l.rate_flood_burst = 3;
   Harness h(l);
   Client c = h.connect();
@@ -1262,6 +1263,53 @@ TEST_CASE("router: a connection that keeps flooding past rate_flood_burst is clo
     CHECK(calm.call("ping").type() == "result");
   }
   CHECK(calm.close_code() == 0);
+}
+
+// The hub's timers and rate buckets run on the monotonic clock: a step of the wall clock
+// (docs/deployment.md, "Time") must neither hold them up nor make them due at once.
+// Connected and authenticated, with its burst of two spent.
+Client spent_rate(Harness& h) {
+  Client c = h.connect();
+  c.auth();
+  CHECK(c.call("ping").type() == "result");
+  CHECK(c.call("ping").code() == "rate_limited");
+  return c;
+}
+
+TEST_CASE("router: a step of the wall clock back holds up neither the rate buckets nor the tick") {
+  Harness h(tight_rate(2));
+  Client early = h.connect();
+  Client c = spent_rate(h);
+  Client a = h.user("Ann");
+
+  h.clock.step_wall(-3'600'000);
+  h.clock.advance(100);
+  CHECK(c.call("ping").type() == "result");  // 100 ms refilled one token
+  CHECK(c.call("ping").code() == "rate_limited");
+
+  // The tick still runs: the auth deadline of a connection opened before the step, and a
+  // lobby emptied after it, come when they are due.
+  std::string temp = a.create_lobby("Temp");
+  h.clock.advance(h.limits.auth_timeout_ms);
+  h.hub->tick();
+  CHECK(early.close_code() == static_cast<int>(CloseCode::auth_timeout));
+  h.clock.advance(h.limits.lobby_expiry_ms);
+  h.hub->tick();
+  CHECK(a.call("join_lobby", R"({"lobby_id":")" + temp + R"("})").code() == "lobby_not_found");
+}
+
+TEST_CASE("router: a step of the wall clock forward refills no rate bucket and ends no auth wait") {
+  Harness h(tight_rate(2));
+  Client c = spent_rate(h);
+  Client late = h.connect();
+
+  h.clock.step_wall(3'600'000);
+  h.hub->tick();
+  CHECK(c.call("ping").code() == "rate_limited");
+  CHECK(late.close_code() == 0);
+  h.clock.advance(h.limits.auth_timeout_ms);
+  h.hub->tick();
+  CHECK(late.close_code() == static_cast<int>(CloseCode::auth_timeout));
 }
 
 TEST_CASE("router: after a restart a client resumes into its lobby and chat continues") {
