@@ -85,7 +85,7 @@ AuthManager::Outcome AuthManager::assign(const std::string& key, const std::stri
 std::optional<Error> AuthManager::throttled(const std::string& key) {
   auto it = throttle_.find(key);
   if (it == throttle_.end()) return std::nullopt;
-  TimeMs now = clock_.now_ms();
+  TimeMs now = clock_.steady_ms();
   if (it->second.locked_until > now) {
     Error e = make_error(ErrorCode::too_many_attempts,
                   "Too many wrong passwords for this name; try again later.");
@@ -106,7 +106,7 @@ void AuthManager::record_failure(const std::string& key) {
   ++t.failures;
   if (t.failures >= limits_.password_attempts) {
     std::uint32_t extra = std::min<std::uint32_t>(t.failures - limits_.password_attempts, 10);
-    t.locked_until = clock_.now_ms() + (static_cast<TimeMs>(limits_.password_lockout_ms) << extra);
+    t.locked_until = clock_.steady_ms() + (static_cast<TimeMs>(limits_.password_lockout_ms) << extra);
   }
 }
 

@@ -63,7 +63,7 @@ class AuthManager {
   };
   struct Throttle {
     std::uint32_t failures = 0;
-    TimeMs locked_until = 0;
+    TimeMs locked_until = 0;  // steady
     bool verifying = false;  // one verification in flight per name
   };
 

@@ -72,7 +72,7 @@ void BotManager::set_keys(const std::vector<std::string>& keys) {
 
 std::vector<PeerId> BotManager::load(const std::vector<store::DispatchRecord>& records) {
   std::vector<PeerId> stale;
-  const TimeMs now = clock_.now_ms();
+  const TimeMs now = clock_.steady_ms();
   for (const auto& r : records) {
     Dispatch d;
     d.id = r.id;
@@ -142,7 +142,7 @@ std::variant<BotManager::Registered, Error> BotManager::hello(const Hello& h) {
   p->accepting = true;
   p->draining = false;
   p->connected_ms = now;
-  p->last_seen_ms = now;
+  p->last_seen_ms = clock_.steady_ms();
   p->lost_ms = 0;
   out.provider = p;
   std::string kinds;
@@ -157,7 +157,7 @@ void BotManager::disconnected(const std::string& provider_id, std::string_view r
   BotProviderState* p = find_provider(provider_id);
   if (!p || !p->connected) return;
   p->connected = false;
-  p->lost_ms = clock_.now_ms();
+  p->lost_ms = clock_.steady_ms();
   // Offers it can no longer answer go to the next provider at once; jobs it runs wait for it.
   std::vector<std::string> offered;
   for (const auto& job_id : p->jobs) {
@@ -173,7 +173,7 @@ void BotManager::disconnected(const std::string& provider_id, std::string_view r
 }
 
 void BotManager::seen(const std::string& provider_id) {
-  if (BotProviderState* p = find_provider(provider_id)) p->last_seen_ms = clock_.now_ms();
+  if (BotProviderState* p = find_provider(provider_id)) p->last_seen_ms = clock_.steady_ms();
 }
 
 void BotManager::status(const std::string& provider_id, double load,
@@ -204,11 +204,8 @@ std::variant<BotManager::Accepted, Error> BotManager::accept(const std::string& 
   BotJob* job = job_of(provider_id, job_id, &d);
   if (!job || job->state != JobState::offered)
     return make_error(ErrorCode::job_not_found, "That job is not offered to this provider.");
-  const TimeMs now = clock_.now_ms();
   const std::string credential = random_hex(16);
-  job->state = JobState::assigned;
-  job->since_ms = now;
-  job->deadline_ms = now + limits_.bot_join_timeout_ms;
+  enter(*job, JobState::assigned, limits_.bot_join_timeout_ms);
   job->credential_hash = sha256_hex(credential);
   by_credential_[job->credential_hash] = d->id;
   d->declined.clear();
@@ -406,7 +403,6 @@ void BotManager::place(Dispatch& d, const std::string& job_reason) {
     }
     if (!best || busyness(p) < busyness(*best)) best = &p;
   }
-  const TimeMs now = clock_.now_ms();
   if (!best) {
     const std::string reason = !any_offers ? "no_provider" : any_declined ? "declined" : "no_capacity";
     const bool changed = d.state != DispatchState::waiting || d.reason != reason;
@@ -416,7 +412,7 @@ void BotManager::place(Dispatch& d, const std::string& job_reason) {
     // fills and empties: otherwise provider statuses (every 5 s) and other dispatches' jobs
     // could put off for good the retry that forgets which providers declined.
     if (d.state != DispatchState::waiting || d.reason.empty())
-      d.retry_at = now + limits_.bot_retry_ms;
+      d.retry_at = clock_.steady_ms() + limits_.bot_retry_ms;
     d.state = DispatchState::waiting;
     d.reason = reason;
     if (changed || !job_reason.empty()) updated(d, job_reason);
@@ -425,10 +421,8 @@ void BotManager::place(Dispatch& d, const std::string& job_reason) {
   BotJob job;
   job.id = "j-" + random_hex(8);
   job.provider_id = best->id;
-  job.state = JobState::offered;
   job.attempt = d.attempts + 1;
-  job.since_ms = now;
-  job.deadline_ms = now + limits_.bot_offer_timeout_ms;
+  enter(job, JobState::offered, limits_.bot_offer_timeout_ms);
   best->jobs.insert(job.id);
   by_job_[job.id] = d.id;
   d.job = std::move(job);
@@ -461,7 +455,7 @@ void BotManager::end(Dispatch& d, const std::string& reason, bool failure, bool 
   // instead of being restarted forever.
   if (failure) {
     const bool ran = job.state == JobState::joined &&
-                     clock_.now_ms() - job.since_ms >= kStableJobMs;
+                     clock_.steady_ms() - job.entered_ms >= kStableJobMs;
     d.attempts = ran ? 1 : d.attempts + 1;
   }
   const bool give_up = failure && d.attempts >= limits_.bot_max_attempts;
@@ -497,7 +491,7 @@ Dispatch* BotManager::credential(const std::string& credential) {
   if (it == by_credential_.end()) return nullptr;
   Dispatch* d = find(it->second);
   if (!d || !d->job || d->job->state != JobState::assigned || !d->job->bot_peer.empty() ||
-      clock_.now_ms() >= d->job->deadline_ms)
+      clock_.steady_ms() >= d->job->deadline_ms)
     return nullptr;
   return d;
 }
@@ -520,9 +514,7 @@ Dispatch* BotManager::of_bot(const PeerId& bot) {
 void BotManager::bot_joined(const PeerId& bot) {
   Dispatch* d = of_bot(bot);
   if (!d || !d->job || d->job->state != JobState::assigned) return;
-  d->job->state = JobState::joined;
-  d->job->since_ms = clock_.now_ms();
-  d->job->deadline_ms = 0;
+  enter(*d->job, JobState::joined, 0);
   d->state = DispatchState::running;
   d->reason.clear();
   updated(*d);
@@ -540,7 +532,7 @@ void BotManager::bot_gone(const PeerId& bot) {
 // --- time --------------------------------------------------------------------------------
 
 void BotManager::tick() {
-  const TimeMs now = clock_.now_ms();
+  const TimeMs now = clock_.steady_ms();
   // Silent providers: the router closes them and reports them gone.
   std::vector<std::string> silent;
   std::vector<std::string> lost;
@@ -608,6 +600,13 @@ BotDispatch BotManager::view(const Dispatch& d) const {
     v.provider_id = d.job->provider_id;
   }
   return v;
+}
+
+void BotManager::enter(BotJob& job, JobState state, std::uint32_t timeout_ms) const {
+  job.state = state;
+  job.since_ms = clock_.now_ms();
+  job.entered_ms = clock_.steady_ms();
+  job.deadline_ms = timeout_ms ? job.entered_ms + timeout_ms : 0;
 }
 
 void BotManager::updated(const Dispatch& d, const std::string& job_reason) {

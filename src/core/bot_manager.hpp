@@ -54,8 +54,9 @@ struct BotJob {
   std::string provider_id;
   JobState state = JobState::offered;
   std::uint32_t attempt = 1;     // which attempt of its dispatch (from 1)
-  TimeMs since_ms = 0;           // when it entered its state
-  TimeMs deadline_ms = 0;        // offered: the answer's; assigned: the join's
+  TimeMs since_ms = 0;           // when it entered its state (wall clock: shown)
+  TimeMs entered_ms = 0;         // the same moment on the steady clock
+  TimeMs deadline_ms = 0;        // steady; offered: the answer's; assigned: the join's
   std::string credential_hash;   // assigned and not yet used: SHA-256 of the credential
   PeerId bot_peer;               // the bot's session, once it authenticated
 };
@@ -72,7 +73,7 @@ struct Dispatch {
   std::uint32_t attempts = 0;    // failed attempts
   std::optional<BotJob> job;
   std::set<std::string> declined;  // providers not to ask again until the next retry round
-  TimeMs retry_at = 0;           // waiting: when to try again at the latest
+  TimeMs retry_at = 0;           // waiting: when to try again at the latest (steady)
   PeerId last_bot;               // the bot session of the last job (persisted)
   bool removing = false;         // being removed: never placed again
   std::uint64_t order = 0;       // creation order
@@ -89,9 +90,9 @@ struct BotProviderState {
   bool accepting = true;   // its own say (provider_status)
   bool draining = false;   // provider_drain or an admin's drain: no offers any more
   bool connected = true;
-  TimeMs connected_ms = 0;
-  TimeMs last_seen_ms = 0;
-  TimeMs lost_ms = 0;      // when its connection ended (connected == false)
+  TimeMs connected_ms = 0;  // wall clock: shown
+  TimeMs last_seen_ms = 0;  // steady
+  TimeMs lost_ms = 0;       // steady: when its connection ended (connected == false)
   std::set<std::string> jobs;  // ids of the jobs it holds (offered, assigned, joined)
 
   bool offers(std::string_view kind) const;
@@ -223,6 +224,8 @@ class BotManager {
   // (or fails). tell_provider: the provider gets job_cancel(reason).
   void end(Dispatch& d, const std::string& reason, bool failure, bool tell_provider);
   void updated(const Dispatch& d, const std::string& job_reason = {});
+  // The job enters `state` now; its deadline comes timeout_ms later (0: none).
+  void enter(BotJob& job, JobState state, std::uint32_t timeout_ms) const;
   void persist(const Dispatch& d);
   void erase(std::string dispatch_id, const std::string& reason);
 

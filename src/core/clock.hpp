@@ -2,11 +2,11 @@
 // tests a ManualClock they move by hand.
 //
 // Two readings, for two purposes:
-// - now_ms(), the wall clock: timestamps that are shown, stored and compared across a
-//   restart (chat, sessions, lobbies, bots, tokens).
-// - steady_ms(), the monotonic clock: the server's own timers and rate buckets, which live
-//   only as long as the process. Only differences between two readings mean anything. A step
-//   of the wall clock (an administrator, or time synchronisation stepping instead of slewing)
+// - now_ms(), the wall clock: timestamps that are shown, stored or compared across a restart
+//   (chat times, creation times, a session's last_seen_ms, access tokens).
+// - steady_ms(), the monotonic clock: every timer, deadline and rate bucket that lives only
+//   as long as the process. Only differences between two readings mean anything. A step of
+//   the wall clock (an administrator, or time synchronisation stepping instead of slewing)
 //   does not move it, so it neither holds the timers up nor makes them all due at once.
 #pragma once
 

@@ -63,7 +63,7 @@ std::vector<const T*> sorted_view(const std::vector<T>& items, Less less) {
 }  // namespace
 
 void LobbyManager::load(const store::Snapshot& snap) {
-  const TimeMs now = clock_.now_ms();
+  const TimeMs now = clock_.steady_ms();  // for the expiry and grace clocks
   // Creation order survives a restart as far as the store knows it: by time, then id.
   const auto records = sorted_view(snap.lobbies, [](const auto* a, const auto* b) {
     return a->created_ms != b->created_ms ? a->created_ms < b->created_ms : a->id < b->id;
@@ -134,7 +134,7 @@ std::variant<Lobby*, Error> LobbyManager::create(const CreateParams& params) {
   std::uint32_t max = params.max_participants ? params.max_participants : limits_.max_participants;
   l.info = LobbyInfo{id, params.name, params.is_private, params.persistent,
                      std::min(max, limits_.max_participants), 0, now};
-  l.empty_since = now;
+  l.empty_since = clock_.steady_ms();
   l.order = next_order_++;
   l.creator = params.creator;
   l.creator_address = params.address;
@@ -192,7 +192,7 @@ void LobbyManager::leave(const LobbyId& lobby_id, const PeerId& peer,
   event::ParticipantLeft left{lobby_id, peer, reason, it->p.has_media};
   l->members.erase(it);
   l->info.participant_count = static_cast<std::uint32_t>(l->members.size());
-  if (l->members.empty()) l->empty_since = clock_.now_ms();
+  if (l->members.empty()) l->empty_since = clock_.steady_ms();
   bus_.publish(left);
 }
 
@@ -213,7 +213,7 @@ void LobbyManager::set_connected(const LobbyId& lobby_id, const PeerId& peer, bo
   Lobby* l = find(lobby_id);
   Member* m = l ? l->member(peer) : nullptr;
   if (!m) return;
-  m->disconnected_ms = connected ? 0 : clock_.now_ms();
+  m->disconnected_ms = connected ? 0 : clock_.steady_ms();
   Participant p = m->p;
   p.connected = connected;
   update(lobby_id, p);
@@ -309,7 +309,7 @@ std::optional<Error> LobbyManager::update_settings(Lobby& lobby, const LobbyUpda
   }
   // An empty lobby that stops being persistent gets a whole expiry period from now.
   if (lobby.info.persistent && !info.persistent && lobby.members.empty())
-    lobby.empty_since = clock_.now_ms();
+    lobby.empty_since = clock_.steady_ms();
   lobby.info = info;
   persist(lobby);
   bus_.publish(event::LobbyUpdated{lobby.info});
@@ -317,7 +317,7 @@ std::optional<Error> LobbyManager::update_settings(Lobby& lobby, const LobbyUpda
 }
 
 void LobbyManager::tick() {
-  const TimeMs now = clock_.now_ms();
+  const TimeMs now = clock_.steady_ms();
   std::vector<std::pair<LobbyId, PeerId>> graces;
   std::vector<LobbyId> expired;
   for (const auto& [id, l] : lobbies_) {

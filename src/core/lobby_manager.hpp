@@ -25,7 +25,7 @@ namespace lobbykit::core {
 
 struct Member {
   Participant p;
-  TimeMs disconnected_ms = 0;  // when the connection dropped (p.connected == false)
+  TimeMs disconnected_ms = 0;  // steady: when the connection dropped (p.connected == false)
 };
 
 struct Lobby {
@@ -33,7 +33,7 @@ struct Lobby {
   std::uint64_t last_offset = 0;    // newest chat offset ever given out
   std::vector<Member> members;      // in joining order
   std::deque<ChatMessage> history;  // the newest Limits::chat_history messages
-  TimeMs empty_since = 0;           // when it became empty; 0 while it has members
+  TimeMs empty_since = 0;           // steady: when it became empty; 0 while it has members
   std::uint64_t order = 0;          // creation order: list() sorts by it (ms ties happen)
   // Who created it, for the quotas; "" when not counted (an exempt creator, or restored from
   // the store: creators are kept in memory only).

@@ -137,7 +137,7 @@ void BotRelay::offer(const core::BotProviderState& provider, const core::Dispatc
         .str("lobby_name", lobby ? lobby->info.name : std::string())
         .raw("metadata", d.metadata_json)
         .unum("attempt", job.attempt)
-        .num("timeout_ms", job.deadline_ms - job.since_ms);
+        .num("timeout_ms", job.deadline_ms - job.entered_ms);
   });
   s_.send(it->second, frame, "job_offer");
 }

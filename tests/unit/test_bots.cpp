@@ -342,6 +342,27 @@ TEST_CASE("BotManager: a silent provider is closed, then loses its jobs like a c
   CHECK(lost);
 }
 
+TEST_CASE("BotManager: a step of the wall clock neither silences providers nor holds deadlines up") {
+  Rig rig;
+  const auto p1 = rig.provider("one");
+  Dispatch& d = rig.add();
+  REQUIRE(rig.actions.offers.size() == 1);
+
+  rig.clock.step_wall(3'600'000);  // forward: nobody fell silent, no offer is late
+  rig.bots->tick();
+  CHECK(rig.actions.closed.empty());
+  CHECK(rig.actions.cancels.empty());
+  CHECK(d.job->state == JobState::offered);
+
+  rig.clock.step_wall(-7'200'000);  // back: the offer's deadline still comes on time
+  rig.advance(rig.limits.bot_offer_timeout_ms);
+  CHECK(rig.actions.cancels.size() == 1);
+  CHECK(d.attempts == 1);
+  // And a silent provider is still closed bot_silence_ms after it was last seen.
+  rig.advance(rig.limits.bot_silence_ms - rig.limits.bot_offer_timeout_ms);
+  CHECK(rig.actions.closed == std::vector<std::string>{p1});
+}
+
 TEST_CASE("BotManager: a provider that resumes within the reclaim window keeps its jobs") {
   Rig rig;
   const auto p1 = rig.provider("one");

@@ -878,6 +878,23 @@ TEST_CASE("AuthManager: wrong passwords are throttled per name") {
   CHECK(f.set_now(c, "Ada", "secret")->code() == "ok");
 }
 
+TEST_CASE("AuthManager: a lockout lasts its time whatever the wall clock does") {
+  AuthFixture f;  // 3 attempts, then 1000 ms
+  Session& a = f.session();
+  Session& b = f.session();
+  REQUIRE(f.set_now(a, "Ada", "secret")->code() == "ok");
+  for (int i = 0; i < 3; ++i) CHECK(f.set_now(b, "Ada", "guess")->code() == "wrong_password");
+
+  f.clock.step_wall(3'600'000);  // forward: the lockout is not over
+  auto forward = f.set(b, "Ada", "secret");
+  CHECK(forward->code() == "too_many_attempts");
+  CHECK(forward->retry_after_ms() == 1000);
+
+  f.clock.step_wall(-7'200'000);  // back: it does not last an hour longer
+  f.clock.advance(1000);
+  CHECK(f.set_now(b, "Ada", "secret")->code() == "ok");
+}
+
 TEST_CASE("AuthManager: one verification in flight per name, one name change per session") {
   AuthFixture f;
   Session& a = f.session();

@@ -1276,26 +1276,39 @@ Client spent_rate(Harness& h) {
   return c;
 }
 
-TEST_CASE("router: a step of the wall clock back holds up neither the rate buckets nor the tick") {
+TEST_CASE("router: a step of the wall clock back holds up neither the rate buckets nor the auth deadline") {
   Harness h(tight_rate(2));
   Client early = h.connect();
   Client c = spent_rate(h);
-  Client a = h.user("Ann");
 
   h.clock.step_wall(-3'600'000);
   h.clock.advance(100);
   CHECK(c.call("ping").type() == "result");  // 100 ms refilled one token
   CHECK(c.call("ping").code() == "rate_limited");
-
-  // The tick still runs: the auth deadline of a connection opened before the step, and a
-  // lobby emptied after it, come when they are due.
-  std::string temp = a.create_lobby("Temp");
   h.clock.advance(h.limits.auth_timeout_ms);
   h.hub->tick();
   CHECK(early.close_code() == static_cast<int>(CloseCode::auth_timeout));
+}
+
+TEST_CASE("router: a step of the wall clock back holds up neither resume graces nor lobby expiry") {
+  Harness h;
+  Client a = h.user("Ann");
+  Client b = h.user("Bob");
+  std::string before = a.create_lobby("Before");  // empty since before the step
+  std::string room = a.create_lobby("Room");
+  a.join(room);
+  b.join(room);
+  b.disconnect();  // its resume grace runs from before the step
+
+  h.clock.step_wall(-3'600'000);
+  std::string after = a.create_lobby("After");  // empty since after it
+  h.clock.advance(h.limits.resume_grace_ms);
+  h.hub->tick();
+  CHECK(h.hub->gauges().participants == 1);  // Bob's grace is over
   h.clock.advance(h.limits.lobby_expiry_ms);
   h.hub->tick();
-  CHECK(a.call("join_lobby", R"({"lobby_id":")" + temp + R"("})").code() == "lobby_not_found");
+  for (const std::string& id : {before, after})
+    CHECK(a.call("join_lobby", R"({"lobby_id":")" + id + R"("})").code() == "lobby_not_found");
 }
 
 TEST_CASE("router: a step of the wall clock forward refills no rate bucket and ends no auth wait") {
