@@ -29,7 +29,6 @@ void SessionManager::load(const std::vector<store::SessionRecord>& records) {
   // of session_ttl_ms old (refresh_connected keeps it so), so a restart cannot expire it.
   // The idle clock starts now for every restored session: the store cannot tell one that
   // was connected when the process died from one that had gone.
-  const TimeMs now = clock_.now_ms();
   for (const auto& r : records) {
     Session s;
     s.peer_id = r.peer_id;
@@ -47,16 +46,16 @@ void SessionManager::load(const std::vector<store::SessionRecord>& records) {
     last_join_seq_ = std::max(last_join_seq_, r.join_seq);
     by_token_hash_[s.token_hash] = s.peer_id;
     Session& stored = sessions_.emplace(s.peer_id, std::move(s)).first->second;
-    update_idle(stored, now);
+    update_idle(stored);
   }
 }
 
-void SessionManager::update_idle(Session& s, TimeMs now) {
+void SessionManager::update_idle(Session& s) {
   const bool idle = !s.connected && s.name.empty() && s.lobby_id.empty();
   if (idle == (s.idle_since >= 0)) return;
   if (idle) {
-    s.idle_since = now;
-    idle_.emplace(now, s.peer_id);
+    s.idle_since = clock_.steady_ms();
+    idle_.emplace(s.idle_since, s.peer_id);
   } else {
     idle_.erase({s.idle_since, s.peer_id});
     s.idle_since = -1;
@@ -145,7 +144,7 @@ Session* SessionManager::resume(std::string_view token) {
   if (!s.connected) ++connected_;
   s.connected = true;
   s.last_seen_ms = clock_.now_ms();
-  update_idle(s, s.last_seen_ms);
+  update_idle(s);
   persist(s);
   bus_.publish(event::SessionResumed{s.peer_id, s.name});
   return &s;
@@ -156,7 +155,7 @@ void SessionManager::disconnected(Session& s) {
   s.connected = false;
   --connected_;
   s.last_seen_ms = clock_.now_ms();
-  update_idle(s, s.last_seen_ms);
+  update_idle(s);
   persist(s);
   bus_.publish(event::SessionDisconnected{s.peer_id});
 }
@@ -179,7 +178,7 @@ Session* SessionManager::find_by_name_key(const std::string& key) {
 
 void SessionManager::set_name(Session& s, std::string name) {
   s.name = std::move(name);
-  update_idle(s, clock_.now_ms());
+  update_idle(s);
   persist(s);
 }
 
@@ -200,7 +199,7 @@ void SessionManager::set_lobby(Session& s, LobbyId lobby_id) {
   if (s.lobby_id == lobby_id) return;
   s.lobby_id = std::move(lobby_id);
   s.join_seq = s.lobby_id.empty() ? 0 : ++last_join_seq_;
-  update_idle(s, clock_.now_ms());
+  update_idle(s);
   persist(s);
 }
 
@@ -235,7 +234,7 @@ void SessionManager::refresh_connected() {
 
 std::vector<PeerId> SessionManager::idle_expired() const {
   std::vector<PeerId> out;
-  const TimeMs last = cutoff(clock_.now_ms(), limits_.idle_session_ttl_ms);
+  const TimeMs last = cutoff(clock_.steady_ms(), limits_.idle_session_ttl_ms);
   for (const auto& [since, peer] : idle_) {
     if (since > last) break;
     out.push_back(peer);

@@ -34,7 +34,7 @@ struct Session {
   // address_key() of the client that created it: counted under max_sessions_per_address;
   // "" when exempt (in-process) or restored from the store. Kept in memory only.
   std::string address;
-  TimeMs idle_since = -1;  // since when it is idle (see SessionManager), -1 when it is not
+  TimeMs idle_since = -1;  // steady: since when it is idle (see SessionManager); -1: not idle
   // Who the host says it is (an access token, docs/embedding.md): "" / none / "" without one.
   std::string user_id;
   std::vector<std::string> roles;
@@ -114,7 +114,7 @@ class SessionManager {
  private:
   void persist(const Session& s);
   // Keeps idle_ and Session::idle_since in step after any change of connected, name, lobby.
-  void update_idle(Session& s, TimeMs now);
+  void update_idle(Session& s);
 
   const Limits& limits_;
   Clock& clock_;

@@ -596,6 +596,19 @@ TEST_CASE("SessionManager::idle_expired: a resumed session is not idle, a ttl of
   CHECK(n.sessions.abandoned().empty());
 }
 
+TEST_CASE("SessionManager::idle_expired: a step of the wall clock moves no idle session's end") {
+  Fixture f;
+  f.limits.idle_session_ttl_ms = 5'000;
+  Node& n = *f.node;
+  Session* gone = n.sessions.create(false).session;
+  n.sessions.disconnected(*gone);
+  f.clock.step_wall(3'600'000);  // forward: not idle for an hour
+  CHECK(n.sessions.idle_expired().empty());
+  f.clock.step_wall(-7'200'000);  // back: still ends on time
+  f.clock.advance(5'000);
+  CHECK(n.sessions.idle_expired() == std::vector<PeerId>{gone->peer_id});
+}
+
 TEST_CASE("SessionManager::idle_expired after a restart: restored idle sessions start anew") {
   Fixture f;
   f.limits.idle_session_ttl_ms = 5'000;
