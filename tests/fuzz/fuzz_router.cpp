@@ -13,7 +13,9 @@
 //                                           (peer ids, tokens and lobby ids the hub sent
 //                                           earlier, names, texts, flags)
 //   3 raw text on connection k              a length-prefixed string, sent as is
-//   4 advance the clock, then tick()        one byte picks the step (1 ms .. past a day)
+//   4 advance the clock, then tick()        one byte picks the step (1 ms .. past a day), or
+//                                           a step of the wall clock alone (an hour back
+//                                           or forward: docs/deployment.md, "Time")
 //   5 run the worker's jobs (password hashing)
 //   6 tick()
 //   7 restart: the hub is rebuilt on the same store; every connection is gone
@@ -210,10 +212,20 @@ class Run {
         break;
       }
       case 4: {
-        static constexpr TimeMs kSteps[] = {1,      40,     100,       999,       1'000,
-                                            2'001,  5'001,  10'000,    60'001,    300'001,
-                                            20'001, 86'400'001};
-        rig_.clock.advance(in.pick(kSteps));
+        struct Step {
+          TimeMs ms;
+          bool wall_only;  // the wall clock is set; the monotonic clock does not move
+        };
+        static constexpr Step kSteps[] = {
+            {1, false},         {40, false},      {100, false},        {999, false},
+            {1'000, false},     {2'001, false},   {5'001, false},      {10'000, false},
+            {60'001, false},    {300'001, false}, {20'001, false},     {86'400'001, false},
+            {-3'600'000, true}, {3'600'000, true}};
+        const Step& step = in.pick(kSteps);
+        if (step.wall_only)
+          rig_.clock.step_wall(step.ms);
+        else
+          rig_.clock.advance(step.ms);
         rig_.hub->tick();
         break;
       }
