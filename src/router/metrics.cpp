@@ -28,6 +28,9 @@ std::string Metrics::render(const Gauges& g) const {
   std::string out;
   header(out, "lobbykit_connections", "gauge", "WebSocket connections open now.");
   sample(out, "lobbykit_connections", connections_open);
+  header(out, "lobbykit_connections_backlogged", "gauge",
+         "WebSocket connections not read from until they read what is queued for them.");
+  sample(out, "lobbykit_connections_backlogged", connections_backlogged);
   header(out, "lobbykit_connections_total", "counter", "WebSocket connections accepted.");
   sample(out, "lobbykit_connections_total", connections_total);
   header(out, "lobbykit_sessions", "gauge", "Sessions the server knows.");

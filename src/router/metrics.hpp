@@ -11,6 +11,7 @@ namespace lobbykit::router {
 struct Metrics {
   // transport
   std::uint64_t connections_open = 0;     // gauge: WebSocket connections open now
+  std::uint64_t connections_backlogged = 0;  // gauge: not read from, their queue is too long
   std::uint64_t connections_total = 0;    // counter: WebSocket connections accepted
   std::uint64_t bytes_in = 0;             // WebSocket payload bytes received
   std::uint64_t bytes_out = 0;            // WebSocket payload bytes sent

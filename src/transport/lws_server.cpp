@@ -153,6 +153,7 @@ struct Conn {
   lws* wsi = nullptr;
   Mode mode = Mode::http;
   bool rx_paused = false;       // lws_rx_flow_control(wsi, 0) is in force
+  bool backlogged = false;      // WebSocket reads paused for the outbound queue: see hold_reads
   bool closing = false;         // send what is queued (then a close frame), then hang up
   bool close_sent = false;      // the last bytes are written: shut down and linger
   bool lingering = false;       // write side shut; input is read and dropped until EOF
@@ -175,6 +176,7 @@ struct Conn {
   std::size_t queued_bytes = 0; // payload bytes in queue
   std::int64_t last_rx_ms = 0;  // Impl::now_ms when the client was last known alive
   std::int64_t ping_sent_ms = 0;  // when the unanswered ping went out; 0: none
+  std::int64_t last_tx_ms = 0;  // while backlogged: when the queue last moved (or the hold began)
 };
 
 // The per-session data of the raw protocol. lws zeroes it, so `live` says whether a Conn has
@@ -296,12 +298,22 @@ struct LwsTransport::Impl {
   // connection, instead of by lws' per-connection timers: lws 4.1 keeps every connection's
   // timer in one sorted list, and (re)scheduling one walks that list, a cost per new
   // connection that grows with the number already open.
+  //
+  // A backlogged connection (see hold_reads) cannot be heard: what it sends, pongs too, waits
+  // unread. Its sign of life is the queue moving instead: every write that goes out means the
+  // client read (with that much queued, the kernel's buffers are full). Stuck for as long as
+  // a silent client is given, it is a slow consumer: closed 4003, like one whose queue
+  // overflows.
   void heartbeats() {
     const std::int64_t ping_after = std::int64_t{limits.ping_interval_s} * 1000;
     const std::int64_t pong_within = std::int64_t{limits.pong_timeout_s} * 1000;
     for (const auto& [id, wsi] : conns) {
       Conn* c = live_conn(lws_wsi_user(wsi));
       if (!c || c->closing) continue;
+      if (c->backlogged) {
+        if (now_ms - c->last_tx_ms >= ping_after + pong_within) close_slow_consumer(*c);
+        continue;
+      }
       const std::int64_t silent = now_ms - c->last_rx_ms;
       if ((c->ping_sent_ms && now_ms - c->ping_sent_ms >= pong_within) ||
           silent >= ping_after + pong_within) {  // no pong, or the ping could not be written
@@ -411,6 +423,29 @@ struct LwsTransport::Impl {
     c.rx_paused = false;
   }
 
+  // A WebSocket client that does not read what is sent (its queue is over half of
+  // max_outbound_bytes) is not read from either, until it catches up (a quarter): the
+  // requests it keeps sending would only grow its queue. Counted in the metrics' gauge.
+  void hold_reads(Conn& c) {
+    if (c.backlogged) return;
+    c.backlogged = true;
+    c.last_tx_ms = now_ms;
+    if (auto* m = metrics()) ++m->connections_backlogged;
+    pause_rx(c);
+  }
+
+  // Ends the hold, or forgets it when the connection closes (which reads nothing more).
+  void release_reads(Conn& c, bool resume) {
+    if (!c.backlogged) return;
+    c.backlogged = false;
+    if (auto* m = metrics()) --m->connections_backlogged;
+    if (!resume) return;
+    resume_rx(c);
+    // It could not be heard while held: its silence, and any ping out, count from now.
+    c.last_rx_ms = now_ms;
+    c.ping_sent_ms = 0;
+  }
+
   int on_adopt(lws* wsi, void* user) {
     auto* slot = static_cast<ConnSlot*>(user);
     if (!slot) return -1;
@@ -427,6 +462,7 @@ struct LwsTransport::Impl {
     Conn* c = slot->conn();
     const bool was_ws = c->mode == Conn::Mode::websocket;
     const ConnId id = c->id;
+    release_reads(*c, false);
     c->~Conn();
     slot->live = false;
     if (!was_ws) return;
@@ -818,6 +854,7 @@ struct LwsTransport::Impl {
   void begin_close(Conn& c, std::uint16_t code, std::string_view reason, bool count) {
     if (c.closing) return;
     c.closing = true;
+    release_reads(c, false);
     c.close_code = code;
     c.close_reason.assign(reason.substr(0, kCloseReasonBytes));
     if (count)
@@ -825,6 +862,14 @@ struct LwsTransport::Impl {
     // A client that stops reading must not hold the close up forever.
     lws_set_timeout(c.wsi, PENDING_TIMEOUT_USER_OK, kCloseTimeoutS);
     lws_callback_on_writable(c.wsi);
+  }
+
+  // What is queued is dropped: the close frame goes out as soon as the client reads.
+  void close_slow_consumer(Conn& c) {
+    c.queue.clear();
+    c.queued_bytes = 0;
+    begin_close(c, static_cast<std::uint16_t>(protocol::CloseCode::slow_consumer),
+                "slow consumer", true);
   }
 
   // Appends one server frame to the write buffer at `at`; returns the new end.
@@ -888,8 +933,10 @@ struct LwsTransport::Impl {
     if (auto* m = metrics()) m->bytes_out += payload_bytes;
     if (wbuf.size() > LWS_PRE + kKeptBufferBytes) std::vector<unsigned char>().swap(wbuf);
     if (c.close_sent) return linger(c);
-    if (c.rx_paused && !c.closing && c.queued_bytes <= limits.max_outbound_bytes / 4)
-      resume_rx(c);
+    if (c.backlogged) {
+      c.last_tx_ms = now_ms;
+      if (c.queued_bytes <= limits.max_outbound_bytes / 4) release_reads(c, true);
+    }
     if (!c.queue.empty() || c.closing || c.pong_due) lws_callback_on_writable(c.wsi);
     return 0;
   }
@@ -898,16 +945,13 @@ struct LwsTransport::Impl {
     Conn* c = find_ws(id);
     if (!c || c->closing || !frame) return;
     if (c->queued_bytes + frame->size() > limits.max_outbound_bytes) {
-      c->queue.clear();
-      c->queued_bytes = 0;
-      begin_close(*c, static_cast<std::uint16_t>(protocol::CloseCode::slow_consumer),
-                  "slow consumer", true);
+      close_slow_consumer(*c);
       return;
     }
     const bool was_empty = c->queue.empty();
     c->queued_bytes += frame->size();
     c->queue.push_back(FrameQueue::Queued{std::move(frame), hub ? hub->save_point() : 0});
-    if (c->queued_bytes > limits.max_outbound_bytes / 2) pause_rx(*c);
+    if (c->queued_bytes > limits.max_outbound_bytes / 2) hold_reads(*c);
     if (was_empty && !c->corked) {
       c->corked = true;
       corked.push_back(id);

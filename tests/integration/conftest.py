@@ -1067,6 +1067,10 @@ class Metrics:
     def closes(self, code: int) -> float:
         return self.value(self.family("counter", r"closes"), code=str(code))
 
+    def backlogged(self) -> float:
+        """Connections the server does not read until they read what is queued for them."""
+        return self.value(self.family("gauge", r"backlog"))
+
 
 async def metrics(port: int) -> Metrics:
     r = await ahttp(port, "GET", "/api/metrics")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import (ADMIN_TOKEN_FOR_TESTS, OP_BIN, OP_CONT, OP_TEXT, Client,
+from conftest import (ADMIN_TOKEN_FOR_TESTS, OP_BIN, OP_CONT, OP_PONG, OP_TEXT, Client,
                       ProtocolError, RawWs, ahttp, assert_healthy, authed, make_lobby, metrics, raw_http,
                       raw_status, until, ws_burst, ws_frame)
 
@@ -560,6 +560,112 @@ async def test_slow_consumer_closed_4003(servers):
     assert offsets == sorted(acked) == list(range(1, len(acked) + 1))
     await assert_healthy(healthy)
     await chatter.ping()
+
+
+# A backlogged connection: over half of max_outbound_bytes is queued for it, so the server
+# stops reading it (what it sends, pongs too, waits unread) until it is down to a quarter.
+# Heartbeats then judge it by whether its queue moves, not by its pongs.
+HELD_FLAGS = ("--memory", "--rate", "100000", "--rate-burst", "100000",
+              "--ping-interval", "1", "--pong-timeout", "2")
+HELD_DEADLINE_S = 3  # --ping-interval + --pong-timeout: what a silent client is given
+CHAT = "h" * 4000
+
+
+async def _held_reader(port: int, chatter: Client, lobby_id: str, name: str):
+    """A member with a 4 KiB receive buffer that stops reading but keeps sending unsolicited
+    pongs every 0.2 s (so it is never silent while it is read), then chat from `chatter`
+    until the server holds its reads. Returns the member, its pong task and the chats'
+    offsets."""
+    raw = await RawWs.connect(port, rcvbuf=4096)
+    await raw.request({"type": "auth", "id": 1})
+    assert (await raw.request({"type": "set_name", "id": 2, "data": {"name": name}}))[
+        "type"] == "result"
+    assert (await raw.request({"type": "join_lobby", "id": 3,
+                               "data": {"lobby_id": lobby_id}}))["type"] == "result"
+    raw.writer.transport.pause_reading()
+
+    async def pong_forever():
+        while True:
+            await raw.send_frame(OP_PONG, b"")
+            await asyncio.sleep(0.2)
+    pongs = asyncio.create_task(pong_forever())
+    assert (await metrics(port)).backlogged() == 0
+    offsets = []
+    for _ in range(1000):  # 64 KB a burst, up to 64 MB
+        replies = await asyncio.gather(*(chatter.call("chat", {"text": CHAT})
+                                         for _ in range(16)))
+        offsets += [r["offset"] for r in replies]
+        if (await metrics(port)).backlogged() == 1:
+            return raw, pongs, offsets
+    raise AssertionError("the server never held the reads of a member that reads nothing")
+
+
+async def test_a_backlogged_reader_that_reads_nothing_is_closed_4003(servers):
+    # Its pongs wait unread, so silence would end it without a word (and it is not dead);
+    # its queue, under max_outbound_bytes, would never close it 4003 either. Stuck for the
+    # heartbeat deadline, it is a slow consumer.
+    srv = servers.start(*HELD_FLAGS, "--max-outbound-bytes", "4000000")
+    healthy = await authed(srv.port, "Healthy")
+    chatter = await authed(srv.port, "Chatter")
+    lobby = await make_lobby(chatter, "Held")
+    await healthy.call("join_lobby", {"lobby_id": lobby["id"]})
+    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    base_4003 = (await metrics(srv.port)).closes(4003)
+    stuck, pongs, _ = await _held_reader(srv.port, chatter, lobby["id"], "Stuck")
+    try:
+        await until(lambda: _closes_4003_above(srv.port, base_4003), HELD_DEADLINE_S + 10,
+                    "the stuck reader closed 4003")
+        assert (await metrics(srv.port)).backlogged() == 0
+        # Now it reads: what was already on its way, then the close frame with 4003.
+        stuck.writer.transport.resume_reading()
+        assert await stuck.recv_close(timeout=15) == 4003
+    finally:
+        pongs.cancel()
+    await assert_healthy(healthy)
+    await chatter.ping()
+
+
+async def _closes_4003_above(port: int, base: float) -> bool:
+    return (await metrics(port)).closes(4003) > base
+
+
+async def test_a_backlogged_reader_that_keeps_reading_stays(servers):
+    # It reads, slowly: 128 KB every quarter of a second. Its queue (held from 8 MB, released
+    # at 4 MB) takes longer than the heartbeat deadline to drain, and all that time its pongs
+    # wait unread. Before its first read moves the queue, it drains what the kernels hold
+    # (a few MB on loopback): at this pace well within the deadline.
+    srv = servers.start(*HELD_FLAGS, "--max-outbound-bytes", "16000000")
+    chatter = await authed(srv.port, "Chatter")
+    lobby = await make_lobby(chatter, "Held")
+    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    base_4003 = (await metrics(srv.port)).closes(4003)
+    slow, pongs, offsets = await _held_reader(srv.port, chatter, lobby["id"], "Slow")
+    try:
+        held_from = time.monotonic()
+        slow.writer.transport.resume_reading()
+        got = []
+        next_bite = held_from
+        while (await metrics(srv.port)).backlogged():
+            next_bite += 0.25
+            await asyncio.sleep(max(0.0, next_bite - time.monotonic()))
+            bite = len(got) + 32
+            while len(got) < bite:
+                m = await slow.recv_json(timeout=10)
+                if m["type"] == "chat":
+                    got.append(m["data"]["message"]["offset"])
+        held_for = time.monotonic() - held_from
+        assert held_for > HELD_DEADLINE_S + 1, \
+            f"the reads were held only {held_for:.1f}s: the test proves nothing"
+        while len(got) < len(offsets):
+            m = await slow.recv_json(timeout=10)
+            if m["type"] == "chat":
+                got.append(m["data"]["message"]["offset"])
+        assert got == offsets == list(range(1, len(offsets) + 1))
+        assert (await slow.request({"type": "ping", "id": 9}))["type"] == "result"
+    finally:
+        pongs.cancel()
+    assert (await metrics(srv.port)).closes(4003) == base_4003
+    print(f"held for {held_for:.1f}s while {len(offsets)} chats of 4000 bytes drained")
 
 
 async def test_reader_that_lags_gets_every_frame_whole_and_in_order(servers):
