@@ -52,7 +52,7 @@ bool is_transient(const ClientError& e) {
 
 ClientCore::ClientCore(ClientOptions options, Link& link, EventSink sink, Random random)
     : options_(std::move(options)), link_(link), sink_(std::move(sink)),
-      redial_(options_.reconnect, std::move(random)) {
+      dialer_(*this, link, options_.reconnect, options_.connect_timeout_ms, std::move(random)) {
   snap_.token = options_.token;
   snap_.is_bot = options_.is_bot || !options_.bot_credential.empty();
   if (!options_.name.empty()) {
@@ -144,21 +144,12 @@ Reply error_reply(ClientError e) {
 
 void ClientCore::start(SteadyMs now) {
   Entry entry(*this);
-  if (final_ || active_) return;
-  active_ = true;
-  redial_.reset_attempts();
-  open_connection(now);
+  dialer_.start(now);
 }
 
 void ClientCore::stop(SteadyMs now) {
   Entry entry(*this);
-  if (final_) return;
-  final_ = true;
-  active_ = false;
-  redial_.cancel();
-  connect_deadline_.reset();
-  if (link_busy_) link_.close(1000, "client stopped");
-  link_busy_ = open_ = authed_ = false;
+  if (!dialer_.stop("client stopped")) return;
   catching_up_ = catch_up_again_ = false;
   requests_.fail_all("stopped", "The client was stopped.", now);
   settle_ready(error_reply(make_client_error("stopped", "The client was stopped.")));
@@ -167,62 +158,36 @@ void ClientCore::stop(SteadyMs now) {
 
 void ClientCore::reconnect(SteadyMs now) {
   Entry entry(*this);
-  if (final_) return;
-  if (!active_) {
-    active_ = true;
-    redial_.reset_attempts();
-    if (!link_busy_) open_connection(now);
-  } else if (redial_.pending()) {
-    open_connection(now);
-  }
-}
-
-void ClientCore::open_connection(SteadyMs now) {
-  redial_.opening();
-  link_busy_ = true;
-  open_ = authed_ = false;
-  connect_deadline_ = now + options_.connect_timeout_ms;
-  set_state(ever_connected_ || redial_.attempt() > 0 ? ConnectionState::reconnecting
-                                                     : ConnectionState::connecting);
-  link_.open();
+  dialer_.reconnect(now);
 }
 
 void ClientCore::on_open(SteadyMs now) {
   Entry entry(*this);
-  if (!link_busy_ || open_) return;
-  open_ = true;
-  send_auth(now);
+  dialer_.on_open(now);
 }
 
 void ClientCore::on_closed(std::uint16_t code, std::string_view reason, SteadyMs now) {
   Entry entry(*this);
-  if (!link_busy_) return;
+  if (!dialer_.busy()) return;
   if (code == kCloseTlsRefused) tls_refusal_ = std::string(reason);
-  connection_ended(code, now);
+  dialer_.on_closed(code, now);
 }
 
-void ClientCore::abandon(std::string_view reason, SteadyMs now) {
-  link_.close(1000, reason);
-  connection_ended(kCloseAbnormal, now);
-}
+void ClientCore::link_opened(SteadyMs now) { send_auth(now); }
 
-void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
-  link_busy_ = open_ = authed_ = false;
-  connect_deadline_.reset();
+void ClientCore::link_ended(SteadyMs now) {
   catching_up_ = catch_up_again_ = false;
   requests_.fail_all("connection_lost", "The connection closed before the server answered.",
                      now);
-  if (!active_) {
-    set_state(ConnectionState::disconnected);
-    return;
-  }
+}
+
+std::optional<ClientError> ClientCore::no_retry_after(std::uint16_t code) {
   switch (code) {
     case 4001:
       // Another connection resumed this session. Reconnecting would close that one in turn:
       // stop, and let the user decide (reconnect() takes the session back).
-      give_up(make_client_error("replaced", "Another connection resumed this session."));
-      return;
-    case 4002: {
+      return make_client_error("replaced", "Another connection resumed this session.");
+    case 4002:
       // An admin kicked the session; the server deleted it and its token.
       snap_.token.clear();
       snap_.peer_id.clear();
@@ -230,49 +195,35 @@ void ClientCore::connection_ended(std::uint16_t code, SteadyMs now) {
       intent_ = Intent{};
       snap_.watching_lobbies = false;
       if (snap_.lobby) drop_lobby("kicked");
-      give_up(make_client_error("kicked", "An admin removed this session."));
-      return;
-    }
+      return make_client_error("kicked", "An admin removed this session.");
     case 4004:
       snap_.token.clear();  // the session expired: a new one on the next connection
-      break;
+      return std::nullopt;
     case kCloseTlsRefused:
       // A certificate that does not verify will not verify on the next attempt either.
-      give_up(make_client_error("tls_failed", "The server's TLS certificate was refused (" +
-                                                  tls_refusal_ + ")."));
-      return;
+      return make_client_error("tls_failed", "The server's TLS certificate was refused (" +
+                                                 tls_refusal_ + ").");
     default:
-      break;
+      return std::nullopt;
   }
-  if (std::optional<ClientError> why_not = redial_.schedule(now, link_)) {
-    give_up(std::move(*why_not));
-    return;
-  }
-  set_state(ConnectionState::reconnecting);
 }
 
-void ClientCore::give_up(ClientError e) {
-  active_ = false;
-  redial_.cancel();
-  set_state(ConnectionState::disconnected);
+void ClientCore::gave_up(const ClientError& e) {
   settle_ready(error_reply(e));
-  report_error(std::move(e));
+  report_error(e);
 }
+
+void ClientCore::state_changed(ConnectionState s) { set_state(s); }
 
 void ClientCore::tick(SteadyMs now) {
   Entry entry(*this);
   requests_.expire(now);
-  if (connect_deadline_ && now >= *connect_deadline_) abandon("no welcome in time", now);
-  if (redial_.due(now)) open_connection(now);
+  dialer_.tick(now, "no welcome in time");
 }
 
 std::optional<SteadyMs> ClientCore::next_deadline() const {
-  std::optional<SteadyMs> next = redial_.at();
-  auto consider = [&next](SteadyMs t) {
-    if (!next || t < *next) next = t;
-  };
-  if (connect_deadline_) consider(*connect_deadline_);
-  if (auto t = requests_.next_deadline()) consider(*t);
+  std::optional<SteadyMs> next = dialer_.next_deadline();
+  if (auto t = requests_.next_deadline(); t && (!next || *t < *next)) next = t;
   return next;
 }
 
@@ -282,7 +233,7 @@ void ClientCore::request(const std::string& type, const std::string& data_json,
                          ReplyCallback cb, SteadyMs now) {
   Entry entry(*this);
   Reply r;
-  if (final_) {
+  if (dialer_.stopped()) {
     r.error = make_client_error("stopped", "The client was stopped.");
     complete(std::move(cb), std::move(r));
     return;
@@ -296,7 +247,7 @@ void ClientCore::request(const std::string& type, const std::string& data_json,
     return;
   }
   remember_wish(type, doc);
-  if (!authed_) {
+  if (!dialer_.is_accepted()) {
     r.error = make_client_error("not_connected", "Not connected to the server.");
     complete(std::move(cb), std::move(r));
     return;
@@ -342,12 +293,12 @@ void ClientCore::send_request(const std::string& type, std::string data_json, St
 
 void ClientCore::on_text(std::string_view text, SteadyMs now) {
   Entry entry(*this);
-  if (!open_) return;
+  if (!dialer_.open()) return;
   rapidjson::Document doc;
   protocol::Envelope env;
   if (protocol::parse_envelope(text, doc, env)) return;  // not an envelope: nothing to do
   if (requests_.settle(env, now)) return;  // a reply (a late one is dropped)
-  if (authed_) on_push(env.type, *env.data, now);
+  if (dialer_.is_accepted()) on_push(env.type, *env.data, now);
 }
 
 // The store follows every successful result, whoever asked (the user or the restore).
@@ -431,24 +382,20 @@ void ClientCore::on_auth_reply(const Reply& r, const rapidjson::Value& data, Ste
       // A bot credential works once, until its join deadline; an access token refused now
       // (or a missing one) is refused again, and so is a client the host denied: trying
       // again cannot help.
-      active_ = false;
-      abandon("auth failed", now);
+      dialer_.end("auth failed", now);
       settle_ready(r);  // the outcome of starting: the credential's error
       report_error(*r.error);
       return;
     }
     if (!is_transient(*r.error)) report_error(*r.error);
-    abandon("auth failed", now);
+    dialer_.abandon("auth failed", now);
     return;
   }
   on_welcome(protocol::read_welcome(data), now);
 }
 
 void ClientCore::on_welcome(const protocol::Welcome& w, SteadyMs now) {
-  authed_ = true;
-  ever_connected_ = true;
-  redial_.reset_attempts();
-  connect_deadline_.reset();
+  dialer_.accepted();
   snap_.peer_id = w.peer_id;
   snap_.token = w.token;
   snap_.is_bot = w.is_bot;
@@ -605,7 +552,7 @@ std::optional<std::string> ClientCore::media_patch(const Participant* me) const 
 // Fetches the chat after the last settled offset, page by page (has_more). One run at a
 // time; asked again while running, it makes one more pass.
 void ClientCore::catch_up(SteadyMs now) {
-  if (!authed_ || !snap_.lobby) return;
+  if (!dialer_.is_accepted() || !snap_.lobby) return;
   if (catching_up_) {
     catch_up_again_ = true;
     return;
@@ -748,7 +695,7 @@ void ClientCore::on_push(std::string_view type, const rapidjson::Value& d, Stead
     list.erase(it);
     emit(LobbyUnlisted{std::move(id)});
   } else if (type == "reconnect") {
-    redial_.set_hint(protocol::read_reconnect_hint(d));
+    dialer_.set_hint(protocol::read_reconnect_hint(d));
   } else if (type == "error") {
     report_error(read_client_error(d));
   }
@@ -773,7 +720,7 @@ void ClientCore::watch_lobbies(SteadyMs now) {
                  // No answer in time on a connection still up: ask again (its late answer
                  // is dropped, and with it the list). A lost connection's failure is
                  // retried by the next welcome.
-                 if (r.error->code == "timeout" && authed_ && intent_.watch_lobbies)
+                 if (r.error->code == "timeout" && dialer_.is_accepted() && intent_.watch_lobbies)
                    watch_lobbies(at);
                  else if (!is_transient(*r.error))
                    report_error(*r.error);

@@ -11,8 +11,8 @@
 
 #include <lobbykit/client.hpp>
 
+#include "client/dialer.hpp"
 #include "client/link.hpp"
-#include "client/redial.hpp"
 #include "client/request_table.hpp"
 #include "protocol/client_decode.hpp"
 
@@ -46,7 +46,7 @@ ClientError make_client_error(std::string code, std::string message);
 // the request may be tried again once connected.
 bool is_transient(const ClientError& e);
 
-class ClientCore {
+class ClientCore : private Dialer::Owner {
  public:
   using EventSink = std::function<void(const ClientEvent&)>;
   using Random = std::function<double()>;  // uniform in [0, 1)
@@ -88,8 +88,8 @@ class ClientCore {
   // it must not call the core.
   void set_state_observer(std::function<void(ConnectionState)> fn) { on_state_ = std::move(fn); }
 
-  std::optional<SteadyMs> retry_at() const { return redial_.at(); }
-  std::uint32_t attempt() const { return redial_.attempt(); }
+  std::optional<SteadyMs> retry_at() const { return dialer_.retry_at(); }
+  std::uint32_t attempt() const { return dialer_.attempt(); }
 
  private:
   // An internal continuation: the reply, its data object, and the time it came.
@@ -131,11 +131,12 @@ class ClientCore {
   void settle_ready(Reply r);
   void settle_ready_ok(bool resumed);
 
-  // Connection lifecycle.
-  void open_connection(SteadyMs now);
-  void connection_ended(std::uint16_t code, SteadyMs now);
-  void abandon(std::string_view reason, SteadyMs now);
-  void give_up(ClientError e);
+  // Connection lifecycle: Dialer::Owner.
+  void link_opened(SteadyMs now) override;
+  void link_ended(SteadyMs now) override;
+  std::optional<ClientError> no_retry_after(std::uint16_t code) override;
+  void gave_up(const ClientError& e) override;
+  void state_changed(ConnectionState s) override;
 
   // Requests.
   void send_request(const std::string& type, std::string data_json, SteadyMs now, Done done);
@@ -177,14 +178,7 @@ class ClientCore {
   std::deque<Notice> notices_;
   int depth_ = 0;
 
-  bool active_ = false;          // wants a connection: started, and not given up or stopped
-  bool final_ = false;           // stop() was called
-  bool link_busy_ = false;       // the link has a current connection
-  bool open_ = false;            // ... and it is open
-  bool authed_ = false;          // ... and its welcome came
-  bool ever_connected_ = false;  // a welcome came once: later attempts are "reconnecting"
-  Redial redial_;                // the next attempt; its backoff starts over at each welcome
-  std::optional<SteadyMs> connect_deadline_;
+  Dialer dialer_;  // the connection: accepted at each welcome, where its backoff starts over
   std::string tls_refusal_;  // why the server's certificate was refused (kCloseTlsRefused)
 
   RequestTable requests_;

@@ -42,7 +42,7 @@ ProviderCore::ProviderCore(ProviderOptions options, Link& link, EventSink sink, 
     : options_(std::move(options)), link_(link), sink_(std::move(sink)),
       status_interval_ms_(options_.status_interval_ms != 0 ? options_.status_interval_ms
                                                            : kDefaultProviderStatusIntervalMs),
-      redial_(options_.reconnect, std::move(random)) {}
+      dialer_(*this, link, options_.reconnect, options_.connect_timeout_ms, std::move(random)) {}
 
 // --- notices ---------------------------------------------------------------------------
 
@@ -96,22 +96,13 @@ double ProviderCore::reported_load() const {
 
 void ProviderCore::start(SteadyMs now) {
   Entry entry(*this);
-  if (final_ || active_) return;
-  active_ = true;
-  redial_.reset_attempts();
-  open_connection(now);
+  dialer_.start(now);
 }
 
 void ProviderCore::stop(SteadyMs now) {
   Entry entry(*this);
-  if (final_) return;
-  final_ = true;
-  active_ = false;
-  redial_.cancel();
-  connect_deadline_.reset();
+  if (!dialer_.stop("provider stopped")) return;
   status_at_.reset();
-  if (link_busy_) link_.close(1000, "provider stopped");
-  link_busy_ = open_ = registered_ = false;
   requests_.fail_all("stopped", "The provider was stopped.", now);
   fail_deferred("stopped", "The provider was stopped.", now);
   for (auto& [id, job] : jobs_) {
@@ -129,94 +120,54 @@ void ProviderCore::stop(SteadyMs now) {
 
 void ProviderCore::reconnect(SteadyMs now) {
   Entry entry(*this);
-  if (final_) return;
-  if (!active_) {
-    active_ = true;
-    redial_.reset_attempts();
-    if (!link_busy_) open_connection(now);
-  } else if (redial_.pending()) {
-    open_connection(now);
-  }
-}
-
-void ProviderCore::open_connection(SteadyMs now) {
-  redial_.opening();
-  link_busy_ = true;
-  open_ = registered_ = false;
-  connect_deadline_ = now + options_.connect_timeout_ms;
-  set_state(ever_registered_ || redial_.attempt() > 0 ? ConnectionState::reconnecting
-                                                      : ConnectionState::connecting);
-  link_.open();
+  dialer_.reconnect(now);
 }
 
 void ProviderCore::on_open(SteadyMs now) {
   Entry entry(*this);
-  if (!link_busy_ || open_) return;
-  open_ = true;
-  send_hello(now);
+  dialer_.on_open(now);
 }
 
 void ProviderCore::on_closed(std::uint16_t code, std::string_view /*reason*/, SteadyMs now) {
   Entry entry(*this);
-  if (!link_busy_) return;
-  connection_ended(code, now);
+  dialer_.on_closed(code, now);
 }
 
-void ProviderCore::abandon(std::string_view reason, SteadyMs now) {
-  link_.close(1000, reason);
-  connection_ended(kCloseAbnormal, now);
-}
+void ProviderCore::link_opened(SteadyMs now) { send_hello(now); }
 
-void ProviderCore::connection_ended(std::uint16_t code, SteadyMs now) {
-  link_busy_ = open_ = registered_ = false;
-  connect_deadline_.reset();
+void ProviderCore::link_ended(SteadyMs now) {
   status_at_.reset();
   for (auto& [id, job] : jobs_) job.end_in_flight = false;
   requests_.fail_all("connection_lost", "The connection closed before the server answered.",
                      now);
   fail_deferred("connection_lost", "The connection closed before the server answered.", now);
-  if (!active_) {
-    set_state(ConnectionState::disconnected);
-    return;
-  }
-  if (code == 4007) {
-    // A wrong key: trying again cannot help.
-    give_up(make_client_error("unauthorized", "The server refused the provider key."));
-    return;
-  }
-  if (code == kCloseTlsRefused) {
-    give_up(make_client_error("tls_failed", "The server's TLS certificate was refused."));
-    return;
-  }
-  if (std::optional<ClientError> why_not = redial_.schedule(now, link_)) {
-    give_up(std::move(*why_not));
-    return;
-  }
-  set_state(ConnectionState::reconnecting);
 }
 
-void ProviderCore::give_up(ClientError e) {
-  active_ = false;
-  redial_.cancel();
-  set_state(ConnectionState::disconnected);
-  report_error(std::move(e));
+std::optional<ClientError> ProviderCore::no_retry_after(std::uint16_t code) {
+  if (code == 4007)  // a wrong key: trying again cannot help
+    return make_client_error("unauthorized", "The server refused the provider key.");
+  if (code == kCloseTlsRefused)
+    return make_client_error("tls_failed", "The server's TLS certificate was refused.");
+  return std::nullopt;
 }
+
+void ProviderCore::gave_up(const ClientError& e) { report_error(e); }
+
+void ProviderCore::state_changed(ConnectionState s) { set_state(s); }
 
 void ProviderCore::tick(SteadyMs now) {
   Entry entry(*this);
   requests_.expire(now);
-  if (registered_) send_deferred(now);
-  if (connect_deadline_ && now >= *connect_deadline_) abandon("no hello result in time", now);
-  if (redial_.due(now)) open_connection(now);
+  if (dialer_.is_accepted()) send_deferred(now);
+  dialer_.tick(now, "no hello result in time");
   if (status_at_ && now >= *status_at_) send_status(now);
 }
 
 std::optional<SteadyMs> ProviderCore::next_deadline() const {
-  std::optional<SteadyMs> next = redial_.at();
+  std::optional<SteadyMs> next = dialer_.next_deadline();
   auto consider = [&next](std::optional<SteadyMs> t) {
     if (t && (!next || *t < *next)) next = t;
   };
-  consider(connect_deadline_);
   consider(status_at_);
   consider(requests_.next_deadline());
   for (const Deferred& d : deferred_) consider(d.at);
@@ -235,7 +186,7 @@ void ProviderCore::send_request(std::string_view type, std::string data_json, St
       type, std::move(data_json), now + static_cast<SteadyMs>(options_.request_timeout_ms),
       [this, frame_type = std::move(frame_type), data = std::move(data),
        done = std::move(done)](const Reply& r, const rapidjson::Value& d, SteadyMs at) mutable {
-        if (r.error && r.error->code == "rate_limited" && registered_) {
+        if (r.error && r.error->code == "rate_limited" && dialer_.is_accepted()) {
           const SteadyMs wait = std::max<std::int64_t>(r.error->retry_after_ms, 1);
           deferred_.push_back(Deferred{at + wait, std::move(frame_type), std::move(data),
                                        std::move(done)});
@@ -270,12 +221,12 @@ void ProviderCore::fail_deferred(const char* code, const char* message, SteadyMs
 
 void ProviderCore::on_text(std::string_view text, SteadyMs now) {
   Entry entry(*this);
-  if (!open_) return;
+  if (!dialer_.open()) return;
   rapidjson::Document doc;
   protocol::Envelope env;
   if (protocol::parse_envelope(text, doc, env)) return;  // not an envelope: nothing to do
   if (requests_.settle(env, now)) return;
-  if (registered_) on_push(env.type, *env.data, now);
+  if (dialer_.is_accepted()) on_push(env.type, *env.data, now);
 }
 
 void ProviderCore::send_hello(SteadyMs now) {
@@ -303,21 +254,16 @@ void ProviderCore::on_hello_reply(const Reply& r, const rapidjson::Value& data, 
     const std::string& code = r.error->code;
     if (code == "unauthorized" || code == "bad_field") {
       // The options are wrong (key, name, kinds, max_jobs): trying again cannot help.
-      link_.close(1000, "provider_hello refused");
-      link_busy_ = open_ = false;
-      connect_deadline_.reset();
-      requests_.fail_all("connection_lost", "The connection was closed.", now);
-      give_up(*r.error);
+      ClientError e = *r.error;
+      dialer_.end("provider_hello refused", now);
+      report_error(std::move(e));
       return;
     }
     if (code != "timeout") report_error(*r.error);
-    abandon("provider_hello failed", now);
+    dialer_.abandon("provider_hello failed", now);
     return;
   }
-  registered_ = true;
-  ever_registered_ = true;
-  redial_.reset_attempts();
-  connect_deadline_.reset();
+  dialer_.accepted();
   snap_.provider_id = read_string(data, "provider_id");
   token_ = read_string(data, "token");
   if (options_.status_interval_ms == 0)
@@ -344,7 +290,7 @@ void ProviderCore::on_hello_reply(const Reply& r, const rapidjson::Value& data, 
 }
 
 void ProviderCore::send_status(SteadyMs now) {
-  if (!registered_) return;
+  if (!dialer_.is_accepted()) return;
   JsonBuilder b;
   b.begin_object().key("load").w().Double(reported_load());
   b.key("jobs").w().StartArray();
@@ -365,8 +311,8 @@ void ProviderCore::accept(const std::string& job_id, AcceptCallback cb, SteadyMs
       if (cb) cb(r);
     });
   };
-  if (final_) return fail("stopped", "The provider was stopped.");
-  if (!registered_) return fail("not_connected", "Not connected to the server.");
+  if (dialer_.stopped()) return fail("stopped", "The provider was stopped.");
+  if (!dialer_.is_accepted()) return fail("not_connected", "Not connected to the server.");
   JsonBuilder b;
   b.begin_object().str("job_id", job_id).end_object();
   send_request("job_accept", b.take(), now,
@@ -393,8 +339,8 @@ void ProviderCore::decline(const std::string& job_id, const std::string& reason,
                            ReplyCallback cb, SteadyMs now) {
   Entry entry(*this);
   Reply r;
-  if (final_ || !registered_) {
-    r.error = final_ ? make_client_error("stopped", "The provider was stopped.")
+  if (dialer_.stopped() || !dialer_.is_accepted()) {
+    r.error = dialer_.stopped() ? make_client_error("stopped", "The provider was stopped.")
                      : make_client_error("not_connected", "Not connected to the server.");
     later([cb = std::move(cb), r] {
       if (cb) cb(r);
@@ -417,10 +363,11 @@ void ProviderCore::end_job(const std::string& job_id, const std::string& reason,
                            ReplyCallback cb, SteadyMs now) {
   Entry entry(*this);
   auto it = jobs_.find(job_id);
-  if (final_ || it == jobs_.end()) {
+  if (dialer_.stopped() || it == jobs_.end()) {
     Reply r;
-    r.error = final_ ? make_client_error("stopped", "The provider was stopped.")
-                     : make_client_error("job_not_found", "This provider runs no such job.");
+    r.error = dialer_.stopped()
+                  ? make_client_error("stopped", "The provider was stopped.")
+                  : make_client_error("job_not_found", "This provider runs no such job.");
     later([cb = std::move(cb), r] {
       if (cb) cb(r);
     });
@@ -432,7 +379,7 @@ void ProviderCore::end_job(const std::string& job_id, const std::string& reason,
   job.ending = true;
   job.end_reason = reason;
   job.end_retry = retry;
-  if (registered_) send_end(job_id, now);  // else after the next hello
+  if (dialer_.is_accepted()) send_end(job_id, now);  // else after the next hello
 }
 
 void ProviderCore::send_end(const std::string& job_id, SteadyMs now) {
@@ -450,7 +397,8 @@ void ProviderCore::send_end(const std::string& job_id, SteadyMs now) {
                  if (r.error && connection_gone(*r.error)) {
                    // Sent again after the next hello; a timeout on a live connection ends
                    // it, as the server is not answering.
-                   if (r.error->code == "timeout" && link_busy_) abandon("job_end timed out", at);
+                   if (r.error->code == "timeout" && dialer_.busy())
+                     dialer_.abandon("job_end timed out", at);
                    return;
                  }
                  if (r.error && r.error->code == "stopped") return;
@@ -474,10 +422,10 @@ void ProviderCore::finish_end(const std::string& job_id, const Reply& r) {
 void ProviderCore::drain(ReplyCallback cb, SteadyMs now) {
   Entry entry(*this);
   snap_.accepting = false;  // holds for later connections too
-  if (final_ || !registered_) {
+  if (dialer_.stopped() || !dialer_.is_accepted()) {
     // Nothing to tell now; the next hello is followed by provider_drain.
     Reply r;
-    if (final_) r.error = make_client_error("stopped", "The provider was stopped.");
+    if (dialer_.stopped()) r.error = make_client_error("stopped", "The provider was stopped.");
     later([cb = std::move(cb), r] {
       if (cb) cb(r);
     });
@@ -545,7 +493,7 @@ void ProviderCore::on_push(std::string_view type, const rapidjson::Value& d, Ste
     emit(provider_event::Drain{});
     send_status(now);
   } else if (type == "reconnect") {
-    redial_.set_hint(protocol::read_reconnect_hint(d));
+    dialer_.set_hint(protocol::read_reconnect_hint(d));
   } else if (type == "error") {
     report_error(read_client_error(d));
   }

@@ -15,8 +15,8 @@
 
 #include <lobbykit/provider.hpp>
 
+#include "client/dialer.hpp"
 #include "client/link.hpp"
-#include "client/redial.hpp"
 #include "client/request_table.hpp"
 #include "protocol/client_decode.hpp"
 
@@ -33,7 +33,7 @@
 
 namespace lobbykit::client {
 
-class ProviderCore {
+class ProviderCore : private Dialer::Owner {
  public:
   using EventSink = std::function<void(const ProviderEvent&)>;
   using Random = std::function<double()>;  // uniform in [0, 1)
@@ -67,7 +67,7 @@ class ProviderCore {
   ProviderSnapshot snapshot() const;
   void set_state_observer(std::function<void(ConnectionState)> fn) { on_state_ = std::move(fn); }
 
-  std::optional<SteadyMs> retry_at() const { return redial_.at(); }
+  std::optional<SteadyMs> retry_at() const { return dialer_.retry_at(); }
   std::uint32_t status_interval_ms() const { return status_interval_ms_; }
 
  private:
@@ -100,10 +100,12 @@ class ProviderCore {
   void set_state(ConnectionState s);
   void report_error(ClientError e);
 
-  void open_connection(SteadyMs now);
-  void connection_ended(std::uint16_t code, SteadyMs now);
-  void abandon(std::string_view reason, SteadyMs now);
-  void give_up(ClientError e);
+  // Connection lifecycle: Dialer::Owner.
+  void link_opened(SteadyMs now) override;
+  void link_ended(SteadyMs now) override;
+  std::optional<ClientError> no_retry_after(std::uint16_t code) override;
+  void gave_up(const ClientError& e) override;
+  void state_changed(ConnectionState s) override;
 
   void send_request(std::string_view type, std::string data_json, SteadyMs now,
                     RequestTable::Done done);
@@ -140,14 +142,7 @@ class ProviderCore {
   std::deque<std::function<void()>> notices_;
   int depth_ = 0;
 
-  bool active_ = false;      // wants a connection
-  bool final_ = false;       // stop() was called
-  bool link_busy_ = false;   // the link has a current connection
-  bool open_ = false;        // ... and it is open
-  bool registered_ = false;  // ... and its hello result came
-  bool ever_registered_ = false;
-  Redial redial_;  // the next attempt; its backoff starts over at each hello result
-  std::optional<SteadyMs> connect_deadline_;
+  Dialer dialer_;  // the connection: accepted at each hello result, where its backoff starts over
   std::optional<SteadyMs> status_at_;
 };
 

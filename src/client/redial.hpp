@@ -1,5 +1,5 @@
-// Redial: when a client or a bot provider opens its next connection. ClientCore and
-// ProviderCore share it: it counts the attempts since the last accepted connection (welcome,
+// Redial: when a client or a bot provider opens its next connection. Dialer (for ClientCore
+// and ProviderCore) holds it: it counts the attempts since the last accepted connection (welcome,
 // hello result), waits each retry's backoff (exponential with full jitter, from the
 // ReconnectPolicy), and honours the server's reconnect hint (sent while it drains): the next
 // attempt then goes where and when the server said, as a fresh start, not a failure.
