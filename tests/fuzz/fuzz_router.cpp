@@ -690,14 +690,16 @@ class Run {
         d.allow();
         return;
       }
-      decisions_.push_back([d](int choice) mutable {
+      // The connection whose request asked: what the answer lets run is its.
+      const ConnId who = sender_ ? sender_->id : 0;
+      decisions_.push_back(Pending{who, [d](int choice) mutable {
         switch (choice) {
           case 0: d.allow(); break;
           case 1: d.deny("fuzz_says_no", "The fuzzer's host said no."); break;
           case 2: d = Decision<D>(); break;  // dropped: hook_failed
           default: d.resolve(adjusted<D>()); break;
         }
-      });
+      }});
     };
   }
   // A decision that changes what it may: names, settings and texts, valid or not.
@@ -723,21 +725,26 @@ class Run {
     h.create_lobby = recorder<CreateLobbyRequest, CreateLobbyDecision>();
     h.chat = recorder<ChatRequest, ChatDecision>();
     rig_.hub->set_hooks(std::move(h), [this](std::function<void()> fn) {
-      posted_.push_back(std::move(fn));
+      posted_.push_back(Posted{sender_ ? sender_->id : answering_, std::move(fn)});
     });
   }
   void answer_hook(std::uint8_t choice) {
     if (decisions_.empty()) return;
-    auto answer = std::move(decisions_.front());
+    Pending p = std::move(decisions_.front());
     decisions_.pop_front();
-    answer(choice % 4);
+    answering_ = p.conn;
+    p.answer(choice % 4);
+    answering_ = 0;
   }
   // What a loop iteration runs of what was posted to it.
   void run_posted() {
     while (!posted_.empty()) {
-      auto fn = std::move(posted_.front());
+      Posted p = std::move(posted_.front());
       posted_.pop_front();
-      fn();
+      // The requests it settles, and those held behind them, are that connection's.
+      sender_ = conn(p.conn);
+      p.fn();
+      sender_ = nullptr;
     }
   }
 
@@ -757,8 +764,17 @@ class Run {
   std::vector<Owed> hook_owed_;  // requests that waited for a hook
   bool hooks_ = false;
   bool sync_hooks_ = false;
-  std::deque<std::function<void(int)>> decisions_;  // hook decisions not answered yet
-  std::deque<std::function<void()>> posted_;        // closures "posted to the loop"
+  struct Pending {  // a hook decision not answered yet, and the connection that asked
+    ConnId conn;
+    std::function<void(int)> answer;
+  };
+  std::deque<Pending> decisions_;
+  ConnId answering_ = 0;  // answer_hook(): whose decision is being answered
+  struct Posted {  // a closure "posted to the loop", and the connection it answers
+    ConnId conn;
+    std::function<void()> fn;
+  };
+  std::deque<Posted> posted_;
   std::uint64_t frames_ = 0;
   std::uint64_t frames_at_start_ = 0;  // frames sent before the current hub (restart)
   std::vector<std::string> tokens_, peers_, lobbies_;
