@@ -565,16 +565,15 @@ async def test_slow_consumer_closed_4003(servers):
 # A backlogged connection: over half of max_outbound_bytes is queued for it, so the server
 # stops reading it (what it sends, pongs too, waits unread) until it is down to a quarter.
 # Heartbeats then judge it by whether its queue moves, not by its pongs.
-HELD_FLAGS = ("--memory", "--rate", "100000", "--rate-burst", "100000",
-              "--ping-interval", "1", "--pong-timeout", "2")
-HELD_DEADLINE_S = 3  # --ping-interval + --pong-timeout: what a silent client is given
+HELD_FLAGS = ("--memory", "--rate", "100000", "--rate-burst", "100000")
 CHAT = "h" * 4000
 
 
-async def _held_reader(port: int, chatter: Client, lobby_id: str, name: str):
-    """A member with a 4 KiB receive buffer that stops reading but keeps sending unsolicited
-    pongs every 0.2 s (so it is never silent while it is read), then chat from `chatter`
-    until the server holds its reads. Returns the member, its pong task and the chats'
+async def _held_reader(port: int, chatter: Client, lobby_id: str, name: str, pong: bool):
+    """A member with a 4 KiB receive buffer that stops reading, then chat from `chatter`
+    until the server holds its reads. With `pong` it keeps sending unsolicited pongs every
+    0.2 s (so it is never silent while it is read); without, it sends nothing from the
+    moment it stops reading. Returns the member, its pong task (or None) and the chats'
     offsets."""
     raw = await RawWs.connect(port, rcvbuf=4096)
     await raw.request({"type": "auth", "id": 1})
@@ -585,10 +584,13 @@ async def _held_reader(port: int, chatter: Client, lobby_id: str, name: str):
     raw.writer.transport.pause_reading()
 
     async def pong_forever():
-        while True:
-            await raw.send_frame(OP_PONG, b"")
-            await asyncio.sleep(0.2)
-    pongs = asyncio.create_task(pong_forever())
+        try:
+            while True:
+                await raw.send_frame(OP_PONG, b"")
+                await asyncio.sleep(0.2)
+        except (ConnectionError, OSError):
+            return  # closed under it: the test says what that means
+    pongs = asyncio.create_task(pong_forever()) if pong else None
     assert (await metrics(port)).backlogged() == 0
     offsets = []
     for _ in range(1000):  # 64 KB a burst, up to 64 MB
@@ -603,17 +605,18 @@ async def _held_reader(port: int, chatter: Client, lobby_id: str, name: str):
 async def test_a_backlogged_reader_that_reads_nothing_is_closed_4003(servers):
     # Its pongs wait unread, so silence would end it without a word (and it is not dead);
     # its queue, under max_outbound_bytes, would never close it 4003 either. Stuck for the
-    # heartbeat deadline, it is a slow consumer.
-    srv = servers.start(*HELD_FLAGS, "--max-outbound-bytes", "4000000")
+    # heartbeat deadline (1 + 2 s here), it is a slow consumer.
+    srv = servers.start(*HELD_FLAGS, "--ping-interval", "1", "--pong-timeout", "2",
+                        "--max-outbound-bytes", "4000000")
     healthy = await authed(srv.port, "Healthy")
     chatter = await authed(srv.port, "Chatter")
     lobby = await make_lobby(chatter, "Held")
     await healthy.call("join_lobby", {"lobby_id": lobby["id"]})
     await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
     base_4003 = (await metrics(srv.port)).closes(4003)
-    stuck, pongs, _ = await _held_reader(srv.port, chatter, lobby["id"], "Stuck")
+    stuck, pongs, _ = await _held_reader(srv.port, chatter, lobby["id"], "Stuck", pong=True)
     try:
-        await until(lambda: _closes_4003_above(srv.port, base_4003), HELD_DEADLINE_S + 10,
+        await until(lambda: _closes_4003_above(srv.port, base_4003), 15,
                     "the stuck reader closed 4003")
         assert (await metrics(srv.port)).backlogged() == 0
         # Now it reads: what was already on its way, then the close frame with 4003.
@@ -630,42 +633,62 @@ async def _closes_4003_above(port: int, base: float) -> bool:
 
 
 async def test_a_backlogged_reader_that_keeps_reading_stays(servers):
-    # It reads, slowly: 128 KB every quarter of a second. Its queue (held from 8 MB, released
-    # at 4 MB) takes longer than the heartbeat deadline to drain, and all that time its pongs
-    # wait unread. Before its first read moves the queue, it drains what the kernels hold
-    # (a few MB on loopback): at this pace well within the deadline.
-    srv = servers.start(*HELD_FLAGS, "--max-outbound-bytes", "16000000")
+    # It reads, slowly: 96 KB every quarter of a second. Its queue (held from 8 MB, released
+    # at 4 MB) takes longer than the heartbeat deadline (4 + 2 s here) to drain, and it
+    # sends nothing from the moment it stopped reading: it is judged by its queue moving
+    # while held, and once released its silence counts from then. Before its first read
+    # moves the queue it drains what the kernels hold: at this pace well within the deadline.
+    deadline_s = 6
+    srv = servers.start(*HELD_FLAGS, "--ping-interval", "4", "--pong-timeout", "2",
+                        "--max-outbound-bytes", "16000000")
     chatter = await authed(srv.port, "Chatter")
     lobby = await make_lobby(chatter, "Held")
     await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
     base_4003 = (await metrics(srv.port)).closes(4003)
-    slow, pongs, offsets = await _held_reader(srv.port, chatter, lobby["id"], "Slow")
-    try:
-        held_from = time.monotonic()
-        slow.writer.transport.resume_reading()
-        got = []
-        next_bite = held_from
-        while (await metrics(srv.port)).backlogged():
-            next_bite += 0.25
-            await asyncio.sleep(max(0.0, next_bite - time.monotonic()))
-            bite = len(got) + 32
-            while len(got) < bite:
-                m = await slow.recv_json(timeout=10)
-                if m["type"] == "chat":
-                    got.append(m["data"]["message"]["offset"])
-        held_for = time.monotonic() - held_from
-        assert held_for > HELD_DEADLINE_S + 1, \
-            f"the reads were held only {held_for:.1f}s: the test proves nothing"
-        while len(got) < len(offsets):
-            m = await slow.recv_json(timeout=10)
+    silent_from = time.monotonic()
+    slow, _, offsets = await _held_reader(srv.port, chatter, lobby["id"], "Slow", pong=False)
+    held_from = time.monotonic()
+    # Held before silence could end it: else this tests the silence rule, not the hold.
+    assert held_from - silent_from < deadline_s - 1, held_from - silent_from
+    slow.writer.transport.resume_reading()
+    got = []
+    next_bite = held_from
+    while (await metrics(srv.port)).backlogged():
+        next_bite += 0.25
+        await asyncio.sleep(max(0.0, next_bite - time.monotonic()))
+        bite = len(got) + 24
+        while len(got) < bite:
+            m = await slow.recv_json(timeout=10)  # answers the server's pings
             if m["type"] == "chat":
                 got.append(m["data"]["message"]["offset"])
-        assert got == offsets == list(range(1, len(offsets) + 1))
-        assert (await slow.request({"type": "ping", "id": 9}))["type"] == "result"
-    finally:
-        pongs.cancel()
+    held_for = time.monotonic() - held_from
+    # Silence alone would have ended it by now.
+    assert time.monotonic() - silent_from > deadline_s + 1, "held too briefly: proves nothing"
+    while len(got) < len(offsets):
+        m = await slow.recv_json(timeout=10)
+        if m["type"] == "chat":
+            got.append(m["data"]["message"]["offset"])
+    assert got == offsets == list(range(1, len(offsets) + 1))
+    # Silent a while longer, well within the deadline counted from the release (though
+    # long past it counted from when it stopped reading): it is still served.
+    await asyncio.sleep(2)
+    assert (await slow.request({"type": "ping", "id": 9}))["type"] == "result"
     assert (await metrics(srv.port)).closes(4003) == base_4003
-    print(f"held for {held_for:.1f}s while {len(offsets)} chats of 4000 bytes drained")
+    print(f"silent {held_from - silent_from:.1f}s until held, then held for {held_for:.1f}s "
+          f"while {len(offsets)} chats of 4000 bytes drained")
+
+
+async def test_a_backlogged_reader_that_drops_leaves_the_gauge(servers):
+    srv = servers.start(*HELD_FLAGS, "--max-outbound-bytes", "4000000")
+    chatter = await authed(srv.port, "Chatter")
+    lobby = await make_lobby(chatter, "Held")
+    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    gone, _, _ = await _held_reader(srv.port, chatter, lobby["id"], "Gone", pong=False)
+    before = (await metrics(srv.port)).connections()
+    gone.abort()  # a reset, not a close frame
+    await until(lambda: _connections_are(srv.port, before - 1), 10, "the dropped one gone")
+    assert (await metrics(srv.port)).backlogged() == 0
+    await chatter.ping()
 
 
 async def test_reader_that_lags_gets_every_frame_whole_and_in_order(servers):

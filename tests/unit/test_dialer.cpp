@@ -198,6 +198,7 @@ TEST_CASE("Dialer: stop() is final") {
   CHECK(r.dialer.stopped());
   CHECK_FALSE(r.dialer.busy());
   CHECK_FALSE(r.dialer.is_accepted());
+  CHECK_FALSE(r.dialer.next_deadline());
   const std::size_t states = r.owner.states.size();
   CHECK_FALSE(r.dialer.stop("again"));
   r.dialer.start(r.now);
@@ -207,6 +208,18 @@ TEST_CASE("Dialer: stop() is final") {
   CHECK(r.link.closes.size() == 1);
   CHECK(r.owner.states.size() == states);  // the core reports stopping itself
   CHECK(r.owner.calls == std::vector<std::string>{"opened"});
+}
+
+TEST_CASE("Dialer: stop() in backoff cancels the retry") {
+  Rig r;
+  r.dialer.start(r.now);
+  r.drop(kCloseAbnormal);
+  REQUIRE(r.dialer.retry_at());
+  CHECK(r.dialer.stop("client stopped"));
+  CHECK(r.link.closes.empty());  // no connection to close
+  CHECK_FALSE(r.dialer.next_deadline());
+  r.dialer.tick(r.now + 60'000, "late");
+  CHECK(r.link.opens == 1);
 }
 
 TEST_CASE("Dialer: reports of a connection it is not on are ignored") {
