@@ -655,6 +655,8 @@ int lk_server_subscribe(uint64_t* out_id, lk_server* server, lk_event_cb cb, voi
   });
 }
 
+}  // extern "C": what follows returns a C++ type
+
 namespace {
 
 // The JsonHook calling a C hook (none for cb NULL): each call hands it a new lk_decision.
@@ -670,6 +672,8 @@ lobbykit::JsonHook c_json_hook(lk_server* server, lk_hook_cb cb, void* user_data
 }
 
 }  // namespace
+
+extern "C" {
 
 int lk_server_set_hook(lk_server* server, int hook, lk_hook_cb cb, void* user_data) {
   return guard([&] {

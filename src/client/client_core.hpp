@@ -46,7 +46,7 @@ ClientError make_client_error(std::string code, std::string message);
 // the request may be tried again once connected.
 bool is_transient(const ClientError& e);
 
-class ClientCore : private Dialer::Owner {
+class ClientCore final : private Dialer::Owner {
  public:
   using EventSink = std::function<void(const ClientEvent&)>;
   using Random = std::function<double()>;  // uniform in [0, 1)

@@ -33,7 +33,7 @@
 
 namespace lobbykit::client {
 
-class ProviderCore : private Dialer::Owner {
+class ProviderCore final : private Dialer::Owner {
  public:
   using EventSink = std::function<void(const ProviderEvent&)>;
   using Random = std::function<double()>;  // uniform in [0, 1)
