@@ -268,6 +268,9 @@ def test_a_cancelled_job_frees_its_place_while_its_handler_still_cleans_up(
     http.add_bot(lobby_id, "one", "greeter", {"linger": 6})
     bot = log.wait_for(bot_joined(), what="the first bot").participant
     first_job = provider.wait_line(r"^job (\S+) started").group(1)
+    # Its hello answered, the handler waits to be cancelled: removed before that, the bot's
+    # chat fails with connection_lost, and the job with it.
+    log.wait_for(is_chat("hello from greeter (attempt 1)"), what="the first bot's hello")
     second = http.add_bot(lobby_id, "two", "greeter")
     wait_until(lambda: http.dispatches()[second["dispatch_id"]]["reason"] == "no_capacity",
                what="the second dispatch waiting for capacity")
