@@ -516,14 +516,22 @@ async def test_rate_limit_flood(hostile):
     await assert_healthy(healthy)
 
 
+async def _chat_lobby(port: int, name: str, *members: Client):
+    """A "Chatter" session that creates lobby `name` and joins it, after `members`.
+    Returns the chatter and the lobby."""
+    chatter = await authed(port, "Chatter")
+    lobby = await make_lobby(chatter, name)
+    for m in members:
+        await m.call("join_lobby", {"lobby_id": lobby["id"]})
+    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    return chatter, lobby
+
+
 async def test_slow_consumer_closed_4003(servers):
     srv = servers.start("--memory", "--max-outbound-bytes", "65536", "--rate", "100000",
                         "--rate-burst", "100000")
     healthy = await authed(srv.port, "Healthy")
-    chatter = await authed(srv.port, "Chatter")
-    lobby = await make_lobby(chatter, "Busy")
-    await healthy.call("join_lobby", {"lobby_id": lobby["id"]})
-    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    chatter, lobby = await _chat_lobby(srv.port, "Busy", healthy)
 
     slow = await RawWs.connect(srv.port, rcvbuf=4096)
     w = await slow.request({"type": "auth", "id": 1})
@@ -609,10 +617,7 @@ async def test_a_backlogged_reader_that_reads_nothing_is_closed_4003(servers):
     srv = servers.start(*HELD_FLAGS, "--ping-interval", "1", "--pong-timeout", "2",
                         "--max-outbound-bytes", "4000000")
     healthy = await authed(srv.port, "Healthy")
-    chatter = await authed(srv.port, "Chatter")
-    lobby = await make_lobby(chatter, "Held")
-    await healthy.call("join_lobby", {"lobby_id": lobby["id"]})
-    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    chatter, lobby = await _chat_lobby(srv.port, "Held", healthy)
     base_4003 = (await metrics(srv.port)).closes(4003)
     stuck, pongs, _ = await _held_reader(srv.port, chatter, lobby["id"], "Stuck", pong=True)
     try:
@@ -641,9 +646,7 @@ async def test_a_backlogged_reader_that_keeps_reading_stays(servers):
     deadline_s = 6
     srv = servers.start(*HELD_FLAGS, "--ping-interval", "4", "--pong-timeout", "2",
                         "--max-outbound-bytes", "16000000")
-    chatter = await authed(srv.port, "Chatter")
-    lobby = await make_lobby(chatter, "Held")
-    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    chatter, lobby = await _chat_lobby(srv.port, "Held")
     base_4003 = (await metrics(srv.port)).closes(4003)
     silent_from = time.monotonic()
     slow, _, offsets = await _held_reader(srv.port, chatter, lobby["id"], "Slow", pong=False)
@@ -680,9 +683,7 @@ async def test_a_backlogged_reader_that_keeps_reading_stays(servers):
 
 async def test_a_backlogged_reader_that_drops_leaves_the_gauge(servers):
     srv = servers.start(*HELD_FLAGS, "--max-outbound-bytes", "4000000")
-    chatter = await authed(srv.port, "Chatter")
-    lobby = await make_lobby(chatter, "Held")
-    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    chatter, lobby = await _chat_lobby(srv.port, "Held")
     gone, _, _ = await _held_reader(srv.port, chatter, lobby["id"], "Gone", pong=False)
     before = (await metrics(srv.port)).connections()
     gone.abort()  # a reset, not a close frame
@@ -699,9 +700,7 @@ async def test_reader_that_lags_gets_every_frame_whole_and_in_order(servers):
     # outbound limit so nothing is closed.
     srv = servers.start("--memory", "--max-outbound-bytes", "4000000", "--rate", "100000",
                         "--rate-burst", "100000")
-    chatter = await authed(srv.port, "Chatter")
-    lobby = await make_lobby(chatter, "Lagging")
-    await chatter.call("join_lobby", {"lobby_id": lobby["id"]})
+    chatter, lobby = await _chat_lobby(srv.port, "Lagging")
 
     lag = await RawWs.connect(srv.port, rcvbuf=4096)
     await lag.request({"type": "auth", "id": 1})
